@@ -1,0 +1,157 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import type { Dialect } from './database.js';
+
+/**
+ * Migrations are code, ordered by name, identical for SQLite and PostgreSQL except where a
+ * dialect needs its own words (identity column, triggers). Never edit a released migration; add one.
+ */
+function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001_catalog': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('recordings')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('call_id', 'text')
+          .addColumn('customer_ref', 'text')
+          .addColumn('conversation_id', 'text')
+          .addColumn('started_at', 'text')
+          .addColumn('retention_expiry', 'text')
+          .addColumn('legal_hold', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        // One logical recording per call id within a tenant: imports group copies by it.
+        await db.schema.createIndex('recordings_tenant_started').on('recordings').columns(['tenant_id', 'started_at']).execute();
+        await sql`create unique index recordings_tenant_call on recordings (tenant_id, call_id) where call_id is not null`.execute(db);
+
+        await db.schema
+          .createTable('recording_copies')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('recording_pk', 'text', (c) => c.notNull().references('recordings.id').onDelete('cascade'))
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('source_system', 'text', (c) => c.notNull())
+          .addColumn('origin', 'text', (c) => c.notNull())
+          .addColumn('connector', 'text')
+          .addColumn('storage_location', 'text')
+          .addColumn('locator', 'text')
+          .addColumn('genesys_recording_id', 'text')
+          .addColumn('legacy_archive_id', 'text')
+          .addColumn('source_key', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull().defaultTo('AVAILABLE'))
+          .addColumn('codec', 'text')
+          .addColumn('size_bytes', 'bigint')
+          .addColumn('sha256', 'text')
+          .addColumn('encryption_status', 'text')
+          .addColumn('key_id', 'text')
+          .addColumn('source_retention_expiry', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('copies_natural_key').unique().on('recording_copies').columns(['tenant_id', 'source_system', 'source_key']).execute();
+        await db.schema.createIndex('copies_recording').on('recording_copies').column('recording_pk').execute();
+
+        await db.schema
+          .createTable('recording_refs')
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('recording_pk', 'text', (c) => c.notNull().references('recordings.id').onDelete('cascade'))
+          .addPrimaryKeyConstraint('recording_refs_pk', ['tenant_id', 'value', 'kind', 'recording_pk'])
+          .execute();
+        await db.schema.createIndex('refs_recording').on('recording_refs').column('recording_pk').execute();
+
+        await db.schema
+          .createTable('api_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('principal_id', 'text', (c) => c.notNull())
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('key_hash', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .execute();
+
+        await db.schema
+          .createTable('retrieve_requests')
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('request_id', 'text', (c) => c.notNull())
+          .addColumn('body_hash', 'text', (c) => c.notNull())
+          .addColumn('recording_pk', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('retrieve_requests_pk', ['tenant_id', 'request_id'])
+          .execute();
+      },
+    },
+    '0002_audit': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('audit_events')
+          .addColumn('seq', dialect === 'postgres' ? 'bigint' : 'integer', (c) =>
+            dialect === 'postgres' ? c.primaryKey().generatedAlwaysAsIdentity() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('occurred_at', 'text', (c) => c.notNull())
+          .addColumn('tenant_id', 'text')
+          .addColumn('principal_id', 'text')
+          .addColumn('principal_kind', 'text')
+          .addColumn('caller_id', 'text')
+          .addColumn('request_id', 'text')
+          .addColumn('audit_log_id', 'text')
+          .addColumn('http_request_id', 'text')
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('ref', 'text')
+          .addColumn('recording_pk', 'text')
+          .addColumn('copy_id', 'text')
+          .addColumn('origin', 'text')
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('status', 'integer')
+          .addColumn('error_code', 'text')
+          .addColumn('bytes_sent', 'bigint')
+          .addColumn('sha256', 'text')
+          .addColumn('client_ip', 'text')
+          .addColumn('user_agent', 'text')
+          .addColumn('related_event_id', 'text')
+          .addColumn('detail', 'text')
+          .addColumn('prev_hash', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_tenant_time').on('audit_events').columns(['tenant_id', 'occurred_at']).execute();
+        await db.schema.createIndex('audit_recording').on('audit_events').columns(['recording_pk']).execute();
+        await db.schema.createIndex('audit_principal').on('audit_events').columns(['principal_id']).execute();
+
+        // The trail is append-only at the database too, not only by convention in our code.
+        if (dialect === 'postgres') {
+          await sql`create or replace function audit_events_append_only() returns trigger language plpgsql as $$
+            begin raise exception 'audit_events is append-only'; end $$`.execute(db);
+          await sql`create trigger audit_events_no_change before update or delete on audit_events
+            for each row execute function audit_events_append_only()`.execute(db);
+          await sql`create trigger audit_events_no_truncate before truncate on audit_events
+            for each statement execute function audit_events_append_only()`.execute(db);
+        } else {
+          await sql`create trigger audit_events_no_update before update on audit_events
+            begin select raise(abort, 'audit_events is append-only'); end`.execute(db);
+          await sql`create trigger audit_events_no_delete before delete on audit_events
+            begin select raise(abort, 'audit_events is append-only'); end`.execute(db);
+        }
+      },
+    },
+  };
+}
+
+class StaticProvider implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.dialect);
+  }
+}
+
+/** Brings the schema to the latest version; safe to run on every start and from several instances. */
+export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new StaticProvider(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

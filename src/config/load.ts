@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+import { withSecretContext } from './secret.js';
+
+/** Start-up stops with this; its message names every offending field. */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly issues: string[] = [],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The only environment variables custodian reads; everything else comes from the file. */
+export interface ConfigEnv {
+  CUSTODIAN_CONFIG?: string;
+  PORT?: string;
+  HOST?: string;
+  CUSTODIAN_DATA_DIR?: string;
+  CUSTODIAN_DEMO_API_KEY?: string;
+  CUSTODIAN_LOG_LEVEL?: string;
+  [name: string]: string | undefined;
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '') || '(root)';
+}
+
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+}
+
+/** Parses a config document (already read) into the typed, secret-resolved Config. */
+export function parseConfig(raw: unknown, env: ConfigEnv = {}): Config {
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('config: the document must be an object');
+  const doc = structuredClone(raw) as Record<string, unknown>;
+
+  // Environment overrides, applied before validation so they are validated too.
+  const server = (doc.server ??= {}) as Record<string, unknown>;
+  if (env.PORT !== undefined) {
+    const port = Number(env.PORT);
+    if (!/^\d+$/.test(env.PORT) || port > 65535) throw new ConfigError(`PORT: "${env.PORT}" is not a port number`);
+    server.port = port;
+  }
+  if (env.HOST) server.host = env.HOST;
+  if (env.CUSTODIAN_DATA_DIR) doc.data_dir = env.CUSTODIAN_DATA_DIR;
+  if (env.CUSTODIAN_LOG_LEVEL) doc.logging = { ...((doc.logging as object) ?? {}), level: env.CUSTODIAN_LOG_LEVEL };
+  if (env.CUSTODIAN_DEMO_API_KEY) {
+    const demo = (doc.demo ??= {}) as Record<string, unknown>;
+    demo.api_key = 'env:CUSTODIAN_DEMO_API_KEY';
+  }
+
+  const allowInline = doc.allow_inline_secrets === true;
+  const result = withSecretContext({ env, allowInline }, () => configSchema.safeParse(doc));
+  if (!result.success) {
+    const issues = formatIssues(result.error);
+    throw new ConfigError(`invalid configuration:\n  ${issues.join('\n  ')}`, issues);
+  }
+  const config = result.data;
+  config.data_dir = resolve(config.data_dir);
+  for (const t of config.tenants) {
+    for (const s of t.sources) {
+      if (s.type === 'filesystem' && !isAbsolute(s.root)) s.root = resolve(config.data_dir, s.root);
+    }
+  }
+  return config;
+}
+
+/** Reads YAML or JSON from a file; a missing path means "embedded defaults". */
+export function loadConfig(path: string | undefined, env: ConfigEnv): Config {
+  if (!path) return parseConfig({}, env);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`config file ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let raw: unknown;
+  try {
+    raw = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+  return parseConfig(raw, env);
+}

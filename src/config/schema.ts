@@ -1,0 +1,143 @@
+import { z } from 'zod';
+import { filesystemSourceConfig } from '../sources/filesystem/config.js';
+import { s3SourceConfig } from '../sources/s3/config.js';
+import { secretRef } from './secret.js';
+
+export const SCOPES = ['recordings:read', 'recordings:export', 'audit:read', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export const sourceConfig = z.discriminatedUnion('type', [filesystemSourceConfig, s3SourceConfig]);
+export type SourceConfig = z.infer<typeof sourceConfig>;
+
+const tenantId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _');
+
+const tenantConfig = z
+  .object({
+    id: tenantId,
+    display_name: z.string().optional(),
+    sources: z.array(sourceConfig).default([]),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    const seen = new Set<string>();
+    t.sources.forEach((s, i) => {
+      if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `duplicate source name "${s.name}"` });
+      seen.add(s.name);
+    });
+  });
+
+const jwtConfig = z
+  .object({
+    issuer: z.string().min(1),
+    audience: z.string().min(1),
+    algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'])).min(1).default(['RS256']),
+    /** Either a JWKS URL of the identity provider or static public keys (PEM, SPKI). */
+    jwks_url: z.url().optional(),
+    public_keys: z.array(z.string().min(1)).optional(),
+    /** Claim names: the IdP decides them, so they are configurable. */
+    tenant_claim: z.string().default('tenant'),
+    scope_claim: z.string().default('scope'),
+    principal_claim: z.string().default('sub'),
+    clock_tolerance_s: z.number().int().min(0).max(300).default(30),
+  })
+  .strict()
+  .refine((j) => (j.jwks_url === undefined) !== (j.public_keys === undefined), {
+    message: 'give exactly one of jwks_url or public_keys',
+    path: ['jwks_url'],
+  });
+
+/** API keys declared in config (bootstrap, demo, automation); others are issued with `custodian keys create`. */
+const staticApiKey = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9_-]{3,64}$/),
+    tenant: tenantId,
+    principal: z.string().min(1).max(200),
+    scopes: z.array(z.enum(SCOPES)).min(1),
+    key: secretRef(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Plain HTTP is refused off loopback unless this is set (e.g. TLS terminated by a proxy). */
+        allow_insecure_http: z.boolean().default(false),
+        tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict().optional(),
+        body_limit_bytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+        /** Trust X-Forwarded-For from this proxy list (fastify trustProxy). */
+        trust_proxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
+        /** Longest a graceful shutdown waits for streams before aborting them. */
+        shutdown_grace_ms: z.number().int().min(0).max(600_000).default(10_000),
+      })
+      .strict()
+      .default({} as never),
+    data_dir: z.string().min(1).default('./data'),
+    allow_inline_secrets: z.boolean().default(false),
+    catalog: z
+      .discriminatedUnion('driver', [
+        z.object({ driver: z.literal('sqlite'), path: z.string().min(1).optional() }).strict(),
+        z.object({ driver: z.literal('postgres'), url: secretRef(), pool_size: z.number().int().min(1).max(200).default(10) }).strict(),
+      ])
+      .default({ driver: 'sqlite' }),
+    auth: z
+      .object({
+        jwt: jwtConfig.optional(),
+        api_keys: z.array(staticApiKey).default([]),
+        rate_limit: z
+          .object({
+            /** Requests per principal per window; 0 turns it off. */
+            max: z.number().int().min(0).default(600),
+            window_ms: z.number().int().min(1000).default(60_000),
+          })
+          .strict()
+          .default({ max: 600, window_ms: 60_000 }),
+      })
+      .strict()
+      .default({} as never),
+    policy: z
+      .object({
+        /** Which copy to try first when a recording has copies in both worlds. */
+        prefer: z.enum(['cloud', 'legacy']).default('cloud'),
+      })
+      .strict()
+      .default({ prefer: 'cloud' }),
+    media: z
+      .object({
+        ffmpeg_path: z.string().default('ffmpeg'),
+        max_concurrent_transcodes: z.number().int().min(1).max(256).default(4),
+        max_queued_transcodes: z.number().int().min(0).max(10_000).default(16),
+        transcode_timeout_ms: z.number().int().min(1000).default(600_000),
+      })
+      .strict()
+      .default({} as never),
+    logging: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+    demo: z
+      .object({
+        enabled: z.boolean().default(false),
+        api_key: secretRef().optional(),
+      })
+      .strict()
+      .default({ enabled: false }),
+    tenants: z.array(tenantConfig).default([]),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const ids = new Set<string>();
+    c.tenants.forEach((t, i) => {
+      if (ids.has(t.id)) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'id'], message: `duplicate tenant "${t.id}"` });
+      ids.add(t.id);
+    });
+    c.auth.api_keys.forEach((k, i) => {
+      if (!ids.has(k.tenant)) ctx.addIssue({ code: 'custom', path: ['auth', 'api_keys', i, 'tenant'], message: `unknown tenant "${k.tenant}"` });
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type TenantConfig = Config['tenants'][number];
+export type JwtConfig = z.infer<typeof jwtConfig>;

@@ -1,0 +1,91 @@
+/**
+ * The one catalogue of errors. Every failure a client can see is an AppError with a stable
+ * `code`; http/problem.ts turns it into an RFC 9457 problem+json body in exactly one place.
+ * docs/ERRORS.md documents this table — keep them in step (a test compares them).
+ */
+
+export interface ErrorSpec {
+  status: number;
+  title: string;
+}
+
+export const ERRORS = {
+  // Request shape
+  'request.malformed_json': { status: 400, title: 'The request body is not valid JSON' },
+  'request.invalid': { status: 422, title: 'The request does not match the schema' },
+  'request.too_large': { status: 413, title: 'The request body is too large' },
+  'request.unsupported_media_type': { status: 415, title: 'The request body must be application/json' },
+  'request.invalid_ref': { status: 422, title: 'The recording reference is not a valid identifier' },
+  'request.idempotency_conflict': { status: 409, title: 'request_id was already used for a different request' },
+  'request.not_found': { status: 404, title: 'No such endpoint' },
+  'request.method_not_allowed': { status: 405, title: 'Method not allowed' },
+  'range.malformed': { status: 400, title: 'The Range header is malformed' },
+  'range.not_satisfiable': { status: 416, title: 'The requested range cannot be satisfied' },
+  // Access
+  'auth.missing': { status: 401, title: 'Authentication is required' },
+  'auth.invalid_token': { status: 401, title: 'The bearer token is not valid' },
+  'auth.expired_token': { status: 401, title: 'The bearer token has expired' },
+  'access.scope_missing': { status: 403, title: 'The principal lacks a required scope' },
+  'access.caller_mismatch': { status: 403, title: 'caller_id does not match the authenticated principal' },
+  'access.rate_limited': { status: 429, title: 'Too many requests' },
+  'access.insecure_transport': { status: 403, title: 'Plain HTTP is only allowed on loopback' },
+  // Recordings
+  'recording.not_found': { status: 404, title: 'Recording not found' },
+  'recording.ambiguous_ref': { status: 409, title: 'The reference matches more than one recording' },
+  'recording.expired': { status: 410, title: 'The recording is past its retention period' },
+  'recording.no_copy_available': { status: 503, title: 'No copy of the recording can be served right now' },
+  'media.unsupported_codec': { status: 415, title: 'The source codec cannot be converted to the requested format' },
+  'media.undecodable': { status: 422, title: 'The stored bytes are not a decodable recording' },
+  'media.transcoder_busy': { status: 503, title: 'All transcoders are busy' },
+  'media.transcoder_unavailable': { status: 503, title: 'The transcoder (ffmpeg) is not available' },
+  // Sources
+  'source.not_configured': { status: 503, title: 'The source holding this copy is not configured for the tenant' },
+  'source.unavailable': { status: 503, title: 'The source is unavailable' },
+  'source.bad_gateway': { status: 502, title: 'The source answered with an error' },
+  'source.timeout': { status: 504, title: 'The source did not answer in time' },
+  'source.object_missing': { status: 502, title: 'The catalog points at an object the source does not have' },
+  'source.path_refused': { status: 502, title: 'The catalog locator escapes the archive root' },
+  // Audit
+  'audit.unavailable': { status: 503, title: 'The audit trail cannot be written; access is refused' },
+  // Last resort: a bug. Never used for bad input.
+  internal: { status: 500, title: 'Internal error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface AppErrorOptions {
+  /** Extra members of the problem body (e.g. `codec`, `errors`). Never secrets. */
+  extra?: Record<string, unknown>;
+  /** Response headers such as Retry-After or X-Retention-Status. */
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly extra: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, detail?: string, opts: AppErrorOptions = {}) {
+    super(detail ?? ERRORS[code].title, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.extra = opts.extra ?? {};
+    this.headers = opts.headers ?? {};
+  }
+
+  get title(): string {
+    return ERRORS[this.code].title;
+  }
+}
+
+export function isAppError(e: unknown): e is AppError {
+  return e instanceof AppError;
+}
+
+/** Whether a client retry can help; used for Retry-After and for copy fallback. */
+export function isRetryable(e: AppError): boolean {
+  return e.status === 502 || e.status === 503 || e.status === 504 || e.status === 429;
+}

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { secretRef } from '../../config/secret.js';
+import { sourceCommon } from '../common-config.js';
+
+export const s3SourceConfig = sourceCommon.extend({
+  type: z.literal('s3'),
+  bucket: z.string().min(3).max(63),
+  region: z.string().min(1).default('us-east-1'),
+  /** S3-compatible endpoint (MinIO, Ceph, s3rver); omit for AWS. */
+  endpoint: z.url().optional(),
+  force_path_style: z.boolean().default(false),
+  /** Key prefix inside the bucket, prepended to every locator. */
+  prefix: z.string().default(''),
+  path_template: z.string().min(1).default('{legacy_archive_id}'),
+  access_key_id: secretRef().optional(),
+  secret_access_key: secretRef().optional(),
+  session_token: secretRef().optional(),
+  /**
+   * Server-side encryption of the archive. SSE-S3 and SSE-KMS need nothing on read;
+   * SSE-C needs the customer key on every GET, so it is given here (by reference).
+   */
+  sse: z
+    .object({
+      mode: z.enum(['none', 'AES256', 'aws:kms', 'sse-c']).default('none'),
+      kms_key_id: z.string().optional(),
+      customer_key: secretRef().optional(),
+    })
+    .strict()
+    .refine((s) => s.mode !== 'sse-c' || s.customer_key !== undefined, {
+      message: 'sse.customer_key is required when sse.mode is sse-c',
+      path: ['customer_key'],
+    })
+    .default({ mode: 'none' }),
+}).refine((c) => (c.access_key_id === undefined) === (c.secret_access_key === undefined), {
+  message: 'access_key_id and secret_access_key go together',
+  path: ['secret_access_key'],
+});
+export type S3SourceConfig = z.infer<typeof s3SourceConfig>;
