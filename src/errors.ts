@@ -45,6 +45,7 @@ export const ERRORS = {
   'source.timeout': { status: 504, title: 'The source did not answer in time' },
   'source.object_missing': { status: 502, title: 'The catalog points at an object the source does not have' },
   'source.path_refused': { status: 502, title: 'The catalog locator escapes the archive root' },
+  'source.integrity_mismatch': { status: 502, title: 'The stored bytes do not match their recorded SHA-256' },
   // Audit
   'audit.unavailable': { status: 503, title: 'The audit trail cannot be written; access is refused' },
   // Last resort: a bug. Never used for bad input.

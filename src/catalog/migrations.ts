@@ -61,6 +61,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addPrimaryKeyConstraint('recording_refs_pk', ['tenant_id', 'value', 'kind', 'recording_pk'])
           .execute();
         await db.schema.createIndex('refs_recording').on('recording_refs').column('recording_pk').execute();
+        await db.schema.createIndex('refs_value').on('recording_refs').column('value').execute();
 
         await db.schema
           .createTable('api_keys')

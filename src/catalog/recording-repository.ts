@@ -81,6 +81,15 @@ export class RecordingRepository {
     return this.get(tenantId, rows[0]!.recording_pk);
   }
 
+  /**
+   * The only cross-tenant read: which other tenants know this ref. It feeds the audit trail
+   * (an attempt on another tenant's recording is evidence for both) and never a response.
+   */
+  async otherTenantsHoldingRef(ref: string, exceptTenantId: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('recording_refs').select('tenant_id').distinct().where('value', '=', ref).where('tenant_id', '!=', exceptTenantId).limit(10).execute();
+    return rows.map((r) => r.tenant_id);
+  }
+
   async get(tenantId: string, id: string): Promise<Recording | null> {
     const rec = await this.db.selectFrom('recordings').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
     if (!rec) return null;

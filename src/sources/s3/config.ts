@@ -23,6 +23,7 @@ export const s3SourceConfig = sourceCommon.extend({
     .object({
       mode: z.enum(['none', 'AES256', 'aws:kms', 'sse-c']).default('none'),
       kms_key_id: z.string().optional(),
+      /** Base64 of the 256-bit customer key. */
       customer_key: secretRef().optional(),
     })
     .strict()
@@ -30,9 +31,24 @@ export const s3SourceConfig = sourceCommon.extend({
       message: 'sse.customer_key is required when sse.mode is sse-c',
       path: ['customer_key'],
     })
+    // The SDK silently treats anything but base64 of 32 bytes as raw UTF-8 key material; refuse the ambiguity.
+    .refine((s) => s.customer_key === undefined || isBase64Key256(s.customer_key.reveal()), {
+      message: 'sse.customer_key must be the base64 encoding of a 256-bit key',
+      path: ['customer_key'],
+    })
     .default({ mode: 'none' }),
-}).refine((c) => (c.access_key_id === undefined) === (c.secret_access_key === undefined), {
-  message: 'access_key_id and secret_access_key go together',
-  path: ['secret_access_key'],
-});
+})
+  .refine((c) => (c.access_key_id === undefined) === (c.secret_access_key === undefined), {
+    message: 'access_key_id and secret_access_key go together',
+    path: ['secret_access_key'],
+  })
+  .refine((c) => c.session_token === undefined || c.access_key_id !== undefined, {
+    message: 'session_token needs access_key_id and secret_access_key',
+    path: ['session_token'],
+  });
+
+function isBase64Key256(v: string): boolean {
+  return /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32;
+}
+
 export type S3SourceConfig = z.infer<typeof s3SourceConfig>;

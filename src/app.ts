@@ -1,0 +1,102 @@
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { outcomeOf } from './audit/recorder.js';
+import type { AppDeps } from './deps.js';
+import { AppError } from './errors.js';
+import { authHook } from './http/auth.js';
+import './http/context.js';
+import { problemBody, toAppError } from './http/problem.js';
+import { auditRoutes } from './http/routes/audit.js';
+import { opsRoutes } from './http/routes/ops.js';
+import { recordingRoutes } from './http/routes/recordings.js';
+import { retrieveRoutes } from './http/routes/retrieve.js';
+
+/** A caller's X-Request-Id is kept when it is a sane token, so their logs and ours line up. */
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface BuildOptions {
+  https?: { cert: Buffer; key: Buffer };
+}
+
+/** Builds the gateway around its dependencies; main.ts and the tests both call this. */
+export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const serverOpts: FastifyServerOptions & { https?: object } = {
+    loggerInstance: deps.logger,
+    bodyLimit: deps.config.server.body_limit_bytes,
+    trustProxy: deps.config.server.trust_proxy,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
+    },
+    // Recordings can be long; the stream, not a timer, decides when a response ends.
+    requestTimeout: 0,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  };
+  if (opts.https) serverOpts.https = { ...opts.https, minVersion: 'TLSv1.2' };
+  const app = Fastify(serverOpts) as unknown as FastifyInstance;
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorateRequest('principal', null);
+  app.decorateRequest('audit', null as never);
+
+  app.addHook('onRequest', async (req, reply) => {
+    req.audit = { action: req.routeOptions.config.action ?? 'http.request', written: false };
+    reply.header('X-Request-Id', req.id);
+  });
+  // Authentication runs before the body is parsed: strangers cannot make us parse their payloads.
+  app.addHook('onRequest', authHook(deps));
+
+  app.setErrorHandler(async (err, req, reply) => {
+    const e = toAppError(err);
+    if (e.status >= 500) req.log.error({ err, code: e.code }, 'request failed');
+    else req.log.info({ code: e.code }, 'request refused');
+    if (!req.routeOptions.config.unaudited && !req.audit.written) {
+      try {
+        await deps.audit.record(req, { outcome: outcomeOf(e.status), status: e.status, errorCode: e.code });
+      } catch (auditErr) {
+        req.log.error({ err: auditErr }, 'audit write failed for an error response');
+      }
+    }
+    deps.metrics.requests.inc({ route: req.routeOptions.url ?? 'unknown', origin: req.audit.origin ?? 'none', outcome: outcomeOf(e.status), status: String(e.status) });
+    if (reply.sent || reply.raw.headersSent) return;
+    for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+    if (e.status === 503 && !e.headers['Retry-After']) reply.header('Retry-After', '5');
+    reply.code(e.status).header('Content-Type', 'application/problem+json').header('Cache-Control', 'no-store');
+    return reply.send(JSON.stringify(problemBody(e, req.id)));
+  });
+  app.setNotFoundHandler(async () => {
+    throw new AppError('request.not_found');
+  });
+
+  // Safety net: a response that no handler audited still leaves evidence.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.routeOptions.config.unaudited || req.audit.written) return;
+    try {
+      await deps.audit.record(req, { outcome: outcomeOf(reply.statusCode), status: reply.statusCode });
+    } catch (e) {
+      req.log.error({ err: e }, 'late audit write failed');
+    }
+    if (reply.statusCode < 400) deps.metrics.requests.inc({ route: req.routeOptions.url ?? '', origin: req.audit.origin ?? 'none', outcome: 'completed', status: String(reply.statusCode) });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'custodian', version: '1', description: 'Recording retrieval gateway. Errors are application/problem+json; see docs/ERRORS.md.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  app.get('/openapi.json', { config: { unaudited: true }, schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(opsRoutes(deps));
+  await app.register(retrieveRoutes(deps));
+  await app.register(recordingRoutes(deps));
+  await app.register(auditRoutes(deps));
+  return app;
+}

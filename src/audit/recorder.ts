@@ -1,0 +1,45 @@
+import type { FastifyRequest } from 'fastify';
+import type { AuditEvent, AuditEventInput } from './event.js';
+import type { AuditRepository } from './audit-repository.js';
+
+export type Outcome = AuditEventInput['outcome'];
+
+/** Outcome of a finished request by its status: refusals of access are "denied", the rest of 4xx/5xx "failed". */
+export function outcomeOf(status: number): Outcome {
+  if (status < 400) return 'completed';
+  if (status === 401 || status === 403 || status === 404 || status === 410 || status === 429) return 'denied';
+  return 'failed';
+}
+
+/** Builds audit events from what the request context collected; the one writer of the trail on the HTTP path. */
+export class AuditRecorder {
+  constructor(readonly repo: AuditRepository) {}
+
+  base(req: FastifyRequest): Omit<AuditEventInput, 'outcome'> {
+    const p = req.principal;
+    const a = req.audit;
+    return {
+      tenantId: p?.tenantId ?? null,
+      principalId: p?.id ?? null,
+      principalKind: p ? p.kind : 'anonymous',
+      callerId: a.callerId ?? null,
+      requestId: a.requestId ?? null,
+      auditLogId: a.auditLogId ?? null,
+      httpRequestId: req.id,
+      action: a.action,
+      ref: a.ref ?? null,
+      recordingPk: a.recordingPk ?? null,
+      copyId: a.copyId ?? null,
+      origin: a.origin ?? null,
+      clientIp: req.ip,
+      userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 256) : null,
+      detail: a.detail && Object.keys(a.detail).length ? a.detail : null,
+    };
+  }
+
+  async record(req: FastifyRequest, fields: Partial<AuditEventInput> & { outcome: Outcome }): Promise<AuditEvent> {
+    const ev = await this.repo.append({ ...this.base(req), ...fields });
+    req.audit.written = true;
+    return ev;
+  }
+}

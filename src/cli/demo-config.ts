@@ -1,0 +1,36 @@
+import { join, resolve } from 'node:path';
+import { DEMO_CALLER, DEMO_TENANT, OTHER_TENANT, demoKey } from './demo-seed.js';
+
+/**
+ * The embedded default of `npm start`: SQLite in the data directory, two tenants with their own
+ * local archives, one demo key each. Inline secrets are allowed because the keys are generated
+ * here and kept in the data directory, not written in a file someone could commit.
+ */
+export function demoConfigDocument(dataDir: string, env: { CUSTODIAN_DEMO_API_KEY?: string | undefined }): Record<string, unknown> {
+  const dir = resolve(dataDir);
+  const demo = env.CUSTODIAN_DEMO_API_KEY ?? demoKey(dir, 'demo');
+  const other = demoKey(dir, 'other');
+  return {
+    data_dir: dir,
+    allow_inline_secrets: true,
+    demo: { enabled: true },
+    auth: {
+      api_keys: [
+        { id: 'demo', tenant: DEMO_TENANT, principal: DEMO_CALLER, scopes: ['recordings:read', 'recordings:export', 'audit:read'], key: demo },
+        { id: 'other', tenant: OTHER_TENANT, principal: 'other_auditor', scopes: ['recordings:read', 'audit:read'], key: other },
+      ],
+    },
+    tenants: [
+      {
+        id: DEMO_TENANT,
+        display_name: 'Demo contact centre',
+        sources: [{ name: 'demo-archive', type: 'filesystem', root: join(dir, 'demo-archive', DEMO_TENANT), source_systems: ['avaya_aura', 'cisco_mediasense', 'verint', 'nice', 'filesystem'] }],
+      },
+      {
+        id: OTHER_TENANT,
+        display_name: 'Another tenant (isolation demo)',
+        sources: [{ name: 'other-archive', type: 'filesystem', root: join(dir, 'demo-archive', OTHER_TENANT), source_systems: ['avaya_aura'] }],
+      },
+    ],
+  };
+}

@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+import { createWriteStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { SCOPES, type Scope } from '../config/schema.js';
+import { ConfigError, loadConfig, parseConfig } from '../config/load.js';
+import { processEnv } from '../config/env.js';
+import { toCatalogRecords } from '../catalog/record.js';
+import { importFile } from '../catalog/import.js';
+import { buildDeps, startGateway } from '../main.js';
+import { DEMO_CALLER, prepareDemoArchives } from './demo-seed.js';
+import { demoConfigDocument } from './demo-config.js';
+
+const USAGE = `custodian <command> [--config file]
+
+  serve                 run the gateway with the config file (CUSTODIAN_CONFIG or --config)
+  demo                  seed a demo catalog and archive in the data directory and serve it (npm start)
+  migrate               bring the catalog schema up to date
+  import <file>         load catalog records (.jsonl or .csv); nothing is written if any row is bad
+  export [--tenant t]   write catalog records as JSONL to stdout (or --out file)
+  keys create --tenant t --principal p --scopes a,b   issue an API key (shown once)
+  keys revoke <id>      revoke an API key
+  audit verify          walk the audit hash chain and report the first broken link`;
+
+/* The CLI talks to a human: console output is its interface. */
+/* eslint-disable no-console */
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      tenant: { type: 'string' },
+      principal: { type: 'string' },
+      scopes: { type: 'string' },
+      out: { type: 'string' },
+      description: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [cmd, sub, arg] = positionals;
+  if (!cmd || values.help) {
+    console.log(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const env = processEnv();
+  const configPath = values.config ?? env.CUSTODIAN_CONFIG;
+
+  if (cmd === 'demo') return demo(configPath, env);
+
+  const config = loadConfig(configPath, env);
+  switch (cmd) {
+    case 'serve': {
+      const gw = await startGateway(config);
+      gw.deps.logger.info({ url: gw.url }, 'custodian listening');
+      onSignals(() => gw.close());
+      return -1;
+    }
+    case 'migrate': {
+      const deps = await buildDeps(config);
+      console.log('catalog schema is up to date');
+      await deps.catalog.close();
+      return 0;
+    }
+    case 'import': {
+      if (!sub) throw new ConfigError('import needs a file: custodian import records.jsonl');
+      const deps = await buildDeps(config);
+      try {
+        const report = await importFile(deps.recordings, sub, { tenants: new Set(config.tenants.map((t) => t.id)) });
+        if (report.errors.length) {
+          for (const e of report.errors) console.error(`${sub}:${e.line}: ${e.message}`);
+          console.error(`${report.errors.length} bad row(s); nothing was written`);
+          return 1;
+        }
+        console.log(`${report.rows} row(s): ${report.written!.inserted} new, ${report.written!.updated} updated, ${report.written!.unchanged} unchanged`);
+        return 0;
+      } finally {
+        await deps.catalog.close();
+      }
+    }
+    case 'export': {
+      const deps = await buildDeps(config);
+      const out = values.out ? createWriteStream(values.out) : process.stdout;
+      let n = 0;
+      for await (const rec of deps.recordings.iterate(values.tenant ?? null)) {
+        for (const r of toCatalogRecords(rec)) {
+          if (!out.write(JSON.stringify(r) + '\n')) await new Promise<void>((res) => out.once('drain', () => res()));
+          n++;
+        }
+      }
+      if (values.out) await new Promise<void>((res) => (out as NodeJS.WritableStream).end(() => res()));
+      console.error(`${n} record(s) exported`);
+      await deps.catalog.close();
+      return 0;
+    }
+    case 'keys': {
+      const deps = await buildDeps(config);
+      try {
+        if (sub === 'create') {
+          const tenant = values.tenant;
+          const principal = values.principal;
+          const scopes = (values.scopes ?? 'recordings:read').split(',').map((s) => s.trim());
+          if (!tenant || !config.tenants.some((t) => t.id === tenant)) throw new ConfigError(`--tenant: unknown tenant "${tenant ?? ''}"`);
+          if (!principal) throw new ConfigError('--principal is required');
+          const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+          if (bad.length) throw new ConfigError(`--scopes: unknown scope(s) ${bad.join(', ')}; known: ${SCOPES.join(', ')}`);
+          const k = await deps.apiKeys.issue(tenant, principal, scopes as Scope[], values.description);
+          await deps.auditRepo.append({ tenantId: tenant, principalId: 'cli', principalKind: 'system', action: 'admin.api_key.create', outcome: 'completed', detail: { key_id: k.id, principal, scopes } });
+          console.log(k.key);
+          console.error(`key ${k.id} for ${principal}@${tenant} (${scopes.join(' ')}); it is shown once and stored hashed`);
+          return 0;
+        }
+        if (sub === 'revoke' && arg) {
+          const ok = await deps.apiKeys.revoke(arg);
+          await deps.auditRepo.append({ tenantId: null, principalId: 'cli', principalKind: 'system', action: 'admin.api_key.revoke', outcome: ok ? 'completed' : 'failed', detail: { key_id: arg } });
+          console.error(ok ? `key ${arg} revoked` : `no active key ${arg}`);
+          return ok ? 0 : 1;
+        }
+        console.error(USAGE);
+        return 2;
+      } finally {
+        await deps.catalog.close();
+      }
+    }
+    case 'audit': {
+      if (sub !== 'verify') break;
+      const deps = await buildDeps(config);
+      try {
+        const r = await deps.auditRepo.verify();
+        await deps.auditRepo.append({ tenantId: null, principalId: 'cli', principalKind: 'system', action: 'audit.verify', outcome: 'completed', detail: { ok: r.ok, checked: r.checked } });
+        console.log(JSON.stringify(r, null, 2));
+        return r.ok ? 0 : 1;
+      } finally {
+        await deps.catalog.close();
+      }
+    }
+  }
+  console.error(USAGE);
+  return 2;
+}
+
+async function demo(configPath: string | undefined, env: ReturnType<typeof processEnv>): Promise<number> {
+  // With a config file, the demo seeds into that deployment's first tenants' data dir; without, embedded defaults.
+  const dataDir = env.CUSTODIAN_DATA_DIR ?? './data';
+  const config = configPath ? loadConfig(configPath, env) : parseConfig(demoConfigDocument(dataDir, env), env);
+  const { records } = prepareDemoArchives(config.data_dir);
+  const gw = await startGateway(config);
+  const written = await gw.deps.recordings.upsertAll(records.filter((r) => config.tenants.some((t) => t.id === r.tenant_id)));
+  const key = config.auth.api_keys.find((k) => k.id === 'demo')?.key.reveal() ?? '<your API key>';
+  const otherKey = config.auth.api_keys.find((k) => k.id === 'other')?.key.reveal();
+  gw.deps.logger.info({ url: gw.url, catalog: written }, 'custodian demo listening');
+  console.log(`
+custodian demo is up at ${gw.url}  (data in ${config.data_dir})
+
+Fetch the original brief's recording (a G.729 Avaya file, transcoded to PCM WAV):
+
+  curl -sS -D - -o recording.wav \\
+    -H 'Authorization: Bearer ${key}' \\
+    -H 'Content-Type: application/json' \\
+    -d '{"request_id":"demo_req_'$RANDOM'","caller_id":"${DEMO_CALLER}","target_recording_ref":"avaya_8923","format_preference":"wav","include_metadata":true}' \\
+    ${gw.url}/api/v1/recordings/retrieve
+
+Other refs to try: 2023-10-27T14:30:00Z-8923, CUST-8923, ms_1001 (µ-law), v_2002 (GSM), v_2003 (stereo),
+avaya_1234 (retention expired: 410), avaya_5678 (legal hold), format_preference "original" or "json".
+Player:   curl -H 'Authorization: Bearer ${key}' -H 'Range: bytes=0-1023' ${gw.url}/api/v1/recordings/ms_1001/media
+Audit:    curl -H 'Authorization: Bearer ${key}' ${gw.url}/api/v1/audit/events
+${otherKey ? `Isolation: the "other" tenant's key (${otherKey}) gets 404 for avaya_8923.\n` : ''}`);
+  onSignals(() => gw.close());
+  return -1;
+}
+
+function onSignals(close: () => Promise<void>): void {
+  const stop = () => {
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof ConfigError) console.error(e.message);
+    else console.error(e);
+    process.exitCode = e instanceof ConfigError ? 78 : 1;
+  },
+);

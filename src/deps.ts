@@ -1,0 +1,32 @@
+import type { Logger } from 'pino';
+import type { ApiKeyService } from './access/api-keys.js';
+import type { JwtVerifier } from './access/jwt.js';
+import type { RateLimiter } from './access/rate-limit.js';
+import type { AuditRepository } from './audit/audit-repository.js';
+import type { AuditRecorder } from './audit/recorder.js';
+import type { CatalogDb } from './catalog/database.js';
+import type { RecordingRepository } from './catalog/recording-repository.js';
+import type { RequestRepository } from './catalog/request-repository.js';
+import type { Config } from './config/schema.js';
+import type { Metrics } from './http/metrics.js';
+import type { Transcoder } from './media/transcoder.js';
+import type { Resolver } from './resolve/resolver.js';
+import type { SourceRegistry } from './sources/registry.js';
+
+/** Everything a request needs, built once by the composition root (main.ts) or by a test. */
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  catalog: CatalogDb;
+  recordings: RecordingRepository;
+  requests: RequestRepository;
+  auditRepo: AuditRepository;
+  audit: AuditRecorder;
+  apiKeys: ApiKeyService;
+  jwt: JwtVerifier | null;
+  rateLimiter: RateLimiter;
+  sources: SourceRegistry;
+  resolver: Resolver;
+  transcoder: Transcoder;
+  metrics: Metrics;
+}

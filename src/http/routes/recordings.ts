@@ -1,0 +1,106 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { recordingMetadata } from '../../catalog/metadata.js';
+import { identifier } from '../../catalog/record.js';
+import type { AppDeps } from '../../deps.js';
+import { AppError } from '../../errors.js';
+import { FORMAT_PREFERENCES } from '../../media/format.js';
+import { retentionStatus } from '../../resolve/retention.js';
+import { parseRange } from '../range.js';
+import { serveRecording } from '../serve-recording.js';
+
+const refParams = z.object({ ref: identifier }).strict();
+const isoTime = z.iso.datetime({ offset: true });
+
+/** Player-friendly media, normalised metadata and catalog search (product.md). */
+export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/api/v1/recordings/:ref/media',
+      {
+        config: { auth: true, scope: 'recordings:read', action: 'recording.media' },
+        schema: {
+          summary: 'Stream a recording for a player (supports Range)',
+          params: refParams,
+          querystring: z
+            .object({
+              format: z.enum(FORMAT_PREFERENCES).exclude(['json']).default('wav'),
+              purpose: z.string().min(1).max(500).optional(),
+            })
+            .strict(),
+        },
+      },
+      async (req, reply) => {
+        req.audit.ref = req.params.ref;
+        req.audit.callerId = req.principal!.id;
+        if (req.query.purpose) req.audit.detail = { purpose: req.query.purpose };
+        const rangeHeader = req.headers.range;
+        const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
+        if (range) req.audit.detail = { ...req.audit.detail, range: req.headers.range };
+        await serveRecording(deps, req, reply, { ref: req.params.ref, format: req.query.format, includeMetadata: false, range, chunked: false });
+      },
+    );
+
+    app.get(
+      '/api/v1/recordings/:ref',
+      {
+        config: { auth: true, scope: 'recordings:read', action: 'recording.metadata' },
+        schema: { summary: 'Normalised metadata of a recording', params: refParams },
+      },
+      async (req, reply) => {
+        req.audit.ref = req.params.ref;
+        req.audit.callerId = req.principal!.id;
+        await serveRecording(deps, req, reply, { ref: req.params.ref, format: 'json', includeMetadata: false, range: null, chunked: false });
+      },
+    );
+
+    app.get(
+      '/api/v1/recordings',
+      {
+        config: { auth: true, scope: 'recordings:read', action: 'catalog.search' },
+        schema: {
+          summary: 'Search the catalog (paginated)',
+          querystring: z
+            .object({
+              call_id: identifier.optional(),
+              from: isoTime.optional(),
+              to: isoTime.optional(),
+              source_system: z.string().min(1).max(64).optional(),
+              origin: z.enum(['GENESYS_CLOUD', 'LEGACY_ARCHIVE']).optional(),
+              state: z.enum(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']).optional(),
+              limit: z.coerce.number().int().min(1).max(500).default(50),
+              cursor: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/).optional(),
+            })
+            .strict(),
+        },
+      },
+      async (req, reply) => {
+        const q = req.query;
+        req.audit.callerId = req.principal!.id;
+        req.audit.detail = { query: q };
+        let after: string | undefined;
+        if (q.cursor) {
+          after = Buffer.from(q.cursor, 'base64url').toString('utf8');
+          if (!/^[0-9a-f-]{36}$/.test(after)) throw new AppError('request.invalid', 'cursor is not one this server issued');
+        }
+        const page = await deps.recordings.search({
+          tenantId: req.principal!.tenantId,
+          limit: q.limit,
+          ...(q.call_id ? { callId: q.call_id } : {}),
+          ...(q.from ? { from: new Date(q.from).toISOString() } : {}),
+          ...(q.to ? { to: new Date(q.to).toISOString() } : {}),
+          ...(q.source_system ? { sourceSystem: q.source_system } : {}),
+          ...(q.origin ? { origin: q.origin } : {}),
+          ...(q.state ? { state: q.state } : {}),
+          ...(after ? { after } : {}),
+        });
+        const ev = await deps.audit.record(req, { outcome: 'completed', status: 200, detail: { query: q, results: page.items.length } });
+        reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        return {
+          items: page.items.map((r) => recordingMetadata(r, retentionStatus(r))),
+          next_cursor: page.next ? Buffer.from(page.next).toString('base64url') : null,
+        };
+      },
+    );
+  };
+}

@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ApiKeyService } from './access/api-keys.js';
+import { JwtVerifier } from './access/jwt.js';
+import { memoryRateLimiter } from './access/rate-limit.js';
+import { buildApp } from './app.js';
+import { AuditRepository } from './audit/audit-repository.js';
+import { AuditRecorder } from './audit/recorder.js';
+import { type CatalogDb, openCatalog } from './catalog/database.js';
+import { migrateToLatest } from './catalog/migrations.js';
+import { RecordingRepository } from './catalog/recording-repository.js';
+import { RequestRepository } from './catalog/request-repository.js';
+import { ConfigError } from './config/load.js';
+import type { Config } from './config/schema.js';
+import type { AppDeps } from './deps.js';
+import { Metrics } from './http/metrics.js';
+import { createLogger } from './logger.js';
+import { Transcoder } from './media/transcoder.js';
+import { Resolver } from './resolve/resolver.js';
+import { createConnector } from './sources/factory.js';
+import { type ConnectorFactory, SourceRegistry } from './sources/registry.js';
+
+export interface Gateway {
+  app: FastifyInstance;
+  deps: AppDeps;
+  /** Base URL it listens on (after listen). */
+  url: string;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** Plain HTTP off loopback would expose recordings and bearer tokens (PCI DSS 4.2.1). */
+export function checkTransport(config: Config): void {
+  if (!config.server.tls && !LOOPBACK.test(config.server.host) && !config.server.allow_insecure_http) {
+    throw new ConfigError(`server.host: plain HTTP on ${config.server.host} is refused; configure server.tls or set server.allow_insecure_http (TLS terminated in front)`);
+  }
+}
+
+export interface BuildDepsOptions {
+  logger?: Logger;
+  catalog?: CatalogDb;
+  connectorFactory?: ConnectorFactory;
+  metrics?: Metrics;
+}
+
+/** The composition root: every adapter is built here and nowhere else. */
+export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Promise<AppDeps> {
+  const logger = opts.logger ?? createLogger(config.logging.level);
+  const catalog = opts.catalog ?? openCatalog(config);
+  await migrateToLatest(catalog.db, catalog.dialect);
+  const recordings = new RecordingRepository(catalog.db);
+  const auditRepo = new AuditRepository(catalog.db, catalog.dialect);
+  const staticKeys = config.auth.api_keys.map((k) => ({ id: k.id, tenant: k.tenant, principal: k.principal, scopes: k.scopes, key: k.key }));
+  return {
+    config,
+    logger,
+    catalog,
+    recordings,
+    requests: new RequestRepository(catalog.db),
+    auditRepo,
+    audit: new AuditRecorder(auditRepo),
+    apiKeys: new ApiKeyService(catalog.db, staticKeys),
+    jwt: config.auth.jwt ? await JwtVerifier.create(config.auth.jwt) : null,
+    rateLimiter: memoryRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms),
+    sources: new SourceRegistry(config.tenants, opts.connectorFactory ?? createConnector),
+    resolver: new Resolver(recordings),
+    transcoder: new Transcoder({
+      ffmpegPath: config.media.ffmpeg_path,
+      maxConcurrent: config.media.max_concurrent_transcodes,
+      maxQueued: config.media.max_queued_transcodes,
+      timeoutMs: config.media.transcode_timeout_ms,
+    }),
+    metrics: opts.metrics ?? new Metrics(),
+  };
+}
+
+export async function startGateway(config: Config, opts: BuildDepsOptions = {}): Promise<Gateway> {
+  checkTransport(config);
+  const deps = await buildDeps(config, opts);
+  const tls = config.server.tls;
+  const app = await buildApp(deps, tls ? { https: { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) } } : {});
+  await app.listen({ host: config.server.host, port: config.server.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
+  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    deps,
+    url,
+    close: () =>
+      (closing ??= (async () => {
+        // Stop accepting, give streams the grace period, then cut what is left; close sources and the catalog last.
+        const grace = setTimeout(() => app.server.closeAllConnections(), config.server.shutdown_grace_ms);
+        await app.close();
+        clearTimeout(grace);
+        await deps.sources.close();
+        await deps.catalog.close();
+      })()),
+  };
+}

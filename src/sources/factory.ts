@@ -1,0 +1,14 @@
+import type { SourceConfig } from '../config/schema.js';
+import { FilesystemConnector } from './filesystem/connector.js';
+import type { SourceConnector } from './port.js';
+import { S3Connector } from './s3/connector.js';
+
+/** The one place that knows every connector kind. */
+export function createConnector(tenantId: string, cfg: SourceConfig): SourceConnector {
+  switch (cfg.type) {
+    case 'filesystem':
+      return new FilesystemConnector(tenantId, cfg);
+    case 's3':
+      return new S3Connector(tenantId, cfg);
+  }
+}

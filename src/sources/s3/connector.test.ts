@@ -1,0 +1,287 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withSecretContext } from '../../config/secret.js';
+import { AppError } from '../../errors.js';
+import type { CopyLocation } from '../port.js';
+import { s3SourceConfig } from './config.js';
+import { S3Connector, type S3ConnectorTuning } from './connector.js';
+import { startS3Simulator, type S3Simulator } from './simulator.js';
+
+const BUCKET = 'archive';
+const BIG = randomBytes(5 * 1024 * 1024);
+const FIXTURE = new URL('../../../../shared/fixtures/audio/call_mono_mulaw_8k.wav', import.meta.url);
+const SSE_KEY = randomBytes(32).toString('base64');
+
+let sim: S3Simulator;
+const open: S3Connector[] = [];
+const servers: Server[] = [];
+
+function parse(fields: Record<string, unknown>) {
+  return withSecretContext({ env: {}, allowInline: true }, () => s3SourceConfig.parse({ name: 'legacy-s3', type: 's3', bucket: BUCKET, ...fields }));
+}
+
+function connector(fields: Record<string, unknown> = {}, tuning?: S3ConnectorTuning): S3Connector {
+  const cfg = parse({
+    endpoint: sim.endpoint,
+    force_path_style: true,
+    access_key_id: sim.accessKeyId,
+    secret_access_key: sim.secretAccessKey,
+    timeout_ms: 5000,
+    ...fields,
+  });
+  const c = new S3Connector('tenant-a', cfg, tuning);
+  open.push(c);
+  return c;
+}
+
+function copy(fields: Partial<CopyLocation> = {}): CopyLocation {
+  return { copyId: 'c1', locator: null, sourceSystem: 'avaya_aura', genesysRecordingId: null, conversationId: null, legacyArchiveId: null, sizeBytes: null, ...fields };
+}
+
+const signal = () => new AbortController().signal;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function appError(p: Promise<unknown>): Promise<AppError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(AppError);
+  return e as AppError;
+}
+
+/** A plain HTTP server standing in for a misbehaving S3 endpoint; records what it was sent. */
+async function fakeEndpoint(handler: RequestListener): Promise<{ endpoint: string; requests: IncomingHttpHeaders[] }> {
+  const requests: IncomingHttpHeaders[] = [];
+  const server = createServer((req, res) => {
+    requests.push(req.headers);
+    handler(req, res);
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+beforeAll(async () => {
+  sim = await startS3Simulator({ buckets: [BUCKET] });
+  const s3 = new S3Client({
+    endpoint: sim.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: sim.accessKeyId, secretAccessKey: sim.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const put = (Key: string, Body: Buffer, ContentType?: string) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body, ContentType }));
+  await put('calls/big.bin', BIG, 'application/octet-stream');
+  await put('calls/call_mono_mulaw_8k.wav', await readFile(FIXTURE), 'audio/wav');
+  await put('calls/empty.bin', Buffer.alloc(0));
+  await put('tenant-a/calls/conv-1/LA-1.wav', Buffer.from('templated'));
+  await put('tenant-a/explicit/x.wav', Buffer.from('explicit'));
+  s3.destroy();
+});
+
+afterAll(async () => {
+  await Promise.all(open.map((c) => c.close()));
+  for (const s of servers) s.closeAllConnections();
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await sim?.stop();
+});
+
+describe('S3Connector reads', () => {
+  it('reads a 5 MiB object whole', async () => {
+    const media = await connector().open(copy({ locator: 'calls/big.bin' }), { signal: signal() });
+    expect(media.totalSize).toBe(BIG.length);
+    expect(media.range).toBeUndefined();
+    expect(media.contentType).toBe('application/octet-stream');
+    expect(sha(await readAll(media.body))).toBe(sha(BIG));
+  });
+
+  it('reads the real WAV fixture byte for byte', async () => {
+    const want = await readFile(FIXTURE);
+    const media = await connector().open(copy({ locator: 'calls/call_mono_mulaw_8k.wav' }), { signal: signal() });
+    expect(media.totalSize).toBe(want.length);
+    expect(media.contentType).toBe('audio/wav');
+    expect((await readAll(media.body)).equals(want)).toBe(true);
+  });
+
+  it('serves start-end, open-ended and over-long ranges', async () => {
+    const c = connector();
+    const loc = copy({ locator: 'calls/big.bin' });
+    const cases = [
+      { ask: { start: 1000, end: 1999 }, want: { start: 1000, end: 1999 } },
+      { ask: { start: BIG.length - 100 }, want: { start: BIG.length - 100, end: BIG.length - 1 } },
+      { ask: { start: BIG.length - 10, end: BIG.length + 1000 }, want: { start: BIG.length - 10, end: BIG.length - 1 } },
+    ];
+    for (const { ask, want } of cases) {
+      const media = await c.open(loc, { range: ask, signal: signal() });
+      expect(media.range).toEqual(want);
+      expect(media.totalSize).toBe(BIG.length);
+      expect((await readAll(media.body)).equals(BIG.subarray(want.start, want.end + 1))).toBe(true);
+    }
+  });
+
+  it('refuses unsatisfiable ranges with the object size', async () => {
+    const c = connector();
+    for (const range of [{ start: BIG.length }, { start: 10, end: 5 }]) {
+      const e = await appError(c.open(copy({ locator: 'calls/big.bin' }), { range, signal: signal() }));
+      expect(e.code).toBe('range.not_satisfiable');
+      expect(e.extra).toEqual({ size: BIG.length });
+      expect(e.headers).toEqual({ 'Content-Range': `bytes */${BIG.length}` });
+    }
+  });
+
+  it('refuses any range of an empty object without waiting for bytes that never come', async () => {
+    const t0 = Date.now();
+    const e = await appError(connector().open(copy({ locator: 'calls/empty.bin' }), { range: { start: 0 }, signal: signal() }));
+    expect(e.code).toBe('range.not_satisfiable');
+    expect(e.extra).toEqual({ size: 0 });
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('maps a missing key, or a copy with nothing to derive a key from, to source.object_missing', async () => {
+    const c = connector();
+    expect((await appError(c.open(copy({ locator: 'calls/nope.wav' }), { signal: signal() }))).code).toBe('source.object_missing');
+    expect((await appError(c.open(copy(), { signal: signal() }))).code).toBe('source.object_missing');
+  });
+
+  it('derives the key from prefix + path_template, and prefixes explicit locators too', async () => {
+    const c = connector({ prefix: 'tenant-a/', path_template: 'calls/{conversation_id}/{legacy_archive_id}.wav' });
+    const templated = copy({ conversationId: 'conv-1', legacyArchiveId: 'LA-1' });
+    expect(c.keyOf(templated)).toBe('tenant-a/calls/conv-1/LA-1.wav');
+    expect((await readAll((await c.open(templated, { signal: signal() })).body)).toString()).toBe('templated');
+    const explicit = copy({ locator: 'explicit/x.wav', legacyArchiveId: 'LA-1' });
+    expect((await readAll((await c.open(explicit, { signal: signal() })).body)).toString()).toBe('explicit');
+  });
+});
+
+describe('S3Connector refusals and failures', () => {
+  it('refuses traversal, NUL and absolute keys before sending anything', async () => {
+    const fake = await fakeEndpoint((_req, res) => res.writeHead(500).end());
+    const c = connector({ endpoint: fake.endpoint });
+    for (const locator of ['../secret.wav', 'calls/../../x.wav', 'calls\\..\\x.wav', 'a\0b.wav', '/etc/passwd', '..']) {
+      const e = await appError(c.open(copy({ locator }), { signal: signal() }));
+      expect(e.code).toBe('source.path_refused');
+    }
+    const absPrefix = connector({ endpoint: fake.endpoint, prefix: '/root/' });
+    expect((await appError(absPrefix.open(copy({ locator: 'x.wav' }), { signal: signal() }))).code).toBe('source.path_refused');
+    const viaTemplate = connector({ endpoint: fake.endpoint, path_template: 'calls/{legacy_archive_id}' });
+    expect((await appError(viaTemplate.open(copy({ legacyArchiveId: '../../x' }), { signal: signal() }))).code).toBe('source.path_refused');
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('maps a wrong secret to source.unavailable without revealing credentials', async () => {
+    const secret = 'wrong-secret-5f1c0e9a';
+    const c = connector({ secret_access_key: secret });
+    for (const attempt of [() => c.open(copy({ locator: 'calls/big.bin' }), { signal: signal() }), () => c.check(signal())]) {
+      const e = await appError(attempt());
+      expect(e.code).toBe('source.unavailable');
+      const shown = `${e.message} ${String(e)} ${JSON.stringify(e.extra)} ${JSON.stringify(e.headers)}`;
+      expect(shown).not.toContain(secret);
+      expect(shown).not.toContain(sim.accessKeyId);
+    }
+  });
+
+  it('maps an unknown access key id to source.unavailable', async () => {
+    const e = await appError(connector({ access_key_id: 'AKIANOTKNOWN' }).check(signal()));
+    expect(e.code).toBe('source.unavailable');
+    expect(e.message).not.toContain('AKIANOTKNOWN');
+  });
+
+  it('maps a closed port to source.unavailable quickly', async () => {
+    const c = connector({ endpoint: `http://127.0.0.1:${await closedPort()}`, timeout_ms: 20_000 });
+    const t0 = Date.now();
+    expect((await appError(c.open(copy({ locator: 'calls/big.bin' }), { signal: signal() }))).code).toBe('source.unavailable');
+    expect((await appError(c.check(signal()))).code).toBe('source.unavailable');
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('maps 5xx answers to source.bad_gateway', async () => {
+    const fake = await fakeEndpoint((_req, res) => res.writeHead(501, { 'Content-Type': 'application/xml' }).end('<Error><Code>NotImplemented</Code></Error>'));
+    const e = await appError(connector({ endpoint: fake.endpoint }).open(copy({ locator: 'a.wav' }), { signal: signal() }));
+    expect(e.code).toBe('source.bad_gateway');
+  });
+
+  it('times out when the first byte does not come, but not once headers have arrived', async () => {
+    const silent = await fakeEndpoint(() => {});
+    const t0 = Date.now();
+    const e = await appError(connector({ endpoint: silent.endpoint, timeout_ms: 300 }).open(copy({ locator: 'a.wav' }), { signal: signal() }));
+    expect(e.code).toBe('source.timeout');
+    expect(Date.now() - t0).toBeLessThan(3000);
+
+    const slowBody = await fakeEndpoint((_req, res) => {
+      res.writeHead(200, { 'Content-Length': '10', 'Content-Type': 'audio/wav' });
+      res.write('01234');
+      setTimeout(() => res.end('56789'), 700);
+    });
+    const media = await connector({ endpoint: slowBody.endpoint, timeout_ms: 300 }).open(copy({ locator: 'a.wav' }), { signal: signal() });
+    expect((await readAll(media.body)).toString()).toBe('0123456789');
+  });
+
+  it('sends SSE-C headers, with the key MD5, when configured', async () => {
+    const fake = await fakeEndpoint((_req, res) => res.writeHead(200, { 'Content-Length': '2' }).end('ok'));
+    const c = connector({ endpoint: fake.endpoint, sse: { mode: 'sse-c', customer_key: SSE_KEY } });
+    await readAll((await c.open(copy({ locator: 'a.wav' }), { signal: signal() })).body);
+    const h = fake.requests[0]!;
+    expect(h['x-amz-server-side-encryption-customer-algorithm']).toBe('AES256');
+    expect(h['x-amz-server-side-encryption-customer-key']).toBe(SSE_KEY);
+    expect(h['x-amz-server-side-encryption-customer-key-md5']).toBe(createHash('md5').update(Buffer.from(SSE_KEY, 'base64')).digest('base64'));
+    expect(() => parse({ sse: { mode: 'sse-c', customer_key: 'not-a-256-bit-key' } })).toThrow(/base64/);
+  });
+});
+
+describe('S3Connector aborts', () => {
+  it('refuses to start when the signal is already aborted', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    expect((await appError(connector().open(copy({ locator: 'calls/big.bin' }), { signal: ac.signal }))).code).toBe('source.unavailable');
+  });
+
+  it('destroys the body when the signal aborts mid-stream, and gives the socket back', async () => {
+    const c = connector({}, { maxSockets: 2 });
+    const loc = copy({ locator: 'calls/big.bin' });
+    for (let i = 0; i < 30; i++) {
+      const ac = new AbortController();
+      const { body } = await c.open(loc, { signal: ac.signal });
+      // Paused mode: reading one chunk must not drain the rest, or the socket would be freed by EOF.
+      await new Promise((r) => body.once('readable', r));
+      expect(body.read(1024)).not.toBeNull();
+      const closed = new Promise((r) => body.once('close', r));
+      ac.abort();
+      await closed;
+      expect(body.destroyed).toBe(true);
+      expect(body.readableEnded).toBe(false);
+    }
+    const media = await c.open(loc, { signal: signal() });
+    expect(sha(await readAll(media.body))).toBe(sha(BIG));
+  });
+});
+
+describe('S3Connector.check', () => {
+  it('passes against a reachable bucket and fails for a missing one', async () => {
+    await expect(connector().check(signal())).resolves.toBeUndefined();
+    const e = await appError(connector({ bucket: 'no-such-bucket' }).check(signal()));
+    expect(e.code).toBe('source.unavailable');
+    const e2 = await appError(connector({ bucket: 'no-such-bucket' }).open(copy({ locator: 'calls/big.bin' }), { signal: signal() }));
+    expect(e2.code).toBe('source.unavailable');
+  });
+});

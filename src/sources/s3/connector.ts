@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type GetObjectCommandInput } from '@aws-sdk/client-s3';
+import { AppError } from '../../errors.js';
+import { locatorOf } from '../locator.js';
+import type { ByteRange, CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
+import type { S3SourceConfig } from './config.js';
+
+/** Tuning that is not configuration: tests shrink the socket pool to prove aborted reads give sockets back. */
+export interface S3ConnectorTuning {
+  maxSockets?: number;
+}
+
+/**
+ * Keys come from the catalog, which imports come from outside. S3 itself has no directories to
+ * escape, but S3-compatible servers backed by a filesystem (MinIO, s3rver, Ceph gateways) may
+ * resolve `..`, so such keys are refused before any request is sent.
+ */
+export function checkKey(key: string): void {
+  if (key.includes('\0')) throw new AppError('source.path_refused', 'the object key contains a NUL byte');
+  if (key.startsWith('/') || key.startsWith('\\')) throw new AppError('source.path_refused', 'the object key is absolute');
+  if (key.split(/[\\/]/).some((seg) => seg === '..')) throw new AppError('source.path_refused', 'the object key climbs out of the prefix');
+}
+
+type Subject = 'object' | 'bucket';
+const aborted = () => new AppError('source.unavailable', 'request aborted');
+
+/** A bucket of an S3-compatible store holding an exported archive. */
+export class S3Connector implements SourceConnector {
+  readonly kind = 's3';
+  readonly origin = 'LEGACY_ARCHIVE' as const;
+  readonly name: string;
+  private readonly client: S3Client;
+  private readonly sse: Pick<GetObjectCommandInput, 'SSECustomerAlgorithm' | 'SSECustomerKey' | 'SSECustomerKeyMD5'>;
+
+  constructor(
+    readonly tenantId: string,
+    private readonly cfg: S3SourceConfig,
+    tuning: S3ConnectorTuning = {},
+  ) {
+    this.name = cfg.name;
+    const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
+    const agent = { keepAlive: true, maxSockets: tuning.maxSockets ?? 50 };
+    this.client = new S3Client({
+      region: cfg.region,
+      ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+      forcePathStyle: cfg.force_path_style,
+      // A provider rather than plain strings keeps the secret out of the client's config object.
+      ...(id && secret
+        ? { credentials: async () => ({ accessKeyId: id.reveal(), secretAccessKey: secret.reveal(), ...(token ? { sessionToken: token.reveal() } : {}) }) }
+        : {}),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { httpAgent: agent, httpsAgent: agent },
+    });
+    const customerKey = cfg.sse.mode === 'sse-c' ? cfg.sse.customer_key?.reveal() : undefined;
+    this.sse = customerKey
+      ? {
+          SSECustomerAlgorithm: 'AES256',
+          SSECustomerKey: customerKey,
+          SSECustomerKeyMD5: createHash('md5').update(Buffer.from(customerKey, 'base64')).digest('base64'),
+        }
+      : {};
+  }
+
+  keyOf(copy: CopyLocation): string {
+    const locator = locatorOf(copy, this.cfg.path_template);
+    if (!locator) throw new AppError('source.object_missing', 'the copy has no locator and the path template cannot be filled');
+    const key = this.cfg.prefix + locator;
+    checkKey(key);
+    return key;
+  }
+
+  async open(copy: CopyLocation, opts: OpenOptions): Promise<SourceMedia> {
+    const key = this.keyOf(copy);
+    const { range, signal } = opts;
+    if (range && !validRange(range)) throw await this.unsatisfiable(key, signal);
+    const out = await this.call(
+      (abortSignal) =>
+        this.client.send(
+          new GetObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse, ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}) }),
+          { abortSignal },
+        ),
+      signal,
+      'object',
+    ).catch(async (e: AppError) => {
+      throw e.code === 'range.not_satisfiable' && e.extra.size === undefined ? await this.unsatisfiable(key, signal) : e;
+    });
+
+    const body = out.Body;
+    if (!(body instanceof Readable)) throw new AppError('source.bad_gateway', 'the source answered without a body');
+    // From here on the body holds a pooled socket until it is read to the end or destroyed.
+    try {
+      const served = out.ContentRange ? parseContentRange(out.ContentRange) : undefined;
+      if (out.ContentRange && !served) throw new AppError('source.bad_gateway', 'the source sent an unreadable Content-Range');
+      // Real S3 refuses any range of an empty object; s3rver instead promises one byte and never sends it.
+      if (range && served?.total === 0) throw rangeError(0);
+      if (range && served && served.start !== range.start) throw new AppError('source.bad_gateway', 'the source served a different range than asked');
+      const totalSize = served?.total ?? out.ContentLength;
+      const onAbort = () => {};
+      signal.addEventListener('abort', onAbort, { once: true });
+      body.once('close', () => signal.removeEventListener('abort', onAbort));
+      if (signal.aborted) throw aborted();
+      return {
+        body,
+        ...(totalSize !== undefined ? { totalSize } : {}),
+        // A 200 to a ranged GET means the server ignored the range: the body is the whole object.
+        ...(range && served ? { range: { start: served.start, end: served.end } } : {}),
+        ...(out.ContentType ? { contentType: out.ContentType } : {}),
+      };
+    } catch (e) {
+      body.destroy();
+      throw e;
+    }
+  }
+
+  async check(signal: AbortSignal): Promise<void> {
+    await this.call((abortSignal) => this.client.send(new HeadBucketCommand({ Bucket: this.cfg.bucket }), { abortSignal }), signal, 'bucket');
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  /** The 416 answer needs the object's size for `Content-Range: bytes *\/size`; without it, it goes out bare. */
+  private async unsatisfiable(key: string, signal: AbortSignal): Promise<AppError> {
+    try {
+      const head = await this.call(
+        (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse }), { abortSignal }),
+        signal,
+        'object',
+      );
+      return head.ContentLength === undefined ? rangeError() : rangeError(head.ContentLength);
+    } catch (e) {
+      // A missing object or a dead source says more than "bad range".
+      return e instanceof AppError ? e : rangeError();
+    }
+  }
+
+  /** One SDK call bounded by timeout_ms until its response headers arrive, and by the caller's signal. */
+  private async call<T>(send: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal, subject: Subject): Promise<T> {
+    if (signal.aborted) throw aborted();
+    const ctl = new AbortController();
+    const relay = () => ctl.abort();
+    signal.addEventListener('abort', relay, { once: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctl.abort();
+    }, this.cfg.timeout_ms);
+    try {
+      return await send(ctl.signal);
+    } catch (e) {
+      if (signal.aborted) throw aborted();
+      if (timedOut) throw new AppError('source.timeout', `the source did not answer within ${this.cfg.timeout_ms} ms`);
+      throw s3Error(e, subject);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', relay);
+    }
+  }
+}
+
+function validRange(r: ByteRange): boolean {
+  return Number.isSafeInteger(r.start) && r.start >= 0 && (r.end === undefined || (Number.isSafeInteger(r.end) && r.end >= r.start));
+}
+
+function rangeError(size?: number): AppError {
+  return size === undefined
+    ? new AppError('range.not_satisfiable')
+    : new AppError('range.not_satisfiable', undefined, { extra: { size }, headers: { 'Content-Range': `bytes */${size}` } });
+}
+
+export function parseContentRange(v: string): { start: number; end: number; total: number | undefined } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(v.trim());
+  if (!m) return undefined;
+  const [start, end] = [Number(m[1]), Number(m[2])];
+  if (end < start) return undefined;
+  return { start, end, total: m[3] === '*' ? undefined : Number(m[3]) };
+}
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+  ActualObjectSize?: unknown;
+}
+
+/**
+ * Maps an SDK failure to the catalogue. Details carry only the S3 error code and status: S3 messages
+ * can quote the key, the access key id or the principal, none of which a client should see.
+ */
+function s3Error(err: unknown, subject: Subject): AppError {
+  if (err instanceof AppError) return err;
+  const e = (err ?? {}) as SdkError;
+  const status = e.$metadata?.httpStatusCode;
+  const name = e.name ?? 'Error';
+  if (status === undefined) {
+    if (e.code === 'ETIMEDOUT' || (name === 'TimeoutError' && e.code === undefined)) return new AppError('source.timeout', 'the source connection timed out');
+    if (name === 'CredentialsProviderError') return new AppError('source.unavailable', 'no S3 credentials are available to this source');
+    return new AppError('source.unavailable', `the source is not reachable (${e.code ?? name})`, { cause: err });
+  }
+  const what = `${name}, HTTP ${status}`;
+  if (status === 416 || name === 'InvalidRange') {
+    const size = Number(e.ActualObjectSize);
+    return rangeError(e.ActualObjectSize !== undefined && Number.isSafeInteger(size) ? size : undefined);
+  }
+  if (name === 'NoSuchBucket' || (subject === 'bucket' && status === 404)) return new AppError('source.unavailable', `the bucket does not exist (${what})`);
+  if (status === 404 || name === 'NoSuchKey') return new AppError('source.object_missing', 'the bucket has no object at the copy key');
+  if (status === 401 || status === 403) return new AppError('source.unavailable', `the source refused this connector's credentials (${what})`);
+  if (status >= 500) return new AppError('source.bad_gateway', `the source failed (${what})`);
+  return new AppError('source.bad_gateway', `the source answered with an error (${what})`);
+}
