@@ -31,7 +31,6 @@ export class S3Connector implements SourceConnector {
   readonly origin = 'LEGACY_ARCHIVE' as const;
   readonly name: string;
   private readonly client: S3Client;
-  private readonly sse: Pick<GetObjectCommandInput, 'SSECustomerAlgorithm' | 'SSECustomerKey' | 'SSECustomerKeyMD5'>;
 
   constructor(
     readonly tenantId: string,
@@ -53,14 +52,13 @@ export class S3Connector implements SourceConnector {
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: { httpAgent: agent, httpsAgent: agent },
     });
-    const customerKey = cfg.sse.mode === 'sse-c' ? cfg.sse.customer_key?.reveal() : undefined;
-    this.sse = customerKey
-      ? {
-          SSECustomerAlgorithm: 'AES256',
-          SSECustomerKey: customerKey,
-          SSECustomerKeyMD5: createHash('md5').update(Buffer.from(customerKey, 'base64')).digest('base64'),
-        }
-      : {};
+  }
+
+  /** SSE-C key headers, revealed per request so the key never sits on the instance in clear. */
+  private sse(): Pick<GetObjectCommandInput, 'SSECustomerAlgorithm' | 'SSECustomerKey' | 'SSECustomerKeyMD5'> {
+    const key = this.cfg.sse.mode === 'sse-c' ? this.cfg.sse.customer_key?.reveal() : undefined;
+    if (!key) return {};
+    return { SSECustomerAlgorithm: 'AES256', SSECustomerKey: key, SSECustomerKeyMD5: createHash('md5').update(Buffer.from(key, 'base64')).digest('base64') };
   }
 
   keyOf(copy: CopyLocation): string {
@@ -78,7 +76,7 @@ export class S3Connector implements SourceConnector {
     const out = await this.call(
       (abortSignal) =>
         this.client.send(
-          new GetObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse, ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}) }),
+          new GetObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse(), ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}) }),
           { abortSignal },
         ),
       signal,
@@ -97,7 +95,7 @@ export class S3Connector implements SourceConnector {
       if (range && served?.total === 0) throw rangeError(0);
       if (range && served && served.start !== range.start) throw new AppError('source.bad_gateway', 'the source served a different range than asked');
       const totalSize = served?.total ?? out.ContentLength;
-      const onAbort = () => {};
+      const onAbort = () => body.destroy();
       signal.addEventListener('abort', onAbort, { once: true });
       body.once('close', () => signal.removeEventListener('abort', onAbort));
       if (signal.aborted) throw aborted();
@@ -126,7 +124,7 @@ export class S3Connector implements SourceConnector {
   private async unsatisfiable(key: string, signal: AbortSignal): Promise<AppError> {
     try {
       const head = await this.call(
-        (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse }), { abortSignal }),
+        (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse() }), { abortSignal }),
         signal,
         'object',
       );
