@@ -40,6 +40,8 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // JSON only: a text/plain body is refused with 415 rather than parsed and half-understood.
+  app.removeContentTypeParser('text/plain');
   app.decorateRequest('principal', null);
   app.decorateRequest('audit', null as never);
 
@@ -66,7 +68,8 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
     if (e.status === 503 && !e.headers['Retry-After']) reply.header('Retry-After', '5');
     reply.code(e.status).header('Content-Type', 'application/problem+json').header('Cache-Control', 'no-store');
-    return reply.send(JSON.stringify(problemBody(e, req.id)));
+    // A Buffer, so fastify adds no charset parameter to the problem media type.
+    return reply.send(Buffer.from(JSON.stringify(problemBody(e, req.id))));
   });
   app.setNotFoundHandler(async () => {
     throw new AppError('request.not_found');

@@ -18,7 +18,6 @@ export const ERRORS = {
   'request.invalid_ref': { status: 422, title: 'The recording reference is not a valid identifier' },
   'request.idempotency_conflict': { status: 409, title: 'request_id was already used for a different request' },
   'request.not_found': { status: 404, title: 'No such endpoint' },
-  'request.method_not_allowed': { status: 405, title: 'Method not allowed' },
   'range.malformed': { status: 400, title: 'The Range header is malformed' },
   'range.not_satisfiable': { status: 416, title: 'The requested range cannot be satisfied' },
   // Access
@@ -28,7 +27,6 @@ export const ERRORS = {
   'access.scope_missing': { status: 403, title: 'The principal lacks a required scope' },
   'access.caller_mismatch': { status: 403, title: 'caller_id does not match the authenticated principal' },
   'access.rate_limited': { status: 429, title: 'Too many requests' },
-  'access.insecure_transport': { status: 403, title: 'Plain HTTP is only allowed on loopback' },
   // Recordings
   'recording.not_found': { status: 404, title: 'Recording not found' },
   'recording.ambiguous_ref': { status: 409, title: 'The reference matches more than one recording' },

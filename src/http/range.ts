@@ -16,9 +16,7 @@ export function parseRange(header: string | undefined): RangeRequest | null {
   if (specs.length > 1) return null;
   const spec = specs[0]!;
   if (spec.startsWith('-')) {
-    const suffix = Number(spec.slice(1));
-    if (suffix === 0) throw new AppError('range.not_satisfiable', 'a suffix range of zero bytes selects nothing');
-    return { suffix };
+    return { suffix: Number(spec.slice(1)) };
   }
   const [a, b] = spec.split('-');
   const start = Number(a);
@@ -32,7 +30,8 @@ export function parseRange(header: string | undefined): RangeRequest | null {
 export function resolveRange(r: RangeRequest, length: number): { start: number; end: number } {
   const unsatisfiable = () => new AppError('range.not_satisfiable', undefined, { extra: { size: length }, headers: { 'Content-Range': `bytes */${length}` } });
   if ('suffix' in r) {
-    if (length === 0) throw unsatisfiable();
+    // A zero-length suffix selects nothing (RFC 9110 §14.1.3).
+    if (length === 0 || r.suffix === 0) throw unsatisfiable();
     return { start: Math.max(0, length - r.suffix), end: length - 1 };
   }
   if (r.start >= length) throw unsatisfiable();

@@ -50,3 +50,10 @@ export async function openTestCatalog(kind: CatalogKind): Promise<TestCatalog> {
     },
   };
 }
+
+/** The catalogs this machine can test: `describe.each(await usableCatalogs())`. global-setup warns loudly (or fails under CI) when PostgreSQL is missing. */
+export async function usableCatalogs(): Promise<CatalogKind[]> {
+  const kinds: CatalogKind[] = [];
+  for (const k of CATALOGS) if (await catalogAvailable(k)) kinds.push(k);
+  return kinds;
+}

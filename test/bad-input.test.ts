@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KEYS, bearer, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { post, raw } from './support/http.js';
+
+/**
+ * Every kind of bad input gets a problem+json body with a stable code, an audit event, and never
+ * a 500. One gateway on SQLite: these paths do not depend on the catalog dialect (retrieve.test
+ * covers both databases).
+ */
+describe('bad input and refused access', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({ config: (doc) => (doc.auth.rate_limit = { max: 1000, window_ms: 60_000 }) });
+    await gw.seed([{ call_id: '2023-10-27T14:30:00Z-8923', legacy_archive_id: 'avaya_8923', locator: 'call_mono_pcm16_8k.wav' }]);
+  });
+  afterAll(async () => gw?.stop());
+
+  async function expectProblem(res: Awaited<ReturnType<typeof raw>>, status: number, code: string) {
+    expect(res.status, res.body.toString()).toBe(status);
+    expect(res.headers['content-type']).toBe('application/problem+json');
+    const body = JSON.parse(res.body.toString());
+    expect(body).toMatchObject({ status, code, type: `https://custodian.dev/errors/${code}` });
+    expect(body.request_id).toBe(res.headers['x-request-id']);
+    expect(typeof body.detail).toBe('string');
+    // and the refusal is evidence
+    const ev = (await gw.deps.auditRepo.query({ tenantId: 'acme', limit: 1000 })).items.find((e) => e.httpRequestId === body.request_id);
+    const anon = ev ?? (await gw.deps.catalog.db.selectFrom('audit_events').selectAll().where('http_request_id', '=', body.request_id).executeTakeFirst());
+    expect(anon, `audit event for ${code}`).toBeTruthy();
+    return body;
+  }
+
+  it.each([
+    ['malformed JSON', '{"request_id": ', 400, 'request.malformed_json'],
+    ['empty body', '', 400, 'request.malformed_json'],
+    ['JSON array', '[]', 422, 'request.invalid'],
+    ['wrong type', JSON.stringify(retrieveBody({ include_metadata: 'yes' })), 422, 'request.invalid'],
+    ['unknown field', JSON.stringify(retrieveBody({ sneaky: 1 })), 422, 'request.invalid'],
+    ['unknown format', JSON.stringify(retrieveBody({ format_preference: 'flac' })), 422, 'request.invalid'],
+    ['missing ref', JSON.stringify({ request_id: 'r1', caller_id: 'alice' }), 422, 'request.invalid'],
+    ['control character in ref', JSON.stringify(retrieveBody({ target_recording_ref: 'avaya\u0000_8923' })), 422, 'request.invalid'],
+    ['bidi override in ref', JSON.stringify(retrieveBody({ target_recording_ref: 'avaya\u202e8923' })), 422, 'request.invalid'],
+    ['line separator in caller', JSON.stringify(retrieveBody({ caller_id: 'alice\u2028' })), 422, 'request.invalid'],
+    ['oversized ref', JSON.stringify(retrieveBody({ target_recording_ref: 'x'.repeat(300) })), 422, 'request.invalid'],
+    ['oversized body', JSON.stringify(retrieveBody({ purpose: 'p'.repeat(100_000) })), 413, 'request.too_large'],
+  ])('%s → %i %s', async (_name, body, status, code) => {
+    await expectProblem(await post(gw, body), status as number, code as string);
+  });
+
+  it('refuses a non-JSON content type with 415', async () => {
+    const res = await raw(`${gw.url}/api/v1/recordings/retrieve`, { method: 'POST', headers: { 'content-type': 'text/plain', ...bearer(KEYS.acme) }, body: 'hello' });
+    await expectProblem(res, 415, 'request.unsupported_media_type');
+  });
+
+  it('treats unicode and path-traversal refs as plain lookups: 404, never a file read', async () => {
+    await expectProblem(await post(gw, retrieveBody({ target_recording_ref: '../../../etc/passwd' })), 404, 'recording.not_found');
+    await expectProblem(await post(gw, retrieveBody({ target_recording_ref: '録音-８９２３-ü' })), 404, 'recording.not_found');
+    await expectProblem(await raw(`${gw.url}/api/v1/recordings/..%2F..%2Fetc%2Fpasswd/media`, { headers: bearer(KEYS.acme) }), 404, 'recording.not_found');
+  });
+
+  it.each([
+    ['no Authorization header', {}, 401, 'auth.missing'],
+    ['not a bearer', { authorization: 'Basic YWxpY2U6cHc=' }, 401, 'auth.invalid_token'],
+    ['forged API key', bearer('cst_acme-reader_' + 'z'.repeat(32)), 401, 'auth.invalid_token'],
+    ['unknown API key id', bearer('cst_nobody_' + 'z'.repeat(32)), 401, 'auth.invalid_token'],
+    ['malformed API key', bearer('cst_x'), 401, 'auth.invalid_token'],
+    ['a JWT when no IdP is configured', bearer('eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.'), 401, 'auth.invalid_token'],
+  ])('%s → %i', async (_name, headers, status, code) => {
+    const res = await raw(`${gw.url}/api/v1/recordings/retrieve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(headers as Record<string, string>) },
+      body: JSON.stringify(retrieveBody()),
+    });
+    await expectProblem(res, status as number, code as string);
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+  });
+
+  it('checks scopes: an export-only key cannot read, a reader cannot read the audit trail', async () => {
+    await expectProblem(await post(gw, retrieveBody({ caller_id: 'nobody' }), KEYS.acmeNoScope), 403, 'access.scope_missing');
+    await expectProblem(await raw(`${gw.url}/api/v1/audit/events`, { headers: bearer(KEYS.acme) }), 403, 'access.scope_missing');
+  });
+
+  it.each([
+    ['bytes=abc', 400, 'range.malformed'],
+    ['items=0-1', 400, 'range.malformed'],
+    ['bytes=10-5', 400, 'range.malformed'],
+    ['bytes=999999999-', 416, 'range.not_satisfiable'],
+    ['bytes=-0', 416, 'range.not_satisfiable'],
+  ])('Range %s → %i', async (range, status, code) => {
+    const res = await raw(`${gw.url}/api/v1/recordings/avaya_8923/media?format=original`, { headers: { ...bearer(KEYS.acme), range } });
+    const body = await expectProblem(res, status as number, code as string);
+    if (status === 416) {
+      expect(res.headers['content-range']).toMatch(/^bytes \*\/\d+$/);
+      expect(body.size).toBeGreaterThan(0);
+    }
+  });
+
+  it('rejects bad query strings and unknown routes with problem bodies', async () => {
+    await expectProblem(await raw(`${gw.url}/api/v1/recordings?limit=0`, { headers: bearer(KEYS.acme) }), 422, 'request.invalid');
+    await expectProblem(await raw(`${gw.url}/api/v1/recordings?from=yesterday`, { headers: bearer(KEYS.acme) }), 422, 'request.invalid');
+    await expectProblem(await raw(`${gw.url}/api/v1/recordings?cursor=${Buffer.from('junk').toString('base64url')}`, { headers: bearer(KEYS.acme) }), 422, 'request.invalid');
+    await expectProblem(await raw(`${gw.url}/api/v1/recordings/avaya_8923/media?format=json`, { headers: bearer(KEYS.acme) }), 422, 'request.invalid');
+    await expectProblem(await raw(`${gw.url}/api/v2/nothing`, { headers: bearer(KEYS.acme) }), 404, 'request.not_found');
+  });
+
+  it('never answers 500 to random bodies', async () => {
+    const junk = ['null', '1', '"x"', '{"request_id":null}', '{"__proto__":{"admin":true}}', '\u0000', '{"a":'.repeat(50)];
+    for (const body of junk) {
+      const res = await post(gw, body);
+      expect(res.status, body).toBeGreaterThanOrEqual(400);
+      expect(res.status, body).toBeLessThan(500);
+    }
+  });
+
+  it('rate-limits a principal with 429 and Retry-After', async () => {
+    const limited = await startTestGateway({ config: (doc) => (doc.auth.rate_limit = { max: 3, window_ms: 60_000 }) });
+    try {
+      const statuses: number[] = [];
+      let last;
+      for (let i = 0; i < 5; i++) {
+        last = await raw(`${limited.url}/api/v1/recordings`, { headers: bearer(KEYS.acme) });
+        statuses.push(last.status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 429, 429]);
+      expect(Number(last!.headers['retry-after'])).toBeGreaterThan(0);
+      expect(JSON.parse(last!.body.toString()).code).toBe('access.rate_limited');
+      // another principal still has its own budget
+      expect((await raw(`${limited.url}/api/v1/recordings`, { headers: bearer(KEYS.globex) })).status).toBe(200);
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  it('does not log API keys', async () => {
+    await post(gw, retrieveBody());
+    const all = gw.logs.join('\n');
+    for (const key of Object.values(KEYS)) expect(all).not.toContain(key.slice(-20));
+  });
+});
