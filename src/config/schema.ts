@@ -73,7 +73,7 @@ export const configSchema = z
         shutdown_grace_ms: z.number().int().min(0).max(600_000).default(10_000),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     data_dir: z.string().min(1).default('./data'),
     allow_inline_secrets: z.boolean().default(false),
     catalog: z
@@ -81,7 +81,7 @@ export const configSchema = z
         z.object({ driver: z.literal('sqlite'), path: z.string().min(1).optional() }).strict(),
         z.object({ driver: z.literal('postgres'), url: secretRef(), pool_size: z.number().int().min(1).max(200).default(10) }).strict(),
       ])
-      .default({ driver: 'sqlite' }),
+      .prefault({ driver: 'sqlite' }),
     auth: z
       .object({
         jwt: jwtConfig.optional(),
@@ -93,17 +93,17 @@ export const configSchema = z
             window_ms: z.number().int().min(1000).default(60_000),
           })
           .strict()
-          .default({ max: 600, window_ms: 60_000 }),
+          .prefault({}),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     policy: z
       .object({
         /** Which copy to try first when a recording has copies in both worlds. */
         prefer: z.enum(['cloud', 'legacy']).default('cloud'),
       })
       .strict()
-      .default({ prefer: 'cloud' }),
+      .prefault({}),
     media: z
       .object({
         ffmpeg_path: z.string().default('ffmpeg'),
@@ -112,18 +112,18 @@ export const configSchema = z
         transcode_timeout_ms: z.number().int().min(1000).default(600_000),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     logging: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
-      .default({ level: 'info' }),
+      .prefault({}),
     demo: z
       .object({
         enabled: z.boolean().default(false),
         api_key: secretRef().optional(),
       })
       .strict()
-      .default({ enabled: false }),
+      .prefault({}),
     tenants: z.array(tenantConfig).default([]),
   })
   .strict()

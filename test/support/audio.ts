@@ -114,29 +114,47 @@ export function decimate(x: Float64Array, factor: number): Float64Array {
   return out;
 }
 
+/** Normalised cross-correlation of a[i] with b[i + lag] over their overlap, from index `from` for `count` samples. */
+function nccAt(a: Float64Array, b: Float64Array, lag: number, from = 0, count = Number.POSITIVE_INFINITY): number {
+  const i0 = Math.max(from, -lag);
+  const i1 = Math.min(a.length, b.length - lag, from + count);
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = i0; i < i1; i++) {
+    const x = a[i]!;
+    const y = b[i + lag]!;
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
+}
+
 /**
  * Normalised cross-correlation of `b` against the reference `a`, maximised over lags in
- * [−maxLag, maxLag] (b[i + lag] ≈ a[i]). Returns the best value and its lag.
+ * [−maxLag, maxLag] (b[i + lag] ≈ a[i]). The lag is searched on a 2-second window from the
+ * middle of the signal (cheap), then the correlation is computed over the whole overlap at the
+ * best lag and its neighbours.
  */
-export function bestCorrelation(a: Float64Array, b: Float64Array, maxLag: number): { corr: number; lag: number } {
-  let best = { corr: -Infinity, lag: 0 };
-  for (let lag = -maxLag; lag <= maxLag; lag++) {
-    const i0 = Math.max(0, -lag);
-    const i1 = Math.min(a.length, b.length - lag);
-    let ab = 0;
-    let aa = 0;
-    let bb = 0;
-    for (let i = i0; i < i1; i++) {
-      const x = a[i]!;
-      const y = b[i + lag]!;
-      ab += x * y;
-      aa += x * x;
-      bb += y * y;
+export function bestCorrelation(a: Float64Array, b: Float64Array, maxLag: number, rate = 8000): { corr: number; lag: number } {
+  const win = Math.min(2 * rate, a.length);
+  const from = Math.max(0, Math.floor(a.length / 2 - win / 2));
+  let lag = 0;
+  let best = -Infinity;
+  for (let l = -maxLag; l <= maxLag; l++) {
+    const c = nccAt(a, b, l, from, win);
+    if (c > best) {
+      best = c;
+      lag = l;
     }
-    const corr = aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
-    if (corr > best.corr) best = { corr, lag };
   }
-  return best;
+  let out = { corr: -Infinity, lag };
+  for (let l = lag - 2; l <= lag + 2; l++) {
+    const c = nccAt(a, b, l);
+    if (c > out.corr) out = { corr: c, lag: l };
+  }
+  return out;
 }
 
 export interface ProbeStream {

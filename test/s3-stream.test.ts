@@ -1,0 +1,114 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wavHeader } from '../src/media/wav-header.js';
+import { startS3Simulator, type S3Simulator } from '../src/sources/s3/simulator.js';
+import { AUDIO, KEYS, bearer, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { post, raw } from './support/http.js';
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** The gateway with an S3 archive (s3rver through the real SDK): streaming, ranges, fallback, and a source that dies mid-stream. */
+describe('S3 archive through the gateway', () => {
+  let s3: S3Simulator;
+  let gw: TestGateway;
+  const big = Buffer.concat([wavHeader({ sampleRate: 8000, channels: 1, bitsPerSample: 16, dataLength: 24 * 1024 * 1024 }), randomBytes(24 * 1024 * 1024)]);
+
+  beforeAll(async () => {
+    s3 = await startS3Simulator({ buckets: ['acme-archive'] });
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    await client.send(new PutObjectCommand({ Bucket: 'acme-archive', Key: 'verint/v1.wav', Body: readFileSync(join(AUDIO, 'call_mono_mulaw_8k.wav')) }));
+    await client.send(new PutObjectCommand({ Bucket: 'acme-archive', Key: 'big/big.wav', Body: big }));
+    client.destroy();
+    const vault = {
+      name: 'vault',
+      type: 's3',
+      bucket: 'acme-archive',
+      endpoint: s3.endpoint,
+      force_path_style: true,
+      access_key_id: s3.accessKeyId,
+      secret_access_key: s3.secretAccessKey,
+      source_systems: ['verint_s3'],
+    };
+    gw = await startTestGateway({ sources: { acme: [vault] } });
+    await gw.seed([
+      { call_id: 'c-s3-1', source_system: 'verint_s3', legacy_archive_id: 's3_1', locator: 'verint/v1.wav' },
+      { call_id: 'c-s3-big', source_system: 'verint_s3', legacy_archive_id: 's3_big', locator: 'big/big.wav' },
+      // Two copies of one call: the first (S3) is gone, the second (file share) must serve it.
+      { call_id: 'c-fallback', source_system: 'verint_s3', legacy_archive_id: 's3_gone', locator: 'verint/missing.wav' },
+      { call_id: 'c-fallback', source_system: 'avaya_aura', legacy_archive_id: 'fs_ok', locator: 'call_mono_pcm16_8k.wav' },
+      // A globex copy that names acme's S3 connector: globex has no such source, so it must not be used.
+      { tenant_id: 'globex', call_id: 'c-cross', source_system: 'verint_s3', legacy_archive_id: 'cross_1', connector: 'vault', locator: 'verint/v1.wav' },
+    ]);
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await s3?.stop();
+  });
+
+  it('streams an S3 object byte-exact and serves ranges from the source', async () => {
+    const file = readFileSync(join(AUDIO, 'call_mono_mulaw_8k.wav'));
+    const res = await post(gw, retrieveBody({ target_recording_ref: 's3_1', format_preference: 'original' }));
+    expect(res.status).toBe(200);
+    expect(sha256(res.body)).toBe(sha256(file));
+    const part = await raw(`${gw.url}/api/v1/recordings/s3_1/media?format=original`, { headers: { ...bearer(KEYS.acme), range: 'bytes=100-1099' } });
+    expect(part.status).toBe(206);
+    expect(part.headers['content-range']).toBe(`bytes 100-1099/${file.length}`);
+    expect(part.headers['content-length']).toBe('1000');
+    expect(part.body.equals(file.subarray(100, 1100))).toBe(true);
+  });
+
+  it('falls back to the other copy when the first cannot be read, and records why', async () => {
+    const res = await post(gw, retrieveBody({ target_recording_ref: 'c-fallback', format_preference: 'original' }));
+    expect(res.status).toBe(200);
+    expect(sha256(res.body)).toBe(sha256(readFileSync(join(AUDIO, 'call_mono_pcm16_8k.wav'))));
+    const allowed = await gw.deps.auditRepo.byId(res.headers['x-audit-event-id'] as string);
+    expect(allowed?.detail?.fallback_from).toEqual([expect.objectContaining({ code: 'source.object_missing' })]);
+  });
+
+  it("never serves a tenant's copy through another tenant's connector", async () => {
+    const res = await post(gw, retrieveBody({ target_recording_ref: 'cross_1', caller_id: 'gary' }), KEYS.globex);
+    expect(res.status).toBe(503);
+    expect(JSON.parse(res.body.toString()).code).toBe('source.not_configured');
+  });
+
+  it('aborts the client connection when the source dies mid-stream, and audits a failure', async () => {
+    const result = await new Promise<{ status: number; received: number; complete: boolean; auditId: string }>((resolve, reject) => {
+      const req = httpRequest(`${gw.url}/api/v1/recordings/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(KEYS.acme) } }, (res) => {
+        let received = 0;
+        let killed = false;
+        res.on('data', (c: Buffer) => {
+          received += c.length;
+          if (!killed && received > 256 * 1024) {
+            killed = true;
+            res.pause();
+            // The archive goes away while the gateway is still reading from it.
+            void s3.stop().then(() => setTimeout(() => res.resume(), 100));
+          }
+        });
+        const done = () => resolve({ status: res.statusCode!, received, complete: res.complete, auditId: res.headers['x-audit-event-id'] as string });
+        res.on('end', done);
+        res.on('aborted', done);
+        res.on('error', done);
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(retrieveBody({ target_recording_ref: 's3_big', format_preference: 'original' })));
+    });
+    expect(result.status).toBe(200);
+    expect(result.complete).toBe(false);
+    expect(result.received).toBeLessThan(big.length);
+    await expect
+      .poll(async () => (await gw.deps.auditRepo.query({ tenantId: 'acme', limit: 1000 })).items.find((e) => e.relatedEventId === result.auditId)?.outcome)
+      .toBe('failed');
+  });
+});
