@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from './support/postgres.js';
+import { usableCatalogs } from './support/catalogs.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const BRIEF = {
+  call_id: '2023-10-27T14:30:00Z-8923',
+  source_system: 'genesys_cloud',
+  recording_id: 'rec_5f3a2b1c9d8e7f6g5h4i3j2k1l',
+  legacy_archive_id: null,
+  storage_location: 'GENESYS_CLOUD_ARCHIVE',
+  retention_expiry: '2025-10-27T14:30:00Z',
+  encryption_status: 'AES_256',
+};
+
+/** The command line as an operator uses it: a config file, exit codes, messages naming lines and fields. */
+describe.each(await usableCatalogs())('custodian CLI on %s', (kind) => {
+  let dir: string;
+  let config: string;
+  let drop: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'custodian-cli-'));
+    let catalog: Record<string, unknown> = { driver: 'sqlite', path: join(dir, 'catalog.sqlite') };
+    if (kind === 'postgres') {
+      const db = await createTestDatabase();
+      drop = db.drop;
+      catalog = { driver: 'postgres', url: 'env:CLI_TEST_PG_URL' };
+      process.env.CLI_TEST_PG_URL = db.url;
+    }
+    config = join(dir, 'custodian.json');
+    writeFileSync(config, JSON.stringify({ data_dir: dir, catalog, tenants: [{ id: 'acme' }, { id: 'globex' }] }));
+  });
+  afterAll(async () => {
+    await drop?.();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('migrates, imports the brief record shape idempotently, and exports the same shape', () => {
+    expect(cli(['migrate', '--config', config]).code).toBe(0);
+    const file = join(dir, 'records.jsonl');
+    writeFileSync(
+      file,
+      [
+        JSON.stringify({ ...BRIEF, tenant_id: 'acme', conversation_id: 'conv-8923' }),
+        JSON.stringify({ tenant_id: 'acme', call_id: BRIEF.call_id, source_system: 'avaya_aura', legacy_archive_id: 'avaya_8923', storage_location: 'LEGACY_ARCHIVE' }),
+        '',
+        JSON.stringify({ tenant_id: 'globex', call_id: 'g-1', source_system: 'verint', legacy_archive_id: 'v-1' }),
+      ].join('\n'),
+    );
+    const first = cli(['import', file, '--config', config]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain('3 row(s): 2 new, 1 updated, 0 unchanged');
+    const again = cli(['import', file, '--config', config]);
+    expect(again.stdout).toContain('3 row(s): 0 new, 0 updated, 3 unchanged');
+    const out = cli(['export', '--tenant', 'acme', '--config', config]);
+    const rows = out.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(2);
+    expect(rows.find((r) => r.source_system === 'genesys_cloud')).toMatchObject({ ...BRIEF, tenant_id: 'acme', retention_expiry: '2025-10-27T14:30:00.000Z' });
+  });
+
+  // The remaining paths do not depend on the dialect; spawning the CLI costs seconds, so SQLite only.
+  it.runIf(kind === 'sqlite')('reports every bad row with its line number and writes nothing', () => {
+    const file = join(dir, 'bad.csv');
+    writeFileSync(
+      file,
+      [
+        'tenant_id,call_id,source_system,legacy_archive_id,retention_expiry,size_bytes',
+        'acme,c-ok,avaya_aura,ok_1,2030-01-01,100',
+        'acme,c-bad-date,avaya_aura,bad_1,next tuesday,100',
+        'nobody,c-bad-tenant,avaya_aura,bad_2,,',
+        'acme,c-bad-size,avaya_aura,bad_3,,-5',
+      ].join('\n'),
+    );
+    const r = cli(['import', file, '--config', config]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad\.csv:3: retention_expiry/);
+    expect(r.stderr).toMatch(/bad\.csv:4: tenant_id: unknown tenant "nobody"/);
+    expect(r.stderr).toMatch(/bad\.csv:5: size_bytes/);
+    expect(r.stderr).toContain('nothing was written');
+    expect(cli(['export', '--config', config]).stdout).not.toContain('ok_1');
+  });
+
+  it.runIf(kind === 'sqlite')('issues an API key shown once, and verifies the audit chain', () => {
+    const k = cli(['keys', 'create', '--tenant', 'acme', '--principal', 'auditor-7', '--scopes', 'recordings:read,audit:read', '--config', config]);
+    expect(k.code, k.stderr).toBe(0);
+    expect(k.stdout.trim()).toMatch(/^cst_[A-Za-z0-9-]+_[A-Za-z0-9_-]{40,}$/);
+    expect(cli(['keys', 'create', '--tenant', 'nope', '--principal', 'x', '--config', config]).code).toBe(78);
+    expect(cli(['keys', 'create', '--tenant', 'acme', '--principal', 'x', '--scopes', 'root', '--config', config]).stderr).toContain('unknown scope');
+    const v = cli(['audit', 'verify', '--config', config]);
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true });
+  });
+
+  it.runIf(kind === 'sqlite')('stops on a bad config file with a message naming the field', () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'server:\n  port: "eighty"\ntenants:\n  - id: Acme Corp\n');
+    const r = cli(['migrate', '--config', bad]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('server.port');
+    expect(r.stderr).toContain('tenants[0].id');
+  });
+});
