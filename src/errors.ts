@@ -43,6 +43,10 @@ export const ERRORS = {
   'source.timeout': { status: 504, title: 'The source did not answer in time' },
   'source.object_missing': { status: 502, title: 'The catalog points at an object the source does not have' },
   'source.path_refused': { status: 502, title: 'The catalog locator escapes the archive root' },
+  'source.archived': { status: 503, title: 'The recording is archived at the source and must be restored first' },
+  'source.restoring': { status: 503, title: 'The recording is being restored at the source' },
+  'source.media_not_ready': { status: 503, title: 'The source is still preparing the media; retry later' },
+  'source.auth_failed': { status: 502, title: 'The source refused the configured credentials or permissions' },
   'source.integrity_mismatch': { status: 502, title: 'The stored bytes do not match their recorded SHA-256' },
   // Audit
   'audit.unavailable': { status: 503, title: 'The audit trail cannot be written; access is refused' },

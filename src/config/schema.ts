@@ -1,12 +1,14 @@
 import { z } from 'zod';
+import { API_KEY_ID, isKeyOf, keyFormatHint } from '../access/key-format.js';
 import { filesystemSourceConfig } from '../sources/filesystem/config.js';
+import { genesysSourceConfig } from '../sources/genesys/config.js';
 import { s3SourceConfig } from '../sources/s3/config.js';
-import { secretRef } from './secret.js';
+import { Secret, secretRef } from './secret.js';
 
 export const SCOPES = ['recordings:read', 'recordings:export', 'audit:read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-export const sourceConfig = z.discriminatedUnion('type', [filesystemSourceConfig, s3SourceConfig]);
+export const sourceConfig = z.discriminatedUnion('type', [filesystemSourceConfig, s3SourceConfig, genesysSourceConfig]);
 export type SourceConfig = z.infer<typeof sourceConfig>;
 
 const tenantId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _');
@@ -49,7 +51,8 @@ const jwtConfig = z
 /** API keys declared in config (bootstrap, demo, automation); others are issued with `custodian keys create`. */
 const staticApiKey = z
   .object({
-    id: z.string().regex(/^[A-Za-z0-9_-]{3,64}$/),
+    /** Letters, digits and "-": the id is the part of cst_<id>_<secret> before the second "_". */
+    id: z.string().regex(API_KEY_ID, '3 to 64 letters, digits and -'),
     tenant: tenantId,
     principal: z.string().min(1).max(200),
     scopes: z.array(z.enum(SCOPES)).min(1),
@@ -135,6 +138,10 @@ export const configSchema = z
     });
     c.auth.api_keys.forEach((k, i) => {
       if (!ids.has(k.tenant)) ctx.addIssue({ code: 'custom', path: ['auth', 'api_keys', i, 'tenant'], message: `unknown tenant "${k.tenant}"` });
+      // The message names the expected form, never the value given.
+      if (k.key instanceof Secret && API_KEY_ID.test(k.id) && !isKeyOf(k.id, k.key.reveal())) {
+        ctx.addIssue({ code: 'custom', path: ['auth', 'api_keys', i, 'key'], message: keyFormatHint(k.id) });
+      }
     });
   });
 

@@ -1,5 +1,6 @@
 import type { SourceConfig } from '../config/schema.js';
 import { FilesystemConnector } from './filesystem/connector.js';
+import { GenesysConnector } from './genesys/connector.js';
 import type { SourceConnector } from './port.js';
 import { S3Connector } from './s3/connector.js';
 
@@ -10,5 +11,7 @@ export function createConnector(tenantId: string, cfg: SourceConfig): SourceConn
       return new FilesystemConnector(tenantId, cfg);
     case 's3':
       return new S3Connector(tenantId, cfg);
+    case 'genesys':
+      return new GenesysConnector(tenantId, cfg);
   }
 }

@@ -1,0 +1,395 @@
+import { ExponentialBackoff, type IBackoff } from 'cockatiel';
+import type { Dispatcher } from 'undici';
+import { request } from 'undici';
+import { AppError } from '../../errors.js';
+import type { GenesysFormat } from './config.js';
+import { genesysError } from './errors.js';
+import {
+  TransientError,
+  abortedError,
+  genesysToAppError,
+  isTransient,
+  netCodeOf,
+  readErrorBody,
+  readJson,
+  retryAfterMs,
+  sleep,
+  transientToAppError,
+  type NotFoundMeaning,
+} from './http-util.js';
+import type { AnalyticsConversationQueryResponse, ConversationQuery, Recording, RecordingMetadata } from './models.js';
+import type { TokenSource } from './token-source.js';
+
+/** Counters for /metrics; one object per connector, shared by its parts. */
+export interface GenesysCounters {
+  /** Requests answered 429. */
+  rateLimited: number;
+  /** Times the shared gate closed (one wait however many requests were held by it). */
+  rateLimitWaits: number;
+  /** Attempts repeated after a 5xx or a network error. */
+  retries: number;
+  /** 401s answered by a fresh login and one more attempt. */
+  reauths: number;
+  /** 202 (transcoding) answers polled past. */
+  transcodePolls: number;
+  /** Fresh media links minted to continue a download (expired link or broken transfer). */
+  resumes: number;
+}
+
+export function newCounters(): GenesysCounters {
+  return { rateLimited: 0, rateLimitWaits: 0, retries: 0, reauths: 0, transcodePolls: 0, resumes: 0 };
+}
+
+/**
+ * One gate for all requests of a connector: a 429 closes it for Retry-After and every request,
+ * in flight or new, waits on the same timer before it is sent — no thundering herd afterwards.
+ */
+export class RateGate {
+  #until = 0;
+  #wait: Promise<void> | undefined;
+
+  /** True when this call closed an open gate (a new wait), false when it only extended one. */
+  close(ms: number, now = Date.now()): boolean {
+    const until = now + ms;
+    const wasOpen = now >= this.#until;
+    if (until > this.#until) {
+      this.#until = until;
+      this.#wait = undefined;
+    }
+    return wasOpen;
+  }
+
+  get closedUntil(): number {
+    return this.#until;
+  }
+
+  async pass(signal: AbortSignal): Promise<void> {
+    while (Date.now() < this.#until) {
+      if (!this.#wait) {
+        const w = sleep(this.#until - Date.now()).finally(() => {
+          if (this.#wait === w) this.#wait = undefined;
+        });
+        this.#wait = w;
+      }
+      await abortableShared(this.#wait, signal);
+    }
+  }
+}
+
+function abortableShared(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(abortedError());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    void p.finally(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
+export interface RetryOptions {
+  /** Attempts in all (first one included). */
+  maxAttempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface TranscodePoll {
+  initial_ms: number;
+  max_ms: number;
+  budget_ms: number;
+}
+
+export interface GenesysApiClientOptions {
+  /** e.g. https://api.mypurecloud.ie — the only place the bearer token is ever sent. */
+  apiBaseUrl: string;
+  tokens: TokenSource;
+  dispatcher: Dispatcher;
+  /** Bound for the answer headers and for gaps in a body. */
+  timeoutMs: number;
+  counters: GenesysCounters;
+  transcodePoll: TranscodePoll;
+  retry?: Partial<RetryOptions>;
+  /** 429s one request accepts before giving up (default 5). */
+  maxRateLimitRetries?: number;
+  /** A Retry-After longer than this fails the request instead of holding it (default 60 s). */
+  maxRetryAfterMs?: number;
+}
+
+interface ApiRequest {
+  method: 'GET' | 'PUT' | 'POST';
+  path: string;
+  query?: Record<string, string>;
+  body?: unknown;
+  what: string;
+  notFound: NotFoundMeaning;
+}
+
+export interface MediaRange {
+  start: number;
+  end?: number;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * Typed client for the handful of Platform API calls the connector makes. Bearer auth with one
+ * re-login on 401, one shared 429 gate, bounded retries of 5xx and network errors. Media links are
+ * fetched by `fetchMedia` with no credentials at all.
+ */
+export class GenesysApiClient {
+  readonly gate = new RateGate();
+  readonly #retry: RetryOptions;
+  readonly #maxRateLimitRetries: number;
+  readonly #maxRetryAfterMs: number;
+
+  constructor(private readonly opts: GenesysApiClientOptions) {
+    this.#retry = { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 2_000, ...opts.retry };
+    this.#maxRateLimitRetries = opts.maxRateLimitRetries ?? 5;
+    this.#maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
+  }
+
+  /** GET /api/v2/conversations/{conversationId}/recordingmetadata */
+  async listRecordingMetadata(conversationId: string, signal: AbortSignal): Promise<RecordingMetadata[]> {
+    const r = await this.#json<RecordingMetadata[]>(
+      { method: 'GET', path: `/api/v2/conversations/${enc(conversationId)}/recordingmetadata`, what: 'recording metadata list', notFound: 'recording' },
+      signal,
+    );
+    if (!Array.isArray(r.body)) throw new AppError('source.bad_gateway', 'recording metadata list: Genesys answered with something other than a list');
+    return r.body;
+  }
+
+  /** GET /api/v2/conversations/{conversationId}/recordingmetadata/{recordingId} */
+  async getRecordingMetadata(conversationId: string, recordingId: string, signal: AbortSignal): Promise<RecordingMetadata> {
+    const r = await this.#json<RecordingMetadata>(
+      {
+        method: 'GET',
+        path: `/api/v2/conversations/${enc(conversationId)}/recordingmetadata/${enc(recordingId)}`,
+        what: 'recording metadata',
+        notFound: 'recording',
+      },
+      signal,
+    );
+    return objectBody(r.body, 'recording metadata');
+  }
+
+  /** GET /api/v2/conversations/{conversationId}/recordings/{recordingId}?formatId=…: 200 with media links, or 202 while transcoding. */
+  async getRecording(conversationId: string, recordingId: string, formatId: GenesysFormat, signal: AbortSignal): Promise<{ status: 200 | 202; recording: Recording | null }> {
+    const r = await this.#json<Recording | null>(
+      {
+        method: 'GET',
+        path: `/api/v2/conversations/${enc(conversationId)}/recordings/${enc(recordingId)}`,
+        query: { formatId },
+        what: 'recording',
+        notFound: 'recording',
+      },
+      signal,
+    );
+    if (r.status === 202) return { status: 202, recording: r.body && typeof r.body === 'object' ? r.body : null };
+    return { status: 200, recording: objectBody(r.body, 'recording') };
+  }
+
+  /** getRecording, polling 202 answers with backoff (estimatedTranscodeTimeMs as a hint) within the budget. */
+  async getRecordingWhenReady(conversationId: string, recordingId: string, formatId: GenesysFormat, signal: AbortSignal): Promise<Recording> {
+    const { initial_ms, max_ms, budget_ms } = this.opts.transcodePoll;
+    const deadline = Date.now() + budget_ms;
+    let delay = initial_ms;
+    for (;;) {
+      const r = await this.getRecording(conversationId, recordingId, formatId, signal);
+      if (r.status === 200 && r.recording) return r.recording;
+      const hint = r.recording?.estimatedTranscodeTimeMs;
+      let wait = Math.min(max_ms, Math.max(delay, typeof hint === 'number' && hint > 0 ? Math.min(hint, max_ms) : 0));
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw genesysError('source.media_not_ready', `Genesys is still transcoding the recording to ${formatId}`, {
+          headers: { 'Retry-After': String(Math.max(1, Math.ceil(wait / 1000))) },
+        });
+      }
+      wait = Math.min(wait, left);
+      this.opts.counters.transcodePolls++;
+      await sleep(wait, signal);
+      delay = Math.min(max_ms, delay * 2);
+    }
+  }
+
+  /**
+   * PUT /api/v2/conversations/{conversationId}/recordings/{recordingId} with a new archiveDate: on an
+   * ARCHIVED recording this starts a restore (ARCHIVED → RESTORING → RESTORED, hours) kept until that date.
+   */
+  async restoreRecording(conversationId: string, recordingId: string, archiveDate: Date, signal: AbortSignal): Promise<Recording> {
+    const r = await this.#json<Recording>(
+      {
+        method: 'PUT',
+        path: `/api/v2/conversations/${enc(conversationId)}/recordings/${enc(recordingId)}`,
+        body: { archiveDate: archiveDate.toISOString() },
+        what: 'recording restore',
+        notFound: 'recording',
+      },
+      signal,
+    );
+    return objectBody(r.body, 'recording restore');
+  }
+
+  /** POST /api/v2/analytics/conversations/details/query */
+  async queryConversationDetails(query: ConversationQuery, signal: AbortSignal): Promise<AnalyticsConversationQueryResponse> {
+    const r = await this.#json<AnalyticsConversationQueryResponse>(
+      { method: 'POST', path: '/api/v2/analytics/conversations/details/query', body: query, what: 'conversation details query', notFound: 'upstream' },
+      signal,
+    );
+    return objectBody(r.body, 'conversation details query');
+  }
+
+  /**
+   * GET of a pre-authorised media link, with no Authorization header and nothing of ours but a
+   * Range. The link is a credential: it is never logged nor put in an error. Answers of any status
+   * are returned (the caller decides on 4xx); 5xx and network errors throw TransientError.
+   */
+  async fetchMedia(uri: string, range: MediaRange | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch {
+      throw new AppError('source.bad_gateway', 'Genesys returned a media link that is not a URL');
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
+      throw new AppError('source.bad_gateway', `Genesys returned a media link with scheme ${url.protocol} (only https)`);
+    }
+    const headers: Record<string, string> = { accept: '*/*' };
+    if (range) headers.range = `bytes=${range.start}-${range.end ?? ''}`;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: 'GET',
+        dispatcher: this.opts.dispatcher,
+        headers,
+        signal,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      });
+    } catch (e) {
+      if (signal.aborted) throw abortedError();
+      throw new TransientError(undefined, netCodeOf(e) ?? 'EUNKNOWN', undefined);
+    }
+    if (res.statusCode >= 500) {
+      await res.body.dump().catch(() => {});
+      throw new TransientError(res.statusCode, undefined, undefined);
+    }
+    return res;
+  }
+
+  /** Runs `fn` again after 5xx or network errors, with decorrelated-jitter backoff; stops at once on abort. */
+  async retrying<T>(fn: () => Promise<T>, signal: AbortSignal, what: string): Promise<T> {
+    let backoff: IBackoff<unknown> = new ExponentialBackoff({ initialDelay: this.#retry.initialDelayMs, maxDelay: this.#retry.maxDelayMs }).next();
+    for (let attempt = 1; ; attempt++) {
+      if (signal.aborted) throw abortedError();
+      try {
+        return await fn();
+      } catch (e) {
+        if (signal.aborted) throw abortedError();
+        if (!isTransient(e)) throw e;
+        if (attempt >= this.#retry.maxAttempts) throw transientToAppError(e, what);
+        this.opts.counters.retries++;
+        await sleep(backoff.duration, signal);
+        backoff = backoff.next(undefined);
+      }
+    }
+  }
+
+  async #json<T>(req: ApiRequest, signal: AbortSignal): Promise<{ status: number; body: T }> {
+    return this.retrying(() => this.#send<T>(req, signal), signal, req.what);
+  }
+
+  /** One logical attempt: waits at the gate, authorises, handles 401 (once) and 429 (bounded). */
+  async #send<T>(req: ApiRequest, signal: AbortSignal): Promise<{ status: number; body: T }> {
+    const url = new URL(this.opts.apiBaseUrl + req.path);
+    for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
+    let reauthed = false;
+    let limited = 0;
+    for (;;) {
+      await this.gate.pass(signal);
+      const token = await this.opts.tokens.get(signal);
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, {
+          method: req.method,
+          dispatcher: this.opts.dispatcher,
+          headers: {
+            authorization: `Bearer ${token}`,
+            accept: 'application/json',
+            ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          },
+          body: req.body !== undefined ? JSON.stringify(req.body) : null,
+          signal,
+          headersTimeout: this.opts.timeoutMs,
+          bodyTimeout: this.opts.timeoutMs,
+        });
+      } catch (e) {
+        if (signal.aborted) throw abortedError();
+        throw new TransientError(undefined, netCodeOf(e) ?? 'EUNKNOWN', undefined);
+      }
+      const status = res.statusCode;
+      if (status === 401) {
+        const body = await readErrorBody(res);
+        if (reauthed) throw genesysToAppError(401, body, `${req.what} (after a fresh login)`, req.notFound);
+        reauthed = true;
+        this.opts.counters.reauths++;
+        this.opts.tokens.invalidate(token);
+        continue;
+      }
+      if (status === 429) {
+        this.opts.counters.rateLimited++;
+        const waitMs = retryAfterMs(res.headers, 1_000);
+        await res.body.dump().catch(() => {});
+        if (++limited > this.#maxRateLimitRetries || waitMs > this.#maxRetryAfterMs) {
+          throw new AppError('source.unavailable', `${req.what}: Genesys rate limit (429) persists`, {
+            headers: { 'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))) },
+            extra: { genesys_status: 429 },
+          });
+        }
+        if (this.gate.close(waitMs)) this.opts.counters.rateLimitWaits++;
+        continue;
+      }
+      if (status >= 500) {
+        throw new TransientError(status, undefined, await readErrorBody(res));
+      }
+      // A 202 (transcoding) body may be empty or a Recording without media links.
+      if (status === 202) return { status, body: (await readJsonLenient(res)) as T };
+      if (status === 200) return { status, body: await readJson<T>(res, req.what) };
+      if (status >= 200 && status < 300) {
+        await res.body.dump().catch(() => {});
+        throw new AppError('source.bad_gateway', `${req.what}: Genesys answered ${status}`);
+      }
+      throw genesysToAppError(status, await readErrorBody(res), req.what, req.notFound);
+    }
+  }
+}
+
+async function readJsonLenient(res: Dispatcher.ResponseData): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of res.body as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > 1024 * 1024) {
+      res.body.destroy();
+      return null;
+    }
+    chunks.push(c);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+function objectBody<T>(v: T | null, what: string): T {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new AppError('source.bad_gateway', `${what}: Genesys answered without a JSON object`);
+  return v;
+}
+
+function enc(id: string): string {
+  return encodeURIComponent(id);
+}

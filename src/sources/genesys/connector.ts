@@ -1,0 +1,202 @@
+import { Agent } from 'undici';
+import { AppError } from '../../errors.js';
+import type { CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
+import { GenesysApiClient, newCounters, type GenesysCounters } from './api-client.js';
+import { genesysBaseUrls, type GenesysFormat, type GenesysSourceConfig } from './config.js';
+import { abortedError } from './http-util.js';
+import type { AnalyticsConversation, ConversationQuery, DetailQueryPredicate, Recording, RecordingMetadata } from './models.js';
+import { assertPlayable, pickMediaUri } from './recording-state.js';
+import { ResumableMedia } from './resumable-media.js';
+import { TokenSource } from './token-source.js';
+
+export interface GenesysOpenOptions extends OpenOptions {
+  /** formatId for this read; cfg.default_format when absent. */
+  format?: GenesysFormat;
+}
+
+export interface GenesysStats extends GenesysCounters {
+  logins: number;
+  loginFailures: number;
+  opens: number;
+}
+
+/** What to look for in analytics; at least one of the ids. */
+export interface ConversationSearch {
+  conversationId?: string;
+  externalTag?: string;
+  /** SIP Call-ID (segment level). */
+  protocolCallId?: string;
+  /** Genesys limits query intervals: search around the call time when it is known. */
+  interval: { start: Date; end: Date };
+  /** Stop after this many conversations (default 100). */
+  limit?: number;
+}
+
+/**
+ * Genesys Cloud CX as a source: metadata first (fileState), then the recording in the wanted
+ * format (polling while Genesys transcodes), then the pre-authorised media link, resumed with
+ * Range requests when the link expires or the transfer breaks.
+ */
+export class GenesysConnector implements SourceConnector {
+  readonly kind = 'genesys';
+  readonly origin = 'GENESYS_CLOUD' as const;
+  readonly name: string;
+  readonly #agent: Agent;
+  readonly #tokens: TokenSource;
+  readonly #api: GenesysApiClient;
+  readonly #counters = newCounters();
+  #opens = 0;
+
+  constructor(
+    readonly tenantId: string,
+    private readonly cfg: GenesysSourceConfig,
+  ) {
+    this.name = cfg.name;
+    const urls = genesysBaseUrls(cfg);
+    this.#agent = new Agent({ connect: { timeout: cfg.timeout_ms }, keepAliveTimeout: 10_000 });
+    this.#tokens = new TokenSource({
+      loginBaseUrl: urls.login,
+      clientId: cfg.client_id,
+      clientSecret: cfg.client_secret,
+      dispatcher: this.#agent,
+      timeoutMs: cfg.timeout_ms,
+    });
+    this.#api = new GenesysApiClient({
+      apiBaseUrl: urls.api,
+      tokens: this.#tokens,
+      dispatcher: this.#agent,
+      timeoutMs: cfg.timeout_ms,
+      counters: this.#counters,
+      transcodePoll: cfg.transcode_poll,
+    });
+  }
+
+  /** The typed Platform API client (resolve/ uses it for lookups). */
+  get api(): GenesysApiClient {
+    return this.#api;
+  }
+
+  async open(copy: CopyLocation, opts: GenesysOpenOptions): Promise<SourceMedia> {
+    const { conversationId, recordingId } = ids(copy);
+    if (opts.signal.aborted) throw abortedError();
+    this.#opens++;
+    // Stops every request of this read when the caller goes away or the body is destroyed.
+    const ac = new AbortController();
+    const onAbort = () => ac.abort();
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      opts.signal.removeEventListener('abort', onAbort);
+      ac.abort();
+    };
+    try {
+      const meta = await this.#api.getRecordingMetadata(conversationId, recordingId, ac.signal);
+      assertPlayable(meta);
+      const format = opts.format ?? this.cfg.default_format;
+      const rec = await this.#api.getRecordingWhenReady(conversationId, recordingId, format, ac.signal);
+      assertPlayable(rec);
+      const media = new ResumableMedia({
+        api: this.#api,
+        conversationId,
+        recordingId,
+        format,
+        range: opts.range,
+        maxResumes: this.cfg.max_resumes,
+        counters: this.#counters,
+        signal: ac.signal,
+      });
+      const body = await media.start(pickMediaUri(rec));
+      const onCallerAbort = () => body.destroy();
+      opts.signal.addEventListener('abort', onCallerAbort, { once: true });
+      body.once('close', () => {
+        opts.signal.removeEventListener('abort', onCallerAbort);
+        done();
+      });
+      return {
+        body,
+        ...(media.totalSize !== undefined ? { totalSize: media.totalSize } : {}),
+        ...(media.range ? { range: media.range } : {}),
+        ...(media.contentType ? { contentType: media.contentType } : {}),
+      };
+    } catch (e) {
+      done();
+      if (opts.signal.aborted) throw abortedError();
+      throw e;
+    }
+  }
+
+  /** Metadata only (no media, never 202): existence, fileState, archive and delete dates. */
+  metadata(copy: CopyLocation, signal: AbortSignal): Promise<RecordingMetadata> {
+    const { conversationId, recordingId } = ids(copy);
+    return this.#api.getRecordingMetadata(conversationId, recordingId, signal);
+  }
+
+  /** Metadata of every recording of a conversation. */
+  listRecordings(conversationId: string, signal: AbortSignal): Promise<RecordingMetadata[]> {
+    return this.#api.listRecordingMetadata(conversationId, signal);
+  }
+
+  /**
+   * Starts the restore of an ARCHIVED recording, keeping it restored until `until` (the new
+   * archiveDate). Genesys takes hours: callers poll `metadata` for RESTORED.
+   */
+  restore(copy: CopyLocation, until: Date, signal: AbortSignal): Promise<Recording> {
+    const { conversationId, recordingId } = ids(copy);
+    return this.#api.restoreRecording(conversationId, recordingId, until, signal);
+  }
+
+  /** Finds conversations by id, externalTag (legacy ids) or SIP Call-ID via the analytics details query. */
+  async findConversations(search: ConversationSearch, signal: AbortSignal): Promise<AnalyticsConversation[]> {
+    const conv: DetailQueryPredicate[] = [];
+    if (search.conversationId) conv.push({ type: 'dimension', dimension: 'conversationId', operator: 'matches', value: search.conversationId });
+    if (search.externalTag) conv.push({ type: 'dimension', dimension: 'externalTag', operator: 'matches', value: search.externalTag });
+    const seg: DetailQueryPredicate[] = [];
+    if (search.protocolCallId) seg.push({ type: 'dimension', dimension: 'protocolCallId', operator: 'matches', value: search.protocolCallId });
+    if (conv.length === 0 && seg.length === 0) throw new AppError('request.invalid', 'a conversation search needs conversationId, externalTag or protocolCallId');
+    const limit = search.limit ?? 100;
+    const pageSize = Math.min(100, limit);
+    const found: AnalyticsConversation[] = [];
+    for (let pageNumber = 1; found.length < limit; pageNumber++) {
+      const query: ConversationQuery = {
+        interval: `${search.interval.start.toISOString()}/${search.interval.end.toISOString()}`,
+        order: 'asc',
+        orderBy: 'conversationStart',
+        paging: { pageSize, pageNumber },
+        ...(conv.length ? { conversationFilters: [{ type: 'and', predicates: conv }] } : {}),
+        ...(seg.length ? { segmentFilters: [{ type: 'and', predicates: seg }] } : {}),
+      };
+      const page = await this.#api.queryConversationDetails(query, signal);
+      const items = page.conversations ?? [];
+      found.push(...items);
+      if (items.length < pageSize || (page.totalHits !== undefined && found.length >= page.totalHits)) break;
+    }
+    return found.slice(0, limit);
+  }
+
+  /** Reachable with these credentials: a token can be had (cached or by a fresh login). */
+  async check(signal: AbortSignal): Promise<void> {
+    await this.#api.retrying(() => this.#tokens.get(signal), signal, 'Genesys login');
+  }
+
+  /** Counters for /metrics. */
+  stats(): GenesysStats {
+    return { ...this.#counters, logins: this.#tokens.logins, loginFailures: this.#tokens.loginFailures, opens: this.#opens };
+  }
+
+  /** Lets open requests finish briefly, then cuts them (the gateway aborts its streams before this). */
+  async close(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), 2_000);
+    });
+    const r = await Promise.race([this.#agent.close().then(() => 'closed' as const), grace]);
+    clearTimeout(timer);
+    if (r === 'late') await this.#agent.destroy();
+  }
+}
+
+function ids(copy: CopyLocation): { conversationId: string; recordingId: string } {
+  if (!copy.conversationId || !copy.genesysRecordingId) {
+    throw new AppError('source.object_missing', 'the copy lacks the Genesys conversationId or recordingId');
+  }
+  return { conversationId: copy.conversationId, recordingId: copy.genesysRecordingId };
+}

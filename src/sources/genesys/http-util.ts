@@ -1,0 +1,183 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { AppError } from '../../errors.js';
+import { genesysError } from './errors.js';
+import type { ErrorBody } from './models.js';
+
+/** A failure worth another attempt: a 5xx answer or a network error before any byte was used. */
+export class TransientError extends Error {
+  constructor(
+    readonly status: number | undefined,
+    readonly netCode: string | undefined,
+    readonly genesys: ErrorBody | undefined,
+  ) {
+    super(status ? `HTTP ${status}` : `network error ${netCode ?? ''}`.trim());
+    this.name = 'TransientError';
+  }
+}
+
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/** The error code of a network failure (undici or node), found through AggregateError and `cause`. */
+export function netCodeOf(e: unknown): string | undefined {
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && NET_CODES.has(code)) return code;
+    const inner = (cur as { errors?: unknown[] }).errors;
+    if (Array.isArray(inner)) for (const x of inner) {
+      const c = netCodeOf(x);
+      if (c) return c;
+    }
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export function isTransient(e: unknown): boolean {
+  return e instanceof TransientError || netCodeOf(e) !== undefined;
+}
+
+export function abortedError(): AppError {
+  return new AppError('source.unavailable', 'request aborted');
+}
+
+/** Final mapping of a transient failure once retries are spent. Never includes URLs. */
+export function transientToAppError(e: unknown, what: string): AppError {
+  if (e instanceof TransientError && e.status !== undefined) {
+    const extra = genesysExtra(e.status, e.genesys);
+    if (e.status === 504) return new AppError('source.timeout', `${what}: Genesys answered 504`, { extra });
+    if (e.status === 503) return new AppError('source.unavailable', `${what}: Genesys answered 503`, { extra });
+    return new AppError('source.bad_gateway', `${what}: Genesys answered ${e.status}`, { extra });
+  }
+  const code = e instanceof TransientError ? e.netCode : netCodeOf(e);
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
+    return new AppError('source.timeout', `${what}: no answer in time (${code})`);
+  }
+  return new AppError('source.unavailable', `${what}: not reachable (${code ?? 'network error'})`);
+}
+
+/** Sleeps; rejects with the aborted error as soon as the signal fires. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortedError());
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortedError());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Waits for a shared promise without tying its fate to this caller's signal. */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortedError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Retry-After in milliseconds: delta-seconds or an HTTP date; `fallbackMs` when absent or unparsable. */
+export function retryAfterMs(headers: IncomingHttpHeaders, fallbackMs: number, now = Date.now()): number {
+  const v = header(headers, 'retry-after')?.trim();
+  if (!v) return fallbackMs;
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? fallbackMs : Math.max(0, at - now);
+}
+
+const JSON_LIMIT = 8 * 1024 * 1024;
+
+/** Reads a whole (small) body; refuses oversized ones so a broken upstream cannot exhaust memory. */
+export async function readBody(res: Dispatcher.ResponseData, limit = JSON_LIMIT): Promise<Buffer> {
+  const declared = Number(header(res.headers, 'content-length') ?? NaN);
+  if (declared > limit) {
+    res.body.destroy();
+    throw new AppError('source.bad_gateway', 'Genesys answered with an oversized body');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      res.body.destroy();
+      throw new AppError('source.bad_gateway', 'Genesys answered with an oversized body');
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function readJson<T>(res: Dispatcher.ResponseData, what: string): Promise<T> {
+  const buf = await readBody(res);
+  try {
+    return JSON.parse(buf.toString('utf8')) as T;
+  } catch {
+    throw new AppError('source.bad_gateway', `${what}: Genesys answered ${res.statusCode} with a body that is not JSON`);
+  }
+}
+
+/** An error body if it parses as one; never throws. */
+export async function readErrorBody(res: Dispatcher.ResponseData): Promise<ErrorBody | undefined> {
+  try {
+    const buf = await readBody(res, 64 * 1024);
+    const v: unknown = JSON.parse(buf.toString('utf8'));
+    return v && typeof v === 'object' ? (v as ErrorBody) : undefined;
+  } catch {
+    res.body.destroy();
+    return undefined;
+  }
+}
+
+/** What of an error body may reach our clients: status, code and the correlation id, never the message. */
+export function genesysExtra(status: number, body: ErrorBody | undefined): Record<string, unknown> {
+  const extra: Record<string, unknown> = { genesys_status: status };
+  if (typeof body?.code === 'string') extra.genesys_code = body.code;
+  if (typeof body?.contextId === 'string') extra.genesys_context_id = body.contextId;
+  return extra;
+}
+
+export type NotFoundMeaning = 'recording' | 'upstream';
+
+/** Maps a final (non-retried) 4xx/5xx answer of the Platform API to the error catalogue. */
+export function genesysToAppError(status: number, body: ErrorBody | undefined, what: string, notFound: NotFoundMeaning): AppError {
+  const extra = genesysExtra(status, body);
+  const code = typeof body?.code === 'string' ? ` (${body.code})` : '';
+  if (status === 404 && notFound === 'recording') return new AppError('recording.not_found', `${what}: Genesys has no such recording${code}`, { extra });
+  if (status === 401 || status === 403) return genesysError('source.auth_failed', `${what}: Genesys refused access${code}`, { extra });
+  if (status === 408 || status === 504) return new AppError('source.timeout', `${what}: Genesys timed out${code}`, { extra });
+  if (status === 503) return new AppError('source.unavailable', `${what}: Genesys is unavailable${code}`, { extra });
+  return new AppError('source.bad_gateway', `${what}: Genesys answered ${status}${code}`, { extra });
+}

@@ -1,0 +1,720 @@
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { GENESYS_FORMATS, type GenesysFormat } from './config.js';
+import { FILE_STATES, type FileState, type MediaSubtype, type Recording, type RecordingMetadata } from './models.js';
+import { queryConversationDetails, uuidFrom } from './simulator-analytics.js';
+
+/**
+ * A Genesys Cloud simulator: a real HTTP server speaking the routes, status codes, model field
+ * names and error bodies of the Platform API extracts (../shared/reference/genesys-openapi) for
+ * what custodian uses — OAuth client credentials, recording metadata, recordings (with 202 while
+ * transcoding, and restore), the analytics conversation details query — and serving the
+ * pre-authorised media links with Range support. Tests, the demo and anyone can start it.
+ *
+ * Layout "split" (default) listens on three ports, one per host role (login, api, media), each
+ * serving only its own routes, so tests can prove what was sent where. "combined" serves all
+ * routes on one port.
+ */
+
+export type SimRole = 'login' | 'api' | 'media';
+export type SimScope = SimRole | 'any';
+
+export interface SimClient {
+  id: string;
+  secret: string;
+}
+
+export interface SimKnobs {
+  clients: SimClient[];
+  /** expires_in of issued tokens, seconds. */
+  tokenLifetimeS: number;
+  /** Validity of minted media links (recordingPlaybackUrlTtl), ms. */
+  mediaLinkTtlMs: number;
+  /** 202 answers before a (recording, format) is "transcoded", for recordings without their own value. */
+  transcodePolls: number;
+  /** Body of a 202: empty (as often seen) or a Recording without mediaUris. */
+  transcodingBody: 'empty' | 'recording';
+  /** estimatedTranscodeTimeMs put in 202 Recording bodies. */
+  estimatedTranscodeTimeMs: number;
+  /** RESTORING → RESTORED after this long. */
+  restoreDelayMs: number;
+}
+
+export interface SimRecordingInput {
+  conversationId: string;
+  recordingId: string;
+  fileState?: FileState;
+  /** The media served (for any formatId: the simulator does not transcode). */
+  bytes?: Uint8Array | string;
+  /** Or a file to read the media from. */
+  path?: string;
+  /** Content-Type of the media link answer; by default derived from formatId. */
+  contentType?: string;
+  mediaSubtype?: MediaSubtype;
+  startTime?: string | Date;
+  durationMs?: number;
+  archiveDate?: string | Date;
+  deleteDate?: string | Date;
+  /** Conversation-level: legacy id attached as externalTag. */
+  externalTag?: string;
+  /** Session-level: SIP Call-ID. */
+  protocolCallId?: string;
+  direction?: 'inbound' | 'outbound';
+  ani?: string;
+  dnis?: string;
+  /** 202s before this recording is ready, overriding the knob. */
+  transcodePolls?: number;
+}
+
+export interface SimRequestLog {
+  seq: number;
+  /** Date.now() at arrival. */
+  at: number;
+  role: SimRole | 'unknown';
+  port: number;
+  method: string;
+  path: string;
+  /** Raw query string without "?" ('' when none). */
+  query: string;
+  headers: IncomingHttpHeaders;
+  /** Request body as text (first 64 KiB), so tests can check what a client sent. */
+  body: string;
+  status?: number;
+  /** Genesys error code of an error answer. */
+  errorCode?: string;
+  /** Media body bytes written (a broken transfer writes fewer than Content-Length). */
+  bytesSent?: number;
+}
+
+export interface GenesysSimulatorOptions extends Partial<SimKnobs> {
+  layout?: 'split' | 'combined';
+  host?: string;
+  /** Port of the combined layout (0 = any). */
+  port?: number;
+  recordings?: SimRecordingInput[];
+  /** Most requests kept in the log (default 10 000). */
+  logLimit?: number;
+}
+
+export interface GenesysSimulator {
+  readonly loginBaseUrl: string;
+  readonly apiBaseUrl: string;
+  readonly mediaBaseUrl: string;
+  readonly knobs: SimKnobs;
+  set(knobs: Partial<SimKnobs>): void;
+  addRecording(r: SimRecordingInput): void;
+  setFileState(conversationId: string, recordingId: string, state: FileState): void;
+  /** The next n requests of the scope (default api) are answered with `status` (default 503) and a Genesys error body. */
+  failNext(n: number, opts?: { status?: number; scope?: SimScope }): void;
+  /** The next n authenticated API requests are answered 429 with Retry-After. */
+  rateLimitNext(n: number, retryAfterS: number): void;
+  /** The next `times` media answers stop after `bytes` body bytes and close the connection. */
+  breakMediaAfter(bytes: number, times?: number): void;
+  /** Every issued token becomes invalid (401 mid-life). */
+  revokeTokens(): void;
+  /** Successful logins (tokens issued). */
+  readonly logins: number;
+  readonly requests: readonly SimRequestLog[];
+  clearLog(): void;
+  close(): Promise<void>;
+}
+
+const DEFAULT_CLIENT: SimClient = { id: 'custodian-sim', secret: 'custodian-sim-secret' };
+const ORG_REGION = 'eu-west-1';
+
+interface SimRecording {
+  conversationId: string;
+  recordingId: string;
+  fileState: FileState;
+  bytes: Buffer;
+  etag: string;
+  contentType: string | undefined;
+  mediaSubtype: MediaSubtype;
+  startTime: Date;
+  durationMs: number;
+  archiveDate: string | undefined;
+  deleteDate: string | undefined;
+  restoreExpirationTime: string | undefined;
+  externalTag: string | undefined;
+  protocolCallId: string | undefined;
+  direction: 'inbound' | 'outbound';
+  ani: string;
+  dnis: string;
+  transcodePolls: number | undefined;
+  transcodeLeft: Map<string, number>;
+  restoreTimer: NodeJS.Timeout | undefined;
+}
+
+const ERROR_MESSAGES: Record<string, string> = {
+  'not.found': 'The requested resource was not found.',
+  'recording.recording.not.found': 'Recording with recordingId was not found.',
+  'conversation.not.found': 'Conversation with specified conversationId was not found.',
+  'authentication.required': 'No authentication bearer token specified in authorization header.',
+  'bad.credentials': 'Invalid login credentials.',
+  'internal.server.error': 'The server encountered an unexpected condition which prevented it from fulfilling the request.',
+  'service.unavailable': 'Service Unavailable - The server is currently unavailable (because it is overloaded or down for maintenance).',
+  'request.timeout': 'The request timed out.',
+  'bad.request': 'The request could not be understood by the server due to malformed syntax.',
+  'invalid.date': 'Dates must be specified as ISO-8601 strings. For example: yyyy-MM-ddTHH:mm:ss.SSSZ',
+  'recording.invalid.json': 'The recording body is not valid JSON.',
+  'recording.not.archivable': 'The recording cannot be archived or restored.',
+  'missing.permissions': 'Unable to perform the requested action. You are missing the following permission(s): recording:recording:view',
+};
+
+/** The Genesys error code a forced failure carries (each listed in the extracts' x-inin-error-codes). */
+function statusCodeFor(status: number): string {
+  switch (status) {
+    case 400:
+      return 'bad.request';
+    case 401:
+      return 'bad.credentials';
+    case 403:
+      return 'missing.permissions';
+    case 404:
+      return 'not.found';
+    case 503:
+      return 'service.unavailable';
+    case 504:
+      return 'request.timeout';
+    default:
+      return 'internal.server.error';
+  }
+}
+
+function iso(d: string | Date | undefined): string | undefined {
+  if (d === undefined) return undefined;
+  return (typeof d === 'string' ? new Date(d) : d).toISOString();
+}
+
+function contentTypeOf(format: GenesysFormat): string {
+  switch (format) {
+    case 'WAV':
+    case 'WAV_ULAW':
+      return 'audio/wav';
+    case 'MP3':
+      return 'audio/mpeg';
+    case 'OGG_OPUS':
+    case 'OGG_VORBIS':
+      return 'audio/ogg';
+    case 'WEBM':
+      return 'audio/webm';
+    default:
+      return 'application/octet-stream';
+  }
+}
+
+const PLAYABLE: ReadonlySet<FileState> = new Set(['AVAILABLE', 'RESTORED']);
+
+export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}): Promise<GenesysSimulator> {
+  const knobs: SimKnobs = {
+    clients: opts.clients ?? [DEFAULT_CLIENT],
+    tokenLifetimeS: opts.tokenLifetimeS ?? 86_400,
+    mediaLinkTtlMs: opts.mediaLinkTtlMs ?? 60 * 60 * 1000,
+    transcodePolls: opts.transcodePolls ?? 0,
+    transcodingBody: opts.transcodingBody ?? 'empty',
+    estimatedTranscodeTimeMs: opts.estimatedTranscodeTimeMs ?? 50,
+    restoreDelayMs: opts.restoreDelayMs ?? 1_000,
+  };
+  const host = opts.host ?? '127.0.0.1';
+  const logLimit = opts.logLimit ?? 10_000;
+  const linkKey = randomBytes(32);
+  const recordings = new Map<string, SimRecording>();
+  const tokens = new Map<string, { clientId: string; expiresAt: number }>();
+  const log: SimRequestLog[] = [];
+  let seq = 0;
+  let logins = 0;
+  const failures: { n: number; status: number; scope: SimScope }[] = [];
+  let rateLimit = { n: 0, retryAfterS: 1 };
+  let breaks = { bytes: 0, times: 0 };
+  const window = { start: Date.now(), count: 0 };
+
+  const key = (c: string, r: string) => `${c}\u0000${r}`;
+
+  function addRecording(input: SimRecordingInput): void {
+    const bytes = input.path !== undefined ? readFileSync(input.path) : Buffer.from(input.bytes ?? '');
+    const fileState = input.fileState ?? 'AVAILABLE';
+    if (!FILE_STATES.includes(fileState)) throw new Error(`unknown fileState ${fileState}`);
+    const startTime = input.startTime !== undefined ? new Date(input.startTime) : new Date(Date.now() - 60 * 60 * 1000);
+    recordings.set(key(input.conversationId, input.recordingId), {
+      conversationId: input.conversationId,
+      recordingId: input.recordingId,
+      fileState,
+      bytes,
+      etag: `"${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}"`,
+      contentType: input.contentType,
+      mediaSubtype: input.mediaSubtype ?? 'Trunk',
+      startTime,
+      durationMs: input.durationMs ?? 60_000,
+      archiveDate: iso(input.archiveDate),
+      deleteDate: iso(input.deleteDate),
+      restoreExpirationTime: undefined,
+      externalTag: input.externalTag,
+      protocolCallId: input.protocolCallId,
+      direction: input.direction ?? 'inbound',
+      ani: input.ani ?? 'tel:+15551230000',
+      dnis: input.dnis ?? 'tel:+15559870000',
+      transcodePolls: input.transcodePolls,
+      transcodeLeft: new Map(),
+      restoreTimer: undefined,
+    });
+  }
+  for (const r of opts.recordings ?? []) addRecording(r);
+
+  // ---- answers ---------------------------------------------------------------------------
+
+  function send(res: ServerResponse, entry: SimRequestLog, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    entry.status = status;
+    const text = body === undefined ? '' : JSON.stringify(body);
+    res.writeHead(status, {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      'content-length': String(Buffer.byteLength(text)),
+      ...headers,
+    });
+    res.end(text);
+  }
+
+  function sendError(res: ServerResponse, entry: SimRequestLog, status: number, code: string, message?: string, headers: Record<string, string> = {}): void {
+    entry.errorCode = code;
+    send(res, entry, status, { message: message ?? ERROR_MESSAGES[code] ?? code, code, status, contextId: randomUUID(), details: [], errors: [] }, headers);
+  }
+
+  function rateHeaders(): Record<string, string> {
+    const now = Date.now();
+    if (now - window.start >= 60_000) {
+      window.start = now;
+      window.count = 0;
+    }
+    window.count++;
+    return {
+      'inin-ratelimit-allowed': '300',
+      'inin-ratelimit-count': String(window.count),
+      'inin-ratelimit-reset': String(Math.max(0, Math.ceil((window.start + 60_000 - now) / 1000))),
+    };
+  }
+
+  // ---- models -------------------------------------------------------------------------------
+
+  function common(r: SimRecording): RecordingMetadata {
+    return {
+      id: r.recordingId,
+      conversationId: r.conversationId,
+      media: 'audio',
+      mediaSubtype: r.mediaSubtype,
+      fileState: r.fileState,
+      ...(r.archiveDate ? { archiveDate: r.archiveDate } : {}),
+      ...(r.fileState === 'ARCHIVED' || r.fileState === 'RESTORING' || r.fileState === 'RESTORED' ? { archiveMedium: 'CLOUDARCHIVE' as const } : {}),
+      ...(r.deleteDate ? { deleteDate: r.deleteDate } : {}),
+      ...(r.restoreExpirationTime ? { restoreExpirationTime: r.restoreExpirationTime } : {}),
+      sessionId: uuidFrom(`${r.conversationId}/session/customer`),
+    };
+  }
+
+  function metadataJson(r: SimRecording): RecordingMetadata {
+    // The extract: startTime is "for screen recordings. Null for other types."
+    return {
+      ...common(r),
+      ...(r.mediaSubtype === 'Screen' ? { startTime: r.startTime.toISOString(), endTime: new Date(r.startTime.getTime() + r.durationMs).toISOString() } : {}),
+      annotations: [],
+      region: ORG_REGION,
+      selfUri: `/api/v2/conversations/${r.conversationId}/recordingmetadata/${r.recordingId}`,
+    };
+  }
+
+  function recordingJson(r: SimRecording, format: GenesysFormat | undefined, withMedia: boolean): Recording {
+    const playable = PLAYABLE.has(r.fileState);
+    const out: Recording = {
+      ...common(r),
+      ...(playable ? { startTime: r.startTime.toISOString(), endTime: new Date(r.startTime.getTime() + r.durationMs).toISOString() } : {}),
+      annotations: [],
+      creationTime: r.startTime.toISOString(),
+      selfUri: `/api/v2/conversations/${r.conversationId}/recordings/${r.recordingId}`,
+    };
+    if (playable && withMedia && format && format !== 'NONE') {
+      out.mediaUris = { S: { mediaUri: mintLink(r, format) } };
+      out.outputDurationMs = r.durationMs;
+      out.outputSizeInBytes = r.bytes.length;
+      out.actualTranscodeTimeMs = 0;
+    }
+    return out;
+  }
+
+  // ---- media links ----------------------------------------------------------------------------
+
+  function mintLink(r: SimRecording, format: GenesysFormat): string {
+    const payload = Buffer.from(JSON.stringify({ c: r.conversationId, r: r.recordingId, f: format, e: Date.now() + knobs.mediaLinkTtlMs, n: randomBytes(6).toString('hex') })).toString(
+      'base64url',
+    );
+    const sig = createHmac('sha256', linkKey).update(payload).digest('base64url');
+    return `${mediaBaseUrl}/media/${payload}.${sig}`;
+  }
+
+  function readLink(token: string): { c: string; r: string; f: GenesysFormat; e: number } | 'invalid' | 'expired' {
+    const [payload, sig] = token.split('.');
+    if (!payload || !sig) return 'invalid';
+    const want = createHmac('sha256', linkKey).update(payload).digest();
+    const got = Buffer.from(sig, 'base64url');
+    if (got.length !== want.length || !timingSafeEqual(got, want)) return 'invalid';
+    const v = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { c: string; r: string; f: GenesysFormat; e: number };
+    return Date.now() > v.e ? 'expired' : v;
+  }
+
+  function serveMedia(req: IncomingMessage, res: ServerResponse, entry: SimRequestLog, token: string): void {
+    const refuse = (status: number, text: string) => {
+      entry.status = status;
+      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(text)) });
+      res.end(text);
+    };
+    const link = readLink(token);
+    if (link === 'invalid') return refuse(403, 'AccessDenied: invalid signature');
+    if (link === 'expired') return refuse(403, 'AccessDenied: Request has expired');
+    const r = recordings.get(key(link.c, link.r));
+    if (!r || !PLAYABLE.has(r.fileState)) return refuse(404, 'NoSuchKey');
+    const size = r.bytes.length;
+    const base: Record<string, string> = {
+      'content-type': r.contentType ?? contentTypeOf(link.f),
+      'accept-ranges': 'bytes',
+      etag: r.etag,
+      'cache-control': 'private, max-age=0',
+    };
+    let start = 0;
+    let end = size - 1;
+    let status = 200;
+    const range = parseRange(req.headers.range, size);
+    if (range === 'unsatisfiable') {
+      entry.status = 416;
+      res.writeHead(416, { ...base, 'content-range': `bytes */${size}`, 'content-length': '0' });
+      return void res.end();
+    }
+    if (range) {
+      ({ start, end } = range);
+      status = 206;
+      base['content-range'] = `bytes ${start}-${end}/${size}`;
+    }
+    const slice = r.bytes.subarray(start, end + 1);
+    entry.status = status;
+    res.writeHead(status, { ...base, 'content-length': String(slice.length) });
+    if (req.method === 'HEAD') return void res.end();
+    if (breaks.times > 0 && breaks.bytes < slice.length) {
+      breaks.times--;
+      const part = slice.subarray(0, breaks.bytes);
+      entry.bytesSent = part.length;
+      res.write(part, () => res.socket?.destroy());
+      return;
+    }
+    entry.bytesSent = slice.length;
+    res.end(slice);
+  }
+
+  // ---- routes ----------------------------------------------------------------------------------
+
+  function login(req: IncomingMessage, res: ServerResponse, entry: SimRequestLog, body: Buffer): void {
+    const oauthError = (status: number, error: string, description: string) => {
+      entry.errorCode = error;
+      send(res, entry, status, { error, description, error_description: description });
+    };
+    const form = new URLSearchParams(body.toString('utf8'));
+    const m = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    if (!m?.[1]) return oauthError(401, 'invalid_client', 'client authentication is required');
+    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const id = decoded.slice(0, colon);
+    const secret = decoded.slice(colon + 1);
+    const client = knobs.clients.find((c) => c.id === id);
+    if (colon < 0 || !client || client.secret !== secret) return oauthError(401, 'invalid_client', 'client not found or bad secret');
+    if (form.get('grant_type') !== 'client_credentials') return oauthError(400, 'unsupported_grant_type', 'grant_type must be client_credentials');
+    const token = randomBytes(32).toString('base64url');
+    tokens.set(token, { clientId: id, expiresAt: Date.now() + knobs.tokenLifetimeS * 1000 });
+    logins++;
+    send(res, entry, 200, { access_token: token, token_type: 'bearer', expires_in: knobs.tokenLifetimeS });
+  }
+
+  function api(req: IncomingMessage, res: ServerResponse, entry: SimRequestLog, body: Buffer): void {
+    const auth = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    if (!auth?.[1]) return sendError(res, entry, 401, 'authentication.required');
+    const tok = tokens.get(auth[1]);
+    if (!tok || tok.expiresAt <= Date.now()) return sendError(res, entry, 401, 'bad.credentials');
+    const rh = rateHeaders();
+    if (rateLimit.n > 0) {
+      rateLimit.n--;
+      return sendError(res, entry, 429, 'too.many.requests.retry.after', `Rate limit exceeded the maximum. Retry the request in [${rateLimit.retryAfterS}] seconds`, {
+        ...rh,
+        'retry-after': String(rateLimit.retryAfterS),
+      });
+    }
+    const url = new URL(req.url ?? '/', 'http://sim');
+    const parts = url.pathname.split('/').map((p) => decodeURIComponent(p));
+    // ['', 'api', 'v2', ...]
+    const m = req.method;
+    const conv = parts[4];
+    if (parts[1] === 'api' && parts[2] === 'v2' && parts[3] === 'conversations' && conv && parts.length >= 6) {
+      const kind = parts[5];
+      const recId = parts[6];
+      if (kind === 'recordingmetadata' && parts.length === 6 && m === 'GET') {
+        const list = [...recordings.values()].filter((r) => r.conversationId === conv);
+        if (list.length === 0) return sendError(res, entry, 404, 'conversation.not.found');
+        return send(res, entry, 200, list.map(metadataJson), rh);
+      }
+      if (kind === 'recordingmetadata' && recId && parts.length === 7 && m === 'GET') {
+        const r = recordings.get(key(conv, recId));
+        if (!r) return sendError(res, entry, 404, 'recording.recording.not.found');
+        return send(res, entry, 200, metadataJson(r), rh);
+      }
+      if (kind === 'recordings' && parts.length === 6 && m === 'GET') {
+        const format = formatParam(url);
+        if (format === 'invalid') return sendError(res, entry, 400, 'invalid.query.param.value', 'Value is not valid for parameter [formatId].');
+        const list = [...recordings.values()].filter((r) => r.conversationId === conv);
+        if (list.length === 0) return sendError(res, entry, 404, 'conversation.not.found');
+        if (list.some((r) => transcoding(r, format))) return send(res, entry, 202, undefined, rh);
+        return send(res, entry, 200, list.map((r) => recordingJson(r, format, true)), rh);
+      }
+      if (kind === 'recordings' && recId && parts.length === 7 && m === 'GET') {
+        const format = formatParam(url);
+        if (format === 'invalid') return sendError(res, entry, 400, 'invalid.query.param.value', 'Value is not valid for parameter [formatId].');
+        const r = recordings.get(key(conv, recId));
+        if (!r) return sendError(res, entry, 404, 'not.found');
+        if (transcoding(r, format)) {
+          if (knobs.transcodingBody === 'empty') return send(res, entry, 202, undefined, rh);
+          return send(res, entry, 202, { ...recordingJson(r, format, false), estimatedTranscodeTimeMs: knobs.estimatedTranscodeTimeMs }, rh);
+        }
+        return send(res, entry, 200, recordingJson(r, format, true), rh);
+      }
+      if (kind === 'recordings' && recId && parts.length === 7 && m === 'PUT') return restore(res, entry, conv, recId, body, rh);
+    }
+    if (url.pathname === '/api/v2/analytics/conversations/details/query' && m === 'POST') return analytics(res, entry, body, rh);
+    sendError(res, entry, 404, 'not.found');
+  }
+
+  function formatParam(url: URL): GenesysFormat | 'invalid' {
+    const f = url.searchParams.get('formatId') ?? 'WEBM';
+    return (GENESYS_FORMATS as readonly string[]).includes(f) ? (f as GenesysFormat) : 'invalid';
+  }
+
+  /** Counts down the 202s of a (recording, format); playable recordings only. */
+  function transcoding(r: SimRecording, format: GenesysFormat): boolean {
+    if (!PLAYABLE.has(r.fileState) || format === 'NONE') return false;
+    let left = r.transcodeLeft.get(format);
+    if (left === undefined) left = r.transcodePolls ?? knobs.transcodePolls;
+    if (left <= 0) {
+      r.transcodeLeft.set(format, 0);
+      return false;
+    }
+    r.transcodeLeft.set(format, left - 1);
+    return true;
+  }
+
+  function restore(res: ServerResponse, entry: SimRequestLog, conv: string, recId: string, body: Buffer, rh: Record<string, string>): void {
+    const r = recordings.get(key(conv, recId));
+    if (!r) return sendError(res, entry, 404, 'not.found');
+    let json: { archiveDate?: unknown };
+    try {
+      json = JSON.parse(body.toString('utf8')) as typeof json;
+    } catch {
+      return sendError(res, entry, 400, 'recording.invalid.json');
+    }
+    if (typeof json?.archiveDate !== 'string' || Number.isNaN(Date.parse(json.archiveDate))) return sendError(res, entry, 400, 'invalid.date');
+    const archiveDate = new Date(json.archiveDate).toISOString();
+    if (r.fileState === 'DELETED' || r.fileState === 'ERROR' || r.fileState === 'UPLOADING') return sendError(res, entry, 400, 'recording.not.archivable');
+    r.archiveDate = archiveDate;
+    if (r.fileState === 'ARCHIVED') {
+      r.fileState = 'RESTORING';
+      clearTimeout(r.restoreTimer);
+      r.restoreTimer = setTimeout(() => {
+        if (r.fileState === 'RESTORING') {
+          r.fileState = 'RESTORED';
+          r.restoreExpirationTime = archiveDate;
+        }
+      }, knobs.restoreDelayMs);
+      r.restoreTimer.unref();
+    } else if (r.fileState === 'RESTORED') {
+      r.restoreExpirationTime = archiveDate;
+    }
+    send(res, entry, 200, recordingJson(r, undefined, false), rh);
+  }
+
+  // ---- analytics ---------------------------------------------------------------------------------
+
+  function analytics(res: ServerResponse, entry: SimRequestLog, body: Buffer, rh: Record<string, string>): void {
+    const out = queryConversationDetails(recordings.values(), body);
+    if (out.status === 400) return sendError(res, entry, 400, out.code, out.message);
+    send(res, entry, 200, out.body, rh);
+  }
+
+  // ---- servers ---------------------------------------------------------------------------------
+
+  function roleOfPath(path: string): SimRole | 'unknown' {
+    if (path === '/oauth/token') return 'login';
+    if (path.startsWith('/api/')) return 'api';
+    if (path.startsWith('/media/')) return 'media';
+    return 'unknown';
+  }
+
+  function takeFailure(role: SimRole): number | undefined {
+    const f = failures[0];
+    if (!f || (f.scope !== 'any' && f.scope !== role)) return undefined;
+    f.n--;
+    if (f.n <= 0) failures.shift();
+    return f.status;
+  }
+
+  function handler(listenerRole: SimRole | 'combined', port: () => number) {
+    return (req: IncomingMessage, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= 1024 * 1024) chunks.push(c);
+      });
+      req.on('end', () => {
+        const url = new URL(req.url ?? '/', 'http://sim');
+        const pathRole = roleOfPath(url.pathname);
+        const entry: SimRequestLog = {
+          seq: ++seq,
+          at: Date.now(),
+          role: listenerRole === 'combined' ? pathRole : listenerRole,
+          port: port(),
+          method: req.method ?? 'GET',
+          path: url.pathname,
+          query: url.search.replace(/^\?/, ''),
+          headers: { ...req.headers },
+          body: Buffer.concat(chunks).subarray(0, 64 * 1024).toString('utf8'),
+        };
+        log.push(entry);
+        if (log.length > logLimit) log.splice(0, log.length - logLimit);
+        try {
+          if (size > 1024 * 1024) return sendError(res, entry, 413, 'request.entity.too.large', 'The request is over the size limit.');
+          // Each listener serves only its own host's routes.
+          if (pathRole === 'unknown' || (listenerRole !== 'combined' && pathRole !== listenerRole)) return sendError(res, entry, 404, 'not.found');
+          const failStatus = takeFailure(pathRole);
+          if (failStatus !== undefined) return sendError(res, entry, failStatus, statusCodeFor(failStatus));
+          const body = Buffer.concat(chunks);
+          if (pathRole === 'login') {
+            if (req.method !== 'POST') return sendError(res, entry, 404, 'not.found');
+            return login(req, res, entry, body);
+          }
+          if (pathRole === 'media') {
+            if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, entry, 404, 'not.found');
+            return serveMedia(req, res, entry, url.pathname.slice('/media/'.length));
+          }
+          return api(req, res, entry, body);
+        } catch (e) {
+          if (!res.headersSent) sendError(res, entry, 500, 'internal.server.error', (e as Error).message);
+          else res.destroy();
+        }
+      });
+    };
+  }
+
+  const servers: Server[] = [];
+  async function listen(role: SimRole | 'combined', port: number): Promise<string> {
+    let actual = 0;
+    const server = createServer({ keepAliveTimeout: 5_000 }, handler(role, () => actual));
+    servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    actual = (server.address() as AddressInfo).port;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+  }
+
+  let loginBaseUrl: string;
+  let apiBaseUrl: string;
+  let mediaBaseUrl: string;
+  if ((opts.layout ?? 'split') === 'combined') {
+    loginBaseUrl = apiBaseUrl = mediaBaseUrl = await listen('combined', opts.port ?? 0);
+  } else {
+    loginBaseUrl = await listen('login', 0);
+    apiBaseUrl = await listen('api', 0);
+    mediaBaseUrl = await listen('media', 0);
+  }
+
+  return {
+    loginBaseUrl,
+    apiBaseUrl,
+    mediaBaseUrl,
+    knobs,
+    set(k) {
+      Object.assign(knobs, k);
+    },
+    addRecording,
+    setFileState(c, r, state) {
+      const rec = recordings.get(key(c, r));
+      if (!rec) throw new Error(`no recording ${c}/${r}`);
+      rec.fileState = state;
+    },
+    failNext(n, o = {}) {
+      failures.push({ n, status: o.status ?? 503, scope: o.scope ?? 'api' });
+    },
+    rateLimitNext(n, retryAfterS) {
+      rateLimit = { n, retryAfterS };
+    },
+    breakMediaAfter(bytes, times = 1) {
+      breaks = { bytes, times };
+    },
+    revokeTokens() {
+      tokens.clear();
+    },
+    get logins() {
+      return logins;
+    },
+    requests: log,
+    clearLog() {
+      log.length = 0;
+    },
+    async close() {
+      for (const r of recordings.values()) clearTimeout(r.restoreTimer);
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      );
+    },
+  };
+}
+
+/** A single "bytes=" range; null when absent or not a single range (then the whole object is sent). */
+function parseRange(v: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+  const m = v ? /^bytes=(\d*)-(\d*)$/.exec(v.trim()) : null;
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    const n = Number(m[2]);
+    if (n === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (m[2] !== '' && Number(m[2]) < start) return null;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end };
+}
+
+// Standalone: `npx tsx src/sources/genesys/simulator.ts [--port N] [--file media.wav]`
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const file = arg('--file');
+  const sim = await startGenesysSimulator({
+    layout: 'combined',
+    port: Number(arg('--port') ?? 0),
+    recordings: [
+      {
+        conversationId: 'c0ffee00-0000-4000-8000-000000000001',
+        recordingId: 'reca0000-0000-4000-8000-000000000001',
+        ...(file ? { path: file } : { bytes: 'RIFF-demo-bytes' }),
+        externalTag: 'LEGACY-0001',
+        protocolCallId: 'demo-call-0001@sbc.example',
+      },
+    ],
+  });
+  // eslint-disable-next-line no-console
+  console.log(`Genesys simulator on ${sim.apiBaseUrl} (client ${DEFAULT_CLIENT.id} / ${DEFAULT_CLIENT.secret})`);
+}

@@ -1,0 +1,95 @@
+import { Agent } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Secret } from '../../config/secret.js';
+import { errorCodeOf } from './test-helpers.js';
+import { startGenesysSimulator, type GenesysSimulator } from './simulator.js';
+import { TokenSource, refreshMarginMs } from './token-source.js';
+
+let sim: GenesysSimulator;
+let agent: Agent;
+let clock = 1_000_000;
+const signal = new AbortController().signal;
+
+function source(secret = 'custodian-sim-secret'): TokenSource {
+  return new TokenSource({
+    loginBaseUrl: sim.loginBaseUrl,
+    clientId: 'custodian-sim',
+    clientSecret: new Secret(secret, 'inline'),
+    dispatcher: agent,
+    timeoutMs: 2_000,
+    now: () => clock,
+  });
+}
+
+beforeEach(async () => {
+  sim = await startGenesysSimulator({ tokenLifetimeS: 100 });
+  agent = new Agent();
+  clock = 1_000_000;
+});
+
+afterEach(async () => {
+  await agent.close();
+  await sim.close();
+});
+
+describe('TokenSource', () => {
+  it('refreshes 10 % (at most 60 s) before expiry', () => {
+    expect(refreshMarginMs(86_400_000)).toBe(60_000);
+    expect(refreshMarginMs(300_000)).toBe(30_000);
+  });
+
+  it('is single-flight: 100 concurrent callers, one login, one token', async () => {
+    const ts = source();
+    const tokens = await Promise.all(Array.from({ length: 100 }, () => ts.get(signal)));
+    expect(new Set(tokens).size).toBe(1);
+    expect(sim.logins).toBe(1);
+    expect(ts.logins).toBe(1);
+  });
+
+  it('caches, then refreshes ahead of expiry in the background while the old token still serves', async () => {
+    const ts = source();
+    const t1 = await ts.get(signal);
+    clock += 89_000;
+    expect(await ts.get(signal)).toBe(t1);
+    expect(sim.logins).toBe(1);
+    clock += 2_000; // past refreshAt (90 s), before expiry (100 s)
+    expect(await ts.get(signal)).toBe(t1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sim.logins).toBe(2);
+    const t2 = await ts.get(signal);
+    expect(t2).not.toBe(t1);
+    clock += 200_000; // far past expiry: a blocking login
+    const t3 = await ts.get(signal);
+    expect(t3).not.toBe(t2);
+    expect(sim.logins).toBe(3);
+  });
+
+  it('invalidate(token) ignores a token that a re-login already replaced', async () => {
+    const ts = source();
+    const t1 = await ts.get(signal);
+    ts.invalidate(t1);
+    const t2 = await ts.get(signal);
+    ts.invalidate(t1); // a late 401 of a request that used t1
+    expect(await ts.get(signal)).toBe(t2);
+    expect(sim.logins).toBe(2);
+  });
+
+  it('a refused login is source.auth_failed and never names the secret', async () => {
+    const ts = source('not-the-secret');
+    const e = await ts.get(signal).catch((x: unknown) => x as Error);
+    expect(errorCodeOf(e)).toBe('source.auth_failed');
+    expect(JSON.stringify({ m: (e as Error).message, e })).not.toContain('not-the-secret');
+    expect(ts.loginFailures).toBe(1);
+  });
+
+  it('a caller that gives up does not cancel the shared login', async () => {
+    const ts = source();
+    const ac = new AbortController();
+    const a = ts.get(ac.signal);
+    const b = ts.get(signal);
+    ac.abort();
+    await expect(a).rejects.toMatchObject({ code: 'source.unavailable' });
+    expect(typeof (await b)).toBe('string');
+    expect(sim.logins).toBe(1);
+  });
+});

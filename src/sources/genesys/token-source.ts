@@ -1,0 +1,144 @@
+import type { Dispatcher } from 'undici';
+import { request } from 'undici';
+import type { Secret } from '../../config/secret.js';
+import { AppError } from '../../errors.js';
+import { genesysError } from './errors.js';
+import { TransientError, abortable, netCodeOf, readBody, readErrorBody } from './http-util.js';
+
+export interface TokenSourceOptions {
+  /** e.g. https://login.mypurecloud.ie — the only place the client secret is ever sent. */
+  loginBaseUrl: string;
+  clientId: string;
+  clientSecret: Secret;
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  now?: () => number;
+}
+
+interface CachedToken {
+  value: string;
+  refreshAt: number;
+  expiresAt: number;
+}
+
+/** Refresh this long before expiry: 10 % of the lifetime, at most 60 s. */
+export function refreshMarginMs(lifetimeMs: number): number {
+  return Math.min(60_000, Math.floor(lifetimeMs * 0.1));
+}
+
+/**
+ * OAuth client-credentials tokens for one Genesys client. Genesys issues no refresh token, so
+ * "refresh" is a new login. Logins are single-flight: however many callers find no usable token,
+ * one POST /oauth/token is made and all of them await it. The token never appears in errors.
+ */
+export class TokenSource {
+  #token: CachedToken | undefined;
+  #inflight: Promise<CachedToken> | undefined;
+  #logins = 0;
+  #loginFailures = 0;
+  readonly #now: () => number;
+
+  constructor(private readonly opts: TokenSourceOptions) {
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Successful logins so far. */
+  get logins(): number {
+    return this.#logins;
+  }
+
+  get loginFailures(): number {
+    return this.#loginFailures;
+  }
+
+  /** A usable bearer token. Past the refresh point a background login starts and the still-valid token is returned. */
+  async get(signal: AbortSignal): Promise<string> {
+    const now = this.#now();
+    const t = this.#token;
+    if (t && now < t.expiresAt) {
+      if (now >= t.refreshAt) this.#login().catch(() => {}); // the next caller sees the failure if it persists
+      return t.value;
+    }
+    return (await abortable(this.#login(), signal)).value;
+  }
+
+  /**
+   * Forgets the token after a 401. Given the token the failed request used, a token that a
+   * concurrent re-login has already replaced is kept, so N concurrent 401s cause one login.
+   */
+  invalidate(token?: string): void {
+    if (token === undefined || this.#token?.value === token) this.#token = undefined;
+  }
+
+  #login(): Promise<CachedToken> {
+    if (!this.#inflight) {
+      const p = this.#doLogin();
+      this.#inflight = p;
+      p.then(
+        () => {
+          if (this.#inflight === p) this.#inflight = undefined;
+        },
+        () => {
+          if (this.#inflight === p) this.#inflight = undefined;
+        },
+      );
+    }
+    return this.#inflight;
+  }
+
+  async #doLogin(): Promise<CachedToken> {
+    const { loginBaseUrl, clientId, clientSecret, dispatcher, timeoutMs } = this.opts;
+    const basic = Buffer.from(`${clientId}:${clientSecret.reveal()}`, 'utf8').toString('base64');
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${loginBaseUrl}/oauth/token`, {
+        method: 'POST',
+        dispatcher,
+        headers: {
+          authorization: `Basic ${basic}`,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: 'grant_type=client_credentials',
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (e) {
+      this.#loginFailures++;
+      // Only the code travels on: undici errors can carry request details.
+      throw new TransientError(undefined, netCodeOf(e) ?? 'EUNKNOWN', undefined);
+    }
+    const status = res.statusCode;
+    if (status >= 500 || status === 429) {
+      this.#loginFailures++;
+      const body = await readErrorBody(res);
+      throw new TransientError(status, undefined, body);
+    }
+    if (status !== 200) {
+      this.#loginFailures++;
+      const body = (await readErrorBody(res)) as { error?: unknown; code?: unknown } | undefined;
+      const reason = typeof body?.error === 'string' ? body.error : typeof body?.code === 'string' ? body.code : undefined;
+      throw genesysError('source.auth_failed', `the Genesys login refused client ${clientId} (HTTP ${status}${reason ? `, ${reason}` : ''})`, {
+        extra: { genesys_status: status, ...(reason ? { genesys_code: reason } : {}) },
+      });
+    }
+    let json: { access_token?: unknown; expires_in?: unknown; token_type?: unknown };
+    try {
+      json = JSON.parse((await readBody(res, 64 * 1024)).toString('utf8')) as typeof json;
+    } catch {
+      this.#loginFailures++;
+      throw new AppError('source.bad_gateway', 'the Genesys login answered with a body that is not JSON');
+    }
+    const tokenType = typeof json.token_type === 'string' ? json.token_type.toLowerCase() : 'bearer';
+    if (typeof json.access_token !== 'string' || json.access_token === '' || tokenType !== 'bearer') {
+      this.#loginFailures++;
+      throw new AppError('source.bad_gateway', 'the Genesys login answered without a bearer access_token');
+    }
+    const lifetimeMs = (typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in : 300) * 1000;
+    const now = this.#now();
+    this.#logins++;
+    const token: CachedToken = { value: json.access_token, expiresAt: now + lifetimeMs, refreshAt: now + lifetimeMs - refreshMarginMs(lifetimeMs) };
+    this.#token = token;
+    return token;
+  }
+}
