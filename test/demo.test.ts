@@ -49,10 +49,14 @@ describe('the demo (npm start)', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('prints a curl that works: the G.729 Avaya recording comes back as PCM WAV', async () => {
+  it('prints curls that work: the brief request comes from Genesys Cloud, the G.729 Avaya recording as PCM WAV', async () => {
     expect(out).toContain('curl -sS');
-    expect(out).toContain('"caller_id":"compliance_tool_user_01"');
-    const res = await post({ url } as never, { request_id: 'demo_test_1', caller_id: 'compliance_tool_user_01', target_recording_ref: 'avaya_8923', format_preference: 'wav', include_metadata: true }, key);
+    expect(out).toContain('"caller_id":"compliance_tool_user_01","target_recording_ref":"rec_5f3a2b1c9d8e7f6g5h4i3j2k1l"');
+    const brief = await post({ url } as never, { request_id: 'audit_req_9928374', caller_id: 'compliance_tool_user_01', target_recording_ref: 'rec_5f3a2b1c9d8e7f6g5h4i3j2k1l', format_preference: 'wav', include_metadata: true, audit_log_id: 'log_20231027_001' }, key);
+    expect(brief.status, brief.body.toString().slice(0, 300)).toBe(200);
+    expect(brief.headers['x-recording-origin']).toBe('GENESYS_CLOUD');
+    expect(brief.headers['content-type']).toBe('audio/wav');
+    const res = await post({ url } as never, { request_id: 'demo_test_1', caller_id: 'compliance_tool_user_01', target_recording_ref: 'avaya_7001', format_preference: 'wav', include_metadata: true }, key);
     expect(res.status, res.body.toString().slice(0, 300)).toBe(200);
     expect(res.headers['content-type']).toBe('audio/wav');
     expect(res.headers['x-audio-codec']).toBe('g729');
@@ -64,6 +68,12 @@ describe('the demo (npm start)', () => {
     const byCall = await post({ url } as never, { request_id: 'demo_test_2', caller_id: 'compliance_tool_user_01', target_recording_ref: '2023-10-27T14:30:00Z-8923', format_preference: 'json' }, key);
     expect(byCall.status).toBe(200);
     expect(JSON.parse(byCall.body.toString()).copies).toHaveLength(2);
+    // Both copies exist; the policy serves the cloud one (from the Genesys Cloud simulator).
+    const cloud = await post({ url } as never, { request_id: 'demo_test_6', caller_id: 'compliance_tool_user_01', target_recording_ref: '2023-10-27T14:30:00Z-8923', format_preference: 'original' }, key);
+    expect(cloud.status, cloud.body.toString().slice(0, 300)).toBe(200);
+    expect(cloud.headers['x-recording-origin']).toBe('GENESYS_CLOUD');
+    const archived = await post({ url } as never, { request_id: 'demo_test_7', caller_id: 'compliance_tool_user_01', target_recording_ref: 'rec_archived_0002' }, key);
+    expect(JSON.parse(archived.body.toString()).code).toBe('source.archived');
     const expired = await post({ url } as never, { request_id: 'demo_test_3', caller_id: 'compliance_tool_user_01', target_recording_ref: 'avaya_1234' }, key);
     expect(expired.status).toBe(410);
     const held = await post({ url } as never, { request_id: 'demo_test_4', caller_id: 'compliance_tool_user_01', target_recording_ref: 'avaya_5678', format_preference: 'json' }, key);

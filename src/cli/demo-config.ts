@@ -6,7 +6,14 @@ import { DEMO_CALLER, DEMO_TENANT, OTHER_TENANT, demoKey } from './demo-seed.js'
  * local archives, one demo key each. Inline secrets are allowed because the keys are generated
  * here and kept in the data directory, not written in a file someone could commit.
  */
-export function demoConfigDocument(dataDir: string, env: { CUSTODIAN_DEMO_API_KEY?: string | undefined }): Record<string, unknown> {
+export interface DemoGenesys {
+  loginBaseUrl: string;
+  apiBaseUrl: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+export function demoConfigDocument(dataDir: string, env: { CUSTODIAN_DEMO_API_KEY?: string | undefined }, genesys?: DemoGenesys): Record<string, unknown> {
   const dir = resolve(dataDir);
   const demo = env.CUSTODIAN_DEMO_API_KEY ?? demoKey(dir, 'demo');
   const other = demoKey(dir, 'other');
@@ -24,7 +31,23 @@ export function demoConfigDocument(dataDir: string, env: { CUSTODIAN_DEMO_API_KE
       {
         id: DEMO_TENANT,
         display_name: 'Demo contact centre',
-        sources: [{ name: 'demo-archive', type: 'filesystem', root: join(dir, 'demo-archive', DEMO_TENANT), source_systems: ['avaya_aura', 'cisco_mediasense', 'verint', 'nice', 'filesystem'] }],
+        sources: [
+          { name: 'demo-archive', type: 'filesystem', root: join(dir, 'demo-archive', DEMO_TENANT), source_systems: ['avaya_aura', 'cisco_mediasense', 'verint', 'nice', 'filesystem'] },
+          ...(genesys
+            ? [
+                {
+                  name: 'genesys',
+                  type: 'genesys',
+                  environment: 'mypurecloud.ie',
+                  login_base_url: genesys.loginBaseUrl,
+                  api_base_url: genesys.apiBaseUrl,
+                  client_id: genesys.clientId,
+                  client_secret: genesys.clientSecret,
+                  source_systems: ['genesys_cloud'],
+                },
+              ]
+            : []),
+        ],
       },
       {
         id: OTHER_TENANT,

@@ -25,6 +25,11 @@ const DEMO_FILES: DemoFile[] = [
     record: { call_id: '2023-10-27T14:30:00Z-8923', source_system: 'avaya_aura', legacy_archive_id: 'avaya_8923', storage_location: 'LEGACY_ARCHIVE', customer_ref: 'CUST-8923', retention_expiry: '2032-10-27T14:30:00Z', encryption_status: 'AES_256' },
   },
   {
+    file: 'call_mono_g729_8k.wav',
+    locator: 'avaya/2023/11/02/avaya_7001.wav',
+    record: { call_id: '2023-11-02T10:05:00Z-7001', source_system: 'avaya_aura', legacy_archive_id: 'avaya_7001', storage_location: 'LEGACY_ARCHIVE', retention_expiry: '2032-11-02T00:00:00Z' },
+  },
+  {
     file: 'call_mono_mulaw_8k.wav',
     locator: 'cisco/2024/03/05/ms_1001.wav',
     record: { call_id: '2024-03-05T09:12:00Z-1001', source_system: 'cisco_mediasense', legacy_archive_id: 'ms_1001', storage_location: 'LEGACY_ARCHIVE', retention_expiry: '2031-03-05T00:00:00Z' },
@@ -111,6 +116,30 @@ export function prepareDemoArchives(dataDir: string): { demoRoot: string; otherR
     state: 'AVAILABLE',
     legal_hold: false,
   });
+  records.push(
+    {
+      tenant_id: DEMO_TENANT,
+      call_id: '2025-01-15T09:30:00Z-0001',
+      source_system: 'genesys_cloud',
+      recording_id: 'rec_cloud_only_0001',
+      conversation_id: DEMO_GENESYS_RECORDINGS[1]!.conversationId,
+      storage_location: 'GENESYS_CLOUD_ARCHIVE',
+      retention_expiry: '2032-01-15T00:00:00Z',
+      state: 'AVAILABLE',
+      legal_hold: false,
+    },
+    {
+      tenant_id: DEMO_TENANT,
+      call_id: '2024-06-01T12:00:00Z-0002',
+      source_system: 'genesys_cloud',
+      recording_id: 'rec_archived_0002',
+      conversation_id: DEMO_GENESYS_RECORDINGS[2]!.conversationId,
+      storage_location: 'GENESYS_CLOUD_ARCHIVE',
+      retention_expiry: '2032-06-01T00:00:00Z',
+      state: 'AVAILABLE',
+      legal_hold: false,
+    },
+  );
   const otherFile = join(otherRoot, 'other_0001.wav');
   mkdirSync(dirname(otherFile), { recursive: true });
   if (!existsSync(otherFile)) copyFileSync(join(DEMO_AUDIO_DIR, 'call_mono_pcm16_8k.wav'), otherFile);
@@ -129,6 +158,13 @@ export function prepareDemoArchives(dataDir: string): { demoRoot: string; otherR
   });
   return { demoRoot, otherRoot, records };
 }
+
+/** Genesys Cloud recordings of the demo: the brief's example (AVAILABLE), a cloud-only call, and an archived one. */
+export const DEMO_GENESYS_RECORDINGS = [
+  { conversationId: 'c0a8f3e2-8923-4d1b-9e7a-2023102714300', recordingId: 'rec_5f3a2b1c9d8e7f6g5h4i3j2k1l', file: 'call_mono_pcm16_8k.wav', fileState: 'AVAILABLE' as const },
+  { conversationId: '5b7e9c1a-0001-4c6d-8e2f-202501150930', recordingId: 'rec_cloud_only_0001', file: 'call_stereo_pcm16_8k.wav', fileState: 'AVAILABLE' as const },
+  { conversationId: '9d3f2a7b-0002-4e8c-b1a6-202406011200', recordingId: 'rec_archived_0002', file: 'call_mono_pcm16_8k.wav', fileState: 'ARCHIVED' as const },
+];
 
 /** A demo key survives restarts (kept in the data directory) unless one is given by config or environment. */
 export function demoKey(dataDir: string, id: string): string {

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SCOPES, type Scope } from '../config/schema.js';
 import { ConfigError, loadConfig, parseConfig } from '../config/load.js';
@@ -7,7 +9,8 @@ import { processEnv } from '../config/env.js';
 import { toCatalogRecords } from '../catalog/record.js';
 import { importFile } from '../catalog/import.js';
 import { buildDeps, startGateway } from '../main.js';
-import { DEMO_CALLER, prepareDemoArchives } from './demo-seed.js';
+import { startGenesysSimulator } from '../sources/genesys/simulator.js';
+import { DEMO_AUDIO_DIR, DEMO_CALLER, DEMO_GENESYS_RECORDINGS, prepareDemoArchives } from './demo-seed.js';
 import { demoConfigDocument } from './demo-config.js';
 
 const USAGE = `custodian <command> [--config file]
@@ -141,30 +144,49 @@ async function main(argv: string[]): Promise<number> {
 async function demo(configPath: string | undefined, env: ReturnType<typeof processEnv>): Promise<number> {
   // With a config file, the demo seeds into that deployment's first tenants' data dir; without, embedded defaults.
   const dataDir = env.CUSTODIAN_DATA_DIR ?? './data';
-  const config = configPath ? loadConfig(configPath, env) : parseConfig(demoConfigDocument(dataDir, env), env);
+  // Genesys Cloud in demo mode: the simulator, seeded with the demo's cloud recordings.
+  const genesys = configPath ? null : await startGenesysSimulator({ layout: 'combined', clients: [{ id: 'demo-client', secret: randomBytes(16).toString('hex') }] });
+  for (const r of genesys ? DEMO_GENESYS_RECORDINGS : []) {
+    genesys!.addRecording({ conversationId: r.conversationId, recordingId: r.recordingId, fileState: r.fileState, path: join(DEMO_AUDIO_DIR, r.file), contentType: 'audio/wav' });
+  }
+  const client = genesys?.knobs.clients[0];
+  const config =
+    configPath || !genesys || !client
+      ? loadConfig(configPath, env)
+      : parseConfig(demoConfigDocument(dataDir, env, { loginBaseUrl: genesys.loginBaseUrl, apiBaseUrl: genesys.apiBaseUrl, clientId: client.id, clientSecret: client.secret }), env);
   const { records } = prepareDemoArchives(config.data_dir);
   const gw = await startGateway(config);
   const written = await gw.deps.recordings.upsertAll(records.filter((r) => config.tenants.some((t) => t.id === r.tenant_id)));
   const key = config.auth.api_keys.find((k) => k.id === 'demo')?.key.reveal() ?? '<your API key>';
   const otherKey = config.auth.api_keys.find((k) => k.id === 'other')?.key.reveal();
   gw.deps.logger.info({ url: gw.url, catalog: written }, 'custodian demo listening');
+  const curl = (ref: string, format: string, out: string) => `  curl -sS -D - -o ${out} \\
+    -H 'Authorization: Bearer ${key}' \\
+    -H 'Content-Type: application/json' \\
+    -d '{"request_id":"demo_req_'$RANDOM'","caller_id":"${DEMO_CALLER}","target_recording_ref":"${ref}","format_preference":"${format}","include_metadata":true,"audit_log_id":"log_demo_001"}' \\
+    ${gw.url}/api/v1/recordings/retrieve`;
   console.log(`
 custodian demo is up at ${gw.url}  (data in ${config.data_dir})
 
-Fetch the original brief's recording (a G.729 Avaya file, transcoded to PCM WAV):
+The original brief's request (its recording lives in Genesys Cloud, simulated here; it also has an Avaya copy):
 
-  curl -sS -D - -o recording.wav \\
-    -H 'Authorization: Bearer ${key}' \\
-    -H 'Content-Type: application/json' \\
-    -d '{"request_id":"demo_req_'$RANDOM'","caller_id":"${DEMO_CALLER}","target_recording_ref":"avaya_8923","format_preference":"wav","include_metadata":true}' \\
-    ${gw.url}/api/v1/recordings/retrieve
+${curl('rec_5f3a2b1c9d8e7f6g5h4i3j2k1l', 'wav', 'recording.wav')}
 
-Other refs to try: 2023-10-27T14:30:00Z-8923, CUST-8923, ms_1001 (µ-law), v_2002 (GSM), v_2003 (stereo),
-avaya_1234 (retention expired: 410), avaya_5678 (legal hold), format_preference "original" or "json".
+A legacy Avaya recording in G.729, transcoded to PCM WAV on the way:
+
+${curl('avaya_7001', 'wav', 'avaya.wav')}
+
+Other refs to try: 2023-10-27T14:30:00Z-8923 or avaya_8923 (the brief's call by call id or by its legacy id),
+rec_cloud_only_0001 (Genesys only), rec_archived_0002 (archived in Genesys: 503 source.archived),
+ms_1001 (µ-law), v_2002 (GSM), v_2003 (stereo), ms_1002 (raw G.729 frames), avaya_1234 (retention expired: 410),
+avaya_5678 (legal hold); format_preference "original" (stored bytes) or "json" (metadata).
 Player:   curl -H 'Authorization: Bearer ${key}' -H 'Range: bytes=0-1023' ${gw.url}/api/v1/recordings/ms_1001/media
 Audit:    curl -H 'Authorization: Bearer ${key}' ${gw.url}/api/v1/audit/events
-${otherKey ? `Isolation: the "other" tenant's key (${otherKey}) gets 404 for avaya_8923.\n` : ''}`);
-  onSignals(() => gw.close());
+${otherKey ? `Isolation: the "other" tenant's key (${otherKey}) gets 404 for every ref above.\n` : ''}`);
+  onSignals(async () => {
+    await gw.close();
+    await genesys?.close();
+  });
   return -1;
 }
 
