@@ -3,11 +3,15 @@
  * sniffer bug cannot hide itself), resampling, normalised cross-correlation and ffprobe.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { AppError } from '../../src/errors.js';
+import type { AudioFormat } from '../../src/media/format.js';
+import { prepareMedia, type PreparedMedia } from '../../src/media/prepare.js';
+import type { Transcoder } from '../../src/media/transcoder.js';
 
 /** /work/shared/fixtures/audio (read-only), relative to the repository root. */
 export const FIXTURE_DIR = fileURLToPath(new URL('../../../shared/fixtures/audio/', import.meta.url));
@@ -259,4 +263,65 @@ export async function waitFor(cond: () => boolean, ms = 5000): Promise<boolean> 
     await new Promise((r) => setTimeout(r, 20));
   }
   return cond();
+}
+
+// ---------------------------------------------------------------------------------------------
+// prepareMedia helpers shared by src/media/prepare*.test.ts
+
+/** The reference recording (8 kHz mono) as samples, and its duration. */
+export const REFERENCE = channel(parseWav(readFixture('call_mono_pcm16_8k.wav')).samples, 1, 0);
+export const REFERENCE_SECONDS = REFERENCE.length / 8000;
+
+/** Correlation of a WAV's first channel with the reference, compared at 8 kHz. */
+export function corrWithReference(wav: Buffer, maxLag: number): { corr: number; lag: number } {
+  const w = parseWav(wav);
+  return bestCorrelation(REFERENCE, decimate(channel(w.samples, w.channels, 0), w.sampleRate / 8000), maxLag);
+}
+
+export const liveSignal = (): AbortSignal => new AbortController().signal;
+
+export interface PrepareFixtureOptions {
+  transcoder: Transcoder;
+  rawCodecHint?: string;
+  /** Pass the file size as sourceSize (default true). */
+  withSize?: boolean;
+  signal?: AbortSignal;
+}
+
+/** prepareMedia on a fixture file, streamed from disk. */
+export function prepareFixture(name: string, want: AudioFormat, o: PrepareFixtureOptions): Promise<PreparedMedia> {
+  const path = fixturePath(name);
+  return prepareMedia(createReadStream(path), want, {
+    transcoder: o.transcoder,
+    signal: o.signal ?? liveSignal(),
+    sourceSize: o.withSize === false ? undefined : statSync(path).size,
+    rawCodecHint: o.rawCodecHint,
+  });
+}
+
+/** prepareMedia on bytes in memory, in odd-sized chunks. */
+export function prepareBytes(b: Buffer, want: AudioFormat, o: { transcoder: Transcoder; sourceSize?: number; rawCodecHint?: string; signal?: AbortSignal }): Promise<PreparedMedia> {
+  return prepareMedia(chunked(b, 4093), want, { transcoder: o.transcoder, signal: o.signal ?? liveSignal(), sourceSize: o.sourceSize, rawCodecHint: o.rawCodecHint });
+}
+
+/** Awaits a promise that must reject with an AppError, and returns it. */
+export async function appErrorOf(p: Promise<unknown>): Promise<AppError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (!(e instanceof AppError)) throw new Error(`expected an AppError, got ${String(e)}`);
+  return e;
+}
+
+/** Collects "name → correlation" lines and prints them once per test file. */
+export function correlationReport(): { record(name: string, value: string): void; print(): void } {
+  const rows: Array<[string, string]> = [];
+  return {
+    record: (name, value) => void rows.push([name, value]),
+    print: () => {
+      // eslint-disable-next-line no-console
+      if (rows.length) console.info(`correlation with call_mono_pcm16_8k.wav:\n${rows.map(([k, v]) => `  ${k.padEnd(44)} ${v}`).join('\n')}`);
+    },
+  };
 }

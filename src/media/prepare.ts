@@ -1,0 +1,131 @@
+import { addAbortSignal, pipeline, type Readable } from 'node:stream';
+import { AppError } from '../errors.js';
+import { DataSlice } from './data-slice.js';
+import { describeOutput, ffmpegInvocation, pcmLayout, type MediaPlan } from './describe-output.js';
+import type { AudioFormat, ContentType } from './format.js';
+import { FramedOutput } from './framed-output.js';
+import { G711Decoder } from './g711.js';
+import { peekHead } from './peek-head.js';
+import { SNIFF_BYTES, sniff, type SniffResult } from './sniff.js';
+import type { Transcoder } from './transcoder.js';
+import { WAV_HEADER_BYTES, wavHeader } from './wav-header.js';
+
+export { describeOutput, type MediaPlan } from './describe-output.js';
+
+export interface PrepareOptions {
+  transcoder: Transcoder;
+  /** Fires when the client goes away; stops reading, decoding and any ffmpeg child. */
+  signal: AbortSignal;
+  /** Size of the stored object when the source knows it (enables truncation checks, Content-Length). */
+  sourceSize?: number | undefined;
+  /**
+   * What the catalog says about a file with no container. Only 'g729' is understood (`.g729`
+   * files: bare 10-byte G.729 frames). It never overrides bytes that sniff as WAV, Ogg or MP3.
+   */
+  rawCodecHint?: string | undefined;
+}
+
+export interface PreparedMedia {
+  /** Codec of the stored recording (stable name, for `X-Audio-Codec` and the audit trail). */
+  codec: string;
+  contentType: ContentType;
+  transcoded: boolean;
+  /**
+   * The response body. It errors (never ends cleanly) when the source fails, ffmpeg fails, or
+   * fewer bytes than promised arrive, so the HTTP layer can abort the connection.
+   */
+  body: Readable;
+  /** Exact body length when known (for Content-Length). */
+  length?: number;
+  sniff: SniffResult;
+  plan: MediaPlan;
+}
+
+function unsupported(codec: string, why: string, s: SniffResult): AppError {
+  const extra: Record<string, unknown> = { codec };
+  if (s.formatTag !== undefined) extra.formatTag = `0x${s.formatTag.toString(16).padStart(4, '0')}`;
+  return new AppError('media.unsupported_codec', `The recording is ${codec === 'unknown' ? 'in a codec custodian does not know' : codec}: ${why}`, {
+    extra,
+    headers: { 'X-Audio-Codec': codec },
+  });
+}
+
+function rawG729(totalSize: number | undefined): SniffResult {
+  return {
+    container: 'unknown',
+    codec: 'g729',
+    sampleRate: 8000,
+    channels: 1,
+    blockAlign: 10,
+    dataOffset: 0,
+    ...(totalSize === undefined ? {} : { dataLength: totalSize }),
+    notes: ['declared raw G.729 frames (no container)'],
+  };
+}
+
+/**
+ * The one entry point of the HTTP layer: sniff the stored bytes, decide (describeOutput), and
+ * return a body in the wanted format. Ownership of `input` passes to this function: on a thrown
+ * error it is destroyed, on success it is consumed through `body`.
+ *
+ * Errors thrown (before any byte is sent): 'media.undecodable' (422), 'media.unsupported_codec'
+ * (415, `extra.codec` + `X-Audio-Codec`), 'media.transcoder_busy' (503 + Retry-After),
+ * 'media.transcoder_unavailable' (503), the source's own error, or the signal's reason.
+ */
+export async function prepareMedia(input: Readable, want: AudioFormat, opts: PrepareOptions): Promise<PreparedMedia> {
+  const prepared = await prepare(input, want, opts);
+  // A body can fail before its consumer is wired up (say, while the caller writes an audit
+  // record); an 'error' with no listener would take the whole process down. Consumers still see
+  // the error through pipeline()/for-await, which read the stream's errored state.
+  prepared.body.on('error', () => {});
+  return prepared;
+}
+
+async function prepare(input: Readable, want: AudioFormat, opts: PrepareOptions): Promise<PreparedMedia> {
+  const { signal, sourceSize } = opts;
+  let peeked;
+  try {
+    signal.throwIfAborted();
+    peeked = await peekHead(input, SNIFF_BYTES, signal);
+  } catch (err) {
+    input.destroy();
+    throw err;
+  }
+  const { head, stream, ended } = peeked;
+  try {
+    const totalSize = sourceSize ?? (ended ? head.length : undefined);
+    let s = sniff(head, totalSize === undefined ? {} : { totalSize });
+    if (opts.rawCodecHint === 'g729' && s.container === 'unknown') s = rawG729(totalSize);
+    const plan = describeOutput(s, want);
+    const base = { codec: s.codec, contentType: plan.action === 'refuse' ? ('application/octet-stream' as const) : plan.contentType, sniff: s, plan };
+
+    switch (plan.action) {
+      case 'refuse':
+        if (plan.error === 'media.unsupported_codec') throw unsupported(s.codec, plan.why, s);
+        throw new AppError('media.undecodable', `The stored bytes are not a decodable recording: ${plan.why}`, { extra: { codec: s.codec } });
+
+      case 'passthrough':
+        return { ...base, transcoded: false, body: addAbortSignal(signal, stream), ...(totalSize === undefined ? {} : { length: totalSize }) };
+
+      case 'g711': {
+        const layout = pcmLayout(s);
+        const header = wavHeader({ sampleRate: layout.sampleRate, channels: layout.channels, bitsPerSample: 16, dataLength: layout.pcmBytes });
+        const body = new FramedOutput({ prefix: header, expectedBytes: layout.pcmBytes });
+        const slice = new DataSlice({ skip: s.dataOffset ?? 0, take: s.dataLength });
+        pipeline(stream, slice, new G711Decoder(plan.law), body, () => {});
+        addAbortSignal(signal, body);
+        return { ...base, transcoded: true, body, ...(layout.pcmBytes === undefined ? {} : { length: WAV_HEADER_BYTES + layout.pcmBytes }) };
+      }
+
+      case 'ffmpeg': {
+        const inv = ffmpegInvocation(s, plan.demux, plan.output);
+        const fed = inv.slice ? pipeline(stream, new DataSlice(inv.slice), () => {}) : stream;
+        const body = await opts.transcoder.transcode({ input: fed, inputArgs: inv.inputArgs, outputArgs: inv.outputArgs, signal, framing: inv.framing ?? {} });
+        return { ...base, transcoded: true, body, ...(inv.length === undefined ? {} : { length: inv.length }) };
+      }
+    }
+  } catch (err) {
+    stream.destroy();
+    throw err;
+  }
+}
