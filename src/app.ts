@@ -8,6 +8,7 @@ import { authHook } from './http/auth.js';
 import './http/context.js';
 import { problemBody, toAppError } from './http/problem.js';
 import { auditRoutes } from './http/routes/audit.js';
+import { jobRoutes } from './http/routes/jobs.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { recordingRoutes } from './http/routes/recordings.js';
 import { retrieveRoutes } from './http/routes/retrieve.js';
@@ -101,5 +102,6 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
   await app.register(retrieveRoutes(deps));
   await app.register(recordingRoutes(deps));
   await app.register(auditRoutes(deps));
+  await app.register(jobRoutes(deps));
   return app;
 }

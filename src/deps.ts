@@ -9,6 +9,9 @@ import type { RecordingRepository } from './catalog/recording-repository.js';
 import type { RequestRepository } from './catalog/request-repository.js';
 import type { Config } from './config/schema.js';
 import type { Metrics } from './http/metrics.js';
+import type { JobRepository } from './jobs/job-repository.js';
+import type { LocalStaging } from './jobs/staging.js';
+import type { KeyService } from './keys/keyring.js';
 import type { Transcoder } from './media/transcoder.js';
 import type { Resolver } from './resolve/resolver.js';
 import type { SourceRegistry } from './sources/registry.js';
@@ -29,4 +32,11 @@ export interface AppDeps {
   resolver: Resolver;
   transcoder: Transcoder;
   metrics: Metrics;
+  jobs: JobRepository;
+  staging: LocalStaging;
+  keys: KeyService;
+  /** Names this process as a lease owner of jobs. */
+  instanceId: string;
+  /** Set once the worker runs; the streaming path pokes it when it queues a job. */
+  worker?: { poke(): void };
 }

@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiKeyService } from './access/api-keys.js';
@@ -15,6 +18,10 @@ import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { AppDeps } from './deps.js';
 import { Metrics } from './http/metrics.js';
+import { JobRepository } from './jobs/job-repository.js';
+import { LocalStaging } from './jobs/staging.js';
+import { JobWorker } from './jobs/worker.js';
+import { LocalKeyring } from './keys/keyring.js';
 import { createLogger } from './logger.js';
 import { Transcoder } from './media/transcoder.js';
 import { Resolver } from './resolve/resolver.js';
@@ -73,6 +80,10 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
       timeoutMs: config.media.transcode_timeout_ms,
     }),
     metrics: opts.metrics ?? new Metrics(),
+    jobs: new JobRepository(catalog.db, catalog.dialect),
+    staging: new LocalStaging(join(config.data_dir, 'staging')),
+    keys: new LocalKeyring(join(config.data_dir, 'keys', 'staging.key')),
+    instanceId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
   };
 }
 
@@ -82,6 +93,9 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
   const tls = config.server.tls;
   const app = await buildApp(deps, tls ? { https: { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) } } : {});
   await app.listen({ host: config.server.host, port: config.server.port });
+  const worker = new JobWorker(deps);
+  deps.worker = worker;
+  worker.start();
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
@@ -97,6 +111,7 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
         const grace = setTimeout(() => app.server.closeAllConnections(), config.server.shutdown_grace_ms);
         await app.close();
         clearTimeout(grace);
+        await worker.stop();
         await deps.sources.close();
         await deps.catalog.close();
       })()),

@@ -72,8 +72,13 @@ describe('the demo (npm start)', () => {
     const cloud = await post({ url } as never, { request_id: 'demo_test_6', caller_id: 'compliance_tool_user_01', target_recording_ref: '2023-10-27T14:30:00Z-8923', format_preference: 'original' }, key);
     expect(cloud.status, cloud.body.toString().slice(0, 300)).toBe(200);
     expect(cloud.headers['x-recording-origin']).toBe('GENESYS_CLOUD');
+    // Archived in Genesys Cloud: a restore job, answered with 202 and a poll endpoint.
     const archived = await post({ url } as never, { request_id: 'demo_test_7', caller_id: 'compliance_tool_user_01', target_recording_ref: 'rec_archived_0002' }, key);
-    expect(JSON.parse(archived.body.toString()).code).toBe('source.archived');
+    expect(archived.status).toBe(202);
+    const accepted = JSON.parse(archived.body.toString());
+    expect(accepted).toMatchObject({ status: 202, message: 'Retrieval initiated', poll_endpoint: `/api/v1/recordings/status/${accepted.job_id}` });
+    const status = await raw(`${url}${accepted.poll_endpoint}`, { headers: { authorization: `Bearer ${key}` } });
+    expect(['queued', 'running']).toContain(JSON.parse(status.body.toString()).status);
     const expired = await post({ url } as never, { request_id: 'demo_test_3', caller_id: 'compliance_tool_user_01', target_recording_ref: 'avaya_1234' }, key);
     expect(expired.status).toBe(410);
     const held = await post({ url } as never, { request_id: 'demo_test_4', caller_id: 'compliance_tool_user_01', target_recording_ref: 'avaya_5678', format_preference: 'json' }, key);

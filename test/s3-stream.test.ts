@@ -46,10 +46,12 @@ describe('S3 archive through the gateway', () => {
       { call_id: 'c-s3-big', source_system: 'verint_s3', legacy_archive_id: 's3_big', locator: 'big/big.wav' },
       // Two copies of one call: the first (S3) is gone, the second (file share) must serve it.
       { call_id: 'c-fallback', source_system: 'verint_s3', legacy_archive_id: 's3_gone', locator: 'verint/missing.wav' },
-      { call_id: 'c-fallback', source_system: 'avaya_aura', legacy_archive_id: 'fs_ok', locator: 'call_mono_pcm16_8k.wav' },
       // A globex copy that names acme's S3 connector: globex has no such source, so it must not be used.
       { tenant_id: 'globex', call_id: 'c-cross', source_system: 'verint_s3', legacy_archive_id: 'cross_1', connector: 'vault', locator: 'verint/v1.wav' },
     ]);
+    // Copies of the same origin are tried oldest first: the file-share copy is catalogued later.
+    await new Promise((r) => setTimeout(r, 5));
+    await gw.seed([{ call_id: 'c-fallback', source_system: 'avaya_aura', legacy_archive_id: 'fs_ok', locator: 'call_mono_pcm16_8k.wav' }]);
   });
   afterAll(async () => {
     await gw?.stop();
@@ -73,7 +75,7 @@ describe('S3 archive through the gateway', () => {
     expect(res.status).toBe(200);
     expect(sha256(res.body)).toBe(sha256(readFileSync(join(AUDIO, 'call_mono_pcm16_8k.wav'))));
     const allowed = await gw.deps.auditRepo.byId(res.headers['x-audit-event-id'] as string);
-    expect(allowed?.detail?.fallback_from).toEqual([expect.objectContaining({ code: 'source.object_missing' })]);
+    expect(allowed?.detail?.fallback_from, JSON.stringify(allowed)).toEqual([expect.objectContaining({ code: 'source.object_missing' })]);
   });
 
   it("never serves a tenant's copy through another tenant's connector", async () => {

@@ -177,7 +177,7 @@ A legacy Avaya recording in G.729, transcoded to PCM WAV on the way:
 ${curl('avaya_7001', 'wav', 'avaya.wav')}
 
 Other refs to try: 2023-10-27T14:30:00Z-8923 or avaya_8923 (the brief's call by call id or by its legacy id),
-rec_cloud_only_0001 (Genesys only), rec_archived_0002 (archived in Genesys: 503 source.archived),
+rec_cloud_only_0001 (Genesys only), rec_archived_0002 (archived in Genesys: 202 and a restore job to poll),
 ms_1001 (µ-law), v_2002 (GSM), v_2003 (stereo), ms_1002 (raw G.729 frames), avaya_1234 (retention expired: 410),
 avaya_5678 (legal hold); format_preference "original" (stored bytes) or "json" (metadata).
 Player:   curl -H 'Authorization: Bearer ${key}' -H 'Range: bytes=0-1023' ${gw.url}/api/v1/recordings/ms_1001/media

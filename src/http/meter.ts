@@ -25,7 +25,8 @@ export class Meter extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    const sha = this.sha256();
+    // Every byte has been seen: the digest is final from here on.
+    const sha = (this.digest = this.hash.copy().digest('hex'));
     if (this.opts.expectSha256 && this.opts.expectSha256 !== sha) {
       cb(new AppError('source.integrity_mismatch', 'the stored bytes do not match the SHA-256 recorded in the catalog', { extra: { expected: this.opts.expectSha256 } }));
       return;
@@ -34,10 +35,9 @@ export class Meter extends Transform {
     cb();
   }
 
-  /** SHA-256 of the bytes seen so far (also after an early end). */
+  /** SHA-256 of the bytes seen so far (also after an early end); asking mid-stream does not freeze it. */
   sha256(): string {
-    this.digest ??= this.hash.copy().digest('hex');
-    return this.digest;
+    return this.digest ?? this.hash.copy().digest('hex');
   }
 }
 

@@ -2,14 +2,15 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { recordingMetadata } from '../catalog/metadata.js';
-import type { Copy, Recording } from '../catalog/model.js';
+import type { Recording } from '../catalog/model.js';
 import type { AppDeps } from '../deps.js';
-import { AppError, isAppError, isRetryable } from '../errors.js';
-import type { FormatPreference } from '../media/format.js';
-import { type PreparedMedia, prepareMedia } from '../media/prepare.js';
+import { AppError, isAppError } from '../errors.js';
+import type { AudioFormat, FormatPreference } from '../media/format.js';
+import type { Job } from '../jobs/job-repository.js';
+import { stageOpened } from '../jobs/run-job.js';
 import { orderCopies } from '../resolve/copy-policy.js';
+import { NoCopyOpened, type OpenedCopy, PREPARING_CODES, openFirstCopy } from '../resolve/open-copy.js';
 import { type RetentionStatus, retentionStatus } from '../resolve/retention.js';
-import type { SourceConnector } from '../sources/port.js';
 import { locationOf } from '../sources/registry.js';
 import { Meter, Slice } from './meter.js';
 import { type RangeRequest, resolveRange } from './range.js';
@@ -22,13 +23,8 @@ export interface ServeOptions {
   range: RangeRequest | null;
   /** The retrieve contract streams with chunked encoding (and a SHA-256 trailer); players get Content-Length. */
   chunked: boolean;
-}
-
-interface Opened {
-  copy: Copy;
-  connector: SourceConnector;
-  prepared: PreparedMedia;
-  totalSize: number | undefined;
+  /** The retrieve endpoint may answer 202 and continue as a job; players cannot follow that. */
+  allowJobs: boolean;
 }
 
 /** Aborted when the client goes away, so connectors and ffmpeg stop working for nobody. */
@@ -73,7 +69,9 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
     return;
   }
 
-  const opened = await openFirstCopy(deps, req, recording, opts, signal);
+  const format = opts.format;
+  const opened = await openOrHandOff(deps, req, reply, recording, format, opts.allowJobs, signal);
+  if (!opened) return;
   const { copy, prepared } = opened;
   req.audit.copyId = copy.id;
   req.audit.origin = copy.origin;
@@ -172,50 +170,104 @@ async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: string, s
   }
 }
 
-/** Tries the copies in policy order; another copy is tried only for failures a retry can help. */
-async function openFirstCopy(deps: AppDeps, req: FastifyRequest, rec: Recording, opts: ServeOptions, signal: AbortSignal): Promise<Opened> {
-  const copies = orderCopies(rec, deps.config.policy.prefer);
-  if (copies.length === 0) {
-    throw new AppError('recording.no_copy_available', 'no copy is in a readable state', {
-      extra: { copies: rec.copies.map((c) => ({ origin: c.origin, state: c.state })) },
+/**
+ * Opens a copy for streaming, or — for the retrieve endpoint — answers 202 with a job when the
+ * source is slow, asynchronous by configuration, or still preparing the bytes (archived,
+ * transcoding). A slow fetch is not restarted: the same fetch goes on into staging.
+ * Returns null when a 202 was sent.
+ */
+async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyReply, rec: Recording, format: AudioFormat, allowJobs: boolean, clientGone: AbortSignal): Promise<OpenedCopy | null> {
+  const p = req.principal!;
+  if (allowJobs && req.audit.requestId) {
+    const existing = await deps.jobs.byRequestId(p.tenantId, req.audit.requestId);
+    if (existing) return accepted(deps, req, reply, existing, false);
+  }
+  const first = orderCopies(rec, deps.config.policy.prefer)[0];
+  const source = first ? deps.sources.configFor(rec.tenantId, first) : undefined;
+  const mode = allowJobs ? (source?.mode ?? 'sync') : 'sync';
+  const newJob = (running: boolean) =>
+    deps.jobs.create({
+      tenantId: p.tenantId,
+      principalId: p.id,
+      callerId: req.audit.callerId ?? null,
+      requestId: req.audit.requestId ?? null,
+      auditLogId: req.audit.auditLogId ?? null,
+      ref: req.audit.ref ?? rec.id,
+      recordingPk: rec.id,
+      format,
+      maxAttempts: deps.config.jobs.max_attempts,
+      ...(running ? { leaseOwner: deps.instanceId, leaseMs: deps.config.jobs.lease_ms } : {}),
     });
+  if (mode === 'async') {
+    const { job, created } = await newJob(false);
+    deps.worker?.poke();
+    return accepted(deps, req, reply, job, created);
   }
-  const attempts: { copy_id: string; origin: string; code: string }[] = [];
-  let last: AppError | undefined;
-  for (const copy of copies) {
-    const started = process.hrtime.bigint();
-    let connector: SourceConnector | undefined;
-    try {
-      connector = deps.sources.forCopy(rec.tenantId, copy);
-      const media = await connector.open(locationOf(copy, rec.conversationId), { signal });
-      deps.metrics.sourceLatency.observe({ kind: connector.kind, outcome: 'ok' }, Number(process.hrtime.bigint() - started) / 1e9);
-      const want = opts.format === 'json' ? 'wav' : opts.format;
-      const prepared = await prepareMedia(media.body, want, {
-        transcoder: deps.transcoder,
-        signal,
-        ...(media.totalSize !== undefined ? { sourceSize: media.totalSize } : {}),
-        ...(copy.codec ? { rawCodecHint: copy.codec } : {}),
-      }).catch((e: unknown) => {
-        media.body.destroy();
-        throw e;
-      });
-      if (attempts.length) req.audit.detail = { ...req.audit.detail, fallback_from: attempts };
-      return { copy, connector, prepared, totalSize: media.totalSize };
-    } catch (e) {
-      const err = isAppError(e) ? e : new AppError('source.unavailable', 'the source failed', { cause: e });
-      if (connector) deps.metrics.sourceLatency.observe({ kind: connector.kind, outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
-      attempts.push({ copy_id: copy.id, origin: copy.origin, code: err.code });
-      last = err;
-      const sourceFault = err.code.startsWith('source.') || isRetryable(err);
-      if (!sourceFault || signal.aborted) break;
-      req.log.warn({ copy: copy.id, code: err.code }, 'copy failed, trying the next one');
+
+  // The fetch outlives the client only once it is handed to a job.
+  const fetchAc = new AbortController();
+  let handedOff = false;
+  clientGone.addEventListener('abort', () => handedOff || fetchAc.abort(), { once: true });
+  const log = (msg: string, o: object) => req.log.warn(o, msg);
+  const opening = openFirstCopy(deps, rec, format, fetchAc.signal, log);
+  const budget = mode === 'auto' ? (source?.first_byte_budget_ms ?? 2000) : undefined;
+  const outcome = await settleWithin(opening, budget);
+  if (outcome === 'timeout') {
+    const { job, created } = await newJob(true);
+    handedOff = true;
+    if (created) void stageOpened(deps, job, opening, fetchAc);
+    else fetchAc.abort(); // a concurrent duplicate already owns the work
+    return accepted(deps, req, reply, job, created);
+  }
+  if ('error' in outcome) {
+    const e = outcome.error;
+    if (e instanceof NoCopyOpened) {
+      req.audit.detail = { ...req.audit.detail, attempts: e.attempts };
+      if (allowJobs && PREPARING_CODES.has(e.last.code)) {
+        const { job, created } = await newJob(false);
+        deps.worker?.poke();
+        return accepted(deps, req, reply, job, created);
+      }
+      throw e.last;
     }
+    throw e;
   }
-  req.audit.detail = { ...req.audit.detail, attempts };
-  throw last!;
+  if (outcome.value.fallbackFrom.length) req.audit.detail = { ...req.audit.detail, fallback_from: outcome.value.fallbackFrom };
+  return outcome.value;
 }
 
-async function auditOrRefuse(deps: AppDeps, req: FastifyRequest, fields: { outcome: 'allowed' | 'completed'; status: number }) {
+async function settleWithin<T>(p: Promise<T>, ms: number | undefined): Promise<{ value: T } | { error: unknown } | 'timeout'> {
+  const settled = p.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  if (ms === undefined) return settled;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)));
+  try {
+    return await Promise.race([settled, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** 202 Accepted with the job to poll (product.md), audited as an allowed access. */
+async function accepted(deps: AppDeps, req: FastifyRequest, reply: FastifyReply, job: Job, created: boolean): Promise<null> {
+  req.audit.detail = { ...req.audit.detail, job_id: job.id, job_created: created };
+  const ev = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 202 });
+  const poll = `/api/v1/recordings/status/${job.id}`;
+  const retryAfter = String(deps.config.jobs.retry_after_s);
+  await reply
+    .code(202)
+    .header('Location', poll)
+    .header('Retry-After', retryAfter)
+    .header('X-Audit-Event-Id', ev.id)
+    .header('Cache-Control', 'no-store')
+    .send({ status: 202, message: 'Retrieval initiated', job_id: job.id, poll_endpoint: poll });
+  return null;
+}
+
+export async function auditOrRefuse(deps: AppDeps, req: FastifyRequest, fields: { outcome: 'allowed' | 'completed'; status: number }) {
   try {
     return await deps.audit.record(req, fields);
   } catch (e) {
@@ -226,7 +278,7 @@ async function auditOrRefuse(deps: AppDeps, req: FastifyRequest, fields: { outco
   }
 }
 
-async function streamOut(
+export async function streamOut(
   deps: AppDeps,
   req: FastifyRequest,
   reply: FastifyReply,

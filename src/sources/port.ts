@@ -49,6 +49,11 @@ export interface SourceConnector {
   readonly tenantId: string;
   readonly origin: Origin;
   open(copy: CopyLocation, opts: OpenOptions): Promise<SourceMedia>;
+  /**
+   * Sources with an archive tier (Genesys ARCHIVED) start a restore here, keeping the copy
+   * restored until `until`; the job worker then retries open() until the bytes are there.
+   */
+  restore?(copy: CopyLocation, until: Date, signal: AbortSignal): Promise<unknown>;
   /** Readiness probe: resolves when the source is reachable with this connector's credentials. */
   check(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;

@@ -21,6 +21,13 @@ export class SourceRegistry {
     }
   }
 
+  /** The source configuration that serves a copy (its mode and budget), or undefined. */
+  configFor(tenantId: string, copy: Copy): SourceConfig | undefined {
+    const tenant = this.byTenant.get(tenantId);
+    if (!tenant || copy.tenantId !== tenantId) return undefined;
+    return copy.connector ? tenant.configs.find((c) => c.name === copy.connector) : tenant.configs.find((c) => c.source_systems.includes(copy.sourceSystem));
+  }
+
   forCopy(tenantId: string, copy: Copy): SourceConnector {
     const tenant = this.byTenant.get(tenantId);
     if (copy.tenantId !== tenantId) throw new AppError('source.not_configured', 'copy belongs to another tenant');

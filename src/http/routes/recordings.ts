@@ -37,7 +37,7 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const rangeHeader = req.headers.range;
         const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
         if (range) req.audit.detail = { ...req.audit.detail, range: req.headers.range };
-        await serveRecording(deps, req, reply, { ref: req.params.ref, format: req.query.format, includeMetadata: false, range, chunked: false });
+        await serveRecording(deps, req, reply, { ref: req.params.ref, format: req.query.format, includeMetadata: false, range, chunked: false, allowJobs: false });
       },
     );
 
@@ -50,7 +50,7 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
       async (req, reply) => {
         req.audit.ref = req.params.ref;
         req.audit.callerId = req.principal!.id;
-        await serveRecording(deps, req, reply, { ref: req.params.ref, format: 'json', includeMetadata: false, range: null, chunked: false });
+        await serveRecording(deps, req, reply, { ref: req.params.ref, format: 'json', includeMetadata: false, range: null, chunked: false, allowJobs: false });
       },
     );
 

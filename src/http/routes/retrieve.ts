@@ -44,6 +44,7 @@ export function retrieveRoutes(deps: AppDeps): FastifyPluginAsyncZod {
           includeMetadata: b.include_metadata,
           range: null,
           chunked: true,
+          allowJobs: true,
         });
       },
     );

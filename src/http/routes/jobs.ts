@@ -1,0 +1,115 @@
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AppDeps } from '../../deps.js';
+import { AppError } from '../../errors.js';
+import type { Job } from '../../jobs/job-repository.js';
+import { decryptRange } from '../../keys/chunked-cipher.js';
+import { retentionStatus } from '../../resolve/retention.js';
+import { parseRange, resolveRange } from '../range.js';
+import { auditOrRefuse, streamOut } from '../serve-recording.js';
+
+const jobParams = z.object({ job_id: z.string().regex(/^job_[0-9a-f-]{36}$/, 'not a job id') }).strict();
+
+/**
+ * A job is visible to its tenant's principal that started it (and to admins): same answer as
+ * "no such job" otherwise, like recordings of another tenant.
+ */
+async function visibleJob(deps: AppDeps, req: FastifyRequest, id: string): Promise<Job> {
+  const p = req.principal!;
+  const job = await deps.jobs.get(p.tenantId, id);
+  if (!job || (job.principalId !== p.id && !p.scopes.has('admin'))) throw new AppError('job.not_found');
+  req.audit.recordingPk = job.recordingPk;
+  req.audit.ref = job.ref;
+  req.audit.requestId = job.requestId;
+  req.audit.origin = job.origin;
+  req.audit.detail = { ...req.audit.detail, job_id: job.id };
+  return job;
+}
+
+/** Polling and download of asynchronous retrievals (product.md "Jobs"). */
+export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/api/v1/recordings/status/:job_id',
+      { config: { auth: true, scope: 'recordings:read', action: 'job.status' }, schema: { summary: 'Status of a retrieval job', params: jobParams } },
+      async (req, reply) => {
+        req.audit.callerId = req.principal!.id;
+        const job = await visibleJob(deps, req, req.params.job_id);
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
+        reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        if (job.status === 'queued' || job.status === 'running') reply.header('Retry-After', String(deps.config.jobs.retry_after_s));
+        return {
+          job_id: job.id,
+          status: job.status,
+          origin: job.origin,
+          bytes_done: job.bytesDone,
+          ...(job.bytesTotal !== null ? { bytes_total: job.bytesTotal } : {}),
+          ...(job.status === 'failed' || job.errorCode ? { error: { code: job.errorCode, detail: job.errorDetail } } : {}),
+          ...(job.sourceState ? { source_state: job.sourceState } : {}),
+          attempts: job.attempts,
+          ...(job.status === 'ready' ? { content_endpoint: `/api/v1/recordings/jobs/${job.id}/content`, expires_at: job.expiresAt, sha256: job.sha256 } : {}),
+        };
+      },
+    );
+
+    app.get(
+      '/api/v1/recordings/jobs/:job_id/content',
+      {
+        config: { auth: true, scope: 'recordings:read', action: 'job.content' },
+        schema: { summary: 'Download the staged media of a ready job (supports Range)', params: jobParams },
+      },
+      async (req, reply) => {
+        req.audit.callerId = req.principal!.id;
+        const job = await visibleJob(deps, req, req.params.job_id);
+        if (job.status === 'expired') throw new AppError('job.expired');
+        if (job.status === 'failed') throw new AppError('job.failed', `the job failed: ${job.errorCode ?? 'unknown'}`, { extra: { job_error: job.errorCode } });
+        if (job.status !== 'ready' || !job.stagingKey || !job.dekWrapped || !job.dekKeyId || job.bytesTotal === null) {
+          throw new AppError('job.not_ready', `the job is ${job.status}`, { headers: { 'Retry-After': String(deps.config.jobs.retry_after_s) } });
+        }
+        // Retention is checked again at download: it may have lapsed since the job ran.
+        const rec = await deps.recordings.get(job.tenantId, job.recordingPk);
+        if (!rec) throw new AppError('job.not_found');
+        const retention = retentionStatus(rec);
+        if (retention === 'EXPIRED') throw new AppError('recording.expired', undefined, { headers: { 'X-Retention-Status': 'EXPIRED' } });
+
+        const size = job.bytesTotal;
+        const rangeHeader = req.headers.range;
+        const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
+        const r = range ? resolveRange(range, size) : { start: 0, end: size - 1 };
+        const key = await deps.keys.unwrap(job.dekKeyId, job.dekWrapped);
+        const fh = await deps.staging.open(job.stagingKey).catch(() => {
+          throw new AppError('job.expired', 'the staged media is no longer there');
+        });
+        const body = decryptRange(fh, key, size, r.start, r.end);
+        const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: range ? 206 : 200 }).catch((e: unknown) => {
+          body.destroy();
+          throw e;
+        });
+        const headers: Record<string, string | number> = {
+          'Content-Type': job.contentType ?? 'application/octet-stream',
+          'Content-Length': size === 0 ? 0 : r.end - r.start + 1,
+          'Cache-Control': 'no-store',
+          'X-Content-Type-Options': 'nosniff',
+          'X-Recording-Origin': job.origin ?? '',
+          'X-Retention-Status': retention,
+          'X-Audio-Codec': job.codec ?? 'unknown',
+          'X-Transcoded': String(job.transcoded ?? false),
+          'X-Request-Id': req.id,
+          'X-Audit-Event-Id': allowed.id,
+          'Accept-Ranges': 'bytes',
+          ...(range ? { 'Content-Range': `bytes ${r.start}-${r.end}/${size}` } : job.sha256 ? { 'X-Content-SHA256': job.sha256 } : {}),
+        };
+        await streamOut(deps, req, reply, body, headers, range ? 206 : 200, {
+          allowedEventId: allowed.id,
+          chunked: false,
+          // The whole staged file must hash to what was staged: decryption already authenticates records.
+          expectSha256: range ? null : job.sha256,
+          origin: job.origin ?? 'LEGACY_ARCHIVE',
+          transcoded: job.transcoded ?? false,
+          retention,
+        });
+      },
+    );
+  };
+}

@@ -1,0 +1,294 @@
+import { randomUUID } from 'node:crypto';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import type { Dialect } from '../catalog/database.js';
+import type { Database, JobsTable } from '../catalog/tables.js';
+
+export type JobStatus = 'queued' | 'running' | 'ready' | 'failed' | 'expired';
+
+export interface Job {
+  id: string;
+  tenantId: string;
+  principalId: string;
+  callerId: string | null;
+  requestId: string | null;
+  auditLogId: string | null;
+  ref: string;
+  recordingPk: string;
+  format: string;
+  status: JobStatus;
+  origin: string | null;
+  attempts: number;
+  maxAttempts: number;
+  runAfter: string;
+  leaseOwner: string | null;
+  leaseUntil: string | null;
+  bytesDone: number;
+  bytesTotal: number | null;
+  errorCode: string | null;
+  errorDetail: string | null;
+  sourceState: string | null;
+  copyId: string | null;
+  contentType: string | null;
+  codec: string | null;
+  transcoded: boolean | null;
+  sha256: string | null;
+  stagingKey: string | null;
+  dekKeyId: string | null;
+  dekWrapped: string | null;
+  expiresAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NewJob {
+  tenantId: string;
+  principalId: string;
+  callerId: string | null;
+  requestId: string | null;
+  auditLogId: string | null;
+  ref: string;
+  recordingPk: string;
+  format: string;
+  maxAttempts: number;
+  /** A job whose fetch is already under way in this process starts as running under its lease. */
+  leaseOwner?: string;
+  leaseMs?: number;
+}
+
+export interface StagedResult {
+  stagingKey: string;
+  dekKeyId: string;
+  dekWrapped: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+  codec: string;
+  transcoded: boolean;
+  origin: string;
+  copyId: string;
+  expiresAt: string;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const n = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+function toJob(r: Selectable<JobsTable>): Job {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    principalId: r.principal_id,
+    callerId: r.caller_id,
+    requestId: r.request_id,
+    auditLogId: r.audit_log_id,
+    ref: r.ref,
+    recordingPk: r.recording_pk,
+    format: r.format,
+    status: r.status as JobStatus,
+    origin: r.origin,
+    attempts: Number(r.attempts),
+    maxAttempts: Number(r.max_attempts),
+    runAfter: r.run_after,
+    leaseOwner: r.lease_owner,
+    leaseUntil: r.lease_until,
+    bytesDone: Number(r.bytes_done),
+    bytesTotal: n(r.bytes_total),
+    errorCode: r.error_code,
+    errorDetail: r.error_detail,
+    sourceState: r.source_state,
+    copyId: r.copy_id,
+    contentType: r.content_type,
+    codec: r.codec,
+    transcoded: r.transcoded === null ? null : Number(r.transcoded) === 1,
+    sha256: r.sha256,
+    stagingKey: r.staging_key,
+    dekKeyId: r.dek_key_id,
+    dekWrapped: r.dek_wrapped,
+    expiresAt: r.expires_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/**
+ * The job table is both the queue and the resource clients poll (pg-boss style: the database is
+ * the queue). All of its SQL is here. Writes that belong to a running attempt are guarded by the
+ * lease owner, so a worker that lost its lease cannot overwrite the attempt that replaced it.
+ */
+export class JobRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  /** Creates the job, or returns the existing one for the same (tenant, request_id): request_id is the idempotency key. */
+  async create(j: NewJob): Promise<{ job: Job; created: boolean }> {
+    const now = Date.now();
+    const id = `job_${randomUUID()}`;
+    const running = j.leaseOwner !== undefined;
+    const inserted = await this.db
+      .insertInto('jobs')
+      .values({
+        id,
+        tenant_id: j.tenantId,
+        principal_id: j.principalId,
+        caller_id: j.callerId,
+        request_id: j.requestId,
+        audit_log_id: j.auditLogId,
+        ref: j.ref,
+        recording_pk: j.recordingPk,
+        format: j.format,
+        status: running ? 'running' : 'queued',
+        attempts: running ? 1 : 0,
+        max_attempts: j.maxAttempts,
+        run_after: iso(now),
+        lease_owner: j.leaseOwner ?? null,
+        lease_until: running ? iso(now + (j.leaseMs ?? 30_000)) : null,
+        bytes_done: 0,
+        created_at: iso(now),
+        updated_at: iso(now),
+      })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { job: (await this.get(j.tenantId, id))!, created: true };
+    const existing = j.requestId ? await this.byRequestId(j.tenantId, j.requestId) : null;
+    if (!existing) throw new Error('job insert ignored without a conflicting request_id');
+    return { job: existing, created: false };
+  }
+
+  async get(tenantId: string, id: string): Promise<Job | null> {
+    const r = await this.db.selectFrom('jobs').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return r ? toJob(r) : null;
+  }
+
+  async byRequestId(tenantId: string, requestId: string): Promise<Job | null> {
+    const r = await this.db.selectFrom('jobs').selectAll().where('tenant_id', '=', tenantId).where('request_id', '=', requestId).executeTakeFirst();
+    return r ? toJob(r) : null;
+  }
+
+  /**
+   * Claims one due job — queued and due, or running with a lapsed lease (its worker died) — in a
+   * single statement, so two workers never claim the same job.
+   */
+  async claim(owner: string, leaseMs: number): Promise<Job | null> {
+    const now = Date.now();
+    const due = this.db
+      .selectFrom('jobs')
+      .select('id')
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('status', '=', 'queued'), eb('run_after', '<=', iso(now))]),
+          eb.and([eb('status', '=', 'running'), eb('lease_until', '<', iso(now))]),
+        ]),
+      )
+      .orderBy('run_after')
+      .limit(1);
+    const picked = this.dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
+    const row = await this.db
+      .updateTable('jobs')
+      .set((eb) => ({
+        status: 'running',
+        lease_owner: owner,
+        lease_until: iso(now + leaseMs),
+        attempts: eb('attempts', '+', 1),
+        updated_at: iso(now),
+      }))
+      .where('id', '=', (eb) => eb.selectFrom(picked.as('due')).select('due.id'))
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toJob(row) : null;
+  }
+
+  /** Extends the lease; false means the lease was lost (another worker took the job over). */
+  async heartbeat(id: string, owner: string, leaseMs: number, bytesDone?: number, bytesTotal?: number | null): Promise<boolean> {
+    const now = Date.now();
+    const r = await this.db
+      .updateTable('jobs')
+      .set({
+        lease_until: iso(now + leaseMs),
+        updated_at: iso(now),
+        ...(bytesDone !== undefined ? { bytes_done: bytesDone } : {}),
+        ...(bytesTotal !== undefined ? { bytes_total: bytesTotal } : {}),
+      })
+      .where('id', '=', id)
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async markReady(id: string, owner: string, s: StagedResult): Promise<boolean> {
+    const r = await this.db
+      .updateTable('jobs')
+      .set({
+        status: 'ready',
+        lease_owner: null,
+        lease_until: null,
+        staging_key: s.stagingKey,
+        dek_key_id: s.dekKeyId,
+        dek_wrapped: s.dekWrapped,
+        bytes_done: s.size,
+        bytes_total: s.size,
+        sha256: s.sha256,
+        content_type: s.contentType,
+        codec: s.codec,
+        transcoded: s.transcoded ? 1 : 0,
+        origin: s.origin,
+        copy_id: s.copyId,
+        expires_at: s.expiresAt,
+        error_code: null,
+        error_detail: null,
+        updated_at: iso(Date.now()),
+      })
+      .where('id', '=', id)
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Puts the job back in the queue after `delayMs` (a retry, or a source still preparing), or fails it for good. */
+  async retryOrFail(id: string, owner: string, e: { code: string; detail: string; sourceState?: string | null }, delayMs: number, final: boolean, refundAttempt = false): Promise<void> {
+    const now = Date.now();
+    await this.db
+      .updateTable('jobs')
+      .set((eb) => ({
+        // Waiting for a source (a restore) is not a failed attempt.
+        attempts: refundAttempt ? eb('attempts', '-', 1) : eb.ref('attempts'),
+        status: final ? 'failed' : 'queued',
+        lease_owner: null,
+        lease_until: null,
+        run_after: iso(now + delayMs),
+        error_code: e.code,
+        error_detail: e.detail.slice(0, 500),
+        ...(e.sourceState !== undefined ? { source_state: e.sourceState } : {}),
+        updated_at: iso(now),
+      }))
+      .where('id', '=', id)
+      .where('lease_owner', '=', owner)
+      .execute();
+  }
+
+  /** Jobs whose staged media passed its TTL: the caller deletes the staged file, then marks them expired. */
+  async dueForExpiry(limit = 100): Promise<Job[]> {
+    const rows = await this.db.selectFrom('jobs').selectAll().where('status', '=', 'ready').where('expires_at', '<=', iso(Date.now())).limit(limit).execute();
+    return rows.map(toJob);
+  }
+
+  async markExpired(id: string): Promise<void> {
+    await this.db
+      .updateTable('jobs')
+      .set({ status: 'expired', staging_key: null, dek_wrapped: null, updated_at: iso(Date.now()) })
+      .where('id', '=', id)
+      .where('status', '=', 'ready')
+      .execute();
+  }
+
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['status', sql<number | string>`count(*)`.as('n')])
+      .groupBy('status')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+}

@@ -1,0 +1,147 @@
+import { pipeline } from 'node:stream/promises';
+import type { AppDeps } from '../deps.js';
+import { AppError, isAppError, isRetryable } from '../errors.js';
+import { Meter } from '../http/meter.js';
+import { EncryptRecords } from '../keys/chunked-cipher.js';
+import type { AudioFormat } from '../media/format.js';
+import { NoCopyOpened, type OpenedCopy, PREPARING_CODES, openFirstCopy } from '../resolve/open-copy.js';
+import { retentionStatus } from '../resolve/retention.js';
+import { locationOf } from '../sources/registry.js';
+import type { Job } from './job-repository.js';
+
+const TEN_MINUTES = 600_000;
+
+/**
+ * Holds a job's lease while `work` runs: heart-beats with progress, and aborts the work if the
+ * lease is lost (another worker has taken the job over, so this attempt must not finish it).
+ */
+async function underLease<T>(deps: AppDeps, job: Job, ac: AbortController, progress: () => { done: number; total: number | null }, work: () => Promise<T>): Promise<T> {
+  const cfg = deps.config.jobs;
+  const timer = setInterval(() => {
+    const p = progress();
+    deps.jobs.heartbeat(job.id, deps.instanceId, cfg.lease_ms, p.done, p.total).then(
+      (ok) => {
+        if (!ok) ac.abort(new Error('lease lost'));
+      },
+      () => {},
+    );
+  }, cfg.heartbeat_ms);
+  timer.unref();
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * Streams an opened copy into encrypted staging and marks the job ready. Used for a fetch that
+ * outlived the first-byte budget (the same fetch, continued) and for jobs a worker claimed.
+ */
+export async function stageOpened(deps: AppDeps, job: Job, opening: Promise<OpenedCopy>, ac: AbortController): Promise<void> {
+  let meter: Meter | undefined;
+  let total: number | null = null;
+  try {
+    await underLease(
+      deps,
+      job,
+      ac,
+      () => ({ done: meter?.bytes ?? 0, total }),
+      async () => {
+        const opened = await opening;
+        total = opened.prepared.length ?? null;
+        const dek = await deps.keys.generateDataKey();
+        const w = await deps.staging.writer(job.id);
+        meter = new Meter();
+        try {
+          await pipeline(opened.prepared.body, meter, new EncryptRecords(dek.plaintext), w.stream, { signal: ac.signal });
+          await w.commit();
+        } catch (e) {
+          await w.abort();
+          opened.prepared.body.destroy();
+          throw e;
+        } finally {
+          dek.plaintext.fill(0);
+        }
+        const ok = await deps.jobs.markReady(job.id, deps.instanceId, {
+          stagingKey: job.id,
+          dekKeyId: dek.keyId,
+          dekWrapped: dek.wrapped,
+          size: meter.bytes,
+          sha256: meter.sha256(),
+          contentType: opened.prepared.contentType,
+          codec: opened.prepared.codec,
+          transcoded: opened.prepared.transcoded,
+          origin: opened.copy.origin,
+          copyId: opened.copy.id,
+          expiresAt: new Date(Date.now() + deps.config.jobs.staging_ttl_ms).toISOString(),
+        });
+        if (!ok) await deps.staging.delete(job.id);
+        deps.metrics.jobs.inc({ outcome: ok ? 'ready' : 'lease_lost' });
+      },
+    );
+  } catch (e) {
+    await settleFailure(deps, job, e);
+  }
+}
+
+/** Decides between "try again later" and "failed for good", and says why on the job. */
+async function settleFailure(deps: AppDeps, job: Job, e: unknown): Promise<void> {
+  const err = e instanceof NoCopyOpened ? e.last : isAppError(e) ? e : new AppError('source.unavailable', (e as Error)?.message ?? 'failed');
+  const cfg = deps.config.jobs;
+  if (PREPARING_CODES.has(err.code)) {
+    // Restores take hours: waiting is not failing, and does not use up attempts.
+    await deps.jobs.retryOrFail(job.id, deps.instanceId, { code: err.code, detail: err.message, sourceState: err.code }, cfg.restore_poll_ms, false, true);
+    deps.metrics.jobs.inc({ outcome: 'waiting' });
+    return;
+  }
+  const retryable = isRetryable(err) || err.code.startsWith('source.');
+  const final = !retryable || job.attempts >= job.maxAttempts;
+  const delay = Math.min(cfg.retry_base_ms * 2 ** Math.max(0, job.attempts - 1), TEN_MINUTES);
+  await deps.jobs.retryOrFail(job.id, deps.instanceId, { code: err.code, detail: err.message }, delay, final);
+  deps.metrics.jobs.inc({ outcome: final ? 'failed' : 'retry' });
+  if (final) deps.logger.warn({ job: job.id, code: err.code }, 'job failed');
+}
+
+/** One claimed attempt of a job: resolve again (the catalog may have moved), restore if archived, fetch, stage. */
+export async function executeJob(deps: AppDeps, job: Job): Promise<void> {
+  const ac = new AbortController();
+  try {
+    const rec = await deps.recordings.get(job.tenantId, job.recordingPk);
+    if (!rec) throw new AppError('recording.not_found');
+    if (retentionStatus(rec) === 'EXPIRED') throw new AppError('recording.expired');
+    const opening = openFirstCopy(deps, rec, job.format as AudioFormat, ac.signal).catch(async (e: unknown) => {
+      if (e instanceof NoCopyOpened && e.last.code === 'source.archived') await startRestore(deps, job, e);
+      throw e;
+    });
+    await stageOpened(deps, job, opening, ac);
+  } catch (e) {
+    await settleFailure(deps, job, e);
+  }
+}
+
+/** An archived copy: ask its source to restore it; the job then waits (restore_poll_ms) and tries again. */
+async function startRestore(deps: AppDeps, job: Job, e: NoCopyOpened): Promise<void> {
+  const attempt = e.attempts.find((a) => a.code === 'source.archived');
+  const rec = await deps.recordings.get(job.tenantId, job.recordingPk);
+  const copy = rec?.copies.find((c) => c.id === attempt?.copy_id);
+  if (!rec || !copy) return;
+  const connector = deps.sources.forCopy(rec.tenantId, copy);
+  if (!connector.restore) return;
+  const until = new Date(Date.now() + deps.config.jobs.restore_keep_days * 86_400_000);
+  await connector.restore(locationOf(copy, rec.conversationId), until, AbortSignal.timeout(30_000));
+  await deps.audit.repo.append({
+    tenantId: job.tenantId,
+    principalId: job.principalId,
+    principalKind: 'system',
+    callerId: job.callerId,
+    requestId: job.requestId,
+    action: 'source.restore_requested',
+    ref: job.ref,
+    recordingPk: job.recordingPk,
+    copyId: copy.id,
+    origin: copy.origin,
+    outcome: 'completed',
+    detail: { job_id: job.id, keep_until: until.toISOString() },
+  });
+}

@@ -1,0 +1,70 @@
+import type { AppDeps } from '../deps.js';
+import { executeJob } from './run-job.js';
+
+/**
+ * Claims due jobs from the job table and runs them, `concurrency` at a time; also purges staged
+ * media past its TTL. Any instance may run it: claims are atomic, leases expire, so a job whose
+ * instance died is picked up by another.
+ */
+export class JobWorker {
+  private stopped = false;
+  private readonly loops: Promise<void>[] = [];
+  private readonly wakers = new Set<() => void>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: AppDeps) {}
+
+  start(): void {
+    const cfg = this.deps.config.jobs;
+    for (let i = 0; i < cfg.concurrency; i++) this.loops.push(this.loop());
+    this.sweeper = setInterval(() => void this.sweep().catch((e: unknown) => this.deps.logger.error({ err: e }, 'staging sweep failed')), Math.min(cfg.staging_ttl_ms, 60_000));
+    this.sweeper.unref();
+  }
+
+  /** New work exists (a job was queued here): skip the rest of the poll wait. */
+  poke(): void {
+    const first = this.wakers.values().next();
+    if (!first.done) first.value();
+  }
+
+  private async loop(): Promise<void> {
+    const cfg = this.deps.config.jobs;
+    while (!this.stopped) {
+      let job;
+      try {
+        job = await this.deps.jobs.claim(this.deps.instanceId, cfg.lease_ms);
+      } catch (e) {
+        this.deps.logger.error({ err: e }, 'job claim failed');
+      }
+      if (job) {
+        await executeJob(this.deps, job).catch((e: unknown) => this.deps.logger.error({ err: e, job: job.id }, 'job crashed'));
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(t);
+          this.wakers.delete(wake);
+          resolve();
+        };
+        const t = setTimeout(wake, cfg.poll_interval_ms);
+        this.wakers.add(wake);
+      });
+    }
+  }
+
+  async sweep(): Promise<number> {
+    const due = await this.deps.jobs.dueForExpiry();
+    for (const job of due) {
+      if (job.stagingKey) await this.deps.staging.delete(job.stagingKey);
+      await this.deps.jobs.markExpired(job.id);
+    }
+    return due.length;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.sweeper);
+    for (const wake of [...this.wakers]) wake();
+    await Promise.allSettled(this.loops);
+  }
+}

@@ -1,0 +1,89 @@
+import type { Copy, Recording } from '../catalog/model.js';
+import type { AppDeps } from '../deps.js';
+import { AppError, isAppError, isRetryable } from '../errors.js';
+import type { AudioFormat } from '../media/format.js';
+import { type PreparedMedia, prepareMedia } from '../media/prepare.js';
+import type { SourceConnector } from '../sources/port.js';
+import { locationOf } from '../sources/registry.js';
+import { orderCopies } from './copy-policy.js';
+
+export interface OpenedCopy {
+  copy: Copy;
+  connector: SourceConnector;
+  prepared: PreparedMedia;
+  totalSize: number | undefined;
+  /** Copies tried before this one, and why they failed. */
+  fallbackFrom: Attempt[];
+}
+
+export interface Attempt {
+  copy_id: string;
+  origin: string;
+  code: string;
+}
+
+/** Thrown when no copy could be opened; carries every attempt for the audit trail. */
+export class NoCopyOpened extends Error {
+  constructor(
+    readonly last: AppError,
+    readonly attempts: Attempt[],
+  ) {
+    super(last.message);
+  }
+}
+
+/**
+ * Source states that mean "the bytes exist but need time" (a restore, an upload, a transcode):
+ * the retrieve endpoint turns these into a 202 job instead of an error.
+ */
+export const PREPARING_CODES = new Set(['source.archived', 'source.restoring', 'source.media_not_ready']);
+
+/**
+ * Opens the first copy that works, in policy order, and sniffs/converts it. Another copy is tried
+ * only for source faults a retry elsewhere can help; nothing has reached a client yet, so a
+ * fallback is safe. Shared by the streaming path and the job worker.
+ */
+export async function openFirstCopy(deps: AppDeps, rec: Recording, format: AudioFormat, signal: AbortSignal, log?: (msg: string, o: object) => void): Promise<OpenedCopy> {
+  const copies = orderCopies(rec, deps.config.policy.prefer);
+  if (copies.length === 0) {
+    throw new NoCopyOpened(
+      new AppError('recording.no_copy_available', 'no copy is in a readable state', { extra: { copies: rec.copies.map((c) => ({ origin: c.origin, state: c.state })) } }),
+      [],
+    );
+  }
+  const attempts: Attempt[] = [];
+  const errors: AppError[] = [];
+  let last: AppError | undefined;
+  for (const copy of copies) {
+    const started = process.hrtime.bigint();
+    let connector: SourceConnector | undefined;
+    try {
+      connector = deps.sources.forCopy(rec.tenantId, copy);
+      const media = await connector.open(locationOf(copy, rec.conversationId), { signal });
+      deps.metrics.sourceLatency.observe({ kind: connector.kind, outcome: 'ok' }, Number(process.hrtime.bigint() - started) / 1e9);
+      const prepared = await prepareMedia(media.body, format, {
+        transcoder: deps.transcoder,
+        signal,
+        ...(media.totalSize !== undefined ? { sourceSize: media.totalSize } : {}),
+        ...(copy.codec ? { rawCodecHint: copy.codec } : {}),
+      }).catch((e: unknown) => {
+        media.body.destroy();
+        throw e;
+      });
+      return { copy, connector, prepared, totalSize: media.totalSize, fallbackFrom: attempts };
+    } catch (e) {
+      const err = isAppError(e) ? e : new AppError('source.unavailable', 'the source failed', { cause: e });
+      if (connector) deps.metrics.sourceLatency.observe({ kind: connector.kind, outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
+      attempts.push({ copy_id: copy.id, origin: copy.origin, code: err.code });
+      errors.push(err);
+      last = err;
+      // A source saying "not there" about a copy the catalog knows is a missing copy, not a missing recording.
+      const copyFault = err.code.startsWith('source.') || isRetryable(err) || err.code === 'recording.not_found' || err.code === 'recording.expired';
+      if (!copyFault || signal.aborted) break;
+      log?.('copy failed, trying the next one', { copy: copy.id, code: err.code });
+    }
+  }
+  // A preparing copy (archived, transcoding) is more useful to report than a later copy's hard failure.
+  const preparing = errors.find((e) => PREPARING_CODES.has(e.code));
+  throw new NoCopyOpened(preparing ?? last!, attempts);
+}
