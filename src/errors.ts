@@ -48,6 +48,13 @@ export const ERRORS = {
   'source.media_not_ready': { status: 503, title: 'The source is still preparing the media; retry later' },
   'source.auth_failed': { status: 502, title: 'The source refused the configured credentials or permissions' },
   'source.integrity_mismatch': { status: 502, title: 'The stored bytes do not match their recorded SHA-256' },
+  // Jobs, staging and keys
+  'job.not_found': { status: 404, title: 'No such job' },
+  'job.not_ready': { status: 409, title: 'The job has not staged its media yet' },
+  'job.failed': { status: 502, title: 'The job failed' },
+  'job.expired': { status: 410, title: 'The staged media has expired and was purged' },
+  'staging.corrupt': { status: 500, title: 'The staged media failed its integrity check' },
+  'key.unavailable': { status: 503, title: 'The key needed to decrypt is not available' },
   // Audit
   'audit.unavailable': { status: 503, title: 'The audit trail cannot be written; access is refused' },
   // Last resort: a bug. Never used for bad input.

@@ -139,6 +139,47 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0003_jobs': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('jobs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('principal_id', 'text', (c) => c.notNull())
+          .addColumn('caller_id', 'text')
+          .addColumn('request_id', 'text')
+          .addColumn('audit_log_id', 'text')
+          .addColumn('ref', 'text', (c) => c.notNull())
+          .addColumn('recording_pk', 'text', (c) => c.notNull())
+          .addColumn('format', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('origin', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('max_attempts', 'integer', (c) => c.notNull())
+          .addColumn('run_after', 'text', (c) => c.notNull())
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'text')
+          .addColumn('bytes_done', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('bytes_total', 'bigint')
+          .addColumn('error_code', 'text')
+          .addColumn('error_detail', 'text')
+          .addColumn('source_state', 'text')
+          .addColumn('copy_id', 'text')
+          .addColumn('content_type', 'text')
+          .addColumn('codec', 'text')
+          .addColumn('transcoded', 'integer')
+          .addColumn('sha256', 'text')
+          .addColumn('staging_key', 'text')
+          .addColumn('dek_key_id', 'text')
+          .addColumn('dek_wrapped', 'text')
+          .addColumn('expires_at', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await sql`create unique index jobs_tenant_request on jobs (tenant_id, request_id) where request_id is not null`.execute(db);
+        await db.schema.createIndex('jobs_claim').on('jobs').columns(['status', 'run_after']).execute();
+      },
+    },
   };
 }
 

@@ -98,7 +98,43 @@ export interface RetrieveRequestsTable {
   created_at: string;
 }
 
+export interface JobsTable {
+  id: string;
+  tenant_id: string;
+  principal_id: string;
+  caller_id: string | null;
+  request_id: string | null;
+  audit_log_id: string | null;
+  ref: string;
+  recording_pk: string;
+  format: string;
+  status: string;
+  origin: string | null;
+  attempts: number;
+  max_attempts: number;
+  run_after: string;
+  lease_owner: string | null;
+  lease_until: string | null;
+  bytes_done: number | string;
+  bytes_total: number | string | null;
+  error_code: string | null;
+  error_detail: string | null;
+  source_state: string | null;
+  copy_id: string | null;
+  content_type: string | null;
+  codec: string | null;
+  transcoded: number | null;
+  sha256: string | null;
+  staging_key: string | null;
+  dek_key_id: string | null;
+  dek_wrapped: string | null;
+  expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
+  jobs: JobsTable;
   recordings: RecordingsTable;
   recording_copies: RecordingCopiesTable;
   recording_refs: RecordingRefsTable;

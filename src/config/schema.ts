@@ -116,6 +116,28 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    jobs: z
+      .object({
+        /** Worker loops per instance. */
+        concurrency: z.number().int().min(0).max(64).default(2),
+        poll_interval_ms: z.number().int().min(10).max(60_000).default(500),
+        /** A job whose worker stops heart-beating for this long is taken over by another worker. */
+        lease_ms: z.number().int().min(1000).max(600_000).default(30_000),
+        heartbeat_ms: z.number().int().min(100).max(300_000).default(5_000),
+        max_attempts: z.number().int().min(1).max(100).default(5),
+        /** Backoff between attempts: base × 2^(attempt-1), capped at 10 minutes. */
+        retry_base_ms: z.number().int().min(10).max(600_000).default(2_000),
+        /** How often an archived recording under restore is checked again. */
+        restore_poll_ms: z.number().int().min(10).max(86_400_000).default(300_000),
+        /** How long a restored recording stays restored at the source. */
+        restore_keep_days: z.number().int().min(1).max(365).default(7),
+        /** Staged media is purged this long after it became ready. */
+        staging_ttl_ms: z.number().int().min(1000).max(30 * 86_400_000).default(86_400_000),
+        /** Poll hint sent as Retry-After with a 202. */
+        retry_after_s: z.number().int().min(1).max(3600).default(2),
+      })
+      .strict()
+      .prefault({}),
     logging: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

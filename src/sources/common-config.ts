@@ -12,5 +12,11 @@ export const sourceCommon = z
     source_systems: z.array(z.string().min(1)).default([]),
     /** Upper bound for connecting and for the first byte of a read. */
     timeout_ms: z.number().int().min(100).max(600_000).default(30_000),
+    /**
+     * sync: the client waits for the bytes; async: always a 202 job; auto: stream if the first
+     * byte comes within first_byte_budget_ms, else answer 202 while the same fetch goes on into staging.
+     */
+    mode: z.enum(['sync', 'async', 'auto']).default('auto'),
+    first_byte_budget_ms: z.number().int().min(0).max(60_000).default(2_000),
   })
   .strict();
