@@ -1,0 +1,38 @@
+// Writes docs/ERRORS.md from the error catalogue (src/errors.ts): `npx tsx scripts/errors-doc.ts`.
+// test/docs.test.ts fails when the committed file is out of date.
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ERRORS } from '../src/errors.js';
+
+export function errorsDoc(): string {
+  const rows = Object.entries(ERRORS).map(([code, e]) => `| \`${code}\` | ${e.status} | ${e.title} |`);
+  return `# Errors
+
+Every failure is an \`application/problem+json\` body (RFC 9457):
+
+\`\`\`json
+{"type":"https://custodian.dev/errors/recording.not_found","title":"Recording not found","status":404,
+ "detail":"Recording not found","code":"recording.not_found","request_id":"9b1c…"}
+\`\`\`
+
+\`code\` is stable: tools may branch on it. \`detail\` is for people and may change. \`request_id\` is
+also sent as \`X-Request-Id\` and names the request in the logs and the audit trail. Some errors carry
+more members (\`errors\` for schema violations, \`codec\` for 415, \`size\` for 416) and headers
+(\`Retry-After\` on 429 and 503, \`X-Retention-Status\` on 410, \`Content-Range\` on 416,
+\`WWW-Authenticate\` on 401).
+
+Every error response also writes an audit event (outcome \`denied\` for 401/403/404/410/429,
+\`failed\` otherwise). A failure after the first byte of a stream cannot change the status any
+more: the connection is aborted instead, and the audit event records the code.
+
+This table is generated from \`src/errors.ts\` by \`npx tsx scripts/errors-doc.ts\`.
+
+| code | status | meaning |
+|---|---|---|
+${rows.join('\n')}
+`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  writeFileSync(new URL('../docs/ERRORS.md', import.meta.url), errorsDoc());
+}
