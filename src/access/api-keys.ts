@@ -4,13 +4,14 @@ import type { Database } from '../catalog/tables.js';
 import { SCOPES, type Scope } from '../config/schema.js';
 import type { Secret } from '../config/secret.js';
 import { AppError } from '../errors.js';
+import { API_KEY_RE, formatKey, keyFormatHint } from './key-format.js';
 import type { Principal } from './principal.js';
 
 /**
- * API keys look like `cst_<id>_<secret>`. Only a SHA-256 of the whole key is stored: the key has
+ * API keys look like `cst_<id>_<secret>` (key-format.ts). Only a SHA-256 of the whole key is stored: the key has
  * 256 bits of entropy, so a slow hash adds nothing, and a fast one keeps auth off the hot path.
  */
-const KEY_RE = /^cst_([A-Za-z0-9-]{3,64})_([A-Za-z0-9_-]{16,128})$/;
+const KEY_RE = API_KEY_RE;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
@@ -30,9 +31,7 @@ export interface IssuedKey {
   scopes: Scope[];
 }
 
-export function formatKey(id: string, secret: string): string {
-  return `cst_${id}_${secret}`;
-}
+export { formatKey };
 
 export class ApiKeyService {
   private readonly statics = new Map<string, { hash: Buffer; principal: Principal }>();
@@ -43,7 +42,7 @@ export class ApiKeyService {
   ) {
     for (const k of staticKeys) {
       const m = KEY_RE.exec(k.key.reveal());
-      if (!m || m[1] !== k.id) throw new Error(`auth.api_keys: key "${k.id}" must have the form cst_${k.id}_<secret of 16+ url-safe characters>`);
+      if (!m || m[1] !== k.id) throw new Error(`auth.api_keys: key "${k.id}" ${keyFormatHint(k.id)}`);
       this.statics.set(k.id, {
         hash: sha256(k.key.reveal()),
         principal: { id: k.principal, tenantId: k.tenant, scopes: new Set(k.scopes), kind: 'api_key', credentialId: k.id },

@@ -40,13 +40,7 @@ export class JwtVerifier {
   async verify(token: string): Promise<Principal> {
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.keys, {
-        issuer: this.cfg.issuer,
-        audience: this.cfg.audience,
-        algorithms: this.cfg.algorithms,
-        clockTolerance: this.cfg.clock_tolerance_s,
-        requiredClaims: ['exp', this.cfg.principal_claim, this.cfg.tenant_claim],
-      }));
+      ({ payload } = await this.check(token));
     } catch (e) {
       if (e instanceof joseErrors.JWTExpired) throw new AppError('auth.expired_token', 'the bearer token has expired');
       if (e instanceof joseErrors.JWKSTimeout || (e instanceof Error && /fetch|ECONNREFUSED/i.test(e.message))) {
@@ -63,5 +57,36 @@ export class JwtVerifier {
     const list = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(' ') : [];
     const scopes = new Set(list.filter((s): s is Scope => (SCOPES as readonly string[]).includes(s)));
     return { id: sub, tenantId: tenant, scopes, kind: 'jwt', credentialId: typeof payload.jti === 'string' ? payload.jti : null };
+  }
+
+  /**
+   * jwtVerify, trying each candidate when several keys fit the token (static keys carry no kid,
+   * and an IdP may publish keys without one during a rotation): jose then throws
+   * JWKSMultipleMatchingKeys, which iterates the candidates. The first key whose signature
+   * holds decides; its claim checks (expiry, …) are final.
+   */
+  private async check(token: string) {
+    const options = {
+      issuer: this.cfg.issuer,
+      audience: this.cfg.audience,
+      algorithms: this.cfg.algorithms,
+      clockTolerance: this.cfg.clock_tolerance_s,
+      requiredClaims: ['exp', this.cfg.principal_claim, this.cfg.tenant_claim],
+    };
+    try {
+      return await jwtVerify(token, this.keys, options);
+    } catch (e) {
+      if (!(e instanceof joseErrors.JWKSMultipleMatchingKeys)) throw e;
+      let last: unknown = e;
+      for await (const key of e as unknown as AsyncIterable<CryptoKey>) {
+        try {
+          return await jwtVerify(token, key, options);
+        } catch (inner) {
+          if (!(inner instanceof joseErrors.JWSSignatureVerificationFailed)) throw inner;
+          last = inner;
+        }
+      }
+      throw last;
+    }
   }
 }

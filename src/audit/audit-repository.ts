@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
-import type { Dialect } from '../catalog/database.js';
+import { type Dialect, writeTransaction } from '../catalog/database.js';
 import type { AuditEventsTable, Database } from '../catalog/tables.js';
 import { type ChainedFields, chainHash } from './chain.js';
 import { type AuditEvent, type AuditEventInput, GENESIS_HASH } from './event.js';
@@ -70,9 +70,10 @@ export class AuditRepository {
   ) {}
 
   async append(input: AuditEventInput): Promise<AuditEvent> {
-    return this.db.transaction().execute(async (trx) => {
-      // One chain, one writer at a time: on PostgreSQL an advisory lock spans instances;
-      // SQLite's single connection already serialises transactions.
+    return writeTransaction(this.db, async (trx) => {
+      // One chain, one writer at a time: on PostgreSQL an advisory lock spans instances; on
+      // SQLite the transaction holds the database's write lock from its start (BEGIN IMMEDIATE),
+      // which also serialises a CLI process appending beside the server.
       if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(7431001)`.execute(trx);
       const last = await trx.selectFrom('audit_events').select('hash').orderBy('seq', 'desc').limit(1).executeTakeFirst();
       const fields: ChainedFields = {

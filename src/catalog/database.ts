@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
 import type { Database } from './tables.js';
@@ -40,4 +40,26 @@ export function openPostgres(url: string, poolSize = 10): CatalogDb {
 export function openCatalog(config: Config): CatalogDb {
   if (config.catalog.driver === 'postgres') return openPostgres(config.catalog.url.reveal(), config.catalog.pool_size);
   return openSqlite(config.catalog.path ?? join(config.data_dir, 'catalog.sqlite'));
+}
+
+/**
+ * Runs `fn` in a transaction that will write. On SQLite it begins IMMEDIATE: the write lock is
+ * taken before the first read, so a writer in another process (the CLI beside a running server)
+ * makes it wait (busy_timeout) instead of failing with "database is locked" when a deferred
+ * transaction that has read finds another process has written since. PostgreSQL: a plain transaction.
+ */
+export async function writeTransaction<T>(db: Kysely<Database>, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  if (!(db.getExecutor().adapter instanceof SqliteAdapter)) return db.transaction().execute(fn);
+  return db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn);
+    let result: T;
+    try {
+      result = await fn(conn);
+    } catch (e) {
+      await sql`rollback`.execute(conn).catch(() => {});
+      throw e;
+    }
+    await sql`commit`.execute(conn);
+    return result;
+  });
 }

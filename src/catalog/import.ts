@@ -22,8 +22,10 @@ type Row = { line: number; value: unknown } | { line: number; error: string };
 async function* jsonlRows(path: string): AsyncGenerator<Row> {
   const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
   let line = 0;
-  for await (const text of rl) {
+  for await (const raw of rl) {
     line++;
+    // Editors on Windows save UTF-8 with a byte-order mark; it is not part of the first object.
+    const text = line === 1 ? raw.replace(/^\ufeff/, '') : raw;
     if (text.trim() === '') continue;
     try {
       yield { line, value: JSON.parse(text) };
@@ -36,23 +38,66 @@ async function* jsonlRows(path: string): AsyncGenerator<Row> {
 const CSV_NUMBERS = new Set(['size_bytes']);
 const CSV_BOOLEANS = new Set(['legal_hold']);
 
-/** CSV with a header row of record field names; empty cells mean "absent". */
+type CsvInfo = { lines: number; empty_lines: number };
+const crlfCount = (fields: string[]) => fields.reduce((n, f) => n + (f.match(/\r\n/g)?.length ?? 0), 0);
+
+/**
+ * CSV with a header row of record field names; empty cells mean "absent". A row is reported at
+ * the line it starts on. csv-parse counts the end line of a record and counts a CRLF inside a
+ * quoted field twice, so lines are recomputed from the record ends it reports — as each record
+ * is parsed (on_record), so that a syntax error later in the same chunk still gets the right line.
+ */
 async function* csvRows(path: string): AsyncGenerator<Row> {
-  const parser = createReadStream(path).pipe(parseCsv({ columns: true, bom: true, skip_empty_lines: true, info: true, relax_column_count: false, trim: false }));
+  let prevEnd = 0;
+  let prevEmpty = 0;
+  let overcount = 0;
+  const onRecord = (fields: string[], info: CsvInfo) => {
+    const crlf = crlfCount(fields);
+    const line = prevEnd + 1 + (info.empty_lines - prevEmpty);
+    prevEnd = info.lines - overcount - crlf;
+    prevEmpty = info.empty_lines;
+    overcount += crlf;
+    return { fields, line };
+  };
+  // csv-parse types on_record as returning a record of the input type; ours wraps it with its line.
+  const on_record = onRecord as unknown as (fields: string[], info: CsvInfo) => string[];
+  const parser = createReadStream(path).pipe(parseCsv({ bom: true, skip_empty_lines: true, relax_column_count: true, trim: false, on_record }));
+  let header: string[] | null = null;
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+    for await (const { fields, line } of parser as AsyncIterable<{ fields: string[]; line: number }>) {
+      if (!header) {
+        header = fields;
+        const dup = header.find((h, i) => header!.indexOf(h) !== i);
+        if (dup !== undefined) {
+          yield { line, error: `CSV header: column "${dup}" appears twice` };
+          return;
+        }
+        continue;
+      }
+      if (fields.length !== header.length) {
+        yield { line, error: `CSV row has ${fields.length} columns, the header has ${header.length}` };
+        continue;
+      }
       const value: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(record)) {
-        if (v === '') continue;
+      header.forEach((k, i) => {
+        const v = fields[i]!;
+        if (v === '') return;
         if (CSV_NUMBERS.has(k)) value[k] = /^\d+$/.test(v) ? Number(v) : v;
         else if (CSV_BOOLEANS.has(k)) value[k] = v === 'true' ? true : v === 'false' ? false : v;
         else value[k] = v;
-      }
-      yield { line: info.lines, value };
+      });
+      yield { line, value };
     }
   } catch (e) {
-    const m = /line (\d+)/.exec((e as Error).message);
-    yield { line: m ? Number(m[1]) : 0, error: `CSV syntax: ${(e as Error).message}` };
+    const err = e as Error & { code?: string; lines?: number; empty_lines?: number };
+    // An unclosed quote is found at the end of the file; the row it breaks starts after the last good one.
+    const line =
+      err.code === 'CSV_QUOTE_NOT_CLOSED'
+        ? prevEnd + 1 + ((err.empty_lines ?? prevEmpty) - prevEmpty)
+        : typeof err.lines === 'number'
+          ? err.lines - overcount
+          : Number(/line (\d+)/.exec(err.message)?.[1] ?? 0);
+    yield { line, error: `CSV syntax: ${err.message.replace(/ (at|on) line \d+/, '')}` };
   }
 }
 

@@ -34,7 +34,8 @@ export const catalogRecord = z
     started_at: nullable(isoDate),
     connector: nullable(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/)),
     locator: nullable(z.string().min(1).max(1024)),
-    state: z.enum(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']).default('AVAILABLE'),
+    /** Absent keeps the stored state (AVAILABLE for a new copy): a partial re-import must not reset an ARCHIVED copy. */
+    state: z.enum(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']).optional(),
     codec: nullable(z.string().min(1).max(32)),
     size_bytes: nullable(z.number().int().min(0)),
     sha256: nullable(z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits')),
@@ -84,7 +85,7 @@ export function toCatalogRecords(rec: Recording): CatalogRecord[] {
     started_at: rec.startedAt,
     connector: c.connector,
     locator: c.locator,
-    state: c.state as CatalogRecord['state'],
+    state: c.state as NonNullable<CatalogRecord['state']>,
     codec: c.codec,
     size_bytes: c.sizeBytes,
     sha256: c.sha256,

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOGS, catalogAvailable, openTestCatalog, type TestCatalog } from '../../test/support/catalogs.js';
 import { AppError } from '../errors.js';
@@ -33,6 +35,40 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
     },
     (e: unknown) => e,
   );
+}
+
+/** Another process writing to the same catalog (audit events of a running server) for as long as it takes. */
+function writerInAnotherProcess(catalog: Record<string, unknown>, n: number): { readonly done: boolean; result: Promise<{ ok: number; errors: string[] }> } {
+  const database = fileURLToPath(new URL('./database.ts', import.meta.url));
+  const audit = fileURLToPath(new URL('../audit/audit-repository.ts', import.meta.url));
+  const code = `
+    const { openSqlite, openPostgres } = await import(${JSON.stringify(database)});
+    const { AuditRepository } = await import(${JSON.stringify(audit)});
+    const cfg = ${JSON.stringify(catalog)};
+    const cat = cfg.driver === 'postgres' ? openPostgres(cfg.url, 2) : openSqlite(cfg.path);
+    const repo = new AuditRepository(cat.db, cat.dialect);
+    const out = { ok: 0, errors: [] };
+    for (let i = 0; i < ${n}; i++) {
+      try { await repo.append({ tenantId: 'acme', principalId: 'server', principalKind: 'system', action: 'x', outcome: 'completed' }); out.ok++; }
+      catch (e) { if (out.errors.length < 3) out.errors.push(String(e)); }
+    }
+    await cat.close();
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const state = { done: false, result: undefined as unknown as Promise<{ ok: number; errors: string[] }> };
+  state.result = new Promise((resolve, reject) =>
+    child.on('close', (code) => {
+      state.done = true;
+      if (code !== 0) reject(new Error(`child exited ${code}: ${stderr}`));
+      else resolve(JSON.parse(stdout));
+    }),
+  );
+  return state;
 }
 
 describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
@@ -234,6 +270,61 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
     expect(await repo.upsert(rec({ tenant_id: t, call_id: 'call-late', source_system: 'avaya_aura', legacy_archive_id: 'L-late' }))).toBe('unchanged');
   });
 
+  test('a copy re-imported under another call moves there; the old call keeps its other copies', async () => {
+    const t = newTenant();
+    await repo.upsertAll([
+      rec({ tenant_id: t, call_id: 'call-1', source_system: 'avaya_aura', legacy_archive_id: 'L-A' }),
+      rec({ tenant_id: t, call_id: 'call-1', source_system: 'verint', legacy_archive_id: 'L-B' }),
+      rec({ tenant_id: t, call_id: 'call-2', source_system: 'genesys_cloud', recording_id: 'G-2', conversation_id: 'conv-2' }),
+    ]);
+    expect(await repo.upsert(rec({ tenant_id: t, call_id: 'call-2', source_system: 'avaya_aura', legacy_archive_id: 'L-A' }))).toBe('updated');
+    const two = (await repo.findByRef(t, 'L-A'))!;
+    expect(two.callId).toBe('call-2');
+    expect(two.copies.map((c) => c.legacyArchiveId ?? c.genesysRecordingId).sort()).toEqual(['G-2', 'L-A']);
+    const one = (await repo.findByRef(t, 'call-1'))!;
+    expect(one.copies.map((c) => c.legacyArchiveId)).toEqual(['L-B']);
+    expect((await repo.findByRef(t, 'L-B'))!.id).toBe(one.id);
+    expect(await repo.count(t)).toBe(2);
+  });
+
+  test('a call id learnt later is set on the recording, and a new recording may take the old call id in the same batch', async () => {
+    const t = newTenant();
+    await repo.upsert(rec({ tenant_id: t, source_system: 'avaya_aura', legacy_archive_id: 'L-1' }));
+    await repo.upsert(rec({ tenant_id: t, call_id: 'c-old', source_system: 'avaya_aura', legacy_archive_id: 'L-2' }));
+    const first = (await repo.findByRef(t, 'L-1'))!;
+    const counts = await repo.upsertAll([
+      // L-1's recording learns its call id; a cloud copy of that call joins it.
+      rec({ tenant_id: t, call_id: 'c-1', source_system: 'avaya_aura', legacy_archive_id: 'L-1' }),
+      rec({ tenant_id: t, call_id: 'c-1', source_system: 'genesys_cloud', recording_id: 'G-1', conversation_id: 'conv-1' }),
+      // L-2's call id is corrected, and a new recording takes the freed call id, in one transaction.
+      rec({ tenant_id: t, call_id: 'c-new', source_system: 'avaya_aura', legacy_archive_id: 'L-2' }),
+      rec({ tenant_id: t, call_id: 'c-old', source_system: 'avaya_aura', legacy_archive_id: 'L-3' }),
+    ]);
+    expect(counts).toEqual({ inserted: 1, updated: 3, unchanged: 0 });
+    const linked = (await repo.findByRef(t, 'G-1'))!;
+    expect(linked.id).toBe(first.id);
+    expect(linked.callId).toBe('c-1');
+    expect(linked.copies).toHaveLength(2);
+    expect((await repo.findByRef(t, 'c-new'))!.copies[0]!.legacyArchiveId).toBe('L-2');
+    expect((await repo.search({ tenantId: t, callId: 'c-old', limit: 5 })).items[0]!.copies[0]!.legacyArchiveId).toBe('L-3');
+  });
+
+  test('copies of one call that fall into different chunks of a big batch still make one recording', async () => {
+    const t = newTenant();
+    const calls = 650;
+    const records: CatalogRecord[] = [];
+    for (let i = 0; i < calls; i++) records.push(rec({ tenant_id: t, call_id: `chunk-${i}`, source_system: 'avaya_aura', legacy_archive_id: `CL-${i}` }));
+    for (let i = 0; i < calls; i++) records.push(rec({ tenant_id: t, call_id: `chunk-${i}`, source_system: 'genesys_cloud', recording_id: `CG-${i}`, conversation_id: `CC-${i}` }));
+    // The same record twice in one batch is one write.
+    records.push(records[3]!);
+    expect(await repo.upsertAll(records)).toEqual({ inserted: calls, updated: calls, unchanged: 1 });
+    expect(await repo.count(t)).toBe(calls);
+    const r = (await repo.findByRef(t, 'CG-600'))!;
+    expect(r.callId).toBe('chunk-600');
+    expect(r.copies).toHaveLength(2);
+    expect(await repo.upsertAll(records)).toEqual({ inserted: 0, updated: 0, unchanged: records.length });
+  });
+
   describe('search', () => {
     const t = newTenant();
     const other = newTenant();
@@ -353,6 +444,27 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
     // The catalog is still usable afterwards.
     expect(await repo.upsertAll([good(6)])).toEqual({ inserted: 1, updated: 0, unchanged: 0 });
   });
+
+  test('imports while another process writes to the same catalog, without "database is locked"', async () => {
+    const t = newTenant();
+    const other = writerInAnotherProcess(cat.catalogConfig, 40);
+    const failures: string[] = [];
+    let batches = 0;
+    while (!other.done) {
+      // A busy server, not a tight loop (better-sqlite3 answers synchronously: this also lets the event loop see the child).
+      await new Promise((r) => setTimeout(r, 2));
+      const records = Array.from({ length: 20 }, (_, i) => rec({ tenant_id: t, call_id: `busy-${batches}-${i}`, source_system: 'avaya_aura', legacy_archive_id: `busy-${batches}-${i}` }));
+      try {
+        await repo.upsertAll(records);
+        batches++;
+      } catch (e) {
+        failures.push(String(e));
+      }
+    }
+    expect(await other.result).toEqual({ ok: 40, errors: [] });
+    expect(failures.slice(0, 3)).toEqual([]);
+    expect(await repo.count(t)).toBe(batches * 20);
+  }, 30_000);
 
   test('writes a 5 000-record batch in reasonable time', async () => {
     const t = newTenant();

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
+import { writeTransaction } from './database.js';
 import { AppError } from '../errors.js';
 import { type CatalogRecord, startedAtFromCallId, toIso } from './record.js';
 import { type Copy, type Recording, type RefKind, originOf } from './model.js';
@@ -154,17 +155,29 @@ export class RecordingRepository {
     }
   }
 
-  /** Writes many records atomically: all of them or none. */
+  /**
+   * Writes many records atomically: all of them or none. Records are processed in chunks: each
+   * chunk reads what it needs in a few queries and writes new rows in bulk, so an import of
+   * thousands of records costs tens of round trips, not tens of thousands.
+   */
   async upsertAll(records: Iterable<CatalogRecord> | AsyncIterable<CatalogRecord>): Promise<Record<UpsertOutcome, number>> {
     const counts: Record<UpsertOutcome, number> = { inserted: 0, updated: 0, unchanged: 0 };
-    await this.db.transaction().execute(async (trx) => {
-      for await (const r of records) counts[await upsertIn(trx, r)]++;
+    await writeTransaction(this.db, async (trx) => {
+      let chunk: CatalogRecord[] = [];
+      for await (const r of records) {
+        chunk.push(r);
+        if (chunk.length >= CHUNK) {
+          for (const o of await upsertChunk(trx, chunk)) counts[o]++;
+          chunk = [];
+        }
+      }
+      if (chunk.length) for (const o of await upsertChunk(trx, chunk)) counts[o]++;
     });
     return counts;
   }
 
   async upsert(record: CatalogRecord): Promise<UpsertOutcome> {
-    return this.db.transaction().execute((trx) => upsertIn(trx, record));
+    return writeTransaction(this.db, async (trx) => (await upsertChunk(trx, [record]))[0]!);
   }
 
   async count(tenantId?: string): Promise<number> {
@@ -175,8 +188,124 @@ export class RecordingRepository {
   }
 }
 
+/** Records per chunk; also bounds the parameters of one statement (at most ~21 columns × rows). */
+const CHUNK = 500;
+/** Rows per multi-row INSERT: 21 columns × 400 stays far below SQLite's and PostgreSQL's parameter limits. */
+const INSERT_BATCH = 400;
+
 function sourceKeyOf(r: CatalogRecord): string {
   return r.recording_id ?? r.legacy_archive_id ?? r.locator!;
+}
+
+const keyOf = (...parts: (string | null | undefined)[]) => JSON.stringify(parts);
+const uniq = <T>(xs: T[]): T[] => [...new Set(xs)];
+
+type RecRow = Selectable<RecordingsTable>;
+type CopyRow = Selectable<RecordingCopiesTable>;
+type RefRow = { tenant_id: string; value: string; kind: RefKind; recording_pk: string };
+
+/**
+ * The rows one chunk touches, read once and then kept current in memory; pending writes are
+ * flushed at the end of the chunk (or earlier, before the rare steps that need the database
+ * to be current: a recording's call id changing, a copy moving to another recording).
+ */
+class ChunkState {
+  readonly copies = new Map<string, CopyRow>();
+  readonly recsByCall = new Map<string, RecRow>();
+  readonly recsById = new Map<string, RecRow>();
+  private readonly newRecs = new Map<string, RecRow>();
+  private readonly dirtyRecs = new Map<string, RecRow>();
+  private readonly newCopies = new Map<string, CopyRow>();
+  private readonly dirtyCopies = new Map<string, CopyRow>();
+  private readonly refs = new Map<string, RefRow>();
+
+  constructor(private readonly trx: Kysely<Database>) {}
+
+  async load(records: CatalogRecord[]): Promise<void> {
+    const tenants = uniq(records.map((r) => r.tenant_id).filter((t): t is string => typeof t === 'string'));
+    if (!tenants.length) return;
+    const keys = uniq(records.map(sourceKeyOf).filter((k): k is string => typeof k === 'string'));
+    const callIds = uniq(records.map((r) => r.call_id).filter((c): c is string => !!c));
+    const copies = keys.length ? await this.trx.selectFrom('recording_copies').selectAll().where('tenant_id', 'in', tenants).where('source_key', 'in', keys).execute() : [];
+    for (const c of copies) this.copies.set(keyOf(c.tenant_id, c.source_system, c.source_key), c);
+    const byCall = callIds.length ? await this.trx.selectFrom('recordings').selectAll().where('tenant_id', 'in', tenants).where('call_id', 'in', callIds).execute() : [];
+    for (const r of byCall) this.remember(r);
+    const missing = uniq(copies.map((c) => c.recording_pk)).filter((id) => !this.recsById.has(id));
+    const byId = missing.length ? await this.trx.selectFrom('recordings').selectAll().where('id', 'in', missing).execute() : [];
+    for (const r of byId) this.remember(r);
+  }
+
+  private remember(r: RecRow): void {
+    this.recsById.set(r.id, r);
+    if (r.call_id !== null) this.recsByCall.set(keyOf(r.tenant_id, r.call_id), r);
+  }
+
+  addRecording(r: RecRow): void {
+    this.newRecs.set(r.id, r);
+    this.remember(r);
+  }
+
+  /** Replaces a recording's row; a change of call id of a stored row is written at once (unique index). */
+  async updateRecording(prev: RecRow, next: RecRow): Promise<void> {
+    if (prev.call_id !== null && prev.call_id !== next.call_id) this.recsByCall.delete(keyOf(prev.tenant_id, prev.call_id));
+    this.remember(next);
+    if (this.newRecs.has(next.id)) {
+      this.newRecs.set(next.id, next);
+      return;
+    }
+    this.dirtyRecs.set(next.id, next);
+    if (prev.call_id !== next.call_id) await this.flush();
+  }
+
+  forgetRecording(r: RecRow): void {
+    this.recsById.delete(r.id);
+    if (r.call_id !== null && this.recsByCall.get(keyOf(r.tenant_id, r.call_id))?.id === r.id) this.recsByCall.delete(keyOf(r.tenant_id, r.call_id));
+  }
+
+  setCopy(c: CopyRow, isNew: boolean): void {
+    this.copies.set(keyOf(c.tenant_id, c.source_system, c.source_key), c);
+    if (isNew || this.newCopies.has(c.id)) this.newCopies.set(c.id, c);
+    else this.dirtyCopies.set(c.id, c);
+  }
+
+  addRef(r: RefRow): void {
+    this.refs.set(keyOf(r.tenant_id, r.value, r.kind, r.recording_pk), r);
+  }
+
+  async flush(): Promise<void> {
+    const trx = this.trx;
+    for (const rows of batches([...this.newRecs.values()])) await trx.insertInto('recordings').values(rows).execute();
+    for (const r of this.dirtyRecs.values()) {
+      const { id, tenant_id: _t, created_at: _c, ...set } = r;
+      await trx.updateTable('recordings').set(set).where('id', '=', id).execute();
+    }
+    for (const rows of batches([...this.newCopies.values()])) await trx.insertInto('recording_copies').values(rows).execute();
+    for (const c of this.dirtyCopies.values()) {
+      const { id, tenant_id: _t, source_system: _s, source_key: _k, created_at: _c, ...set } = c;
+      await trx.updateTable('recording_copies').set(set).where('id', '=', id).execute();
+    }
+    for (const rows of batches([...this.refs.values()])) await trx.insertInto('recording_refs').values(rows).onConflict((oc) => oc.doNothing()).execute();
+    this.newRecs.clear();
+    this.dirtyRecs.clear();
+    this.newCopies.clear();
+    this.dirtyCopies.clear();
+    this.refs.clear();
+  }
+}
+
+function batches<T>(rows: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += INSERT_BATCH) out.push(rows.slice(i, i + INSERT_BATCH));
+  return out;
+}
+
+async function upsertChunk(trx: Kysely<Database>, records: CatalogRecord[]): Promise<UpsertOutcome[]> {
+  const state = new ChunkState(trx);
+  await state.load(records);
+  const outcomes: UpsertOutcome[] = [];
+  for (const r of records) outcomes.push(await upsertOne(trx, state, r));
+  await state.flush();
+  return outcomes;
 }
 
 /**
@@ -184,44 +313,46 @@ function sourceKeyOf(r: CatalogRecord): string {
  * else through the copy's natural key, else created. A field that is absent in the record
  * keeps its stored value, so a partial re-import never erases what is known.
  */
-async function upsertIn(trx: Transaction<Database>, r: CatalogRecord): Promise<UpsertOutcome> {
+async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRecord): Promise<UpsertOutcome> {
   const now = new Date().toISOString();
   const sourceKey = sourceKeyOf(r);
-  const existingCopy = await trx
-    .selectFrom('recording_copies')
-    .selectAll()
-    .where('tenant_id', '=', r.tenant_id)
-    .where('source_system', '=', r.source_system)
-    .where('source_key', '=', sourceKey)
-    .executeTakeFirst();
+  const existingCopy = state.copies.get(keyOf(r.tenant_id, r.source_system, sourceKey));
 
-  let rec: Selectable<RecordingsTable> | undefined;
-  if (r.call_id) {
-    rec = await trx.selectFrom('recordings').selectAll().where('tenant_id', '=', r.tenant_id).where('call_id', '=', r.call_id).executeTakeFirst();
-  }
-  if (!rec && existingCopy) {
-    rec = await trx.selectFrom('recordings').selectAll().where('id', '=', existingCopy.recording_pk).executeTakeFirst();
+  let rec: RecRow | undefined;
+  if (r.call_id) rec = state.recsByCall.get(keyOf(r.tenant_id, r.call_id));
+  if (!rec && existingCopy) rec = state.recsById.get(existingCopy.recording_pk);
+
+  // The copy is known under another recording: the record links it to the recording of its call.
+  // A recording made for the copy alone (no call id) is merged into that one, so none of its
+  // identifiers is lost and none is left pointing at two recordings.
+  const movingFrom = existingCopy && rec && existingCopy.recording_pk !== rec.id ? state.recsById.get(existingCopy.recording_pk) : undefined;
+  let absorbed: RecRow | undefined;
+  if (movingFrom) {
+    await state.flush();
+    const others = await trx.selectFrom('recording_copies').select('id').where('recording_pk', '=', movingFrom.id).where('id', '!=', existingCopy!.id).limit(1).execute();
+    if (movingFrom.call_id === null && others.length === 0) absorbed = movingFrom;
   }
 
   let outcome: UpsertOutcome = 'unchanged';
   const recFields = {
     call_id: r.call_id ?? rec?.call_id ?? null,
-    customer_ref: r.customer_ref ?? rec?.customer_ref ?? null,
-    conversation_id: r.conversation_id ?? rec?.conversation_id ?? null,
-    started_at: toIso(r.started_at) ?? rec?.started_at ?? startedAtFromCallId(r.call_id),
-    retention_expiry: toIso(r.retention_expiry) ?? rec?.retention_expiry ?? null,
-    legal_hold: r.legal_hold ? 1 : Number(rec?.legal_hold ?? 0),
+    customer_ref: r.customer_ref ?? rec?.customer_ref ?? absorbed?.customer_ref ?? null,
+    conversation_id: r.conversation_id ?? rec?.conversation_id ?? absorbed?.conversation_id ?? null,
+    started_at: toIso(r.started_at) ?? rec?.started_at ?? absorbed?.started_at ?? startedAtFromCallId(r.call_id),
+    retention_expiry: toIso(r.retention_expiry) ?? rec?.retention_expiry ?? absorbed?.retention_expiry ?? null,
+    legal_hold: r.legal_hold || Number(rec?.legal_hold ?? 0) === 1 || Number(absorbed?.legal_hold ?? 0) === 1 ? 1 : 0,
   };
   let recordingPk: string;
   if (!rec) {
     recordingPk = randomUUID();
-    await trx.insertInto('recordings').values({ id: recordingPk, tenant_id: r.tenant_id, ...recFields, created_at: now, updated_at: now }).execute();
+    state.addRecording({ id: recordingPk, tenant_id: r.tenant_id, ...recFields, created_at: now, updated_at: now });
     outcome = 'inserted';
   } else {
     recordingPk = rec.id;
-    const changed = (Object.keys(recFields) as (keyof typeof recFields)[]).some((k) => String(recFields[k]) !== String(k === 'legal_hold' ? Number(rec![k]) : rec![k]));
+    const prev = rec;
+    const changed = (Object.keys(recFields) as (keyof typeof recFields)[]).some((k) => String(recFields[k]) !== String(k === 'legal_hold' ? Number(prev[k]) : prev[k]));
     if (changed) {
-      await trx.updateTable('recordings').set({ ...recFields, updated_at: now }).where('id', '=', rec.id).execute();
+      await state.updateRecording(prev, { ...prev, ...recFields, updated_at: now });
       outcome = 'updated';
     }
   }
@@ -234,7 +365,7 @@ async function upsertIn(trx: Transaction<Database>, r: CatalogRecord): Promise<U
     locator: r.locator ?? existingCopy?.locator ?? null,
     genesys_recording_id: r.recording_id ?? existingCopy?.genesys_recording_id ?? null,
     legacy_archive_id: r.legacy_archive_id ?? existingCopy?.legacy_archive_id ?? null,
-    state: r.state,
+    state: r.state ?? existingCopy?.state ?? 'AVAILABLE',
     codec: r.codec ?? existingCopy?.codec ?? null,
     size_bytes: r.size_bytes ?? num(existingCopy?.size_bytes ?? null),
     sha256: r.sha256 ?? existingCopy?.sha256 ?? null,
@@ -243,16 +374,35 @@ async function upsertIn(trx: Transaction<Database>, r: CatalogRecord): Promise<U
     source_retention_expiry: toIso(r.source_retention_expiry) ?? existingCopy?.source_retention_expiry ?? null,
   };
   if (!existingCopy) {
-    await trx
-      .insertInto('recording_copies')
-      .values({ id: randomUUID(), tenant_id: r.tenant_id, source_system: r.source_system, source_key: sourceKey, ...copyFields, created_at: now, updated_at: now })
-      .execute();
+    state.setCopy({ id: randomUUID(), tenant_id: r.tenant_id, source_system: r.source_system, source_key: sourceKey, ...copyFields, created_at: now, updated_at: now }, true);
     if (outcome === 'unchanged') outcome = 'updated';
   } else {
     const changed = (Object.keys(copyFields) as (keyof typeof copyFields)[]).some((k) => String(copyFields[k]) !== String(k === 'size_bytes' ? num(existingCopy.size_bytes) : existingCopy[k]));
     if (changed) {
-      await trx.updateTable('recording_copies').set({ ...copyFields, updated_at: now }).where('id', '=', existingCopy.id).execute();
+      state.setCopy({ ...existingCopy, ...copyFields, updated_at: now }, false);
       if (outcome === 'unchanged') outcome = 'updated';
+    }
+  }
+
+  if (movingFrom) {
+    // Write the move before touching the old recording (deleting it cascades to its copies).
+    await state.flush();
+    if (absorbed) {
+      const old = await trx.selectFrom('recording_refs').selectAll().where('recording_pk', '=', absorbed.id).execute();
+      for (const ref of old) state.addRef({ tenant_id: ref.tenant_id, value: ref.value, kind: ref.kind as RefKind, recording_pk: recordingPk });
+      await state.flush();
+      await trx.deleteFrom('recordings').where('id', '=', absorbed.id).execute();
+      state.forgetRecording(absorbed);
+    } else {
+      // The old recording keeps its other copies; the moved copy's own ids stop naming it.
+      for (const [kind, value, column] of [
+        ['recording_id', existingCopy!.genesys_recording_id, 'genesys_recording_id'],
+        ['legacy_archive_id', existingCopy!.legacy_archive_id, 'legacy_archive_id'],
+      ] as const) {
+        if (!value) continue;
+        const stillHeld = await trx.selectFrom('recording_copies').select('id').where('recording_pk', '=', movingFrom.id).where(column, '=', value).limit(1).execute();
+        if (!stillHeld.length) await trx.deleteFrom('recording_refs').where('recording_pk', '=', movingFrom.id).where('kind', '=', kind).where('value', '=', value).execute();
+      }
     }
   }
 
@@ -264,7 +414,6 @@ async function upsertIn(trx: Transaction<Database>, r: CatalogRecord): Promise<U
     ['recording_id', copyFields.genesys_recording_id],
     ['legacy_archive_id', copyFields.legacy_archive_id],
   ];
-  const values = refs.filter(([, v]) => !!v).map(([kind, value]) => ({ tenant_id: r.tenant_id, kind, value: value!, recording_pk: recordingPk }));
-  await trx.insertInto('recording_refs').values(values).onConflict((oc) => oc.doNothing()).execute();
+  for (const [kind, value] of refs) if (value) state.addRef({ tenant_id: r.tenant_id, kind, value, recording_pk: recordingPk });
   return outcome;
 }

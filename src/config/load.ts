@@ -41,19 +41,31 @@ export function parseConfig(raw: unknown, env: ConfigEnv = {}): Config {
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('config: the document must be an object');
   const doc = structuredClone(raw) as Record<string, unknown>;
 
-  // Environment overrides, applied before validation so they are validated too.
-  const server = (doc.server ??= {}) as Record<string, unknown>;
+  // Environment overrides, applied before validation so they are validated too. A block that is
+  // not an object is left alone for the schema to report by its name.
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const block = (name: string): Record<string, unknown> | null => {
+    doc[name] ??= {};
+    return isObject(doc[name]) ? doc[name] : null;
+  };
   if (env.PORT !== undefined) {
     const port = Number(env.PORT);
     if (!/^\d+$/.test(env.PORT) || port > 65535) throw new ConfigError(`PORT: "${env.PORT}" is not a port number`);
-    server.port = port;
+    const server = block('server');
+    if (server) server.port = port;
   }
-  if (env.HOST) server.host = env.HOST;
+  if (env.HOST) {
+    const server = block('server');
+    if (server) server.host = env.HOST;
+  }
   if (env.CUSTODIAN_DATA_DIR) doc.data_dir = env.CUSTODIAN_DATA_DIR;
-  if (env.CUSTODIAN_LOG_LEVEL) doc.logging = { ...((doc.logging as object) ?? {}), level: env.CUSTODIAN_LOG_LEVEL };
+  if (env.CUSTODIAN_LOG_LEVEL) {
+    const logging = block('logging');
+    if (logging) logging.level = env.CUSTODIAN_LOG_LEVEL;
+  }
   if (env.CUSTODIAN_DEMO_API_KEY) {
-    const demo = (doc.demo ??= {}) as Record<string, unknown>;
-    demo.api_key = 'env:CUSTODIAN_DEMO_API_KEY';
+    const demo = block('demo');
+    if (demo) demo.api_key = 'env:CUSTODIAN_DEMO_API_KEY';
   }
 
   const allowInline = doc.allow_inline_secrets === true;

@@ -1,6 +1,7 @@
 import { constants, createReadStream } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
 import { AppError } from '../../errors.js';
 import { locatorOf } from '../locator.js';
 import type { CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
@@ -75,7 +76,12 @@ export class FilesystemConnector implements SourceConnector {
         if (start >= size || start > end) throw new AppError('range.not_satisfiable', undefined, { extra: { size }, headers: { 'Content-Range': `bytes */${size}` } });
       }
       if (opts.signal.aborted) throw new AppError('source.unavailable', 'request aborted');
-      const body = createReadStream('', { fd: handle, start, end: Math.max(end, start - 1), autoClose: true, highWaterMark: 64 * 1024 });
+      if (size === 0) {
+        // Nothing to read (and fs streams refuse end = -1): an empty body, the handle closed now.
+        await handle.close();
+        return { body: Readable.from([]), totalSize: 0 };
+      }
+      const body = createReadStream('', { fd: handle, start, end, autoClose: true, highWaterMark: 64 * 1024 });
       const onAbort = () => body.destroy();
       opts.signal.addEventListener('abort', onAbort, { once: true });
       body.once('close', () => opts.signal.removeEventListener('abort', onAbort));
