@@ -2,13 +2,14 @@ import { z } from 'zod';
 import { API_KEY_ID, isKeyOf, keyFormatHint } from '../access/key-format.js';
 import { filesystemSourceConfig } from '../sources/filesystem/config.js';
 import { genesysSourceConfig } from '../sources/genesys/config.js';
+import { legacyHttpSourceConfig, normaliseLegacyBlock } from '../sources/legacy-http/config.js';
 import { s3SourceConfig } from '../sources/s3/config.js';
 import { Secret, secretRef } from './secret.js';
 
 export const SCOPES = ['recordings:read', 'recordings:export', 'audit:read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-export const sourceConfig = z.discriminatedUnion('type', [filesystemSourceConfig, s3SourceConfig, genesysSourceConfig]);
+export const sourceConfig = z.discriminatedUnion('type', [filesystemSourceConfig, s3SourceConfig, genesysSourceConfig, legacyHttpSourceConfig]);
 export type SourceConfig = z.infer<typeof sourceConfig>;
 
 const tenantId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _');
@@ -17,7 +18,8 @@ const tenantConfig = z
   .object({
     id: tenantId,
     display_name: z.string().optional(),
-    sources: z.array(sourceConfig).default([]),
+    // The original brief's `{ legacy_connector: {...} }` block is accepted as a source entry too.
+    sources: z.array(z.preprocess(normaliseLegacyBlock, sourceConfig)).default([]),
   })
   .strict()
   .superRefine((t, ctx) => {

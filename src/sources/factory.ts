@@ -1,6 +1,7 @@
 import type { SourceConfig } from '../config/schema.js';
 import { FilesystemConnector } from './filesystem/connector.js';
 import { GenesysConnector } from './genesys/connector.js';
+import { LegacyHttpConnector } from './legacy-http/connector.js';
 import type { SourceConnector } from './port.js';
 import { S3Connector } from './s3/connector.js';
 
@@ -13,5 +14,7 @@ export function createConnector(tenantId: string, cfg: SourceConfig): SourceConn
       return new S3Connector(tenantId, cfg);
     case 'genesys':
       return new GenesysConnector(tenantId, cfg);
+    case 'legacy-http':
+      return new LegacyHttpConnector(tenantId, cfg);
   }
 }

@@ -1,0 +1,48 @@
+import type { Dispatcher } from 'undici';
+import { AppError } from '../../errors.js';
+import type { ByteRange, CopyLocation } from '../port.js';
+import { clientErrorToAppError, discard, type LegacyHttp } from './http.js';
+
+/** One provider's way from a catalog copy to the media answer. */
+export interface ProviderStrategy {
+  /** Label for errors of the media request ("Avaya replay"). */
+  readonly mediaWhat: string;
+  /**
+   * Does whatever the provider needs first (search, sign-in, session query), then the media
+   * request. Returns its answer unread when the status is 200, 206 or 416; maps anything else.
+   */
+  media(copy: CopyLocation, range: ByteRange | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData>;
+  /** A cheap call proving the source is reachable with these credentials. */
+  check(signal: AbortSignal): Promise<void>;
+  /** Sign-ins and re-sign-ins (session providers). */
+  stats?(): Record<string, number>;
+}
+
+/** Statuses the connector turns into a body (200, 206) or a range error (416). */
+export function isMediaStatus(s: number): boolean {
+  return s === 200 || s === 206 || s === 416;
+}
+
+/** Finishes a media answer of a stateless provider: media statuses pass, others are mapped. */
+export async function mediaOrError(res: Dispatcher.ResponseData, what: string): Promise<Dispatcher.ResponseData> {
+  if (isMediaStatus(res.statusCode)) return res;
+  await discard(res);
+  throw clientErrorToAppError(res.statusCode, what, 'object');
+}
+
+/**
+ * Readiness probe of a stateless provider: HEAD (or GET) with the configured credentials.
+ * Refused credentials fail; any other answer below 500 proves the source is there.
+ */
+export async function probe(http: LegacyHttp, url: URL, method: 'HEAD' | 'GET', signal: AbortSignal, what: string): Promise<void> {
+  const res = await http.retrying(() => http.send({ method, url, what, signal, credentials: true }), signal, what);
+  await discard(res);
+  if (res.statusCode === 401 || res.statusCode === 403) throw clientErrorToAppError(res.statusCode, what, 'upstream');
+}
+
+/** The vendor id of a copy: its locator when set (more specific), else legacyArchiveId. */
+export function vendorKey(copy: CopyLocation): string {
+  const key = copy.locator ?? copy.legacyArchiveId;
+  if (!key) throw new AppError('source.object_missing', 'the copy has neither a locator nor a legacy archive id');
+  return key;
+}
