@@ -24,7 +24,9 @@ import { JobWorker } from './jobs/worker.js';
 import { LocalKeyring } from './keys/keyring.js';
 import { createLogger } from './logger.js';
 import { Transcoder } from './media/transcoder.js';
+import { GenesysRefFinder } from './resolve/genesys-finder.js';
 import { Resolver } from './resolve/resolver.js';
+import { GenesysConnector } from './sources/genesys/connector.js';
 import { createConnector } from './sources/factory.js';
 import { type ConnectorFactory, SourceRegistry } from './sources/registry.js';
 
@@ -59,6 +61,18 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
   await migrateToLatest(catalog.db, catalog.dialect);
   const recordings = new RecordingRepository(catalog.db);
   const auditRepo = new AuditRepository(catalog.db, catalog.dialect);
+  const sources = new SourceRegistry(config.tenants, opts.connectorFactory ?? createConnector);
+  // Per tenant, its own Genesys sources answer for refs the catalog does not know yet.
+  const finders = new Map(
+    config.tenants.map((t) => [
+      t.id,
+      sources
+        .sourcesOf(t.id)
+        .flatMap(({ connector, config: c }) =>
+          c.type === 'genesys' && c.fallback_lookup && connector instanceof GenesysConnector ? [new GenesysRefFinder(connector, c.fallback_lookback_days)] : [],
+        ),
+    ]),
+  );
   const staticKeys = config.auth.api_keys.map((k) => ({ id: k.id, tenant: k.tenant, principal: k.principal, scopes: k.scopes, key: k.key }));
   return {
     config,
@@ -71,8 +85,8 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
     apiKeys: new ApiKeyService(catalog.db, staticKeys),
     jwt: config.auth.jwt ? await JwtVerifier.create(config.auth.jwt) : null,
     rateLimiter: memoryRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms),
-    sources: new SourceRegistry(config.tenants, opts.connectorFactory ?? createConnector),
-    resolver: new Resolver(recordings),
+    sources,
+    resolver: new Resolver(recordings, (tenantId) => finders.get(tenantId) ?? []),
     transcoder: new Transcoder({
       ffmpegPath: config.media.ffmpeg_path,
       maxConcurrent: config.media.max_concurrent_transcodes,

@@ -38,7 +38,7 @@ export interface Recording {
 }
 
 /** Identifier kinds a ref can match; every one is indexed per tenant. */
-export const REF_KINDS = ['id', 'call_id', 'customer_ref', 'conversation_id', 'recording_id', 'legacy_archive_id'] as const;
+export const REF_KINDS = ['id', 'call_id', 'customer_ref', 'conversation_id', 'recording_id', 'legacy_archive_id', 'external_tag', 'sip_call_id'] as const;
 export type RefKind = (typeof REF_KINDS)[number];
 
 export function originOf(sourceSystem: string): Origin {

@@ -42,6 +42,9 @@ export const catalogRecord = z
     legal_hold: z.boolean().default(false),
     key_id: nullable(z.string().min(1).max(256)),
     source_retention_expiry: nullable(isoDate),
+    /** Cross-reference keys: Genesys externalTag (often the legacy id) and SIP Call-ID; indexed as refs. */
+    external_tag: nullable(identifier),
+    sip_call_id: nullable(identifier),
   })
   .strict()
   .refine((r) => r.recording_id || r.legacy_archive_id || r.locator, {

@@ -115,8 +115,8 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
       tenantId: t,
     });
 
-    // A legacy copy of the same call adds the last identifier kind.
-    await repo.upsert(rec({ tenant_id: t, call_id: BRIEF.call_id, source_system: 'avaya_aura', legacy_archive_id: 'inum-778899' }));
+    // A legacy copy of the same call adds the legacy id and the cross-reference keys.
+    await repo.upsert(rec({ tenant_id: t, call_id: BRIEF.call_id, source_system: 'avaya_aura', legacy_archive_id: 'inum-778899', external_tag: 'tag-8923', sip_call_id: 'a84b4c76e66710@pbx.example' }));
     const refs: Record<(typeof REF_KINDS)[number], string> = {
       id: r.id,
       call_id: BRIEF.call_id,
@@ -124,6 +124,8 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
       conversation_id: 'conv-8923',
       recording_id: BRIEF.recording_id,
       legacy_archive_id: 'inum-778899',
+      external_tag: 'tag-8923',
+      sip_call_id: 'a84b4c76e66710@pbx.example',
     };
     expect(Object.keys(refs).sort()).toEqual([...REF_KINDS].sort());
     for (const [kindOfRef, value] of Object.entries(refs)) {

@@ -413,6 +413,8 @@ async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRec
     ['conversation_id', recFields.conversation_id],
     ['recording_id', copyFields.genesys_recording_id],
     ['legacy_archive_id', copyFields.legacy_archive_id],
+    ['external_tag', r.external_tag],
+    ['sip_call_id', r.sip_call_id],
   ];
   for (const [kind, value] of refs) if (value) state.addRef({ tenant_id: r.tenant_id, kind, value, recording_pk: recordingPk });
   return outcome;

@@ -45,6 +45,13 @@ export class SourceRegistry {
     return connector;
   }
 
+  /** A tenant's sources with their configuration (for per-tenant services such as fallback lookups). */
+  sourcesOf(tenantId: string): { connector: SourceConnector; config: SourceConfig }[] {
+    const tenant = this.byTenant.get(tenantId);
+    if (!tenant) return [];
+    return tenant.configs.map((config) => ({ connector: tenant.connectors.get(config.name)!, config }));
+  }
+
   all(): SourceConnector[] {
     return [...this.byTenant.values()].flatMap((t) => [...t.connectors.values()]);
   }

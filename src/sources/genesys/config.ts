@@ -60,6 +60,13 @@ export const genesysSourceConfig = sourceCommon
       .default({ initial_ms: 500, max_ms: 5_000, budget_ms: 30_000 }),
     /** How often one download may mint a fresh media link and continue with a Range request. */
     max_resumes: z.number().int().min(0).max(100).default(5),
+    /**
+     * When the catalog does not know a ref (the migration sync lags), look it up in Genesys
+     * (analytics query by conversation id, external tag or SIP Call-ID) and write it back.
+     */
+    fallback_lookup: z.boolean().default(true),
+    /** Search window when the ref carries no call time; Genesys limits query intervals. */
+    fallback_lookback_days: z.number().int().min(1).max(31).default(7),
   })
   .strict()
   .refine(

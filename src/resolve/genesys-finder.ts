@@ -1,0 +1,79 @@
+import type { CatalogRecord } from '../catalog/record.js';
+import { startedAtFromCallId } from '../catalog/record.js';
+import { isAppError } from '../errors.js';
+import type { GenesysConnector } from '../sources/genesys/connector.js';
+import type { AnalyticsConversation } from '../sources/genesys/models.js';
+import type { RefFinder } from './resolver.js';
+
+const DAY = 86_400_000;
+type Search = { key: 'conversationId' | 'externalTag' | 'protocolCallId'; value: string };
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The original brief's edge case 1: the catalog lags the migration, so a ref it does not know may
+ * already be in Genesys Cloud. Asks the analytics details query — as a conversation id, as an
+ * external tag (where migrations put legacy ids), as a SIP Call-ID — within a window around the
+ * call time the ref carries (Genesys limits intervals), then lists the recordings found.
+ */
+export class GenesysRefFinder implements RefFinder {
+  readonly name: string;
+
+  constructor(
+    private readonly connector: GenesysConnector,
+    private readonly lookbackDays: number,
+  ) {
+    this.name = `genesys:${connector.name}`;
+  }
+
+  async find(tenantId: string, ref: string, signal: AbortSignal): Promise<CatalogRecord[] | null> {
+    const at = startedAtFromCallId(ref);
+    const interval = at
+      ? { start: new Date(Date.parse(at) - DAY), end: new Date(Date.parse(at) + DAY) }
+      : { start: new Date(Date.now() - this.lookbackDays * DAY), end: new Date() };
+    const searches: Search[] = [];
+    searches.push({ key: 'externalTag', value: ref });
+    if (ref.includes('@')) searches.push({ key: 'protocolCallId', value: ref });
+
+    // A conversation id needs no search (and no interval): its recordings can be listed directly.
+    if (UUID.test(ref)) {
+      const direct = await this.recordsOf(tenantId, { conversationId: ref }, ref, 'conversationId', signal).catch((e: unknown) => {
+        if (isAppError(e) && (e.code === 'recording.not_found' || e.code === 'source.object_missing')) return [];
+        throw e;
+      });
+      if (direct.length) return direct;
+    }
+    for (const s of searches) {
+      const conversations = await this.connector.findConversations({ [s.key]: s.value, interval, limit: 5 }, signal);
+      const records: CatalogRecord[] = [];
+      for (const conv of conversations) records.push(...(await this.recordsOf(tenantId, conv, ref, s.key, signal)));
+      if (records.length) return records;
+    }
+    return null;
+  }
+
+  private async recordsOf(tenantId: string, conv: AnalyticsConversation, ref: string, foundBy: Search['key'], signal: AbortSignal): Promise<CatalogRecord[]> {
+    const records: CatalogRecord[] = [];
+    if (!conv.conversationId) return records;
+    const recordings = await this.connector.listRecordings(conv.conversationId, signal);
+    for (const r of recordings) {
+      if (!r.id || (r.media && r.media !== 'audio')) continue;
+      records.push({
+            tenant_id: tenantId,
+            source_system: 'genesys_cloud',
+            connector: this.connector.name,
+            recording_id: r.id,
+            conversation_id: conv.conversationId,
+            storage_location: 'GENESYS_CLOUD_ARCHIVE',
+            ...(r.fileState ? { state: r.fileState } : {}),
+            // A legacy call id carried as external tag joins the cloud copy to the legacy recording.
+            ...(foundBy === 'externalTag' && startedAtFromCallId(ref) ? { call_id: ref } : {}),
+            ...(conv.externalTag ? { external_tag: conv.externalTag } : {}),
+            ...(foundBy === 'protocolCallId' ? { sip_call_id: ref } : {}),
+            ...(conv.conversationStart ? { started_at: conv.conversationStart } : {}),
+            ...(r.deleteDate ? { source_retention_expiry: r.deleteDate } : {}),
+            legal_hold: false,
+          } as CatalogRecord);
+    }
+    return records;
+  }
+}
