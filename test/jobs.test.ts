@@ -48,15 +48,17 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
       first_byte_budget_ms: 150,
       transcode_poll: { initial_ms: 100, max_ms: 100, budget_ms: 5_000 },
     };
+    // Same org, a generous budget: copies naming this connector stream directly even on a loaded machine.
+    const genesysFast = { ...genesys, name: 'genesys-fast', source_systems: [], first_byte_budget_ms: 20_000 };
     gw = await startTestGateway({
       catalog: kind,
-      sources: { acme: [genesys, { name: 'slowfs', type: 'filesystem', root: join(AUDIO), mode: 'async', source_systems: ['nice'] }] },
-      config: (doc) => (doc.jobs = { poll_interval_ms: 50, restore_poll_ms: 200, heartbeat_ms: 200, lease_ms: 2_000, retry_base_ms: 50, staging_ttl_ms: 60_000 }),
+      sources: { acme: [genesys, genesysFast, { name: 'slowfs', type: 'filesystem', root: join(AUDIO), mode: 'async', source_systems: ['nice'] }] },
+      config: (doc) => (doc.jobs = { poll_interval_ms: 50, restore_poll_ms: 200, heartbeat_ms: 200, lease_ms: 10_000, retry_base_ms: 50, staging_ttl_ms: 60_000 }),
     });
     await gw.seed([
       { call_id: 'c-slow', source_system: 'genesys_cloud', recording_id: 'rec-slow', conversation_id: 'conv-slow' },
       { call_id: 'c-arch', source_system: 'genesys_cloud', recording_id: 'rec-arch', conversation_id: 'conv-arch' },
-      { call_id: 'c-fast', source_system: 'genesys_cloud', recording_id: 'rec-fast', conversation_id: 'conv-fast' },
+      { call_id: 'c-fast', source_system: 'genesys_cloud', recording_id: 'rec-fast', conversation_id: 'conv-fast', connector: 'genesys-fast' },
       { call_id: 'c-async', source_system: 'nice', legacy_archive_id: 'n-async', locator: 'call_mono_pcm16_8k.wav' },
     ]);
   });
