@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Agent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../config/secret.js';
@@ -8,7 +9,9 @@ import { TokenSource, refreshMarginMs } from './token-source.js';
 let sim: GenesysSimulator;
 let agent: Agent;
 let clock = 1_000_000;
+// One signal shared by up to 100 concurrent callers in these tests: each removes its listener when done.
 const signal = new AbortController().signal;
+setMaxListeners(200, signal);
 
 function source(secret = 'custodian-sim-secret'): TokenSource {
   return new TokenSource({
