@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiKeyService } from './access/api-keys.js';
 import { JwtVerifier } from './access/jwt.js';
-import { memoryRateLimiter } from './access/rate-limit.js';
+import { memoryRateLimiter, postgresRateLimiter } from './access/rate-limit.js';
 import { buildApp } from './app.js';
 import { AuditRepository } from './audit/audit-repository.js';
 import { AuditRecorder } from './audit/recorder.js';
@@ -84,7 +84,10 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
     audit: new AuditRecorder(auditRepo),
     apiKeys: new ApiKeyService(catalog.db, staticKeys),
     jwt: config.auth.jwt ? await JwtVerifier.create(config.auth.jwt) : null,
-    rateLimiter: memoryRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms),
+    // Several instances share one PostgreSQL catalog, so they share one budget there too.
+    rateLimiter: catalog.pgPool
+      ? await postgresRateLimiter(catalog.pgPool, config.auth.rate_limit.max, config.auth.rate_limit.window_ms)
+      : memoryRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms),
     sources,
     resolver: new Resolver(recordings, (tenantId) => finders.get(tenantId) ?? []),
     transcoder: new Transcoder({

@@ -11,6 +11,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface CatalogDb {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** PostgreSQL only: the pool, for stores shared across instances (rate limits). */
+  pgPool?: pg.Pool;
   close(): Promise<void>;
 }
 
@@ -34,7 +36,7 @@ export function openPostgres(url: string, poolSize = 10): CatalogDb {
   // A dropped idle connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return { db, dialect: 'postgres', pgPool: pool, close: () => db.destroy() };
 }
 
 export function openCatalog(config: Config): CatalogDb {

@@ -54,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'serve': {
       const gw = await startGateway(config);
-      gw.deps.logger.info({ url: gw.url }, 'custodian listening');
+      gw.deps.logger.info({ address: gw.url }, 'custodian listening');
       onSignals(() => gw.close());
       return -1;
     }
