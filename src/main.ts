@@ -73,6 +73,8 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
         ),
     ]),
   );
+  const metrics = opts.metrics ?? new Metrics();
+  metrics.watchSources(() => sources.all() as { kind: string; stats?: () => object }[]);
   const staticKeys = config.auth.api_keys.map((k) => ({ id: k.id, tenant: k.tenant, principal: k.principal, scopes: k.scopes, key: k.key }));
   return {
     config,
@@ -96,7 +98,7 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
       maxQueued: config.media.max_queued_transcodes,
       timeoutMs: config.media.transcode_timeout_ms,
     }),
-    metrics: opts.metrics ?? new Metrics(),
+    metrics,
     jobs: new JobRepository(catalog.db, catalog.dialect),
     staging: new LocalStaging(join(config.data_dir, 'staging')),
     keys: new LocalKeyring(join(config.data_dir, 'keys', 'staging.key')),

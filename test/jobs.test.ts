@@ -72,6 +72,10 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
     expect(res.status).toBe(200);
     expect(res.headers['x-recording-origin']).toBe('GENESYS_CLOUD');
     expect(sha256(res.body)).toBe(sha256(PCM));
+    // connector counters reach /metrics, per kind
+    const metrics = (await raw(`${gw.url}/metrics`)).body.toString();
+    expect(metrics).toMatch(/custodian_source_stat\{kind="genesys",stat="logins"\} [1-9]/);
+    expect(metrics).toMatch(/custodian_source_stat\{kind="genesys",stat="circuits_open"\} 0/);
   });
 
   it('answers 202 for a slow source and continues the same fetch into staging; no second upstream fetch', async () => {

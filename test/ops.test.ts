@@ -36,6 +36,7 @@ describe('operations endpoints', () => {
     expect(m).toMatch(/custodian_requests_total\{[^}]*origin="LEGACY_ARCHIVE"[^}]*outcome="completed"/);
     expect(m).toMatch(/custodian_bytes_streamed_total\{origin="LEGACY_ARCHIVE",transcoded="false"\} \d+/);
     expect(m).toContain('custodian_source_first_byte_seconds_bucket');
+    expect(m).not.toMatch(/acme|globex/);
   });
 
   it('serves an OpenAPI document generated from the route schemas', async () => {

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of one gateway process. Labels are bounded sets: never ids. */
 export class Metrics {
@@ -35,6 +35,30 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+
+  /**
+   * Connector counters (logins, 429 waits, retries, resumes, circuit openings and open circuits),
+   * summed per connector kind: labels carry no tenant or source names, since /metrics is unauthenticated.
+   */
+  watchSources(sources: () => { kind: string; stats?: () => object }[]): void {
+    new Gauge({
+      name: 'custodian_source_stat',
+      help: 'Connector counters and circuit state, summed per connector kind',
+      labelNames: ['kind', 'stat'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of sources()) {
+          const stats = c.stats?.() as Record<string, unknown> | undefined;
+          if (!stats) continue;
+          for (const [stat, v] of Object.entries(stats)) {
+            if (typeof v === 'number') this.inc({ kind: c.kind, stat }, v);
+            else if (stat === 'circuit') this.inc({ kind: c.kind, stat: 'circuits_open' }, v === 'closed' ? 0 : 1);
+          }
+        }
+      },
+    });
+  }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });

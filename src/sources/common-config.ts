@@ -18,5 +18,13 @@ export const sourceCommon = z
      */
     mode: z.enum(['sync', 'async', 'auto']).default('auto'),
     first_byte_budget_ms: z.number().int().min(0).max(60_000).default(2_000),
+    /** After `failures` consecutive outages the source is not called for `half_open_after_ms`. */
+    circuit_breaker: z
+      .object({
+        failures: z.number().int().min(1).max(1_000).default(5),
+        half_open_after_ms: z.number().int().min(100).max(3_600_000).default(30_000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();

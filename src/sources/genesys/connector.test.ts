@@ -315,6 +315,19 @@ describe('GenesysConnector against the simulator', () => {
     expect(c.stats().retries).toBe(3);
   });
 
+  it('opens its circuit after consecutive outages and then fails fast without calling Genesys', async () => {
+    const c = connector({ circuit_breaker: { failures: 2, half_open_after_ms: 60_000 } });
+    await c.check(signal());
+    sim.failNext(1_000, { status: 503 });
+    for (let i = 0; i < 2; i++) expect((await failure(c.open(copyOf(C1, R1), { signal: signal() }))).code).toBe('source.unavailable');
+    sim.clearLog();
+    const fast = await failure(c.open(copyOf(C1, R1), { signal: signal() }));
+    expect(fast.extra).toMatchObject({ circuit: 'open' });
+    expect(Number(fast.headers['Retry-After'])).toBeGreaterThan(0);
+    expect(api(sim.requests)).toHaveLength(0);
+    expect(c.stats()).toMatchObject({ circuit: 'open', circuitOpenings: 1, circuitRejections: 1 });
+  });
+
   it('(h) no blind retry after the first byte: with no resumes left a broken transfer errors, nothing is re-fetched', async () => {
     sim.breakMediaAfter(50_000, 1);
     const c = connector({ max_resumes: 0 });

@@ -8,13 +8,14 @@ import type { AnalyticsConversation, ConversationQuery, DetailQueryPredicate, Re
 import { assertPlayable, pickMediaUri } from './recording-state.js';
 import { ResumableMedia } from './resumable-media.js';
 import { TokenSource } from './token-source.js';
+import { type CircuitStats, SourceCircuit } from '../circuit.js';
 
 export interface GenesysOpenOptions extends OpenOptions {
   /** formatId for this read; cfg.default_format when absent. */
   format?: GenesysFormat;
 }
 
-export interface GenesysStats extends GenesysCounters {
+export interface GenesysStats extends GenesysCounters, CircuitStats {
   logins: number;
   loginFailures: number;
   opens: number;
@@ -45,6 +46,7 @@ export class GenesysConnector implements SourceConnector {
   readonly #tokens: TokenSource;
   readonly #api: GenesysApiClient;
   readonly #counters = newCounters();
+  readonly #circuit: SourceCircuit;
   #opens = 0;
 
   constructor(
@@ -61,6 +63,7 @@ export class GenesysConnector implements SourceConnector {
       dispatcher: this.#agent,
       timeoutMs: cfg.timeout_ms,
     });
+    this.#circuit = new SourceCircuit(cfg.name, cfg.circuit_breaker);
     this.#api = new GenesysApiClient({
       apiBaseUrl: urls.api,
       tokens: this.#tokens,
@@ -89,11 +92,14 @@ export class GenesysConnector implements SourceConnector {
       ac.abort();
     };
     try {
-      const meta = await this.#api.getRecordingMetadata(conversationId, recordingId, ac.signal);
-      assertPlayable(meta);
+      // The breaker watches everything before the first byte: metadata, transcode polling, the link.
       const format = opts.format ?? this.cfg.default_format;
-      const rec = await this.#api.getRecordingWhenReady(conversationId, recordingId, format, ac.signal);
-      assertPlayable(rec);
+      const rec = await this.#circuit.execute(async () => {
+        assertPlayable(await this.#api.getRecordingMetadata(conversationId, recordingId, ac.signal));
+        const r = await this.#api.getRecordingWhenReady(conversationId, recordingId, format, ac.signal);
+        assertPlayable(r);
+        return r;
+      });
       const media = new ResumableMedia({
         api: this.#api,
         conversationId,
@@ -179,7 +185,7 @@ export class GenesysConnector implements SourceConnector {
 
   /** Counters for /metrics. */
   stats(): GenesysStats {
-    return { ...this.#counters, logins: this.#tokens.logins, loginFailures: this.#tokens.loginFailures, opens: this.#opens };
+    return { ...this.#counters, ...this.#circuit.stats(), logins: this.#tokens.logins, loginFailures: this.#tokens.loginFailures, opens: this.#opens };
   }
 
   /** Lets open requests finish briefly, then cuts them (the gateway aborts its streams before this). */

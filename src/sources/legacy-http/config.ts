@@ -215,14 +215,6 @@ export const legacyHttpSourceConfig = sourceCommon
       .strict()
       .refine((b) => b.initial_ms <= b.max_ms, { message: 'initial_ms must not exceed max_ms', path: ['initial_ms'] })
       .prefault({}),
-    /** After `failures` consecutive failed reads the source is not called for `half_open_after_ms`. */
-    circuit_breaker: z
-      .object({
-        failures: z.number().int().min(1).max(1_000).default(5),
-        half_open_after_ms: z.number().int().min(100).max(3_600_000).default(30_000),
-      })
-      .strict()
-      .prefault({}),
     /** Plain http to a non-loopback host sends credentials in clear: refused unless set. */
     allow_insecure_http: z.boolean().default(false),
     /** PEM file of the CA that signed the recorder's certificate (on-premises PKI). Never "skip verification". */

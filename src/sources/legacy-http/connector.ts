@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from 'cockatiel';
 import { Agent } from 'undici';
 import { AppError } from '../../errors.js';
 import type { CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
@@ -8,16 +7,12 @@ import { avayaProfile, genericProfile, mediaSenseProfile, type LegacyHttpSourceC
 import { GenericStrategy } from './generic-profile.js';
 import { LegacyHttp, abortedError, isSourceFailure, sourceFailure, type HttpCounters } from './http.js';
 import { toSourceMedia } from './media-body.js';
+import { type CircuitStats, SourceCircuit } from '../circuit.js';
 import { MediaSenseSession, MediaSenseStrategy } from './mediasense-profile.js';
 import { vendorKey, type ProviderStrategy } from './strategy.js';
 
-export interface LegacyHttpStats extends HttpCounters {
+export interface LegacyHttpStats extends HttpCounters, CircuitStats {
   opens: number;
-  /** Calls refused at once because the circuit was open. */
-  circuitRejections: number;
-  /** Times the circuit opened. */
-  circuitOpenings: number;
-  circuit: 'closed' | 'open' | 'half-open';
   signIns: number;
   signInFailures: number;
   reauths: number;
@@ -47,13 +42,10 @@ export class LegacyHttpConnector implements SourceConnector {
   readonly #agent: Agent;
   readonly #http: LegacyHttp;
   readonly #strategy: ProviderStrategy;
-  readonly #breaker: CircuitBreakerPolicy;
+  readonly #circuit: SourceCircuit;
   readonly #closing = new AbortController();
   readonly #counters: HttpCounters = { requests: 0, retries: 0 };
   #opens = 0;
-  #circuitRejections = 0;
-  #circuitOpenings = 0;
-  #openedAt = 0;
   #closed: Promise<void> | undefined;
 
   constructor(
@@ -96,14 +88,7 @@ export class LegacyHttpConnector implements SourceConnector {
         this.#strategy = new GenericStrategy(this.#http, genericProfile(cfg));
         break;
     }
-    this.#breaker = circuitBreaker(handleWhen(isSourceFailure), {
-      halfOpenAfter: cfg.circuit_breaker.half_open_after_ms,
-      breaker: new ConsecutiveBreaker(cfg.circuit_breaker.failures),
-    });
-    this.#breaker.onBreak(() => {
-      this.#circuitOpenings++;
-      this.#openedAt = Date.now();
-    });
+    this.#circuit = new SourceCircuit(cfg.name, cfg.circuit_breaker, isSourceFailure);
   }
 
   async open(copy: CopyLocation, opts: OpenOptions): Promise<SourceMedia> {
@@ -148,13 +133,10 @@ export class LegacyHttpConnector implements SourceConnector {
   }
 
   stats(): LegacyHttpStats {
-    const state = this.#breaker.state;
     return {
       ...this.#counters,
       opens: this.#opens,
-      circuitRejections: this.#circuitRejections,
-      circuitOpenings: this.#circuitOpenings,
-      circuit: state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open',
+      ...this.#circuit.stats(),
       signIns: 0,
       signInFailures: 0,
       reauths: 0,
@@ -196,31 +178,19 @@ export class LegacyHttpConnector implements SourceConnector {
   /** Through the circuit breaker, within timeout_ms; maps the controller's abort to a timeout or an abort. */
   async #guarded<T>(ac: AbortController, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.#closing.signal.aborted) throw new AppError('source.unavailable', `source ${this.name} is closed`);
-    try {
-      return await this.#breaker.execute(async () => {
-        const timer = setTimeout(() => ac.abort(DEADLINE), this.cfg.timeout_ms);
-        try {
-          return await fn(ac.signal);
-        } catch (e) {
-          if (ac.signal.aborted && ac.signal.reason === DEADLINE) {
-            throw sourceFailure(new AppError('source.timeout', `the source did not deliver within timeout_ms (${this.cfg.timeout_ms} ms)`));
-          }
-          if (ac.signal.aborted) throw abortedError();
-          throw e;
-        } finally {
-          clearTimeout(timer);
+    return this.#circuit.execute(async () => {
+      const timer = setTimeout(() => ac.abort(DEADLINE), this.cfg.timeout_ms);
+      try {
+        return await fn(ac.signal);
+      } catch (e) {
+        if (ac.signal.aborted && ac.signal.reason === DEADLINE) {
+          throw sourceFailure(new AppError('source.timeout', `the source did not deliver within timeout_ms (${this.cfg.timeout_ms} ms)`));
         }
-      });
-    } catch (e) {
-      if (isBrokenCircuitError(e)) {
-        this.#circuitRejections++;
-        const waitS = Math.max(1, Math.ceil((this.#openedAt + this.cfg.circuit_breaker.half_open_after_ms - Date.now()) / 1000));
-        throw new AppError('source.unavailable', `source ${this.name} is failing; calls are suspended (circuit open)`, {
-          headers: { 'Retry-After': String(waitS) },
-          extra: { circuit: 'open' },
-        });
+        if (ac.signal.aborted) throw abortedError();
+        throw e;
+      } finally {
+        clearTimeout(timer);
       }
-      throw e;
-    }
+    });
   }
 }
