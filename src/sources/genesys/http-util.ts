@@ -3,6 +3,8 @@ import type { Dispatcher } from 'undici';
 import { AppError } from '../../errors.js';
 import { genesysError } from './errors.js';
 import type { ErrorBody } from './models.js';
+import { header, netCodeOf } from '../net.js';
+export { abortable, abortedError, header, netCodeOf, sleep } from '../net.js';
 
 /** A failure worth another attempt: a 5xx answer or a network error before any byte was used. */
 export class TransientError extends Error {
@@ -16,42 +18,8 @@ export class TransientError extends Error {
   }
 }
 
-const NET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
-
-/** The error code of a network failure (undici or node), found through AggregateError and `cause`. */
-export function netCodeOf(e: unknown): string | undefined {
-  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && NET_CODES.has(code)) return code;
-    const inner = (cur as { errors?: unknown[] }).errors;
-    if (Array.isArray(inner)) for (const x of inner) {
-      const c = netCodeOf(x);
-      if (c) return c;
-    }
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
 export function isTransient(e: unknown): boolean {
   return e instanceof TransientError || netCodeOf(e) !== undefined;
-}
-
-export function abortedError(): AppError {
-  return new AppError('source.unavailable', 'request aborted');
 }
 
 /** Final mapping of a transient failure once retries are spent. Never includes URLs. */
@@ -67,46 +35,6 @@ export function transientToAppError(e: unknown, what: string): AppError {
     return new AppError('source.timeout', `${what}: no answer in time (${code})`);
   }
   return new AppError('source.unavailable', `${what}: not reachable (${code ?? 'network error'})`);
-}
-
-/** Sleeps; rejects with the aborted error as soon as the signal fires. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortedError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.max(0, ms));
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortedError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Waits for a shared promise without tying its fate to this caller's signal. */
-export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortedError());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortedError());
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }
 
 /** Retry-After in milliseconds: delta-seconds or an HTTP date; `fallbackMs` when absent or unparsable. */

@@ -4,6 +4,8 @@ import type { Dispatcher } from 'undici';
 import { request } from 'undici';
 import { AppError } from '../../errors.js';
 import { isLoopback, type LegacyHttpSourceConfig } from './config.js';
+import { abortedError, header, netCodeOf, sleep } from '../net.js';
+export { abortable, abortedError, header, netCodeOf, sleep } from '../net.js';
 
 /** A failure worth another attempt: a 5xx/429 answer or a network error, before any byte was handed over. */
 export class TransientError extends Error {
@@ -14,38 +16,6 @@ export class TransientError extends Error {
     super(status ? `HTTP ${status}` : `network error ${netCode ?? ''}`.trim());
     this.name = 'TransientError';
   }
-}
-
-const NET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
-
-/** The error code of a network failure (undici or node), found through AggregateError and `cause`. */
-export function netCodeOf(e: unknown): string | undefined {
-  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && NET_CODES.has(code)) return code;
-    const inner = (cur as { errors?: unknown[] }).errors;
-    if (Array.isArray(inner))
-      for (const x of inner) {
-        const c = netCodeOf(x);
-        if (c) return c;
-      }
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 /**
@@ -63,10 +33,6 @@ export function isSourceFailure(e: unknown): boolean {
   return e instanceof AppError && SOURCE_FAILURES.has(e);
 }
 
-export function abortedError(): AppError {
-  return new AppError('source.unavailable', 'request aborted');
-}
-
 /** Final mapping of a transient failure once retries are spent. Never includes URLs. */
 export function transientToAppError(e: unknown, what: string): AppError {
   if (e instanceof TransientError && e.status !== undefined) {
@@ -80,46 +46,6 @@ export function transientToAppError(e: unknown, what: string): AppError {
     return sourceFailure(new AppError('source.timeout', `${what}: no answer in time (${code})`));
   }
   return sourceFailure(new AppError('source.unavailable', `${what}: not reachable (${code ?? 'network error'})`));
-}
-
-/** Sleeps; rejects with the aborted error as soon as the signal fires. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortedError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.max(0, ms));
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortedError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Waits for a shared promise without tying its fate to this caller's signal. */
-export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortedError());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortedError());
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }
 
 export function headerList(headers: IncomingHttpHeaders, name: string): string[] {
