@@ -48,13 +48,22 @@ export const ERRORS = {
   'source.media_not_ready': { status: 503, title: 'The source is still preparing the media; retry later' },
   'source.auth_failed': { status: 502, title: 'The source refused the configured credentials or permissions' },
   'source.integrity_mismatch': { status: 502, title: 'The stored bytes do not match their recorded SHA-256' },
+  'source.key_refused': { status: 502, title: 'The source cannot decrypt the recording: its encryption key is refused or unavailable there' },
   // Jobs, staging and keys
   'job.not_found': { status: 404, title: 'No such job' },
   'job.not_ready': { status: 409, title: 'The job has not staged its media yet' },
   'job.failed': { status: 502, title: 'The job failed' },
   'job.expired': { status: 410, title: 'The staged media has expired and was purged' },
+  'staging.write_failed': { status: 503, title: 'The staging area could not be written (disk full or unavailable)' },
   'staging.corrupt': { status: 500, title: 'The staged media failed its integrity check' },
   'key.unavailable': { status: 503, title: 'The key needed to decrypt is not available' },
+  'key.disabled': { status: 422, title: 'The key protecting the recording is disabled or scheduled for deletion' },
+  'key.unknown': { status: 422, title: 'The key protecting the recording is not known to the key service' },
+  // Legal holds
+  'hold.not_found': { status: 404, title: 'No such legal hold' },
+  'hold.duplicate': { status: 409, title: 'The recording already has an active hold for this matter' },
+  'hold.already_released': { status: 409, title: 'The legal hold is already released' },
+  'hold.second_admin_required': { status: 409, title: 'A hold release must be confirmed by a different administrator than the one who requested it' },
   // Audit
   'audit.unavailable': { status: 503, title: 'The audit trail cannot be written; access is refused' },
   // Last resort: a bug. Never used for bad input.

@@ -53,12 +53,16 @@ export async function stageOpened(deps: AppDeps, job: Job, opening: Promise<Open
         const dek = await deps.keys.generateDataKey();
         const w = await deps.staging.writer(job.id);
         meter = new Meter();
+        let diskError: NodeJS.ErrnoException | undefined;
+        w.stream.once('error', (e: NodeJS.ErrnoException) => (diskError = e));
         try {
           await pipeline(opened.prepared.body, meter, new EncryptRecords(dek.plaintext), w.stream, { signal: ac.signal });
           await w.commit();
         } catch (e) {
+          // A partial file is never left behind under any name.
           await w.abort();
           opened.prepared.body.destroy();
+          if (diskError) throw new AppError('staging.write_failed', `staging could not be written (${diskError.code ?? 'error'})`, { cause: e });
           throw e;
         } finally {
           dek.plaintext.fill(0);
