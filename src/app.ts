@@ -2,16 +2,19 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { outcomeOf } from './audit/recorder.js';
+import { consolePlugin } from './console/plugin.js';
 import type { AppDeps } from './deps.js';
 import { AppError } from './errors.js';
 import { authHook } from './http/auth.js';
 import './http/context.js';
 import { problemBody, toAppError } from './http/problem.js';
 import { auditRoutes } from './http/routes/audit.js';
+import { holdRoutes } from './http/routes/holds.js';
 import { jobRoutes } from './http/routes/jobs.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { recordingRoutes } from './http/routes/recordings.js';
 import { retrieveRoutes } from './http/routes/retrieve.js';
+import { migrationReportRoutes } from './sync/routes.js';
 
 /** A caller's X-Request-Id is kept when it is a sane token, so their logs and ours line up. */
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -102,6 +105,11 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
   await app.register(retrieveRoutes(deps));
   await app.register(recordingRoutes(deps));
   await app.register(auditRoutes(deps));
+  await app.register(holdRoutes(deps));
   await app.register(jobRoutes(deps));
+  // Migration report (src/sync/): GET /api/v1/reports/migration.
+  await app.register(migrationReportRoutes(deps));
+  // The auditor console (static files under /console/) and the endpoints it adds: src/console/.
+  await app.register(consolePlugin(deps));
   return app;
 }

@@ -3,6 +3,7 @@ import type { ApiKeyService } from './access/api-keys.js';
 import type { JwtVerifier } from './access/jwt.js';
 import type { RateLimiter } from './access/rate-limit.js';
 import type { AuditRepository } from './audit/audit-repository.js';
+import type { Checkpointer } from './audit/checkpointer.js';
 import type { AuditRecorder } from './audit/recorder.js';
 import type { CatalogDb } from './catalog/database.js';
 import type { RecordingRepository } from './catalog/recording-repository.js';
@@ -11,6 +12,7 @@ import type { Config } from './config/schema.js';
 import type { Metrics } from './http/metrics.js';
 import type { JobRepository } from './jobs/job-repository.js';
 import type { LocalStaging } from './jobs/staging.js';
+import type { HoldRepository } from './holds/hold-repository.js';
 import type { KeyService } from './keys/keyring.js';
 import type { Transcoder } from './media/transcoder.js';
 import type { Resolver } from './resolve/resolver.js';
@@ -35,8 +37,11 @@ export interface AppDeps {
   jobs: JobRepository;
   staging: LocalStaging;
   keys: KeyService;
+  holds: HoldRepository;
   /** Names this process as a lease owner of jobs. */
   instanceId: string;
   /** Set once the worker runs; the streaming path pokes it when it queues a job. */
   worker?: { poke(): void };
+  /** Set once the gateway runs: writes the signed audit checkpoints. */
+  checkpointer?: Checkpointer;
 }

@@ -66,6 +66,8 @@ export const ERRORS = {
   'hold.second_admin_required': { status: 409, title: 'A hold release must be confirmed by a different administrator than the one who requested it' },
   // Audit
   'audit.unavailable': { status: 503, title: 'The audit trail cannot be written; access is refused' },
+  // Migration sync
+  'sync.busy': { status: 409, title: 'A sync of this source is already running (one run at a time per source)' },
   // Last resort: a bug. Never used for bad input.
   internal: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -9,6 +9,7 @@ import { JwtVerifier } from './access/jwt.js';
 import { memoryRateLimiter, postgresRateLimiter } from './access/rate-limit.js';
 import { buildApp } from './app.js';
 import { AuditRepository } from './audit/audit-repository.js';
+import { Checkpointer } from './audit/checkpointer.js';
 import { AuditRecorder } from './audit/recorder.js';
 import { type CatalogDb, openCatalog } from './catalog/database.js';
 import { migrateToLatest } from './catalog/migrations.js';
@@ -21,7 +22,9 @@ import { Metrics } from './http/metrics.js';
 import { JobRepository } from './jobs/job-repository.js';
 import { LocalStaging } from './jobs/staging.js';
 import { JobWorker } from './jobs/worker.js';
+import { HoldRepository } from './holds/hold-repository.js';
 import { LocalKeyring } from './keys/keyring.js';
+import { KmsKeyService } from './keys/kms.js';
 import { createLogger } from './logger.js';
 import { Transcoder } from './media/transcoder.js';
 import { GenesysRefFinder } from './resolve/genesys-finder.js';
@@ -60,7 +63,9 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
   const catalog = opts.catalog ?? openCatalog(config);
   await migrateToLatest(catalog.db, catalog.dialect);
   const recordings = new RecordingRepository(catalog.db);
-  const auditRepo = new AuditRepository(catalog.db, catalog.dialect);
+  const keys = config.keys.provider === 'aws_kms' ? KmsKeyService.fromConfig(config.keys.aws_kms!) : new LocalKeyring(join(config.data_dir, 'keys', 'staging.key'));
+  // The key service also verifies the trail's signed checkpoints.
+  const auditRepo = new AuditRepository(catalog.db, catalog.dialect, keys);
   const sources = new SourceRegistry(config.tenants, opts.connectorFactory ?? createConnector);
   // Per tenant, its own Genesys sources answer for refs the catalog does not know yet.
   const finders = new Map(
@@ -101,7 +106,8 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
     metrics,
     jobs: new JobRepository(catalog.db, catalog.dialect),
     staging: new LocalStaging(join(config.data_dir, 'staging')),
-    keys: new LocalKeyring(join(config.data_dir, 'keys', 'staging.key')),
+    keys,
+    holds: new HoldRepository(catalog.db),
     instanceId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
   };
 }
@@ -115,6 +121,13 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
   const worker = new JobWorker(deps);
   deps.worker = worker;
   worker.start();
+  const checkpointer = new Checkpointer(deps.auditRepo, deps.keys, {
+    everyEvents: config.audit.checkpoint_every_events,
+    intervalMs: config.audit.checkpoint_interval_ms,
+    log: (level, msg, o) => deps.logger[level](o, msg),
+  });
+  deps.checkpointer = checkpointer;
+  checkpointer.start();
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
@@ -131,6 +144,8 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
         await app.close();
         clearTimeout(grace);
         await worker.stop();
+        // The last events of this run are covered by a signed checkpoint before the catalog closes.
+        await checkpointer.stop().catch((e: unknown) => deps.logger.error({ err: e }, 'final audit checkpoint failed'));
         await deps.sources.close();
         await deps.catalog.close();
       })()),

@@ -25,7 +25,8 @@ const BRIEF = {
 };
 
 /** The command line as an operator uses it: a config file, exit codes, messages naming lines and fields. */
-describe.each(await usableCatalogs())('custodian CLI on %s', (kind) => {
+// Each CLI call is a process start (~2 s, far more on a loaded 2-core machine): generous timeouts.
+describe.each(await usableCatalogs())('custodian CLI on %s', { timeout: 120_000 }, (kind) => {
   let dir: string;
   let config: string;
   let drop: (() => Promise<void>) | undefined;

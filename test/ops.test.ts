@@ -9,6 +9,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { checkTransport } from '../src/main.js';
+import { usableCatalogs } from './support/catalogs.js';
 import { KEYS, bearer, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
 import { post, raw } from './support/http.js';
 
@@ -42,7 +43,21 @@ describe('operations endpoints', () => {
   it('serves an OpenAPI document generated from the route schemas', async () => {
     const doc = JSON.parse((await raw(`${gw.url}/openapi.json`)).body.toString());
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/recordings/retrieve', '/api/v1/recordings/{ref}/media', '/api/v1/recordings/{ref}', '/api/v1/recordings', '/api/v1/audit/events', '/api/v1/audit/verify']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/recordings/retrieve',
+        '/api/v1/recordings/{ref}/media',
+        '/api/v1/recordings/{ref}',
+        '/api/v1/recordings',
+        '/api/v1/audit/events',
+        '/api/v1/audit/verify',
+        '/api/v1/audit/export',
+        '/api/v1/audit/signing-key',
+        '/api/v1/recordings/{ref}/holds',
+        '/api/v1/holds',
+        '/api/v1/holds/{id}/release',
+      ]),
+    );
     const body = doc.paths['/api/v1/recordings/retrieve'].post.requestBody.content['application/json'].schema;
     expect(body.required).toEqual(expect.arrayContaining(['request_id', 'caller_id', 'target_recording_ref']));
     expect(body.properties.format_preference.enum).toEqual(['wav', 'original', 'mp3', 'opus', 'json']);
@@ -130,6 +145,33 @@ describe('transport and sign-in', () => {
     } finally {
       await gw.stop();
       jwks.close();
+    }
+  });
+});
+
+describe.each(await usableCatalogs())('signed audit checkpoints in a running gateway, on %s', (kind) => {
+  it('checkpoints every N events and on its timer, once more on graceful shutdown; verify reports them', async () => {
+    const gw = await startTestGateway({ catalog: kind, config: (doc) => (doc.audit = { checkpoint_every_events: 5, checkpoint_interval_ms: 300 }) });
+    let closed = false;
+    try {
+      await gw.seed([{ call_id: 'c-cp', legacy_archive_id: 'cp_1', locator: 'call_mono_pcm16_8k.wav' }]);
+      for (let i = 0; i < 12; i++) await raw(`${gw.url}/api/v1/recordings/cp_1`, { headers: bearer(KEYS.acme) });
+      await expect.poll(async () => (await gw.deps.auditRepo.checkpoints()).length, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+      const verify = JSON.parse((await raw(`${gw.url}/api/v1/audit/verify`, { headers: bearer(KEYS.acmeAuditor) })).body.toString());
+      expect(verify).toMatchObject({ ok: true });
+      expect(verify.checkpoints).toBeGreaterThanOrEqual(2);
+      // Shutdown: the last events (the verify read itself among them) end up under a signed checkpoint.
+      await gw.close();
+      closed = true;
+      const head = (await gw.deps.auditRepo.head())!;
+      expect((await gw.deps.auditRepo.latestCheckpoint())!.lastSeq).toBe(head.seq);
+      expect(await gw.deps.auditRepo.verify()).toMatchObject({ ok: true });
+    } finally {
+      if (!closed) await gw.stop();
+      else {
+        await gw.catalogDb.dispose();
+        rmSync(gw.dir, { recursive: true, force: true });
+      }
     }
   });
 });

@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { type Dialect, writeTransaction } from '../catalog/database.js';
 import type { AuditEventsTable, Database } from '../catalog/tables.js';
+import type { AuditCheckpointsTable } from '../catalog/tables.js';
+import type { KeyService } from '../keys/keyring.js';
 import { type ChainedFields, chainHash } from './chain.js';
+import { type Checkpoint, type CheckpointFields, canonicalCheckpoint } from './checkpoint.js';
 import { type AuditEvent, type AuditEventInput, GENESIS_HASH } from './event.js';
 
 export interface AuditQuery {
@@ -18,11 +21,41 @@ export interface AuditQuery {
   afterSeq?: number;
 }
 
+/**
+ * Why a trail fails verification: an edited field (`hash_mismatch`); a deleted, inserted or
+ * reordered row (`chain_break`); a checkpoint whose signature does not verify
+ * (`checkpoint_forged`); a chain rebuilt under a valid checkpoint (`checkpoint_mismatch`); fewer
+ * events than a valid checkpoint covers (`truncated`).
+ */
+export type BreakReason = 'hash_mismatch' | 'chain_break' | 'checkpoint_forged' | 'checkpoint_mismatch' | 'truncated';
+
 export interface VerifyResult {
   ok: boolean;
+  /** Events whose hash and link were confirmed, from the start. */
   checked: number;
   lastHash: string;
-  broken?: { seq: number; id: string; reason: 'hash_mismatch' | 'chain_break' };
+  /** Checkpoints whose signature, hash and count were confirmed. */
+  checkpoints: number;
+  /** The first broken link: the event's seq (for a checkpoint, the seq it covers) and id (null when no event stands there). */
+  broken?: { seq: number; id: string | null; reason: BreakReason; checkpointId?: number; detail?: string };
+}
+
+export interface VerifyOptions {
+  pageSize?: number;
+  /** false: the hash chain alone (what an attacker who rebuilt it can also pass). */
+  checkpoints?: boolean;
+}
+
+/** An event as stored: `detail` is the JSON text exactly as hashed. What an export carries. */
+export type StoredEvent = ChainedFields & { seq: number; hash: string };
+
+export interface ExportQuery {
+  /** One tenant's events; absent: the whole chain between the bounds (contiguous). */
+  tenantId?: string | null;
+  from?: string;
+  to?: string;
+  /** Events up to this seq only: an export is a snapshot of the trail when it started. */
+  throughSeq: number;
 }
 
 const n = (v: number | string | null): number | null => (v === null ? null : Number(v));
@@ -62,14 +95,55 @@ function chainedOf(r: Selectable<AuditEventsTable>): ChainedFields {
   return { ...toEvent(r), detail: r.detail };
 }
 
+function toCheckpoint(r: Selectable<AuditCheckpointsTable>): Checkpoint {
+  return {
+    id: Number(r.id),
+    lastSeq: Number(r.last_seq),
+    lastHash: r.last_hash,
+    eventCount: Number(r.event_count),
+    createdAt: r.created_at,
+    keyId: r.key_id,
+    algorithm: r.algorithm,
+    signature: r.signature,
+  };
+}
+
+/** The stored form of an event, field order as hashed (seq first, hash last). */
+export function storedEvent(r: Selectable<AuditEventsTable>): StoredEvent {
+  const { prevHash, ...rest } = chainedOf(r);
+  return { seq: Number(r.seq), ...rest, prevHash, hash: r.hash };
+}
+
 /** All SQL of the audit trail. Appends are serialised so the chain has one order across instances. */
 export class AuditRepository {
+  private readonly listeners = new Set<(e: AuditEvent) => void>();
+
+  /** `keys` verifies checkpoint signatures; a repository without it can append and check the plain chain only. */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: Dialect,
+    private readonly keys?: Pick<KeyService, 'verify'>,
   ) {}
 
+  /** Called after each committed append (the checkpointer counts them). Returns the unsubscribe. */
+  onAppend(listener: (e: AuditEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   async append(input: AuditEventInput): Promise<AuditEvent> {
+    const ev = await this.appendRow(input);
+    for (const l of this.listeners) {
+      try {
+        l(ev);
+      } catch {
+        // A listener never fails an append that has committed.
+      }
+    }
+    return ev;
+  }
+
+  private async appendRow(input: AuditEventInput): Promise<AuditEvent> {
     return writeTransaction(this.db, async (trx) => {
       // One chain, one writer at a time: on PostgreSQL an advisory lock spans instances; on
       // SQLite the transaction holds the database's write lock from its start (BEGIN IMMEDIATE),
@@ -157,26 +231,159 @@ export class AuditRepository {
     return row ? toEvent(row) : null;
   }
 
+  /** The chain head: the last committed event. */
+  async head(): Promise<{ seq: number; hash: string } | null> {
+    const r = await this.db.selectFrom('audit_events').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    return r ? { seq: Number(r.seq), hash: r.hash } : null;
+  }
+
+  /** Rows with afterSeq < seq <= throughSeq, in order, a page at a time. */
+  private async *rows(afterSeq: number, throughSeq: number | null, pageSize: number): AsyncGenerator<Selectable<AuditEventsTable>> {
+    let after = afterSeq;
+    for (;;) {
+      let q = this.db.selectFrom('audit_events').selectAll().where('seq', '>', after);
+      if (throughSeq !== null) q = q.where('seq', '<=', throughSeq);
+      const page = await q.orderBy('seq').limit(pageSize).execute();
+      yield* page;
+      if (page.length < pageSize) return;
+      after = Number(page[page.length - 1]!.seq);
+    }
+  }
+
   /**
    * Walks the whole chain in order and reports the first event whose hash does not match its
    * content (an edit) or whose prev_hash does not name its predecessor (a deletion, insertion or
-   * reordering). Memory stays flat: pages of rows, not the table.
+   * reordering). With checkpoints (the default) it also checks each checkpoint's signature and
+   * that the chain at its seq has its hash and count: a chain rebuilt after an edit passes the
+   * first test but not this one. Memory stays flat: pages of rows, not the table.
    */
-  async verify(pageSize = 1000): Promise<VerifyResult> {
+  async verify(opts: number | VerifyOptions = {}): Promise<VerifyResult> {
+    const { pageSize = 1000, checkpoints: withCheckpoints = true } = typeof opts === 'number' ? { pageSize: opts } : opts;
+    const cps = withCheckpoints ? await this.checkpoints() : [];
+    const keys = this.keys;
+    if (cps.length && !keys) throw new Error('verifying audit checkpoints needs the key service');
+    const signed = (c: Checkpoint) => keys!.verify(Buffer.from(canonicalCheckpoint(c)), c.signature, c.keyId);
     let prev = GENESIS_HASH;
     let checked = 0;
-    let afterSeq = -1;
-    for (;;) {
-      const rows = await this.db.selectFrom('audit_events').selectAll().where('seq', '>', afterSeq).orderBy('seq').limit(pageSize).execute();
-      for (const r of rows) {
-        const seq = Number(r.seq);
-        if (r.prev_hash !== prev) return { ok: false, checked, lastHash: prev, broken: { seq, id: r.id, reason: 'chain_break' } };
-        if (chainHash(chainedOf(r)) !== r.hash) return { ok: false, checked, lastHash: prev, broken: { seq, id: r.id, reason: 'hash_mismatch' } };
-        prev = r.hash;
-        checked++;
-        afterSeq = seq;
+    let confirmed = 0;
+    let i = 0;
+    const fail = (broken: NonNullable<VerifyResult['broken']>): VerifyResult => ({ ok: false, checked, lastHash: prev, checkpoints: confirmed, broken });
+    const forged = (c: Checkpoint) => fail({ seq: c.lastSeq, id: null, reason: 'checkpoint_forged', checkpointId: c.id, detail: 'the checkpoint signature does not verify' });
+
+    for await (const r of this.rows(-1, null, pageSize)) {
+      const seq = Number(r.seq);
+      if (r.prev_hash !== prev) return fail({ seq, id: r.id, reason: 'chain_break' });
+      if (chainHash(chainedOf(r)) !== r.hash) return fail({ seq, id: r.id, reason: 'hash_mismatch' });
+      // A checkpoint names a seq the chain went past without an event there: rows were removed or renumbered and the chain rebuilt.
+      if (i < cps.length && cps[i]!.lastSeq < seq) {
+        const c = cps[i]!;
+        if (!(await signed(c))) return forged(c);
+        return fail({ seq: c.lastSeq, id: null, reason: 'checkpoint_mismatch', checkpointId: c.id, detail: 'the chain has no event at the seq the checkpoint covers' });
       }
-      if (rows.length < pageSize) return { ok: true, checked, lastHash: prev };
+      prev = r.hash;
+      checked++;
+      while (i < cps.length && cps[i]!.lastSeq === seq) {
+        const c = cps[i]!;
+        if (!(await signed(c))) return forged(c);
+        if (c.lastHash !== r.hash || c.eventCount !== checked) {
+          return fail({
+            seq,
+            id: r.id,
+            reason: 'checkpoint_mismatch',
+            checkpointId: c.id,
+            detail: c.lastHash !== r.hash ? 'the event hash differs from the signed one' : `the checkpoint counts ${c.eventCount} events through this seq, the chain ${checked}`,
+          });
+        }
+        confirmed++;
+        i++;
+      }
+    }
+    // Checkpoints beyond the end: the tail was cut off (unless the checkpoint itself is a forgery).
+    if (i < cps.length) {
+      const c = cps[i]!;
+      if (!(await signed(c))) return forged(c);
+      return fail({ seq: c.lastSeq, id: null, reason: 'truncated', checkpointId: c.id, detail: `a checkpoint covers ${c.eventCount} events through seq ${c.lastSeq}; the chain ends after ${checked}` });
+    }
+    return { ok: true, checked, lastHash: prev, checkpoints: confirmed };
+  }
+
+  /**
+   * Checks the links and hashes of the events after `from` (a trusted point, or the start) up to
+   * `throughSeq`: the checkpointer never signs a chain it has not checked since its last signature.
+   */
+  async verifySegment(from: { seq: number; hash: string } | null, throughSeq: number, pageSize = 1000): Promise<{ ok: true; count: number; lastHash: string } | { ok: false; seq: number; reason: BreakReason }> {
+    let prev = from?.hash ?? GENESIS_HASH;
+    let count = 0;
+    for await (const r of this.rows(from?.seq ?? -1, throughSeq, pageSize)) {
+      if (r.prev_hash !== prev) return { ok: false, seq: Number(r.seq), reason: 'chain_break' };
+      if (chainHash(chainedOf(r)) !== r.hash) return { ok: false, seq: Number(r.seq), reason: 'hash_mismatch' };
+      prev = r.hash;
+      count++;
+    }
+    return { ok: true, count, lastHash: prev };
+  }
+
+  /** Every checkpoint in chain order. */
+  async checkpoints(): Promise<Checkpoint[]> {
+    const rows = await this.db.selectFrom('audit_checkpoints').selectAll().orderBy('last_seq').orderBy('id').execute();
+    return rows.map(toCheckpoint);
+  }
+
+  async latestCheckpoint(): Promise<Checkpoint | null> {
+    const r = await this.db.selectFrom('audit_checkpoints').selectAll().orderBy('last_seq', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    return r ? toCheckpoint(r) : null;
+  }
+
+  /** Stores a signed checkpoint; null when one for the same seq exists already (another instance was first). */
+  async insertCheckpoint(c: CheckpointFields & { signature: string }): Promise<Checkpoint | null> {
+    const row = await this.db
+      .insertInto('audit_checkpoints')
+      .values({
+        last_seq: c.lastSeq,
+        last_hash: c.lastHash,
+        event_count: c.eventCount,
+        created_at: c.createdAt,
+        key_id: c.keyId,
+        algorithm: c.algorithm,
+        signature: c.signature,
+      })
+      .onConflict((oc) => oc.column('last_seq').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toCheckpoint(row) : null;
+  }
+
+  /** Bounds of an export: the first and last seq whose time lies in [from, to), up to throughSeq. */
+  private async seqBounds(q: ExportQuery): Promise<{ first: number; last: number } | null> {
+    let lo = this.db.selectFrom('audit_events').select('seq').where('seq', '<=', q.throughSeq);
+    if (q.from) lo = lo.where('occurred_at', '>=', q.from);
+    if (q.to) lo = lo.where('occurred_at', '<', q.to);
+    const first = await lo.orderBy('seq').limit(1).executeTakeFirst();
+    const last = await lo.orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    return first && last ? { first: Number(first.seq), last: Number(last.seq) } : null;
+  }
+
+  /**
+   * Events for an export, in chain order. Without a tenant the run is contiguous (every event
+   * between the first and the last in the time window, so each links to the one before); with a
+   * tenant, only that tenant's events in the window.
+   */
+  async *exportEvents(q: ExportQuery, pageSize = 1000): AsyncGenerator<StoredEvent> {
+    if (!q.tenantId) {
+      const bounds = await this.seqBounds(q);
+      if (!bounds) return;
+      for await (const r of this.rows(bounds.first - 1, bounds.last, pageSize)) yield storedEvent(r);
+      return;
+    }
+    let after = -1;
+    for (;;) {
+      let query = this.db.selectFrom('audit_events').selectAll().where('tenant_id', '=', q.tenantId).where('seq', '>', after).where('seq', '<=', q.throughSeq);
+      if (q.from) query = query.where('occurred_at', '>=', q.from);
+      if (q.to) query = query.where('occurred_at', '<', q.to);
+      const page = await query.orderBy('seq').limit(pageSize).execute();
+      for (const r of page) yield storedEvent(r);
+      if (page.length < pageSize) return;
+      after = Number(page[page.length - 1]!.seq);
     }
   }
 }

@@ -180,6 +180,127 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('jobs_claim').on('jobs').columns(['status', 'run_after']).execute();
       },
     },
+    '0004_evidence': {
+      async up(db: Kysely<any>) {
+        // Signed statements "the chain had N events and its head at seq S was H"; append-only like the events.
+        await db.schema
+          .createTable('audit_checkpoints')
+          .addColumn('id', dialect === 'postgres' ? 'bigint' : 'integer', (c) =>
+            dialect === 'postgres' ? c.primaryKey().generatedAlwaysAsIdentity() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('last_seq', 'bigint', (c) => c.notNull().unique())
+          .addColumn('last_hash', 'text', (c) => c.notNull())
+          .addColumn('event_count', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('signature', 'text', (c) => c.notNull())
+          .execute();
+        if (dialect === 'postgres') {
+          await sql`create or replace function audit_checkpoints_append_only() returns trigger language plpgsql as $$
+            begin raise exception 'audit_checkpoints is append-only'; end $$`.execute(db);
+          await sql`create trigger audit_checkpoints_no_change before update or delete on audit_checkpoints
+            for each row execute function audit_checkpoints_append_only()`.execute(db);
+          await sql`create trigger audit_checkpoints_no_truncate before truncate on audit_checkpoints
+            for each statement execute function audit_checkpoints_append_only()`.execute(db);
+        } else {
+          await sql`create trigger audit_checkpoints_no_update before update on audit_checkpoints
+            begin select raise(abort, 'audit_checkpoints is append-only'); end`.execute(db);
+          await sql`create trigger audit_checkpoints_no_delete before delete on audit_checkpoints
+            begin select raise(abort, 'audit_checkpoints is append-only'); end`.execute(db);
+        }
+
+        // Legal holds are records of their own: who placed one, why, and who (two people) lifted it.
+        await db.schema
+          .createTable('legal_holds')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          // No cascade: a recording under hold cannot be deleted from the catalog.
+          .addColumn('recording_pk', 'text', (c) => c.notNull().references('recordings.id'))
+          .addColumn('matter', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('released_by', 'text')
+          .addColumn('released_at', 'text')
+          .addColumn('release_requested_by', 'text')
+          .addColumn('release_requested_at', 'text')
+          .execute();
+        await db.schema.createIndex('holds_recording').on('legal_holds').columns(['recording_pk', 'released_at']).execute();
+        await db.schema.createIndex('holds_tenant_created').on('legal_holds').columns(['tenant_id', 'created_at', 'id']).execute();
+        await sql`create unique index holds_active_matter on legal_holds (tenant_id, recording_pk, matter) where released_at is null`.execute(db);
+        // A hold is released, never deleted.
+        if (dialect === 'postgres') {
+          await sql`create or replace function legal_holds_no_delete() returns trigger language plpgsql as $$
+            begin raise exception 'legal_holds are released, never deleted'; end $$`.execute(db);
+          await sql`create trigger legal_holds_no_delete before delete on legal_holds
+            for each row execute function legal_holds_no_delete()`.execute(db);
+          await sql`create trigger legal_holds_no_truncate before truncate on legal_holds
+            for each statement execute function legal_holds_no_delete()`.execute(db);
+        } else {
+          await sql`create trigger legal_holds_no_delete before delete on legal_holds
+            begin select raise(abort, 'legal_holds are released, never deleted'); end`.execute(db);
+        }
+      },
+    },
+    '0006_sync': {
+      async up(db: Kysely<any>) {
+        // Migration sync (src/sync/): lease + resume cursor per (tenant, source), run history,
+        // copy facts the catalog has no column for, and crosswalk findings.
+        await db.schema
+          .createTable('sync_cursors')
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('cursor', 'text')
+          .addColumn('synced_until', 'text')
+          .addColumn('last_success_at', 'text')
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'text')
+          .addColumn('run_id', 'text')
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('sync_cursors_pk', ['tenant_id', 'source'])
+          .execute();
+        await db.schema
+          .createTable('sync_runs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('finished_at', 'text')
+          .addColumn('range_from', 'text')
+          .addColumn('range_to', 'text')
+          .addColumn('stats', 'text')
+          .addColumn('error', 'text')
+          .execute();
+        await db.schema.createIndex('sync_runs_tenant_source').on('sync_runs').columns(['tenant_id', 'source', 'started_at']).execute();
+        await db.schema
+          .createTable('sync_facts')
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('source_system', 'text', (c) => c.notNull())
+          .addColumn('source_key', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text')
+          .addColumn('duration_ms', 'bigint')
+          .addColumn('ani', 'text')
+          .addColumn('dnis', 'text')
+          .addColumn('archive_date', 'text')
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('sync_facts_pk', ['tenant_id', 'source_system', 'source_key'])
+          .execute();
+        await db.schema
+          .createTable('crosswalk_findings')
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('recording_pk', 'text', (c) => c.notNull())
+          .addColumn('candidates', 'text', (c) => c.notNull())
+          .addColumn('rule', 'text')
+          .addColumn('detail', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('crosswalk_findings_pk', ['tenant_id', 'kind', 'recording_pk'])
+          .execute();
+      },
+    },
   };
 }
 

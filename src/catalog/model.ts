@@ -31,7 +31,10 @@ export interface Recording {
   conversationId: string | null;
   startedAt: string | null;
   retentionExpiry: string | null;
+  /** The catalog's own flag (from imports); holds placed through the API are counted in activeHolds. */
   legalHold: boolean;
+  /** Legal holds (legal_holds table) not yet released; filled by the repository's reads. */
+  activeHolds?: number;
   createdAt: string;
   updatedAt: string;
   copies: Copy[];

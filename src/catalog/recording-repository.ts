@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { writeTransaction } from './database.js';
 import { AppError } from '../errors.js';
+import { HoldRepository } from '../holds/hold-repository.js';
 import { type CatalogRecord, startedAtFromCallId, toIso } from './record.js';
 import { type Copy, type Recording, type RefKind, originOf } from './model.js';
 import type { Database, RecordingCopiesTable, RecordingsTable } from './tables.js';
@@ -63,7 +64,10 @@ function toRecording(r: Selectable<RecordingsTable>, copies: Copy[]): Recording 
 
 /** All SQL of the catalog. Every query is scoped by tenant: there is no unscoped read. */
 export class RecordingRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly holds: HoldRepository;
+  constructor(private readonly db: Kysely<Database>) {
+    this.holds = new HoldRepository(db);
+  }
 
   /** Resolves any identifier the recording has had, within one tenant. */
   async findByRef(tenantId: string, ref: string): Promise<Recording | null> {
@@ -102,7 +106,8 @@ export class RecordingRepository {
       .orderBy('created_at')
       .orderBy('id')
       .execute();
-    return toRecording(rec, copies.map(toCopy));
+    const held = await this.holds.activeCounts(tenantId, [id]);
+    return { ...toRecording(rec, copies.map(toCopy)), activeHolds: held.get(id) ?? 0 };
   }
 
   async search(q: SearchQuery): Promise<{ items: Recording[]; next: string | null }> {
@@ -132,8 +137,9 @@ export class RecordingRepository {
       : [];
     const byRec = new Map<string, Copy[]>();
     for (const c of copies) byRec.set(c.recording_pk, [...(byRec.get(c.recording_pk) ?? []), toCopy(c)]);
+    const held = await this.holds.activeCounts(q.tenantId, ids);
     return {
-      items: page.map((r) => toRecording(r, byRec.get(r.id) ?? [])),
+      items: page.map((r) => ({ ...toRecording(r, byRec.get(r.id) ?? []), activeHolds: held.get(r.id) ?? 0 })),
       next: rows.length > q.limit ? page[page.length - 1]!.id : null,
     };
   }
@@ -391,6 +397,7 @@ async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRec
       const old = await trx.selectFrom('recording_refs').selectAll().where('recording_pk', '=', absorbed.id).execute();
       for (const ref of old) state.addRef({ tenant_id: ref.tenant_id, value: ref.value, kind: ref.kind as RefKind, recording_pk: recordingPk });
       await state.flush();
+      await HoldRepository.moveHolds(trx, absorbed.id, recordingPk);
       await trx.deleteFrom('recordings').where('id', '=', absorbed.id).execute();
       state.forgetRecording(absorbed);
     } else {

@@ -79,6 +79,32 @@ export interface AuditEventsTable {
   hash: string;
 }
 
+/** A signed statement about the chain: `event_count` events, the one at `last_seq` hashing to `last_hash`. */
+export interface AuditCheckpointsTable {
+  id: Generated<number | string>;
+  last_seq: number | string;
+  last_hash: string;
+  event_count: number | string;
+  created_at: string;
+  key_id: string;
+  algorithm: string;
+  signature: string;
+}
+
+export interface LegalHoldsTable {
+  id: string;
+  tenant_id: string;
+  recording_pk: string;
+  matter: string;
+  reason: string;
+  created_by: string;
+  created_at: string;
+  released_by: string | null;
+  released_at: string | null;
+  release_requested_by: string | null;
+  release_requested_at: string | null;
+}
+
 export interface ApiKeysTable {
   id: string;
   tenant_id: string;
@@ -133,12 +159,71 @@ export interface JobsTable {
   updated_at: string;
 }
 
+/** Sync state per (tenant, source): the lease (one run at a time across instances) and the resume cursor. */
+export interface SyncCursorsTable {
+  tenant_id: string;
+  source: string;
+  /** JSON position of an unfinished run (null once it finished). */
+  cursor: string | null;
+  /** End of the range the last successful run covered; the next run starts there minus the overlap. */
+  synced_until: string | null;
+  last_success_at: string | null;
+  lease_owner: string | null;
+  lease_until: string | null;
+  run_id: string | null;
+  updated_at: string;
+}
+
+export interface SyncRunsTable {
+  id: string;
+  tenant_id: string;
+  source: string;
+  kind: string;
+  status: string;
+  started_at: string;
+  finished_at: string | null;
+  range_from: string | null;
+  range_to: string | null;
+  stats: string | null;
+  error: string | null;
+}
+
+/** Facts of a copy the catalog has no column for (duration, ANI, DNIS), keyed like the copy. */
+export interface SyncFactsTable {
+  tenant_id: string;
+  source_system: string;
+  source_key: string;
+  started_at: string | null;
+  duration_ms: number | string | null;
+  ani: string | null;
+  dnis: string | null;
+  archive_date: string | null;
+  updated_at: string;
+}
+
+/** What the crosswalk could not decide (ambiguous, conflict) and the integrity verdicts of linked pairs. */
+export interface CrosswalkFindingsTable {
+  tenant_id: string;
+  kind: string;
+  recording_pk: string;
+  candidates: string;
+  rule: string | null;
+  detail: string | null;
+  created_at: string;
+}
+
 export interface Database {
   jobs: JobsTable;
   recordings: RecordingsTable;
   recording_copies: RecordingCopiesTable;
   recording_refs: RecordingRefsTable;
   audit_events: AuditEventsTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  legal_holds: LegalHoldsTable;
   api_keys: ApiKeysTable;
   retrieve_requests: RetrieveRequestsTable;
+  sync_cursors: SyncCursorsTable;
+  sync_runs: SyncRunsTable;
+  sync_facts: SyncFactsTable;
+  crosswalk_findings: CrosswalkFindingsTable;
 }

@@ -9,9 +9,12 @@ import { processEnv } from '../config/env.js';
 import { toCatalogRecords } from '../catalog/record.js';
 import { importFile } from '../catalog/import.js';
 import { buildDeps, startGateway } from '../main.js';
+import { auditExport } from './audit-export.js';
 import { startGenesysSimulator } from '../sources/genesys/simulator.js';
 import { DEMO_AUDIO_DIR, DEMO_CALLER, DEMO_GENESYS_RECORDINGS, prepareDemoArchives } from './demo-seed.js';
 import { demoConfigDocument } from './demo-config.js';
+import { runDoctor } from './doctor.js';
+import { runSim } from './sim.js';
 
 const USAGE = `custodian <command> [--config file]
 
@@ -22,11 +25,20 @@ const USAGE = `custodian <command> [--config file]
   export [--tenant t]   write catalog records as JSONL to stdout (or --out file)
   keys create --tenant t --principal p --scopes a,b   issue an API key (shown once)
   keys revoke <id>      revoke an API key
-  audit verify          walk the audit hash chain and report the first broken link`;
+  audit verify          walk the audit hash chain and its signed checkpoints; report the first broken link
+  audit export --from d --to d [--tenant t] --out file.jsonl   events + signed manifest (docs/AUDIT.md)
+  sync [--tenant t] [--source name] [--since ISO]   sync the catalog from Genesys Cloud and legacy archives, then link copies (docs/SYNC.md)
+  report migration [--tenant t] [--format json|csv] [--out file]   legacy-only, cloud-only, both, ambiguous, mismatched, retention gaps
+  doctor [--tenant t] [--json]   preflight every source: reachable, credentials, Genesys rights, link lifetime, clock skew
+  sim genesys [--port N] [--seed file.json]   run the Genesys Cloud simulator standalone
+  sim legacy --provider p [--port N] [--file media.wav]   run a legacy recorder simulator standalone`;
 
 /* The CLI talks to a human: console output is its interface. */
 /* eslint-disable no-console */
 async function main(argv: string[]): Promise<number> {
+  // These parse their own options.
+  if (argv[0] === 'doctor') return runDoctor(argv.slice(1), processEnv());
+  if (argv[0] === 'sim') return runSim(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -37,6 +49,11 @@ async function main(argv: string[]): Promise<number> {
       scopes: { type: 'string' },
       out: { type: 'string' },
       description: { type: 'string' },
+      source: { type: 'string' },
+      since: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      format: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -124,7 +141,37 @@ async function main(argv: string[]): Promise<number> {
         await deps.catalog.close();
       }
     }
+    case 'sync': {
+      const deps = await buildDeps(config);
+      try {
+        const { syncCommand } = await import('../sync/cli.js');
+        return await syncCommand(deps, { tenant: values.tenant, source: values.source, since: values.since });
+      } finally {
+        await deps.sources.close();
+        await deps.catalog.close();
+      }
+    }
+    case 'report': {
+      if (sub !== 'migration') break;
+      const deps = await buildDeps(config);
+      try {
+        const { reportCommand } = await import('../sync/cli.js');
+        return await reportCommand(deps, { tenant: values.tenant, format: values.format, out: values.out });
+      } finally {
+        await deps.catalog.close();
+      }
+    }
     case 'audit': {
+      if (sub === 'export') {
+        const deps = await buildDeps(config);
+        try {
+          const m = await auditExport(deps, { from: values.from, to: values.to, tenant: values.tenant, out: values.out });
+          console.error(`${m.count} event(s) exported to ${values.out}; manifest signed by ${m.key_id}`);
+          return 0;
+        } finally {
+          await deps.catalog.close();
+        }
+      }
       if (sub !== 'verify') break;
       const deps = await buildDeps(config);
       try {

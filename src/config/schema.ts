@@ -4,6 +4,7 @@ import { filesystemSourceConfig } from '../sources/filesystem/config.js';
 import { genesysSourceConfig } from '../sources/genesys/config.js';
 import { legacyHttpSourceConfig, normaliseLegacyBlock } from '../sources/legacy-http/config.js';
 import { s3SourceConfig } from '../sources/s3/config.js';
+import { syncTenantConfig } from '../sync/config.js';
 import { Secret, secretRef } from './secret.js';
 
 export const SCOPES = ['recordings:read', 'recordings:export', 'audit:read', 'admin'] as const;
@@ -20,6 +21,8 @@ const tenantConfig = z
     display_name: z.string().optional(),
     // The original brief's `{ legacy_connector: {...} }` block is accepted as a source entry too.
     sources: z.array(z.preprocess(normaliseLegacyBlock, sourceConfig)).default([]),
+    /** Migration sync of this tenant's sources into the catalog (docs/SYNC.md). */
+    sync: syncTenantConfig.optional(),
   })
   .strict()
   .superRefine((t, ctx) => {
@@ -27,6 +30,14 @@ const tenantConfig = z
     t.sources.forEach((s, i) => {
       if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `duplicate source name "${s.name}"` });
       seen.add(s.name);
+    });
+    // The sync names sources of this tenant: legacy walks need a filesystem or s3 source, the cloud sync a genesys one.
+    t.sync?.legacy.forEach((l, i) => {
+      const src = t.sources.find((s) => s.name === l.source);
+      if (!src || (src.type !== 'filesystem' && src.type !== 's3')) ctx.addIssue({ code: 'custom', path: ['sync', 'legacy', i, 'source'], message: `"${l.source}" is not a filesystem or s3 source of this tenant` });
+    });
+    t.sync?.genesys_sources?.forEach((n, i) => {
+      if (t.sources.find((s) => s.name === n)?.type !== 'genesys') ctx.addIssue({ code: 'custom', path: ['sync', 'genesys_sources', i], message: `"${n}" is not a genesys source of this tenant` });
     });
   });
 
@@ -49,6 +60,37 @@ const jwtConfig = z
     message: 'give exactly one of jwks_url or public_keys',
     path: ['jwks_url'],
   });
+
+/**
+ * The key service: `local` keeps an AES master key and an Ed25519 signing key in
+ * `<data_dir>/keys/` (0600); `aws_kms` keeps them in AWS KMS and checks catalog key ids there.
+ */
+const keysConfig = z
+  .object({
+    provider: z.enum(['local', 'aws_kms']).default('local'),
+    aws_kms: z
+      .object({
+        region: z.string().min(1),
+        endpoint: z.url().optional(),
+        /** Symmetric key (ENCRYPT_DECRYPT) that wraps staging data keys: id, ARN or alias/… */
+        data_key_id: z.string().min(1),
+        /** Asymmetric ECC_NIST_EDWARDS25519 key (SIGN_VERIFY) for checkpoints and export manifests. */
+        signing_key_id: z.string().min(1),
+        access_key_id: secretRef().optional(),
+        secret_access_key: secretRef().optional(),
+        session_token: secretRef().optional(),
+        /** How long a DescribeKey answer about a catalog key is reused (0 = ask every time). */
+        check_cache_ms: z.number().int().min(0).max(3_600_000).default(30_000),
+      })
+      .strict()
+      .refine((c) => (c.access_key_id === undefined) === (c.secret_access_key === undefined), {
+        message: 'access_key_id and secret_access_key go together',
+        path: ['secret_access_key'],
+      })
+      .optional(),
+  })
+  .strict()
+  .refine((k) => k.provider !== 'aws_kms' || k.aws_kms !== undefined, { message: 'provider aws_kms needs the aws_kms block', path: ['aws_kms'] });
 
 /** API keys declared in config (bootstrap, demo, automation); others are issued with `custodian keys create`. */
 const staticApiKey = z
@@ -140,6 +182,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    audit: z
+      .object({
+        /** A signed checkpoint of the chain head is written after this many events (per instance)… */
+        checkpoint_every_events: z.number().int().min(1).max(1_000_000).default(1000),
+        /** …or this long after the last one when events have been appended since, and on graceful shutdown. */
+        checkpoint_interval_ms: z.number().int().min(100).max(86_400_000).default(60_000),
+      })
+      .strict()
+      .prefault({}),
+    keys: keysConfig.prefault({}),
     logging: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -172,3 +224,4 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type TenantConfig = Config['tenants'][number];
 export type JwtConfig = z.infer<typeof jwtConfig>;
+export type KmsConfig = NonNullable<z.infer<typeof keysConfig>['aws_kms']>;

@@ -9,10 +9,12 @@ import type { AudioFormat, FormatPreference } from '../media/format.js';
 import type { Job } from '../jobs/job-repository.js';
 import { stageOpened } from '../jobs/run-job.js';
 import { orderCopies } from '../resolve/copy-policy.js';
-import { NoCopyOpened, type OpenedCopy, PREPARING_CODES, openFirstCopy } from '../resolve/open-copy.js';
-import { type RetentionStatus, retentionStatus } from '../resolve/retention.js';
+import { openCopyCheckingKeys } from '../resolve/key-guard.js';
+import { NoCopyOpened, type OpenedCopy, PREPARING_CODES } from '../resolve/open-copy.js';
+import { type RetentionStatus, copyRetentionStatus, expiryReason, retentionStatus } from '../resolve/retention.js';
 import { locationOf } from '../sources/registry.js';
-import { Meter, Slice } from './meter.js';
+import { Slice } from './meter.js';
+import { ResponseSink } from './response-sink.js';
 import { type RangeRequest, resolveRange } from './range.js';
 
 export interface ServeOptions {
@@ -55,7 +57,7 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
   const retention = retentionStatus(recording);
   reply.header('X-Retention-Status', retention);
   if (retention === 'EXPIRED') {
-    throw new AppError('recording.expired', `retention ended ${recording.retentionExpiry}`, { headers: { 'X-Retention-Status': 'EXPIRED' } });
+    throw new AppError('recording.expired', expiryReason(recording), { headers: { 'X-Retention-Status': 'EXPIRED' } });
   }
 
   if (opts.format === 'json') {
@@ -75,6 +77,8 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
   const { copy, prepared } = opened;
   req.audit.copyId = copy.id;
   req.audit.origin = copy.origin;
+  // The header describes the copy served: a hold, the catalog's date, then that copy's source date.
+  const servedRetention = copyRetentionStatus(recording, copy);
 
   let body: Readable = prepared.body;
   let status = 200;
@@ -118,7 +122,7 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
     'X-Recording-Origin': copy.origin,
-    'X-Retention-Status': retention,
+    'X-Retention-Status': servedRetention,
     'X-Audio-Codec': prepared.codec,
     'X-Transcoded': String(prepared.transcoded),
     'X-Request-Id': req.id,
@@ -126,7 +130,7 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
     'Accept-Ranges': acceptRanges ? 'bytes' : 'none',
   };
   if (contentRange) headers['Content-Range'] = contentRange;
-  if (opts.includeMetadata) headers['X-Recording-Metadata'] = b64url(recordingMetadata(recording, retention));
+  if (opts.includeMetadata) headers['X-Recording-Metadata'] = b64url(recordingMetadata(recording, servedRetention));
   if (wholeOriginal && copy.sha256) headers['X-Content-SHA256'] = copy.sha256;
   if (opts.chunked) headers.Trailer = 'X-Content-SHA256';
   else if (length !== undefined) headers['Content-Length'] = length;
@@ -137,7 +141,7 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
     expectSha256: wholeOriginal ? copy.sha256 : null,
     origin: copy.origin,
     transcoded: prepared.transcoded,
-    retention,
+    retention: servedRetention,
   });
 }
 
@@ -209,7 +213,9 @@ async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyR
   let handedOff = false;
   clientGone.addEventListener('abort', () => handedOff || fetchAc.abort(), { once: true });
   const log = (msg: string, o: object) => req.log.warn(o, msg);
-  const opening = openFirstCopy(deps, rec, format, fetchAc.signal, log);
+  // Keys first (copies whose key_id the key service refuses are skipped), one retry on a source's key refusal.
+  const note = (d: Record<string, unknown>) => (req.audit.detail = { ...req.audit.detail, ...d });
+  const opening = openCopyCheckingKeys(deps, rec, format, fetchAc.signal, note, log);
   const budget = mode === 'auto' ? (source?.first_byte_budget_ms ?? 2000) : undefined;
   const outcome = await settleWithin(opening, budget);
   if (outcome === 'timeout') {
@@ -288,40 +294,37 @@ export async function streamOut(
   ctx: { allowedEventId: string; chunked: boolean; expectSha256: string | null; origin: string; transcoded: boolean; retention: RetentionStatus },
 ): Promise<void> {
   const res = reply.raw;
-  const meter = new Meter({
-    expectSha256: ctx.expectSha256,
-    // Trailers go out with the last chunk; the digest is of exactly the bytes sent.
-    onEnd: (sha) => {
-      if (ctx.chunked) res.addTrailers({ 'X-Content-SHA256': sha });
-    },
-  });
   reply.hijack();
   res.writeHead(status, headers);
+  // Meters what the socket took, not what was queued: the audit event names the bytes that left.
+  // Trailers go out with the last chunk; the digest is of exactly the bytes sent.
+  const sink = new ResponseSink(res, { expectSha256: ctx.expectSha256, trailer: ctx.chunked });
   let outcome: 'completed' | 'aborted' | 'failed' = 'completed';
   let errorCode: string | null = null;
   let sourceError: unknown;
   body.once('error', (e) => (sourceError ??= e));
   try {
-    await pipeline(body, meter, res);
+    await pipeline(body, sink);
   } catch (e) {
-    // pipeline() destroys every stream on any failure; who failed first decides the outcome.
-    const clientGone = sourceError === undefined && !isAppError(e);
+    // pipeline() destroys every stream on any failure; who failed first decides the outcome. A
+    // client going away also aborts the source (its signal), so the source's error comes second.
+    const clientGone = sink.clientGone || (sourceError === undefined && !isAppError(e));
     outcome = clientGone ? 'aborted' : 'failed';
-    errorCode = isAppError(e) ? e.code : clientGone ? 'client.disconnected' : 'source.stream_broken';
+    errorCode = clientGone ? 'client.disconnected' : isAppError(e) ? e.code : 'source.stream_broken';
     deps.metrics.streamAborts.inc({ reason: errorCode === 'source.integrity_mismatch' ? 'integrity' : clientGone ? 'client' : 'source' });
     // Never end cleanly after a failure: the client must see an incomplete transfer.
     res.destroy();
     body.destroy();
-    req.log.warn({ code: errorCode, bytes: meter.bytes }, 'stream cut short');
+    req.log.warn({ code: errorCode, bytes: sink.bytes }, 'stream cut short');
   }
-  deps.metrics.bytesStreamed.inc({ origin: ctx.origin, transcoded: String(ctx.transcoded) }, meter.bytes);
+  deps.metrics.bytesStreamed.inc({ origin: ctx.origin, transcoded: String(ctx.transcoded) }, sink.bytes);
   deps.metrics.requests.inc({ route: req.routeOptions.url ?? '', origin: ctx.origin, outcome, status: String(status) });
   try {
     await deps.audit.record(req, {
       outcome,
       status,
-      bytesSent: meter.bytes,
-      sha256: meter.sha256(),
+      bytesSent: sink.bytes,
+      sha256: sink.sha256(),
       errorCode,
       relatedEventId: ctx.allowedEventId,
       action: `${req.audit.action}.end`,

@@ -1,6 +1,6 @@
 import type { CatalogRecord } from '../catalog/record.js';
 import { startedAtFromCallId } from '../catalog/record.js';
-import { isAppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import type { GenesysConnector } from '../sources/genesys/connector.js';
 import type { AnalyticsConversation } from '../sources/genesys/models.js';
 import type { RefFinder } from './resolver.js';
@@ -8,6 +8,14 @@ import type { RefFinder } from './resolver.js';
 const DAY = 86_400_000;
 type Search = { key: 'conversationId' | 'externalTag' | 'protocolCallId'; value: string };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Conversations asked of one search; this many found may mean more exist. */
+const SEARCH_LIMIT = 5;
+
+/** A conversation with no recordings (or gone) is no candidate. */
+function noneWhenMissing(e: unknown): CatalogRecord[] {
+  if (isAppError(e) && (e.code === 'recording.not_found' || e.code === 'source.object_missing')) return [];
+  throw e;
+}
 
 /**
  * The original brief's edge case 1: the catalog lags the migration, so a ref it does not know may
@@ -36,17 +44,31 @@ export class GenesysRefFinder implements RefFinder {
 
     // A conversation id needs no search (and no interval): its recordings can be listed directly.
     if (UUID.test(ref)) {
-      const direct = await this.recordsOf(tenantId, { conversationId: ref }, ref, 'conversationId', signal).catch((e: unknown) => {
-        if (isAppError(e) && (e.code === 'recording.not_found' || e.code === 'source.object_missing')) return [];
-        throw e;
-      });
+      const direct = await this.recordsOf(tenantId, { conversationId: ref }, ref, 'conversationId', signal).catch(noneWhenMissing);
       if (direct.length) return direct;
     }
     for (const s of searches) {
-      const conversations = await this.connector.findConversations({ [s.key]: s.value, interval, limit: 5 }, signal);
-      const records: CatalogRecord[] = [];
-      for (const conv of conversations) records.push(...(await this.recordsOf(tenantId, conv, ref, s.key, signal)));
-      if (records.length) return records;
+      const conversations = await this.connector.findConversations({ [s.key]: s.value, interval, limit: SEARCH_LIMIT }, signal);
+      const found: { conv: AnalyticsConversation; records: CatalogRecord[] }[] = [];
+      for (const conv of conversations) {
+        const records = await this.recordsOf(tenantId, conv, ref, s.key, signal).catch(noneWhenMissing);
+        if (records.length) found.push({ conv, records });
+      }
+      // Several calls carry this tag or Call-ID: guessing would serve (and file) the wrong one.
+      if (found.length > 1) {
+        throw new AppError('recording.ambiguous_ref', `the reference matches ${found.length} conversations in Genesys Cloud (by ${s.key}); ask for one of them by its conversation id`, {
+          extra: {
+            matched_by: s.key,
+            candidates: found.map(({ conv, records }) => ({
+              conversation_id: conv.conversationId,
+              recording_ids: records.map((r) => r.recording_id),
+              ...(conv.conversationStart ? { conversation_start: conv.conversationStart } : {}),
+            })),
+            ...(conversations.length >= SEARCH_LIMIT ? { candidates_truncated: true } : {}),
+          },
+        });
+      }
+      if (found[0]) return found[0].records;
     }
     return null;
   }

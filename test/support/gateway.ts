@@ -14,6 +14,9 @@ export const AUDIO = DEMO_AUDIO_DIR;
 export const KEYS = {
   acme: 'cst_acme-reader_' + 'a'.repeat(32),
   acmeAdmin: 'cst_acme-admin_' + 'b'.repeat(32),
+  /** A second administrator (four-eyes steps). */
+  acmeAdmin2: 'cst_acme-admin2_' + 'f'.repeat(32),
+  globexAdmin: 'cst_globex-admin_' + 'g'.repeat(32),
   acmeAuditor: 'cst_acme-auditor_' + 'c'.repeat(32),
   acmeNoScope: 'cst_acme-noscope_' + 'd'.repeat(32),
   globex: 'cst_globex-reader_' + 'e'.repeat(32),
@@ -61,6 +64,8 @@ export async function startTestGateway(opts: GatewayOptions = {}): Promise<TestG
       api_keys: [
         { id: 'acme-reader', tenant: 'acme', principal: 'alice', scopes: ['recordings:read'], key: KEYS.acme },
         { id: 'acme-admin', tenant: 'acme', principal: 'root', scopes: ['admin'], key: KEYS.acmeAdmin },
+        { id: 'acme-admin2', tenant: 'acme', principal: 'carol', scopes: ['admin'], key: KEYS.acmeAdmin2 },
+        { id: 'globex-admin', tenant: 'globex', principal: 'gadmin', scopes: ['admin'], key: KEYS.globexAdmin },
         { id: 'acme-auditor', tenant: 'acme', principal: 'audrey', scopes: ['audit:read'], key: KEYS.acmeAuditor },
         { id: 'acme-noscope', tenant: 'acme', principal: 'nobody', scopes: ['recordings:export'], key: KEYS.acmeNoScope },
         { id: 'globex-reader', tenant: 'globex', principal: 'gary', scopes: ['recordings:read', 'audit:read'], key: KEYS.globex },

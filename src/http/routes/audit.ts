@@ -1,6 +1,12 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { auditExportLines } from '../../audit/export.js';
 import type { AppDeps } from '../../deps.js';
+import { AppError, isAppError } from '../../errors.js';
+import { ResponseSink } from '../response-sink.js';
+import { auditOrRefuse } from '../serve-recording.js';
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -57,6 +63,84 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const result = await deps.auditRepo.verify();
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         return result;
+      },
+    );
+
+    app.get(
+      '/api/v1/audit/signing-key',
+      { config: { auth: true, scope: 'audit:read', action: 'audit.signing_key' }, schema: { summary: 'The public key that signs checkpoints and exports (pin it)' } },
+      async (req, reply) => {
+        req.audit.callerId = req.principal!.id;
+        const keyId = await deps.keys.signingKeyId();
+        const ev = await deps.audit.record(req, { outcome: 'completed', status: 200 });
+        reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        return { key_id: keyId, algorithm: 'Ed25519', public_key: await deps.keys.publicKey(keyId) };
+      },
+    );
+
+    app.get(
+      '/api/v1/audit/export',
+      {
+        config: { auth: true, scope: 'audit:read', action: 'audit.export' },
+        schema: {
+          summary: "Export the tenant's audit events of a period as JSONL with a signed manifest (docs/AUDIT.md)",
+          querystring: z.object({ from: isoTime, to: isoTime }).strict(),
+        },
+      },
+      async (req, reply) => {
+        const from = new Date(req.query.from).toISOString();
+        const to = new Date(req.query.to).toISOString();
+        if (from >= to) throw new AppError('request.invalid', 'from must be before to');
+        const tenantId = req.principal!.tenantId;
+        req.audit.callerId = req.principal!.id;
+        req.audit.detail = { from, to };
+        // Logged before the first line leaves; no evidence, no export.
+        const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 200 });
+        const res = reply.raw;
+        let sourceError: unknown;
+        async function* lines() {
+          try {
+            yield* auditExportLines(deps.auditRepo, deps.keys, { from, to, tenantId });
+          } catch (e) {
+            sourceError = e;
+            throw e;
+          }
+        }
+        reply.hijack();
+        res.writeHead(200, {
+          'Content-Type': 'application/x-ndjson',
+          'Content-Disposition': `attachment; filename="audit-${tenantId}-${from.slice(0, 10)}-${to.slice(0, 10)}.jsonl"`,
+          'Cache-Control': 'no-store',
+          'X-Content-Type-Options': 'nosniff',
+          'X-Request-Id': req.id,
+          'X-Audit-Event-Id': allowed.id,
+        });
+        const sink = new ResponseSink(res);
+        let outcome: 'completed' | 'aborted' | 'failed' = 'completed';
+        let errorCode: string | null = null;
+        try {
+          // Streamed page by page with backpressure: an export of millions of events is never in memory.
+          await pipeline(Readable.from(lines()), sink);
+        } catch {
+          outcome = sourceError === undefined ? 'aborted' : 'failed';
+          errorCode = sourceError === undefined ? 'client.disconnected' : isAppError(sourceError) ? sourceError.code : 'internal';
+          if (sourceError !== undefined) req.log.error({ err: sourceError }, 'audit export failed midway');
+          // The client must see an incomplete transfer, never a clean end without the manifest.
+          res.destroy();
+        }
+        try {
+          await deps.audit.record(req, {
+            action: 'audit.export.end',
+            outcome,
+            status: 200,
+            errorCode,
+            bytesSent: sink.bytes,
+            sha256: sink.sha256(),
+            relatedEventId: allowed.id,
+          });
+        } catch (e) {
+          req.log.error({ err: e }, 'audit completion event could not be written');
+        }
       },
     );
   };

@@ -8,6 +8,7 @@ import {
   TransientError,
   abortedError,
   genesysToAppError,
+  header,
   isTransient,
   netCodeOf,
   readErrorBody,
@@ -17,7 +18,17 @@ import {
   transientToAppError,
   type NotFoundMeaning,
 } from './http-util.js';
-import type { AnalyticsConversationQueryResponse, ConversationQuery, Recording, RecordingMetadata } from './models.js';
+import type {
+  AnalyticsConversationQueryResponse,
+  BatchDownloadJobStatusResult,
+  BatchDownloadJobSubmissionResult,
+  BatchDownloadRequest,
+  ConversationQuery,
+  Recording,
+  RecordingMetadata,
+  RecordingSettings,
+  TokenInfo,
+} from './models.js';
 import type { TokenSource } from './token-source.js';
 
 /** Counters for /metrics; one object per connector, shared by its parts. */
@@ -131,6 +142,26 @@ export interface MediaRange {
   end?: number;
 }
 
+/** An answer with what a clock-skew check needs: the Date header and when the request went and the answer came. */
+export interface TimedAnswer<T> {
+  body: T;
+  /** The Date header of the answer, if any. */
+  date: string | undefined;
+  sentAt: number;
+  receivedAt: number;
+}
+
+interface SendResult<T> {
+  status: number;
+  body: T;
+  date: string | undefined;
+  sentAt: number;
+  receivedAt: number;
+}
+
+/** Most items POST /api/v2/recording/batchrequests accepts (BatchDownloadJobSubmission). */
+export const BATCH_MAX_ITEMS = 100;
+
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /**
@@ -241,6 +272,42 @@ export class GenesysApiClient {
   }
 
   /**
+   * GET /api/v2/tokens/me: the OAuth client and organisation of the token. Not in the OpenAPI
+   * extracts (Tokens API group); see models.ts TokenInfo.
+   */
+  async getTokenInfo(signal: AbortSignal): Promise<TimedAnswer<TokenInfo>> {
+    const r = await this.#json<TokenInfo>({ method: 'GET', path: '/api/v2/tokens/me', what: 'token info', notFound: 'upstream' }, signal);
+    return { body: objectBody(r.body, 'token info'), date: r.date, sentAt: r.sentAt, receivedAt: r.receivedAt };
+  }
+
+  /** GET /api/v2/recording/settings: the org's recording settings (recordingPlaybackUrlTtl, minutes). */
+  async getRecordingSettings(signal: AbortSignal): Promise<TimedAnswer<RecordingSettings>> {
+    const r = await this.#json<RecordingSettings>({ method: 'GET', path: '/api/v2/recording/settings', what: 'recording settings', notFound: 'upstream' }, signal);
+    return { body: objectBody(r.body, 'recording settings'), date: r.date, sentAt: r.sentAt, receivedAt: r.receivedAt };
+  }
+
+  /** POST /api/v2/recording/batchrequests with at most 100 items: the job id to poll. */
+  async submitBatchDownload(items: BatchDownloadRequest[], signal: AbortSignal): Promise<string> {
+    if (items.length === 0 || items.length > BATCH_MAX_ITEMS) throw new AppError('request.invalid', `a batch download request takes 1 to ${BATCH_MAX_ITEMS} items`);
+    const r = await this.#json<BatchDownloadJobSubmissionResult>(
+      { method: 'POST', path: '/api/v2/recording/batchrequests', body: { batchDownloadRequestList: items }, what: 'batch download request', notFound: 'upstream' },
+      signal,
+    );
+    const id = objectBody(r.body, 'batch download request').id;
+    if (typeof id !== 'string' || id === '') throw new AppError('source.bad_gateway', 'batch download request: Genesys answered without a job id');
+    return id;
+  }
+
+  /** GET /api/v2/recording/batchrequests/{jobId}: status and the results so far (only the submitting client may read them). */
+  async getBatchDownload(jobId: string, signal: AbortSignal): Promise<BatchDownloadJobStatusResult> {
+    const r = await this.#json<BatchDownloadJobStatusResult>(
+      { method: 'GET', path: `/api/v2/recording/batchrequests/${enc(jobId)}`, what: 'batch download status', notFound: 'upstream' },
+      signal,
+    );
+    return objectBody(r.body, 'batch download status');
+  }
+
+  /**
    * GET of a pre-authorised media link, with no Authorization header and nothing of ours but a
    * Range. The link is a credential: it is never logged nor put in an error. Answers of any status
    * are returned (the caller decides on 4xx); 5xx and network errors throw TransientError.
@@ -296,12 +363,12 @@ export class GenesysApiClient {
     }
   }
 
-  async #json<T>(req: ApiRequest, signal: AbortSignal): Promise<{ status: number; body: T }> {
+  async #json<T>(req: ApiRequest, signal: AbortSignal): Promise<SendResult<T>> {
     return this.retrying(() => this.#send<T>(req, signal), signal, req.what);
   }
 
   /** One logical attempt: waits at the gate, authorises, handles 401 (once) and 429 (bounded). */
-  async #send<T>(req: ApiRequest, signal: AbortSignal): Promise<{ status: number; body: T }> {
+  async #send<T>(req: ApiRequest, signal: AbortSignal): Promise<SendResult<T>> {
     const url = new URL(this.opts.apiBaseUrl + req.path);
     for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
     let reauthed = false;
@@ -310,6 +377,7 @@ export class GenesysApiClient {
       await this.gate.pass(signal);
       const token = await this.opts.tokens.get(signal);
       let res: Dispatcher.ResponseData;
+      const sentAt = Date.now();
       try {
         res = await request(url, {
           method: req.method,
@@ -329,6 +397,7 @@ export class GenesysApiClient {
         throw new TransientError(undefined, netCodeOf(e) ?? 'EUNKNOWN', undefined);
       }
       const status = res.statusCode;
+      const timing = { date: header(res.headers, 'date'), sentAt, receivedAt: Date.now() };
       if (status === 401) {
         const body = await readErrorBody(res);
         if (reauthed) throw genesysToAppError(401, body, `${req.what} (after a fresh login)`, req.notFound);
@@ -354,8 +423,8 @@ export class GenesysApiClient {
         throw new TransientError(status, undefined, await readErrorBody(res));
       }
       // A 202 (transcoding) body may be empty or a Recording without media links.
-      if (status === 202) return { status, body: (await readJsonLenient(res)) as T };
-      if (status === 200) return { status, body: await readJson<T>(res, req.what) };
+      if (status === 202) return { status, body: (await readJsonLenient(res)) as T, ...timing };
+      if (status === 200) return { status, body: await readJson<T>(res, req.what), ...timing };
       if (status >= 200 && status < 300) {
         await res.body.dump().catch(() => {});
         throw new AppError('source.bad_gateway', `${req.what}: Genesys answered ${status}`);

@@ -67,6 +67,21 @@ export const genesysSourceConfig = sourceCommon
     fallback_lookup: z.boolean().default(true),
     /** Search window when the ref carries no call time; Genesys limits query intervals. */
     fallback_lookback_days: z.number().int().min(1).max(31).default(7),
+    /**
+     * How long /readyz reuses this source's preflight (login, rights probes, settings, clock): each
+     * run costs a handful of API calls out of the client's rate budget.
+     */
+    readiness_cache_ms: z.number().int().min(0).max(3_600_000).default(10_000),
+    /** Polling of batch download jobs (POST/GET /api/v2/recording/batchrequests): backoff from initial_ms to max_ms, at most budget_ms per job. */
+    batch_poll: z
+      .object({
+        initial_ms: z.number().int().min(10).max(60_000).default(1_000),
+        max_ms: z.number().int().min(10).max(300_000).default(10_000),
+        budget_ms: z.number().int().min(0).max(3_600_000).default(600_000),
+      })
+      .strict()
+      .refine((p) => p.initial_ms <= p.max_ms, { message: 'initial_ms must not exceed max_ms', path: ['initial_ms'] })
+      .default({ initial_ms: 1_000, max_ms: 10_000, budget_ms: 600_000 }),
   })
   .strict()
   .refine(

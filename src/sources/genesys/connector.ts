@@ -1,10 +1,11 @@
 import { Agent } from 'undici';
 import { AppError } from '../../errors.js';
 import type { CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
-import { GenesysApiClient, newCounters, type GenesysCounters } from './api-client.js';
+import { BATCH_MAX_ITEMS, GenesysApiClient, newCounters, type GenesysCounters } from './api-client.js';
 import { genesysBaseUrls, type GenesysFormat, type GenesysSourceConfig } from './config.js';
-import { abortedError } from './http-util.js';
-import type { AnalyticsConversation, ConversationQuery, DetailQueryPredicate, Recording, RecordingMetadata } from './models.js';
+import { abortedError, sleep } from './http-util.js';
+import type { AnalyticsConversation, BatchDownloadJobResult, ConversationQuery, DetailQueryPredicate, Recording, RecordingMetadata } from './models.js';
+import { genesysPreflight, type PreflightReport } from './preflight.js';
 import { assertPlayable, pickMediaUri } from './recording-state.js';
 import { ResumableMedia } from './resumable-media.js';
 import { TokenSource } from './token-source.js';
@@ -31,6 +32,36 @@ export interface ConversationSearch {
   interval: { start: Date; end: Date };
   /** Stop after this many conversations (default 100). */
   limit?: number;
+}
+
+/** One recording (or, without recordingId, every recording of a conversation) asked of a batch download. */
+export interface BatchDownloadItem {
+  conversationId: string;
+  recordingId?: string;
+}
+
+/** A downloadable result: a pre-authorised link (a credential: never log it) to the original codec. */
+export interface BatchResultLink {
+  recordingId?: string;
+  resultUrl: string;
+  contentType?: string;
+}
+
+/** What became of one item, in the order the items were given. */
+export interface BatchItemOutcome {
+  item: BatchDownloadItem;
+  /** The Genesys job the item was part of. */
+  jobId: string;
+  /** One per recording (several when the item named no recordingId). */
+  results: BatchResultLink[];
+  /** Genesys' errorMsg of failed results (archived, not found…), or ours (job unfinished within the budget). */
+  errors: string[];
+}
+
+export interface BatchPollOptions {
+  initial_ms: number;
+  max_ms: number;
+  budget_ms: number;
 }
 
 /**
@@ -176,6 +207,81 @@ export class GenesysConnector implements SourceConnector {
       if (items.length < pageSize || (page.totalHits !== undefined && found.length >= page.totalHits)) break;
     }
     return found.slice(0, limit);
+  }
+
+  /**
+   * The doctor's checks (see preflight.ts): login, identity (tokens/me), rights for each call the
+   * gateway makes, media link lifetime, clock skew. Bypasses the circuit breaker: it tests Genesys,
+   * not our opinion of it.
+   */
+  preflight(signal: AbortSignal): Promise<PreflightReport> {
+    return genesysPreflight({ api: this.#api, login: (s) => this.#tokens.get(s), clientId: this.cfg.client_id, maxResumes: this.cfg.max_resumes }, signal);
+  }
+
+  /** How long /readyz may reuse a preflight of this source. */
+  get readinessCacheMs(): number {
+    return this.cfg.readiness_cache_ms;
+  }
+
+  /**
+   * Batch download (POST /api/v2/recording/batchrequests, then polling GET …/{jobId}): items are
+   * sent 100 per job, jobs are polled with backoff until Completed or the budget is spent, and
+   * each item gets its result links (original codec) or errors. Result links are pre-authorised
+   * credentials, valid for the org's recordingBatchDownloadUrlTtl; only this client may read the
+   * job. Bulk sync and evidence export use this; no gateway endpoint does.
+   */
+  async batchDownload(items: readonly BatchDownloadItem[], signal: AbortSignal, poll: Partial<BatchPollOptions> = {}): Promise<BatchItemOutcome[]> {
+    const opts: BatchPollOptions = { ...this.cfg.batch_poll, ...poll };
+    for (const it of items) {
+      if (typeof it.conversationId !== 'string' || it.conversationId === '') throw new AppError('request.invalid', 'every batch item needs a conversationId');
+    }
+    const chunks: BatchDownloadItem[][] = [];
+    for (let i = 0; i < items.length; i += BATCH_MAX_ITEMS) chunks.push(items.slice(i, i + BATCH_MAX_ITEMS));
+    // Submitted one after another (each is one request), then polled side by side.
+    const jobs: { jobId: string; chunk: BatchDownloadItem[] }[] = [];
+    for (const chunk of chunks) {
+      const list = chunk.map((it) => ({ conversationId: it.conversationId, ...(it.recordingId ? { recordingId: it.recordingId } : {}) }));
+      jobs.push({ jobId: await this.#api.submitBatchDownload(list, signal), chunk });
+    }
+    const outcomes = await Promise.all(jobs.map((j) => this.#awaitBatch(j.jobId, j.chunk, opts, signal)));
+    return outcomes.flat();
+  }
+
+  async #awaitBatch(jobId: string, chunk: BatchDownloadItem[], opts: BatchPollOptions, signal: AbortSignal): Promise<BatchItemOutcome[]> {
+    const deadline = Date.now() + opts.budget_ms;
+    let delay = opts.initial_ms;
+    let results: BatchDownloadJobResult[] = [];
+    let completed = false;
+    for (;;) {
+      const st = await this.#api.getBatchDownload(jobId, signal);
+      results = st.results ?? [];
+      if (st.status === 'Completed') {
+        completed = true;
+        break;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await sleep(Math.min(delay, left), signal);
+      delay = Math.min(opts.max_ms, delay * 2);
+    }
+    const out: BatchItemOutcome[] = chunk.map((item) => ({ item, jobId, results: [], errors: [] }));
+    for (const r of results) {
+      const matches = out.filter((o) => o.item.conversationId === r.conversationId && (o.item.recordingId === undefined || o.item.recordingId === r.recordingId));
+      for (const o of matches) {
+        if (typeof r.resultUrl === 'string' && r.resultUrl !== '' && r.errorMsg === undefined) {
+          o.results.push({ resultUrl: r.resultUrl, ...(r.recordingId ? { recordingId: r.recordingId } : {}), ...(r.contentType ? { contentType: r.contentType } : {}) });
+        } else {
+          o.errors.push(r.errorMsg ?? 'Genesys returned a result without a link');
+        }
+      }
+    }
+    for (const o of out) {
+      const answered = o.results.length > 0 || o.errors.length > 0;
+      // Unfinished: an item naming no recordingId may still have recordings to come.
+      if (!completed && (!answered || o.item.recordingId === undefined)) o.errors.push(`the batch job did not complete within ${opts.budget_ms} ms`);
+      else if (!answered) o.errors.push('Genesys returned no result for this item');
+    }
+    return out;
   }
 
   /** Reachable with these credentials: a token can be had (cached or by a fresh login). */

@@ -150,3 +150,73 @@ export interface AnalyticsConversationQueryResponse {
   conversations?: AnalyticsConversation[];
   totalHits?: number;
 }
+
+/** #/definitions/RecordingSettings (GET /api/v2/recording/settings); TTLs in minutes. */
+export interface RecordingSettings {
+  maxSimultaneousStreams?: number;
+  maxConfigurableScreenRecordingStreams?: number;
+  regionalRecordingStorageEnabled?: boolean;
+  /** Validity of playback media links, minutes (default 60, 2..60). */
+  recordingPlaybackUrlTtl?: number;
+  /** Validity of batch download result links, minutes (default 60, 2..60). */
+  recordingBatchDownloadUrlTtl?: number;
+  stopRecordingWhenOnlyExternalParticipants?: boolean;
+}
+
+/** #/definitions/BatchDownloadRequest: recordingId absent = every recording of the conversation. */
+export interface BatchDownloadRequest {
+  conversationId: string;
+  recordingId?: string;
+}
+
+/** #/definitions/BatchDownloadJobSubmission (at most 100 items). */
+export interface BatchDownloadJobSubmission {
+  batchDownloadRequestList: BatchDownloadRequest[];
+}
+
+/** #/definitions/BatchDownloadJobSubmissionResult */
+export interface BatchDownloadJobSubmissionResult {
+  id?: string;
+  selfUri?: string;
+}
+
+/** #/definitions/BatchDownloadJobResult: either a resultUrl (a pre-authorised link) or an errorMsg. */
+export interface BatchDownloadJobResult {
+  conversationId?: string;
+  recordingId?: string;
+  resultUrl?: string;
+  contentType?: string;
+  errorMsg?: string;
+}
+
+/** #/definitions/BatchDownloadJobStatusResult */
+export interface BatchDownloadJobStatusResult {
+  id?: string;
+  jobId?: string;
+  expectedResultCount?: number;
+  resultCount?: number;
+  errorCount?: number;
+  status?: 'InProgress' | 'Completed';
+  results?: BatchDownloadJobResult[];
+  selfUri?: string;
+}
+
+/** NamedEntity */
+export interface NamedEntity {
+  id?: string;
+  name?: string;
+}
+
+/**
+ * GET /api/v2/tokens/me. Not in the OpenAPI extracts (it belongs to the Tokens API group): the
+ * fields are those of the public SDKs' TokenInfo model, whose client member is named
+ * "OAuthClient" on the wire. It names the client and its organisation; it does not list the
+ * client's permissions (those come from its roles), so rights are found by trying the calls.
+ */
+export interface TokenInfo {
+  organization?: NamedEntity;
+  homeOrganization?: NamedEntity;
+  authorizedScope?: string[];
+  clonedUser?: { id?: string; organization?: NamedEntity };
+  OAuthClient?: { id?: string; name?: string; authorizedGrantType?: string; organization?: NamedEntity };
+}

@@ -17,13 +17,16 @@ import { configFor, copyOf } from './test-helpers.js';
 const doc = loadGenesysOpenApi();
 let sim: GenesysSimulator;
 let token = '';
+/** A client whose roles grant nothing the simulator checks. */
+let bareToken = '';
 const CONV = 'c0ffee00-0000-4000-8000-00000000000a';
 const REC = 'reca0000-0000-4000-8000-00000000000a';
 
-async function call(method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown, auth = true): Promise<{ status: number; headers: Record<string, unknown>; json: unknown }> {
+async function call(method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown, auth: boolean | string = true): Promise<{ status: number; headers: Record<string, unknown>; json: unknown }> {
+  const bearer = auth === true ? token : auth === false ? undefined : auth;
   const res = await request(sim.apiBaseUrl + path, {
     method,
-    headers: { ...(auth ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.body.text();
@@ -58,6 +61,10 @@ function enumOf(def: string, prop: string): unknown[] {
 beforeAll(async () => {
   sim = await startGenesysSimulator({
     restoreDelayMs: 20,
+    clients: [
+      { id: 'custodian-sim', secret: 'custodian-sim-secret', name: 'custodian gateway' },
+      { id: 'bare-client', secret: 'bare-secret', permissions: [] },
+    ],
     recordings: [
       { conversationId: CONV, recordingId: REC, bytes: 'RIFF....WAVEfmt ', externalTag: 'LEGACY-7', protocolCallId: 'sip-7@sbc', startTime: '2026-02-01T09:00:00Z' },
       { conversationId: CONV, recordingId: 'rec-screen', bytes: 'x', mediaSubtype: 'Screen', startTime: '2026-02-01T09:00:00Z' },
@@ -76,6 +83,12 @@ beforeAll(async () => {
   expect(json.token_type).toBe('bearer');
   expect(Number.isInteger(json.expires_in)).toBe(true);
   token = json.access_token;
+  const bare = await request(`${sim.loginBaseUrl}/oauth/token`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from('bare-client:bare-secret').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials',
+  });
+  bareToken = ((await bare.body.json()) as { access_token: string }).access_token;
 });
 
 afterAll(async () => {
@@ -229,8 +242,103 @@ describe('(a) simulator responses conform to the Genesys OpenAPI extracts', () =
     }
   });
 
+  it('recording settings: a RecordingSettings with the link lifetimes in minutes', async () => {
+    sim.set({ mediaLinkTtlMs: 2 * 60_000 });
+    const r = await call('GET', '/api/v2/recording/settings');
+    sim.set({ mediaLinkTtlMs: 60 * 60_000 });
+    expect(r.status).toBe(200);
+    expectConforms('GET', '/api/v2/recording/settings', r);
+    expect(r.json).toMatchObject({ recordingPlaybackUrlTtl: 2, recordingBatchDownloadUrlTtl: 60 });
+  });
+
+  it('batch requests: submission and status conform; archived items carry errorMsg; results are links to the original bytes', async () => {
+    const body = {
+      batchDownloadRequestList: [
+        { conversationId: CONV, recordingId: REC },
+        { conversationId: 'c-arch', recordingId: 'r-arch' },
+        { conversationId: CONV },
+        { conversationId: 'nope', recordingId: 'nope' },
+      ],
+    };
+    // The request body the connector sends is a BatchDownloadJobSubmission.
+    expect(validate(doc, bodySchema('post', '/api/v2/recording/batchrequests'), body)).toEqual([]);
+    sim.set({ batchPolls: 1 });
+    sim.setFileState('c-arch', 'r-arch', 'ARCHIVED'); // an earlier test restored it
+    const sub = await call('POST', '/api/v2/recording/batchrequests', body);
+    expect(sub.status).toBe(200);
+    expectConforms('POST', '/api/v2/recording/batchrequests', sub);
+    const id = (sub.json as { id: string }).id;
+    const first = await call('GET', `/api/v2/recording/batchrequests/${id}`);
+    expectConforms('GET', `/api/v2/recording/batchrequests/${id}`, first);
+    expect(first.json).toMatchObject({ status: 'InProgress', jobId: id, expectedResultCount: 5 });
+    const done = await call('GET', `/api/v2/recording/batchrequests/${id}`);
+    expectConforms('GET', `/api/v2/recording/batchrequests/${id}`, done);
+    const st = done.json as { status: string; resultCount: number; errorCount: number; results: { conversationId: string; recordingId?: string; resultUrl?: string; errorMsg?: string; contentType?: string }[] };
+    expect(st).toMatchObject({ status: 'Completed', resultCount: 5, errorCount: 2 });
+    expect(st.results.find((x) => x.recordingId === 'r-arch')?.errorMsg).toMatch(/archived/i);
+    expect(st.results.find((x) => x.conversationId === 'nope')?.errorMsg).toBeDefined();
+    const ok = st.results.find((x) => x.recordingId === REC && x.resultUrl);
+    const media = await request(ok!.resultUrl!);
+    expect(await media.body.text()).toBe('RIFF....WAVEfmt ');
+  });
+
+  it('batch requests: the documented errors (too many, empty, unknown job, another client, missing rights)', async () => {
+    const many = { batchDownloadRequestList: Array.from({ length: 101 }, (_, i) => ({ conversationId: `c${i}` })) };
+    const cases: [method: 'GET' | 'POST', path: string, body: unknown, status: number, code: string, auth?: string][] = [
+      ['POST', '/api/v2/recording/batchrequests', many, 400, 'batch.download.too.many.items'],
+      ['POST', '/api/v2/recording/batchrequests', { batchDownloadRequestList: [] }, 400, 'batch.download.bad.request'],
+      ['GET', '/api/v2/recording/batchrequests/no-such-job', undefined, 404, 'batch.download.job.not.found'],
+      ['POST', '/api/v2/recording/batchrequests', { batchDownloadRequestList: [{ conversationId: CONV }] }, 403, 'missing.any.permissions', bareToken],
+    ];
+    for (const [method, path, body, status, code, auth] of cases) {
+      const r = await call(method, path, body, auth ?? true);
+      expect(r.status, `${method} ${path}`).toBe(status);
+      expect((r.json as { code: string }).code).toBe(code);
+      expectConforms(method, path, r);
+    }
+    // Only the submitting client may read the results.
+    sim.set({ clients: [...sim.knobs.clients, { id: 'other-client', secret: 'other-secret' }] });
+    const sub = await call('POST', '/api/v2/recording/batchrequests', { batchDownloadRequestList: [{ conversationId: CONV }] });
+    const login = await request(`${sim.loginBaseUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('other-client:other-secret').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
+    const other = ((await login.body.json()) as { access_token: string }).access_token;
+    const path = `/api/v2/recording/batchrequests/${(sub.json as { id: string }).id}`;
+    const denied = await call('GET', path, undefined, other);
+    expect(denied.status).toBe(403);
+    expect((denied.json as { code: string }).code).toBe('batch.download.permission.denied');
+    expectConforms('GET', path, denied);
+  });
+
+  it('missing rights: 403 with a code the extract lists, for every call the gateway makes', async () => {
+    const cases: [method: 'GET' | 'POST', path: string, body?: unknown][] = [
+      ['GET', `/api/v2/conversations/${CONV}/recordingmetadata`],
+      ['GET', `/api/v2/conversations/${CONV}/recordingmetadata/${REC}`],
+      ['GET', `/api/v2/conversations/${CONV}/recordings/${REC}?formatId=WAV`],
+      ['POST', '/api/v2/analytics/conversations/details/query', { interval: '2026-02-01T00:00:00Z/2026-02-02T00:00:00Z' }],
+    ];
+    for (const [method, path, body] of cases) {
+      const r = await call(method, path, body, bareToken);
+      expect(r.status, path).toBe(403);
+      expectConforms(method, path, r);
+      expect((r.json as { message: string }).message).toMatch(/:view/);
+    }
+  });
+
+  it('tokens/me is not in the extracts; the simulator answers the SDKs’ TokenInfo shape', async () => {
+    expect(findOperation(doc, 'GET', '/api/v2/tokens/me')).toBeUndefined();
+    expect(doc.definitions.TokenInfo).toBeUndefined();
+    const r = await call('GET', '/api/v2/tokens/me');
+    expect(r.status).toBe(200);
+    expect(Object.keys(r.json as object).sort()).toEqual(['OAuthClient', 'authorizedScope', 'homeOrganization', 'organization']);
+    expect(r.json).toMatchObject({ OAuthClient: { id: 'custodian-sim', name: 'custodian gateway' }, organization: { id: sim.org.id, name: sim.org.name } });
+  });
+
   it('every answer the API host gave in this file is documented for its operation, with a listed error code', () => {
-    const apiLog = sim.requests.filter((e) => e.role === 'api');
+    // tokens/me is outside the extracts (see above).
+    const apiLog = sim.requests.filter((e) => e.role === 'api' && e.path !== '/api/v2/tokens/me');
     expect(apiLog.length).toBeGreaterThan(30);
     for (const e of apiLog) {
       const found = findOperation(doc, e.method, e.path);

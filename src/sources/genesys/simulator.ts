@@ -4,15 +4,29 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { GENESYS_FORMATS, type GenesysFormat } from './config.js';
-import { FILE_STATES, type FileState, type MediaSubtype, type Recording, type RecordingMetadata } from './models.js';
+import {
+  FILE_STATES,
+  type BatchDownloadJobResult,
+  type BatchDownloadJobStatusResult,
+  type FileState,
+  type MediaSubtype,
+  type Recording,
+  type RecordingMetadata,
+  type RecordingSettings,
+  type TokenInfo,
+} from './models.js';
 import { queryConversationDetails, uuidFrom } from './simulator-analytics.js';
 
 /**
  * A Genesys Cloud simulator: a real HTTP server speaking the routes, status codes, model field
  * names and error bodies of the Platform API extracts (../shared/reference/genesys-openapi) for
  * what custodian uses — OAuth client credentials, recording metadata, recordings (with 202 while
- * transcoding, and restore), the analytics conversation details query — and serving the
- * pre-authorised media links with Range support. Tests, the demo and anyone can start it.
+ * transcoding, and restore), the analytics conversation details query, batch download requests,
+ * the org's recording settings and GET /api/v2/tokens/me (which is *not* in the extracts: its
+ * shape follows the public SDKs' TokenInfo model) — and serving the pre-authorised media links
+ * with Range support. Each OAuth client has permissions (x-inin-requires-permissions of the
+ * extracts, checked with ANY semantics) so missing rights answer 403 as Genesys does.
+ * Tests, the demo, `custodian sim genesys` and anyone can start it.
  *
  * Layout "split" (default) listens on three ports, one per host role (login, api, media), each
  * serving only its own routes, so tests can prove what was sent where. "combined" serves all
@@ -25,7 +39,21 @@ export type SimScope = SimRole | 'any';
 export interface SimClient {
   id: string;
   secret: string;
+  /** The OAuth client's name (GET /api/v2/tokens/me). */
+  name?: string;
+  /** Rights granted through the client's roles; absent = every permission the simulator checks. */
+  permissions?: string[];
+  /** authorizedScope of GET /api/v2/tokens/me (client-credentials clients get rights from roles, not scopes). */
+  scopes?: string[];
 }
+
+/** Permissions the simulator checks, per route (x-inin-requires-permissions of the extracts, type ANY). */
+export const SIM_PERMISSIONS = {
+  recordingView: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view'],
+  batchDownload: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view', 'recording:screenRecording:view'],
+  analytics: ['analytics:conversationDetail:view', 'analytics:agentConversationDetail:view'],
+  restore: ['recording:recording:restore'],
+} as const;
 
 export interface SimKnobs {
   clients: SimClient[];
@@ -41,6 +69,21 @@ export interface SimKnobs {
   estimatedTranscodeTimeMs: number;
   /** RESTORING → RESTORED after this long. */
   restoreDelayMs: number;
+  /** Login answers are held this long (a slow token endpoint). */
+  loginDelayMs: number;
+  /** The Date header of every answer is off by this much (clock skew). */
+  clockSkewMs: number;
+  /** What media links serve: the recording, or an HTML page with status 200 (a proxy or portal in the way). */
+  mediaBody: 'recording' | 'html';
+  /**
+   * Every media answer declares its full Content-Length but sends only this many body bytes, then
+   * closes the connection cleanly (FIN, not a reset). undefined = off.
+   */
+  mediaTruncateAfter: number | undefined;
+  /** InProgress answers of GET /api/v2/recording/batchrequests/{jobId} before a job is Completed. */
+  batchPolls: number;
+  /** Validity of batch result links (recordingBatchDownloadUrlTtl), ms. */
+  batchLinkTtlMs: number;
 }
 
 export interface SimRecordingInput {
@@ -113,8 +156,18 @@ export interface GenesysSimulator {
   rateLimitNext(n: number, retryAfterS: number): void;
   /** The next `times` media answers stop after `bytes` body bytes and close the connection. */
   breakMediaAfter(bytes: number, times?: number): void;
+  /** The next n 200 answers of the API host carry a body cut in half (malformed JSON, consistent Content-Length). */
+  malformedJsonNext(n: number): void;
+  /** The next n 200 answers of GET …/recordings/{recordingId} carry no mediaUris. */
+  omitMediaUrisNext(n: number): void;
   /** Every issued token becomes invalid (401 mid-life). */
   revokeTokens(): void;
+  /** Login attempts, successful or not (a retry storm shows here). */
+  readonly loginAttempts: number;
+  /** Batch jobs submitted (POST /api/v2/recording/batchrequests answered 200). */
+  readonly batchJobs: number;
+  /** The organisation every client belongs to (GET /api/v2/tokens/me). */
+  readonly org: { id: string; name: string };
   /** Successful logins (tokens issued). */
   readonly logins: number;
   readonly requests: readonly SimRequestLog[];
@@ -148,6 +201,35 @@ interface SimRecording {
   restoreTimer: NodeJS.Timeout | undefined;
 }
 
+interface SimBatchResult {
+  out: BatchDownloadJobResult;
+  /** Set for a playable recording: its link is minted when the result is first shown. */
+  rec?: SimRecording;
+}
+
+interface SimBatchJob {
+  id: string;
+  /** Only this client may read the results. */
+  clientId: string;
+  results: SimBatchResult[];
+  polls: number;
+}
+
+function batchErrorOf(state: FileState): string {
+  switch (state) {
+    case 'ARCHIVED':
+      return 'Recording is archived and must be restored before it can be downloaded';
+    case 'RESTORING':
+      return 'Recording is being restored';
+    case 'DELETED':
+      return 'Recording has been deleted';
+    case 'UPLOADING':
+      return 'Recording is still being uploaded';
+    default:
+      return 'Recording is not available for download';
+  }
+}
+
 const ERROR_MESSAGES: Record<string, string> = {
   'not.found': 'The requested resource was not found.',
   'recording.recording.not.found': 'Recording with recordingId was not found.',
@@ -162,7 +244,15 @@ const ERROR_MESSAGES: Record<string, string> = {
   'recording.invalid.json': 'The recording body is not valid JSON.',
   'recording.not.archivable': 'The recording cannot be archived or restored.',
   'missing.permissions': 'Unable to perform the requested action. You are missing the following permission(s): recording:recording:view',
+  'batch.download.job.not.found': 'The requested job is unknown',
+  'batch.download.permission.denied': 'Only user that initiated the job can request results',
+  'batch.download.too.many.items': 'Too many items requested, max 100 allowed',
+  'batch.download.bad.request': 'Request list is required and must not be empty',
+  'recording.recording.restore.permission.check.failed': 'improper permissions found when attempting to restore recordings',
 };
+
+const BATCH_MAX_ITEMS = 100;
+const HTML_PAGE = '<!DOCTYPE html><html><head><title>Sign in</title></head><body><h1>Session expired</h1><p>Please sign in again.</p></body></html>';
 
 /** The Genesys error code a forced failure carries (each listed in the extracts' x-inin-error-codes). */
 function statusCodeFor(status: number): string {
@@ -189,8 +279,12 @@ function iso(d: string | Date | undefined): string | undefined {
   return (typeof d === 'string' ? new Date(d) : d).toISOString();
 }
 
-function contentTypeOf(format: GenesysFormat): string {
+/** The format of a minted link: a formatId, or ORIGINAL for batch results (the trunk's own codec). */
+type LinkFormat = GenesysFormat | 'ORIGINAL';
+
+function contentTypeOf(format: LinkFormat): string {
   switch (format) {
+    case 'ORIGINAL':
     case 'WAV':
     case 'WAV_ULAW':
       return 'audio/wav';
@@ -217,6 +311,12 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     transcodingBody: opts.transcodingBody ?? 'empty',
     estimatedTranscodeTimeMs: opts.estimatedTranscodeTimeMs ?? 50,
     restoreDelayMs: opts.restoreDelayMs ?? 1_000,
+    loginDelayMs: opts.loginDelayMs ?? 0,
+    clockSkewMs: opts.clockSkewMs ?? 0,
+    mediaBody: opts.mediaBody ?? 'recording',
+    mediaTruncateAfter: opts.mediaTruncateAfter,
+    batchPolls: opts.batchPolls ?? 1,
+    batchLinkTtlMs: opts.batchLinkTtlMs ?? 60 * 60 * 1000,
   };
   const host = opts.host ?? '127.0.0.1';
   const logLimit = opts.logLimit ?? 10_000;
@@ -226,6 +326,12 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
   const log: SimRequestLog[] = [];
   let seq = 0;
   let logins = 0;
+  let loginAttempts = 0;
+  let malformedLeft = 0;
+  let omitMediaUrisLeft = 0;
+  const org = { id: uuidFrom('custodian-sim/org'), name: 'Custodian Simulated Org' };
+  const batchJobs = new Map<string, SimBatchJob>();
+  let batchJobCount = 0;
   const failures: { n: number; status: number; scope: SimScope }[] = [];
   let rateLimit = { n: 0, retryAfterS: 1 };
   let breaks = { bytes: 0, times: 0 };
@@ -267,8 +373,13 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
 
   function send(res: ServerResponse, entry: SimRequestLog, status: number, body: unknown, headers: Record<string, string> = {}): void {
     entry.status = status;
-    const text = body === undefined ? '' : JSON.stringify(body);
+    let text = body === undefined ? '' : JSON.stringify(body);
+    if (status === 200 && entry.role === 'api' && text !== '' && malformedLeft > 0) {
+      malformedLeft--;
+      text = text.slice(0, Math.max(1, Math.floor(text.length / 2)));
+    }
     res.writeHead(status, {
+      date: new Date(Date.now() + knobs.clockSkewMs).toUTCString(),
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       'content-length': String(Buffer.byteLength(text)),
       ...headers,
@@ -333,7 +444,11 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       selfUri: `/api/v2/conversations/${r.conversationId}/recordings/${r.recordingId}`,
     };
     if (playable && withMedia && format && format !== 'NONE') {
-      out.mediaUris = { S: { mediaUri: mintLink(r, format) } };
+      if (omitMediaUrisLeft > 0) {
+        omitMediaUrisLeft--;
+        return out;
+      }
+      out.mediaUris = { S: { mediaUri: mintLink(r, format, knobs.mediaLinkTtlMs) } };
       out.outputDurationMs = r.durationMs;
       out.outputSizeInBytes = r.bytes.length;
       out.actualTranscodeTimeMs = 0;
@@ -343,21 +458,19 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
 
   // ---- media links ----------------------------------------------------------------------------
 
-  function mintLink(r: SimRecording, format: GenesysFormat): string {
-    const payload = Buffer.from(JSON.stringify({ c: r.conversationId, r: r.recordingId, f: format, e: Date.now() + knobs.mediaLinkTtlMs, n: randomBytes(6).toString('hex') })).toString(
-      'base64url',
-    );
+  function mintLink(r: SimRecording, format: LinkFormat, ttlMs: number): string {
+    const payload = Buffer.from(JSON.stringify({ c: r.conversationId, r: r.recordingId, f: format, e: Date.now() + ttlMs, n: randomBytes(6).toString('hex') })).toString('base64url');
     const sig = createHmac('sha256', linkKey).update(payload).digest('base64url');
     return `${mediaBaseUrl}/media/${payload}.${sig}`;
   }
 
-  function readLink(token: string): { c: string; r: string; f: GenesysFormat; e: number } | 'invalid' | 'expired' {
+  function readLink(token: string): { c: string; r: string; f: LinkFormat; e: number } | 'invalid' | 'expired' {
     const [payload, sig] = token.split('.');
     if (!payload || !sig) return 'invalid';
     const want = createHmac('sha256', linkKey).update(payload).digest();
     const got = Buffer.from(sig, 'base64url');
     if (got.length !== want.length || !timingSafeEqual(got, want)) return 'invalid';
-    const v = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { c: string; r: string; f: GenesysFormat; e: number };
+    const v = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { c: string; r: string; f: LinkFormat; e: number };
     return Date.now() > v.e ? 'expired' : v;
   }
 
@@ -372,6 +485,12 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     if (link === 'expired') return refuse(403, 'AccessDenied: Request has expired');
     const r = recordings.get(key(link.c, link.r));
     if (!r || !PLAYABLE.has(r.fileState)) return refuse(404, 'NoSuchKey');
+    if (knobs.mediaBody === 'html') {
+      entry.status = 200;
+      entry.bytesSent = Buffer.byteLength(HTML_PAGE);
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(entry.bytesSent) });
+      return void res.end(req.method === 'HEAD' ? undefined : HTML_PAGE);
+    }
     const size = r.bytes.length;
     const base: Record<string, string> = {
       'content-type': r.contentType ?? contentTypeOf(link.f),
@@ -404,6 +523,14 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       res.write(part, () => res.socket?.destroy());
       return;
     }
+    const cut = knobs.mediaTruncateAfter;
+    if (cut !== undefined && cut < slice.length) {
+      // Fewer bytes than Content-Length, then a clean close: only the length says the body is short.
+      const part = slice.subarray(0, cut);
+      entry.bytesSent = part.length;
+      res.write(part, () => res.socket?.end());
+      return;
+    }
     entry.bytesSent = slice.length;
     res.end(slice);
   }
@@ -411,6 +538,17 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
   // ---- routes ----------------------------------------------------------------------------------
 
   function login(req: IncomingMessage, res: ServerResponse, entry: SimRequestLog, body: Buffer): void {
+    if (knobs.loginDelayMs > 0) {
+      const t = setTimeout(() => {
+        if (!res.destroyed) loginNow(req, res, entry, body);
+      }, knobs.loginDelayMs);
+      res.once('close', () => clearTimeout(t));
+      return;
+    }
+    loginNow(req, res, entry, body);
+  }
+
+  function loginNow(req: IncomingMessage, res: ServerResponse, entry: SimRequestLog, body: Buffer): void {
     const oauthError = (status: number, error: string, description: string) => {
       entry.errorCode = error;
       send(res, entry, status, { error, description, error_description: description });
@@ -436,6 +574,20 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     if (!auth?.[1]) return sendError(res, entry, 401, 'authentication.required');
     const tok = tokens.get(auth[1]);
     if (!tok || tok.expiresAt <= Date.now()) return sendError(res, entry, 401, 'bad.credentials');
+    const client = knobs.clients.find((c) => c.id === tok.clientId);
+    if (!client) return sendError(res, entry, 401, 'bad.credentials');
+    /** ANY of `perms`, or a 403 with the code Genesys uses for a type-ANY requirement. */
+    const allowed = (perms: readonly string[]): boolean => {
+      if (!client.permissions || perms.some((p) => client.permissions?.includes(p))) return true;
+      sendError(
+        res,
+        entry,
+        403,
+        'missing.any.permissions',
+        `Unable to perform the requested action. You must have at least one of the following permissions assigned: ${perms.join(', ')}`,
+      );
+      return false;
+    };
     const rh = rateHeaders();
     if (rateLimit.n > 0) {
       rateLimit.n--;
@@ -452,6 +604,8 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     if (parts[1] === 'api' && parts[2] === 'v2' && parts[3] === 'conversations' && conv && parts.length >= 6) {
       const kind = parts[5];
       const recId = parts[6];
+      const needsView = (kind === 'recordingmetadata' || kind === 'recordings') && m === 'GET' && parts.length <= 7;
+      if (needsView && !allowed(SIM_PERMISSIONS.recordingView)) return;
       if (kind === 'recordingmetadata' && parts.length === 6 && m === 'GET') {
         const list = [...recordings.values()].filter((r) => r.conversationId === conv);
         if (list.length === 0) return sendError(res, entry, 404, 'conversation.not.found');
@@ -481,10 +635,115 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
         }
         return send(res, entry, 200, recordingJson(r, format, true), rh);
       }
-      if (kind === 'recordings' && recId && parts.length === 7 && m === 'PUT') return restore(res, entry, conv, recId, body, rh);
+      if (kind === 'recordings' && recId && parts.length === 7 && m === 'PUT') return restore(res, entry, client, conv, recId, body, rh);
     }
-    if (url.pathname === '/api/v2/analytics/conversations/details/query' && m === 'POST') return analytics(res, entry, body, rh);
+    if (url.pathname === '/api/v2/analytics/conversations/details/query' && m === 'POST') {
+      if (!allowed(SIM_PERMISSIONS.analytics)) return;
+      return analytics(res, entry, body, rh);
+    }
+    if (url.pathname === '/api/v2/tokens/me' && m === 'GET') return send(res, entry, 200, tokenInfo(client), rh);
+    if (url.pathname === '/api/v2/recording/settings' && m === 'GET') return send(res, entry, 200, recordingSettings(), rh);
+    if (url.pathname === '/api/v2/recording/batchrequests' && m === 'POST') {
+      if (!allowed(SIM_PERMISSIONS.batchDownload)) return;
+      return submitBatch(res, entry, client, body, rh);
+    }
+    if (parts.length === 6 && url.pathname.startsWith('/api/v2/recording/batchrequests/') && m === 'GET' && parts[5]) return batchStatus(res, entry, client, parts[5], rh);
     sendError(res, entry, 404, 'not.found');
+  }
+
+  // ---- identity, settings --------------------------------------------------------------------------
+
+  /** TokenInfo as the public SDKs model it (the wire name of the client member is "OAuthClient"). */
+  function tokenInfo(client: SimClient): TokenInfo {
+    return {
+      organization: { ...org },
+      homeOrganization: { ...org },
+      authorizedScope: client.scopes ?? [],
+      OAuthClient: { id: client.id, name: client.name ?? client.id, authorizedGrantType: 'CLIENT-CREDENTIALS', organization: { ...org } },
+    };
+  }
+
+  function recordingSettings(): RecordingSettings {
+    const minutes = (ms: number) => Math.max(1, Math.round(ms / 60_000));
+    return {
+      maxSimultaneousStreams: 5,
+      maxConfigurableScreenRecordingStreams: 15,
+      regionalRecordingStorageEnabled: false,
+      recordingPlaybackUrlTtl: minutes(knobs.mediaLinkTtlMs),
+      recordingBatchDownloadUrlTtl: minutes(knobs.batchLinkTtlMs),
+      stopRecordingWhenOnlyExternalParticipants: false,
+    };
+  }
+
+  // ---- batch download ------------------------------------------------------------------------------
+
+  function submitBatch(res: ServerResponse, entry: SimRequestLog, client: SimClient, body: Buffer, rh: Record<string, string>): void {
+    let json: { batchDownloadRequestList?: unknown };
+    try {
+      json = JSON.parse(body.toString('utf8')) as typeof json;
+      if (!json || typeof json !== 'object' || Array.isArray(json)) throw new Error('not an object');
+    } catch {
+      return sendError(res, entry, 400, 'bad.request');
+    }
+    const list = json.batchDownloadRequestList;
+    if (!Array.isArray(list) || list.length === 0) return sendError(res, entry, 400, 'batch.download.bad.request');
+    if (list.length > BATCH_MAX_ITEMS) return sendError(res, entry, 400, 'batch.download.too.many.items');
+    const items: { conversationId: string; recordingId?: string }[] = [];
+    for (const it of list as unknown[]) {
+      const o = it as { conversationId?: unknown; recordingId?: unknown } | null;
+      if (!o || typeof o !== 'object' || typeof o.conversationId !== 'string' || (o.recordingId !== undefined && typeof o.recordingId !== 'string')) {
+        return sendError(res, entry, 400, 'bad.request', 'Each item needs a conversationId (and optionally a recordingId).');
+      }
+      items.push({ conversationId: o.conversationId, ...(typeof o.recordingId === 'string' ? { recordingId: o.recordingId } : {}) });
+    }
+    const id = randomUUID();
+    // What each item yields is decided now; links are minted when a result is first shown.
+    const results: SimBatchResult[] = [];
+    for (const it of items) {
+      const recs = it.recordingId
+        ? [recordings.get(key(it.conversationId, it.recordingId))].filter((r): r is SimRecording => r !== undefined)
+        : [...recordings.values()].filter((r) => r.conversationId === it.conversationId);
+      if (recs.length === 0) {
+        results.push({ out: { conversationId: it.conversationId, ...(it.recordingId ? { recordingId: it.recordingId } : {}), errorMsg: 'Recording not found' } });
+        continue;
+      }
+      for (const r of recs) {
+        const base = { conversationId: r.conversationId, recordingId: r.recordingId };
+        if (PLAYABLE.has(r.fileState)) results.push({ out: base, rec: r });
+        else results.push({ out: { ...base, errorMsg: batchErrorOf(r.fileState) } });
+      }
+    }
+    batchJobs.set(id, { id, clientId: client.id, results, polls: 0 });
+    batchJobCount++;
+    send(res, entry, 200, { id, selfUri: `/api/v2/recording/batchrequests/${id}` }, rh);
+  }
+
+  function batchStatus(res: ServerResponse, entry: SimRequestLog, client: SimClient, jobId: string, rh: Record<string, string>): void {
+    const job = batchJobs.get(jobId);
+    if (!job) return sendError(res, entry, 404, 'batch.download.job.not.found');
+    if (job.clientId !== client.id) return sendError(res, entry, 403, 'batch.download.permission.denied');
+    job.polls++;
+    const done = job.polls > knobs.batchPolls;
+    // While in progress, results appear a share at a time.
+    const shown = done ? job.results.length : Math.floor((job.results.length * (job.polls - 1)) / Math.max(1, knobs.batchPolls));
+    const results: BatchDownloadJobResult[] = job.results.slice(0, shown).map((x) => {
+      if (x.rec && !x.out.resultUrl) {
+        x.out.resultUrl = mintLink(x.rec, 'ORIGINAL', knobs.batchLinkTtlMs);
+        x.out.contentType = x.rec.contentType ?? contentTypeOf('ORIGINAL');
+      }
+      return { ...x.out };
+    });
+    const body: BatchDownloadJobStatusResult = {
+      id: job.id,
+      jobId: job.id,
+      expectedResultCount: job.results.length,
+      resultCount: results.length,
+      errorCount: results.filter((r) => r.errorMsg !== undefined).length,
+      status: done ? 'Completed' : 'InProgress',
+      results,
+      selfUri: `/api/v2/recording/batchrequests/${job.id}`,
+    };
+    send(res, entry, 200, body, rh);
   }
 
   function formatParam(url: URL): GenesysFormat | 'invalid' {
@@ -505,7 +764,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     return true;
   }
 
-  function restore(res: ServerResponse, entry: SimRequestLog, conv: string, recId: string, body: Buffer, rh: Record<string, string>): void {
+  function restore(res: ServerResponse, entry: SimRequestLog, client: SimClient, conv: string, recId: string, body: Buffer, rh: Record<string, string>): void {
     const r = recordings.get(key(conv, recId));
     if (!r) return sendError(res, entry, 404, 'not.found');
     let json: { archiveDate?: unknown };
@@ -517,6 +776,9 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     if (typeof json?.archiveDate !== 'string' || Number.isNaN(Date.parse(json.archiveDate))) return sendError(res, entry, 400, 'invalid.date');
     const archiveDate = new Date(json.archiveDate).toISOString();
     if (r.fileState === 'DELETED' || r.fileState === 'ERROR' || r.fileState === 'UPLOADING') return sendError(res, entry, 400, 'recording.not.archivable');
+    if (r.fileState === 'ARCHIVED' && client.permissions && !client.permissions.some((p) => (SIM_PERMISSIONS.restore as readonly string[]).includes(p))) {
+      return sendError(res, entry, 403, 'recording.recording.restore.permission.check.failed');
+    }
     r.archiveDate = archiveDate;
     if (r.fileState === 'ARCHIVED') {
       r.fileState = 'RESTORING';
@@ -587,6 +849,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
           if (size > 1024 * 1024) return sendError(res, entry, 413, 'request.entity.too.large', 'The request is over the size limit.');
           // Each listener serves only its own host's routes.
           if (pathRole === 'unknown' || (listenerRole !== 'combined' && pathRole !== listenerRole)) return sendError(res, entry, 404, 'not.found');
+          if (pathRole === 'login') loginAttempts++;
           const failStatus = takeFailure(pathRole);
           if (failStatus !== undefined) return sendError(res, entry, failStatus, statusCodeFor(failStatus));
           const body = Buffer.concat(chunks);
@@ -654,12 +917,25 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     breakMediaAfter(bytes, times = 1) {
       breaks = { bytes, times };
     },
+    malformedJsonNext(n) {
+      malformedLeft = n;
+    },
+    omitMediaUrisNext(n) {
+      omitMediaUrisLeft = n;
+    },
     revokeTokens() {
       tokens.clear();
     },
     get logins() {
       return logins;
     },
+    get loginAttempts() {
+      return loginAttempts;
+    },
+    get batchJobs() {
+      return batchJobCount;
+    },
+    org,
     requests: log,
     clearLog() {
       log.length = 0;

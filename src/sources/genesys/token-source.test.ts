@@ -85,6 +85,31 @@ describe('TokenSource', () => {
     expect(ts.loginFailures).toBe(1);
   });
 
+  it('a refused login is remembered for refusalHoldMs: callers fail at once, with no login storm; then it is tried again', async () => {
+    const ts = new TokenSource({
+      loginBaseUrl: sim.loginBaseUrl,
+      clientId: 'custodian-sim',
+      clientSecret: new Secret('not-the-secret', 'inline'),
+      dispatcher: agent,
+      timeoutMs: 2_000,
+      now: () => clock,
+      refusalHoldMs: 10_000,
+    });
+    const first = await ts.get(signal).catch((x: unknown) => x);
+    expect(errorCodeOf(first)).toBe('source.auth_failed');
+    const again = await Promise.all(Array.from({ length: 20 }, () => ts.get(signal).catch((x: unknown) => x)));
+    for (const e of again) expect(e).toMatchObject({ code: 'source.auth_failed', extra: { genesys_status: 401, refusal_cached: true } });
+    expect(sim.loginAttempts).toBe(1);
+    clock += 10_001;
+    await ts.get(signal).catch(() => {});
+    expect(sim.loginAttempts).toBe(2);
+    // Fixed credentials (a rotated secret file) are used as soon as the hold ends, and a success clears it.
+    sim.set({ clients: [{ id: 'custodian-sim', secret: 'not-the-secret' }] });
+    clock += 10_001;
+    expect(typeof (await ts.get(signal))).toBe('string');
+    expect(sim.loginAttempts).toBe(3);
+  });
+
   it('a caller that gives up does not cancel the shared login', async () => {
     const ts = source();
     const ac = new AbortController();

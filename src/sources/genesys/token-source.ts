@@ -13,6 +13,11 @@ export interface TokenSourceOptions {
   dispatcher: Dispatcher;
   timeoutMs: number;
   now?: () => number;
+  /**
+   * A login the token endpoint refused (wrong secret, disabled client) is not tried again for this
+   * long: callers get the same source.auth_failed at once instead of each sending a login (default 30 s).
+   */
+  refusalHoldMs?: number;
 }
 
 interface CachedToken {
@@ -36,6 +41,8 @@ export class TokenSource {
   #inflight: Promise<CachedToken> | undefined;
   #logins = 0;
   #loginFailures = 0;
+  /** The last refusal of the credentials and until when it is answered from memory. */
+  #refused: { error: AppError; until: number } | undefined;
   readonly #now: () => number;
 
   constructor(private readonly opts: TokenSourceOptions) {
@@ -58,6 +65,11 @@ export class TokenSource {
     if (t && now < t.expiresAt) {
       if (now >= t.refreshAt) this.#login().catch(() => {}); // the next caller sees the failure if it persists
       return t.value;
+    }
+    const refused = this.#refused;
+    if (refused && now < refused.until) {
+      const e = refused.error;
+      throw new AppError(e.code, e.message, { extra: { ...e.extra, refusal_cached: true }, headers: e.headers });
     }
     return (await abortable(this.#login(), signal)).value;
   }
@@ -118,9 +130,11 @@ export class TokenSource {
       this.#loginFailures++;
       const body = (await readErrorBody(res)) as { error?: unknown; code?: unknown } | undefined;
       const reason = typeof body?.error === 'string' ? body.error : typeof body?.code === 'string' ? body.code : undefined;
-      throw genesysError('source.auth_failed', `the Genesys login refused client ${clientId} (HTTP ${status}${reason ? `, ${reason}` : ''})`, {
+      const refusal = genesysError('source.auth_failed', `the Genesys login refused client ${clientId} (HTTP ${status}${reason ? `, ${reason}` : ''})`, {
         extra: { genesys_status: status, ...(reason ? { genesys_code: reason } : {}) },
       });
+      this.#refused = { error: refusal, until: this.#now() + (this.opts.refusalHoldMs ?? 30_000) };
+      throw refusal;
     }
     let json: { access_token?: unknown; expires_in?: unknown; token_type?: unknown };
     try {
@@ -137,6 +151,7 @@ export class TokenSource {
     const lifetimeMs = (typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in : 300) * 1000;
     const now = this.#now();
     this.#logins++;
+    this.#refused = undefined;
     const token: CachedToken = { value: json.access_token, expiresAt: now + lifetimeMs, refreshAt: now + lifetimeMs - refreshMarginMs(lifetimeMs) };
     this.#token = token;
     return token;

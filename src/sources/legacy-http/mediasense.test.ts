@@ -68,10 +68,11 @@ describe('LegacyHttpConnector — cisco_mediasense against the simulator', () =>
   });
 
   it('after the session expires from idleness, one re-sign-in (for any number of concurrent requests) and success', async () => {
-    sim.set({ sessionIdleMs: 150 });
+    // Idle time long enough that a loaded machine does not expire the session again mid-test.
+    sim.set({ sessionIdleMs: 1_000 });
     const c = connector();
     await drain((await c.open(copyOf(SID), { signal: signal() })).body);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 1_200));
     sim.clearLog();
     const bodies = await Promise.all(Array.from({ length: 8 }, () => c.open(copyOf(SID), { signal: signal() }).then((m) => drain(m.body))));
     for (const b of bodies) expect(b.equals(FIXTURE)).toBe(true);

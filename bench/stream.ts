@@ -1,0 +1,412 @@
+/**
+ * stream: bytes through custodian vs the same bytes through nginx proxy_pass vs straight from the
+ * origin, all measured in this run on this machine.
+ *
+ *  - one big recording (1 GiB) downloaded alone, and N (200) concurrent 50 MiB recordings: MB/s,
+ *    and custodian's ratio to nginx proxying the same origin (goal ≥ 0.8);
+ *  - time to first byte of a small recording at 1, 50 and 200 concurrent clients: custodian minus
+ *    the origin, p50/p99 (goal p99 overhead < 5 ms);
+ *  - peak RSS of the gateway (alone in a child process) while 200 slow clients stream (goal < 256 MiB).
+ *
+ * The origin is nginx serving files (sendfile). custodian reads the same files through its
+ * filesystem connector ("custodian-fs") and, when this checkout's gateway accepts `legacy-http`
+ * sources, also through the generic_http legacy connector from the nginx origin ("custodian-http",
+ * the like-for-like comparison with nginx proxy_pass). The client is undici in this process; every
+ * target is measured with the same client on the same 2 cores, so the client's CPU is in every row.
+ *
+ *   npx tsx bench/stream.ts [--quick] [--big-mib=1024] [--small-mib=50] [--clients=200]
+ *        [--big-reps=2] [--ttfb-levels=1,50,200] [--ttfb-requests=2000] [--slow-clients=200] [--slow-kib-s=64] [--slow-seconds=20]
+ *        [--fd-recheck-s=12] [--client=curl|undici]
+ */
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Agent } from 'undici';
+import { wavHeader } from '../src/media/wav-header.js';
+import {
+  type BenchArgs,
+  type Benchmark,
+  DEMO_AUDIO,
+  MiB,
+  finish,
+  fmt,
+  isMain,
+  listParam,
+  newResult,
+  numParam,
+  printTable,
+  sleep,
+  standalone,
+  strParam,
+  summarize,
+  type Summary,
+  pool,
+  msSince,
+} from './lib/common.js';
+import { type ChildGateway, bearer, fdCount, gatewayDoc, legacyHttpWired, procCpuSeconds, procStatus, resetPeakRss, rssSampler, spawnGateway } from './lib/gateway.js';
+import { complete, curlBatch, curlFailures, download, failures, loadAgent, type Download } from './lib/load.js';
+import { type NginxPair, startNginx } from './lib/nginx.js';
+
+type FileRef = { kind: 'big' } | { kind: 'small'; i: number } | { kind: 'tiny' };
+
+interface Target {
+  key: string;
+  label: string;
+  url(f: FileRef): string;
+  headers?: Record<string, string>;
+  custodian: boolean;
+  agent: Agent;
+}
+
+/** A file of `size` bytes: a PCM WAV header, then a repeated random MiB (real data, not a sparse file). */
+function writeWav(path: string, size: number, block: Buffer): void {
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, wavHeader({ sampleRate: 8000, channels: 1, bitsPerSample: 16, dataLength: size - 44 }));
+    let left = size - 44;
+    while (left > 0) {
+      const n = Math.min(left, block.length);
+      writeSync(fd, block, 0, n);
+      left -= n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** CPU seconds of nginx's workers (children of the master). */
+function nginxCpu(ng: NginxPair): number {
+  try {
+    const kids = readFileSync(`/proc/${ng.pid}/task/${ng.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return kids.reduce((s, p) => s + procCpuSeconds(p), procCpuSeconds(ng.pid));
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
+
+function hasCurl(): boolean {
+  try {
+    execFileSync('curl', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function run(args: BenchArgs) {
+  const p = {
+    big_bytes: numParam(args, 'big-mib', 1024, 128) * MiB,
+    small_bytes: numParam(args, 'small-mib', 50, 8) * MiB,
+    clients: numParam(args, 'clients', 200, 20),
+    big_reps: numParam(args, 'big-reps', 2, 1),
+    ttfb_levels: listParam(args, 'ttfb-levels', [1, 50, 200], [1, 20]),
+    ttfb_requests: numParam(args, 'ttfb-requests', 2000, 150),
+    slow_clients: numParam(args, 'slow-clients', 200, 20),
+    slow_bytes_per_s: numParam(args, 'slow-kib-s', 64, 64) * 1024,
+    slow_seconds: numParam(args, 'slow-seconds', 20, 4),
+    fd_recheck_s: numParam(args, 'fd-recheck-s', 12, 0),
+    client: strParam(args, 'client', hasCurl() ? 'curl' : 'undici'),
+  };
+  const r = newResult('stream', args, p);
+  const wired = legacyHttpWired();
+  r.notes.push(
+    wired
+      ? 'custodian-http: legacy-http connector (generic_http profile, auth none) reading from the nginx origin — the like-for-like comparison with nginx proxy_pass; custodian-fs: filesystem connector on the same files.'
+      : 'The legacy-http connector is not accepted by this checkout\'s config schema yet: custodian reads the files through its filesystem connector ("custodian-fs"), nginx proxies the nginx static origin. The ratio compares a disk-reading gateway with an HTTP proxy.',
+    'Origin = nginx static (sendfile). nginx proxy = proxy_pass to that origin with an upstream keep-alive pool, proxy_max_temp_file_size 0 (no spooling to disk). One nginx master, workers = nproc.',
+    'Clients: bulk transfers (big, N concurrent) with one curl --parallel process writing to /dev/null (unless --client=undici); time to first byte and slow clients with undici in the benchmark process. They share the 2 cores with the servers. MB = 10^6 bytes.',
+    'Gateway = bench/gateway-process.ts (the real gateway under tsx, as `npm run serve` runs it), SQLite catalog, audit on, logging warn, rate limit off.',
+  );
+
+  const dir = mkdtempSync(join(tmpdir(), 'custodian-bench-stream-'));
+  const originRoot = join(dir, 'origin');
+  const children: ChildGateway[] = [];
+  let ng: NginxPair | undefined;
+  const agents: Agent[] = [];
+  try {
+    // ---------------------------------------------------------------- files, nginx, gateway
+    mkdirSync(originRoot, { recursive: true });
+    const block = randomBytes(MiB);
+    console.log(`writing ${fmt.mib(p.big_bytes)} MiB + ${fmt.mib(p.small_bytes)} MiB test files in ${originRoot}`);
+    writeWav(join(originRoot, 'big.wav'), p.big_bytes, block);
+    writeWav(join(originRoot, 'small.wav'), p.small_bytes, block);
+    copyFileSync(join(DEMO_AUDIO, 'call_mono_pcm16_8k.wav'), join(originRoot, 'tiny.wav'));
+    const tinyBytes = readFileSync(join(originRoot, 'tiny.wav')).length;
+
+    ng = await startNginx({ dir, root: originRoot });
+    r.notes.push(`nginx config:\n${ng.config}`);
+
+    const smallIds = Math.max(p.clients, p.slow_clients);
+    const seed: Record<string, unknown>[] = [
+      { legacy_archive_id: 'fs-big', locator: 'big.wav' },
+      { legacy_archive_id: 'fs-tiny', locator: 'tiny.wav' },
+    ];
+    for (let i = 0; i < smallIds; i++) seed.push({ legacy_archive_id: `fs-small-${i}`, locator: 'small.wav' });
+    const sources: Record<string, unknown>[] = [];
+    if (wired) {
+      sources.push({ name: 'web', type: 'legacy-http', provider: 'generic_http', api_endpoint: `${ng.originUrl}/archive`, auth_type: 'none', source_systems: ['legacy_web'], timeout_ms: 30_000 });
+      seed.push({ legacy_archive_id: 'big', source_system: 'legacy_web', connector: 'web' }, { legacy_archive_id: 'tiny', source_system: 'legacy_web', connector: 'web' });
+      for (let i = 0; i < smallIds; i++) seed.push({ legacy_archive_id: `small-${i}`, source_system: 'legacy_web', connector: 'web' });
+    }
+    const childSpec = (name: string) => {
+      const d = join(dir, name);
+      mkdirSync(d, { recursive: true });
+      return { doc: gatewayDoc({ dir: d, archiveRoot: originRoot, sources }), seed: seed as never[] };
+    };
+    const gw = await spawnGateway(childSpec('gw-main'), join(dir, 'gw-main.json'));
+    children.push(gw);
+
+    const agent = () => {
+      const a = loadAgent();
+      agents.push(a);
+      return a;
+    };
+    const nginxUrl = (base: string) => (f: FileRef) => `${base}/archive/recordings/${f.kind === 'small' ? `small-${f.i}` : f.kind}.wav`;
+    const custodianUrl = (base: string, prefix: string) => (f: FileRef) =>
+      `${base}/api/v1/recordings/${prefix}${f.kind === 'small' ? `small-${f.i}` : f.kind}/media?format=original`;
+    const targets: Target[] = [
+      { key: 'origin', label: 'origin (nginx static)', url: nginxUrl(ng.originUrl), custodian: false, agent: agent() },
+      { key: 'nginx', label: 'nginx proxy_pass', url: nginxUrl(ng.proxyUrl), custodian: false, agent: agent() },
+      ...(wired ? [{ key: 'custodian-http', label: 'custodian (legacy-http)', url: custodianUrl(gw.url, ''), headers: bearer, custodian: true, agent: agent() }] : []),
+      { key: 'custodian-fs', label: 'custodian (filesystem)', url: custodianUrl(gw.url, 'fs-'), headers: bearer, custodian: true, agent: agent() },
+    ];
+    const dl = (t: Target, f: FileRef, extra: { bytesPerSecond?: number; signal?: AbortSignal } = {}) =>
+      download(t.url(f), t.agent, { ...(t.headers ? { headers: t.headers } : {}), ...extra });
+
+    // warm-up: page cache, connections, JIT
+    for (const t of targets) {
+      const w = await dl(t, { kind: 'tiny' });
+      if (!complete(w, tinyBytes)) throw new Error(`${t.label}: warm-up request failed: ${JSON.stringify(w)}`);
+      await dl(t, { kind: 'small', i: 0 });
+    }
+    await dl(targets[0]!, { kind: 'big' });
+
+    const serverCpu = (t: Target) => (t.key === 'custodian-fs' ? 0 : nginxCpu(ng!)) + (t.custodian ? procCpuSeconds(gw.pid) : 0);
+    const phasePeaks: Record<string, number> = {};
+
+    // ---------------------------------------------------------------- bulk transfers
+    // curl (when present) as the bulk client: a Node client tops out near 0.7 GB/s here and
+    // would be the bottleneck of the nginx rows; --client=undici uses undici for these phases too.
+    const useCurl = p.client === 'curl';
+    const bulk = async (t: Target, files: FileRef[], want: number) => {
+      if (useCurl) {
+        const b = await curlBatch(files.map((f) => t.url(f)), { ...(t.headers ? { headers: t.headers } : {}), parallel: files.length, configPath: join(dir, 'curl.cfg') });
+        if (b.stderr) r.observations.push(`curl stderr (${t.label}): ${b.stderr.slice(0, 300)}`);
+        return { wallMs: b.wallMs, bytes: b.transfers.map((x) => x.bytes), totals: b.transfers.map((x) => x.totalMs), errors: curlFailures(b.transfers, files.length, want) };
+      }
+      const t0 = process.hrtime.bigint();
+      const ds = await Promise.all(files.map((f) => dl(t, f)));
+      return { wallMs: msSince(t0), bytes: ds.map((d) => d.bytes), totals: ds.map((d) => d.totalMs), errors: failures(ds, want) };
+    };
+
+    // ---------------------------------------------------------------- one big recording
+    const big: Record<string, { mbps: number; runs: number[]; server_cpu_s_per_gib: number; errors: Record<string, number> }> = {};
+    for (const t of targets) {
+      const runs: number[] = [];
+      const cpus: number[] = [];
+      const errors: Record<string, number> = {};
+      if (t.custodian) resetPeakRss(gw.pid);
+      for (let rep = 0; rep < p.big_reps; rep++) {
+        const c0 = serverCpu(t);
+        const b = await bulk(t, [{ kind: 'big' }], p.big_bytes);
+        const bytes = b.bytes[0] ?? 0;
+        cpus.push((serverCpu(t) - c0) / (bytes / (1024 * MiB)));
+        runs.push(mbps(bytes, b.totals[0] ?? b.wallMs));
+        for (const [k, v] of Object.entries(b.errors)) errors[k] = (errors[k] ?? 0) + v;
+      }
+      if (t.custodian) phasePeaks[`big ${t.key}`] = procStatus(gw.pid).hwm;
+      big[t.key] = { mbps: Math.max(...runs), runs, server_cpu_s_per_gib: Math.min(...cpus), errors };
+    }
+
+    // ---------------------------------------------------------------- N concurrent recordings
+    const many: Record<string, { mbps: number; wall_s: number; per_stream_mbps: Summary; server_cpu_s_per_gib: number; errors: Record<string, number> }> = {};
+    for (const t of targets) {
+      if (t.custodian) resetPeakRss(gw.pid);
+      const c0 = serverCpu(t);
+      const b = await bulk(
+        t,
+        Array.from({ length: p.clients }, (_, i) => ({ kind: 'small', i }) as FileRef),
+        p.small_bytes,
+      );
+      const bytes = b.bytes.reduce((s, x) => s + x, 0);
+      if (t.custodian) phasePeaks[`${p.clients} concurrent ${t.key}`] = procStatus(gw.pid).hwm;
+      many[t.key] = {
+        mbps: mbps(bytes, b.wallMs),
+        wall_s: b.wallMs / 1000,
+        per_stream_mbps: summarize(b.bytes.map((x, i) => mbps(x, b.totals[i]!))),
+        server_cpu_s_per_gib: (serverCpu(t) - c0) / (bytes / (1024 * MiB)),
+        errors: b.errors,
+      };
+    }
+
+    const ref = (k: 'big' | 'many', t: string) => (k === 'big' ? big[t]!.mbps / big.nginx!.mbps : many[t]!.mbps / many.nginx!.mbps);
+    printTable(
+      `Throughput (MB/s; ${fmt.mib(p.big_bytes)} MiB alone, best of ${p.big_reps}; ${p.clients} × ${fmt.mib(p.small_bytes)} MiB at once, aggregate)`,
+      ['target', 'big MB/s', 'big ÷ nginx', `${p.clients}× MB/s`, `${p.clients}× ÷ nginx`, 'stream p50 MB/s', 'server CPU s/GiB (big, many)', 'errors'],
+      targets.map((t) => [
+        t.label,
+        fmt.n(big[t.key]!.mbps, 0),
+        fmt.ratio(ref('big', t.key)),
+        fmt.n(many[t.key]!.mbps, 0),
+        fmt.ratio(ref('many', t.key)),
+        fmt.n(many[t.key]!.per_stream_mbps.p50, 1),
+        `${fmt.n(big[t.key]!.server_cpu_s_per_gib, 2)}, ${fmt.n(many[t.key]!.server_cpu_s_per_gib, 2)}`,
+        Object.entries({ ...big[t.key]!.errors, ...many[t.key]!.errors }).map(([k, v]) => `${v}× ${k}`).join('; ') || '0',
+      ]),
+    );
+
+    // ---------------------------------------------------------------- time to first byte
+    const ttfb: Record<string, Record<string, Summary & { rps: number; errors: Record<string, number> }>> = {};
+    for (const c of p.ttfb_levels) {
+      const total = Math.max(p.ttfb_requests, c * 10);
+      ttfb[c] = {};
+      for (const t of targets) {
+        const samples: number[] = [];
+        const ds: Download[] = [];
+        let t0 = process.hrtime.bigint();
+        await pool(total + c, c, async (i) => {
+          if (i === c) t0 = process.hrtime.bigint(); // the first wave warms up
+          const d = await dl(t, { kind: 'tiny' });
+          if (i >= c) {
+            samples.push(d.ttfbMs);
+            ds.push(d);
+          }
+        });
+        const wall = msSince(t0);
+        ttfb[c]![t.key] = { ...summarize(samples.filter(Number.isFinite)), rps: total / (wall / 1000), errors: failures(ds, tinyBytes) };
+      }
+    }
+    const ttfbRows: (string | number)[][] = [];
+    const overhead: Record<string, Record<string, { p50: number; p99: number }>> = {};
+    for (const c of p.ttfb_levels) {
+      overhead[c] = {};
+      for (const t of targets) {
+        const s = ttfb[c]![t.key]!;
+        const o = ttfb[c]!.origin!;
+        overhead[c]![t.key] = { p50: s.p50 - o.p50, p99: s.p99 - o.p99 };
+        ttfbRows.push([
+          `${c} client${c > 1 ? 's' : ''}: ${t.label}`,
+          fmt.ms(s.p50),
+          fmt.ms(s.p99),
+          fmt.ms(s.max),
+          fmt.int(s.rps),
+          t.key === 'origin' ? '' : `${fmt.ms(s.p50 - o.p50)} / ${fmt.ms(s.p99 - o.p99)}`,
+          Object.entries(s.errors).map(([k, v]) => `${v}× ${k}`).join('; ') || '0',
+        ]);
+      }
+    }
+    printTable(
+      `Time to first byte of a ${(tinyBytes / 1024).toFixed(0)} KiB recording, closed-loop clients (ms)`,
+      ['clients: target', 'p50', 'p99', 'max', 'req/s', 'minus origin p50 / p99', 'errors'],
+      ttfbRows,
+    );
+
+    const mainStats = await gw.stats();
+    await gw.stop();
+
+    // ---------------------------------------------------------------- RSS with slow clients
+    const rss: Record<string, unknown> = {};
+    for (const t of targets.filter((x) => x.custodian)) {
+      const child = await spawnGateway(childSpec(`gw-rss-${t.key}`), join(dir, `gw-rss-${t.key}.json`));
+      children.push(child);
+      const a = loadAgent();
+      agents.push(a);
+      const target: Target = { ...t, agent: a, url: t.key === 'custodian-fs' ? custodianUrl(child.url, 'fs-') : custodianUrl(child.url, '') };
+      for (let i = 0; i < 3; i++) await dl(target, { kind: 'tiny' });
+      await sleep(1000);
+      const baseline = procStatus(child.pid).rss;
+      const fds0 = fdCount(child.pid);
+      resetPeakRss(child.pid);
+      const sampler = rssSampler(child.pid, 100);
+      const ac = new AbortController();
+      setMaxListeners(0, ac.signal);
+      const stopAt = setTimeout(() => ac.abort(), p.slow_seconds * 1000);
+      const ds = await Promise.all(Array.from({ length: p.slow_clients }, (_, i) => dl(target, { kind: 'small', i }, { bytesPerSecond: p.slow_bytes_per_s, signal: ac.signal })));
+      clearTimeout(stopAt);
+      const during = sampler.stop();
+      const hwm = procStatus(child.pid).hwm;
+      await sleep(2000);
+      const after = await child.stats();
+      const received = ds.reduce((s, d) => s + d.bytes, 0);
+      // sockets to the origin may sit in the connector's keep-alive pool (10 s): look again later
+      let fdsLater = Number.NaN;
+      if (after.fds > fds0 + 5 && p.fd_recheck_s > 0) {
+        await sleep(p.fd_recheck_s * 1000);
+        fdsLater = fdCount(child.pid);
+      }
+      rss[t.key] = {
+        baseline_mib: baseline / MiB,
+        peak_mib: Math.max(hwm, during.peak) / MiB,
+        growth_mib: (Math.max(hwm, during.peak) - baseline) / MiB,
+        rss_after_mib: procStatus(child.pid).rss / MiB,
+        fds_before: fds0,
+        fds_after: after.fds,
+        fds_later: fdsLater,
+        received_mib: received / MiB,
+        first_byte_ms: summarize(ds.map((d) => d.ttfbMs).filter(Number.isFinite)),
+        non_abort_errors: failures(ds.filter((d) => d.error !== 'AbortError' && d.error !== 'UND_ERR_ABORTED')),
+        audit: after.audit,
+        logs: after.logs,
+      };
+      await child.stop();
+    }
+    printTable(
+      `Gateway RSS while ${p.slow_clients} slow clients (${p.slow_bytes_per_s / 1024} KiB/s each) stream ${fmt.mib(p.small_bytes)} MiB recordings for ${p.slow_seconds} s (fresh gateway process)`,
+      ['target', 'baseline MiB', 'peak MiB', 'growth MiB', 'after MiB', 'fds before → 2 s → later', 'received MiB'],
+      Object.entries(rss).map(([k, v]: [string, any]) => [k, fmt.n(v.baseline_mib), fmt.n(v.peak_mib), fmt.n(v.growth_mib), fmt.n(v.rss_after_mib), `${v.fds_before} → ${v.fds_after} → ${Number.isNaN(v.fds_later) ? '-' : v.fds_later}`, fmt.n(v.received_mib)]),
+    );
+    printTable(
+      'Gateway peak RSS (VmHWM, reset before each phase) in the throughput phases',
+      ['phase', 'peak MiB'],
+      Object.entries(phasePeaks).map(([k, v]) => [k, fmt.n(v / MiB)]),
+    );
+
+    // ---------------------------------------------------------------- goals and observations
+    const headline = wired ? 'custodian-http' : 'custodian-fs';
+    r.goals.push(
+      { goal: `big recording through ${headline} ÷ nginx proxy`, target: '≥ 0.8', value: fmt.ratio(ref('big', headline)), met: ref('big', headline) >= 0.8 },
+      { goal: `${p.clients} concurrent through ${headline} ÷ nginx proxy`, target: '≥ 0.8', value: fmt.ratio(ref('many', headline)), met: ref('many', headline) >= 0.8 },
+    );
+    for (const c of p.ttfb_levels) {
+      const o = overhead[c]![headline]!;
+      r.goals.push({ goal: `TTFB overhead p99 at ${c} client${c > 1 ? 's' : ''} (${headline} − origin)`, target: '< 5 ms', value: `${fmt.ms(o.p99)} ms (p50 ${fmt.ms(o.p50)})`, met: o.p99 < 5 });
+    }
+    for (const [k, v] of Object.entries(rss) as [string, any][]) {
+      r.goals.push({ goal: `gateway peak RSS, ${p.slow_clients} slow clients (${k})`, target: '< 256 MiB', value: `${fmt.n(v.peak_mib)} MiB`, met: v.peak_mib < 256 });
+      if (v.fds_after > v.fds_before + 5) {
+        r.observations.push(
+          Number.isNaN(v.fds_later)
+            ? `${k}: 2 s after the slow clients left the gateway held ${v.fds_after} fds (${v.fds_before} before); not re-checked (--fd-recheck-s=0)`
+            : `${k}: 2 s after the slow clients left the gateway held ${v.fds_after} fds (${v.fds_before} before), ${v.fds_later} after ${p.fd_recheck_s + 2} s${v.fds_later > v.fds_before + 5 ? ': descriptors not released' : ' (they were released later: sockets to the origin lingering in the keep-alive pool)'}`,
+        );
+      }
+      if (Object.keys(v.non_abort_errors).length) r.observations.push(`${k}: slow clients saw ${JSON.stringify(v.non_abort_errors)}`);
+    }
+    for (const t of targets) {
+      const errs = { ...big[t.key]!.errors, ...many[t.key]!.errors };
+      if (Object.keys(errs).length) r.observations.push(`${t.label}: incomplete downloads ${JSON.stringify(errs)}`);
+      for (const c of p.ttfb_levels) {
+        const e = ttfb[c]![t.key]!.errors;
+        if (Object.keys(e).length) r.observations.push(`${t.label} at ${c} clients: ${JSON.stringify(e)}`);
+      }
+    }
+    const warnLines = Object.entries(mainStats.logs);
+    if (warnLines.length) r.observations.push(`gateway log lines during throughput/TTFB phases: ${JSON.stringify(mainStats.logs)}`);
+    r.results = { legacy_http_wired: wired, big, many, ttfb, ttfb_overhead_vs_origin: overhead, rss, phase_peak_rss_mib: Object.fromEntries(Object.entries(phasePeaks).map(([k, v]) => [k, v / MiB])), gateway_after_main: mainStats };
+  } finally {
+    for (const c of children) await c.stop().catch(() => {});
+    for (const a of agents) await a.close().catch(() => {});
+    await ng?.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return finish(r);
+}
+
+export const stream: Benchmark = { name: 'stream', description: 'custodian vs nginx proxy_pass vs the origin: MB/s, TTFB overhead, gateway RSS', run };
+
+if (isMain(import.meta.url)) await standalone(stream);

@@ -1,0 +1,350 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { requireScope } from '../access/principal.js';
+import { identifier } from '../catalog/record.js';
+import type { Recording } from '../catalog/model.js';
+import type { AppDeps } from '../deps.js';
+import { AppError } from '../errors.js';
+import { parseRange, resolveRange } from '../http/range.js';
+import { auditOrRefuse, serveRecording, streamOut } from '../http/serve-recording.js';
+import { decryptRange } from '../keys/chunked-cipher.js';
+import { NoCopyOpened, openFirstCopy } from '../resolve/open-copy.js';
+import type { EvidenceJob, EvidenceJobs } from './evidence/jobs.js';
+import { buildEvidencePackage, type EvidenceItem } from './evidence/package.js';
+import type { EvidenceSigner } from './evidence/signer.js';
+import { clientGone, refuseExpired, resolveInTenant } from './resolve.js';
+import { MediaTicketStore } from './tickets.js';
+import { wavPeaks } from './waveform.js';
+
+export interface ConsoleApiDeps {
+  tickets: MediaTicketStore;
+  jobs: EvidenceJobs;
+  signer: () => Promise<EvidenceSigner>;
+}
+
+const purpose = z.string().trim().min(1).max(500).describe('Purpose of access, recorded with the audit event');
+const playFormat = z.enum(['wav', 'original', 'mp3', 'opus']);
+const evidenceJobParams = z.object({ job_id: z.string().regex(/^evjob_[0-9a-f-]{36}$/, 'not an evidence job id') }).strict();
+
+/** Above these, `mode: auto` builds the package as a background job instead of streaming it. */
+export const STREAM_MAX_RECORDINGS = 3;
+export const STREAM_MAX_KNOWN_BYTES = 32 * 1024 * 1024;
+
+/** Copy errors are carried by NoCopyOpened; clients get the last copy's error, as on the streaming path. */
+async function openOrThrow(...args: Parameters<typeof openFirstCopy>) {
+  try {
+    return await openFirstCopy(...args);
+  } catch (e) {
+    if (e instanceof NoCopyOpened) throw e.last;
+    throw e;
+  }
+}
+
+/**
+ * The API endpoints the console needs beyond the recordings/audit API: who am I, media tickets for
+ * the <audio> element, a waveform envelope, and evidence packages. Same auth hook, same error
+ * handler, same audit trail as every other route.
+ */
+export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/api/v1/whoami',
+      { config: { auth: true, action: 'auth.whoami' }, schema: { summary: 'The authenticated principal: tenant, scopes, credential kind' } },
+      async (req, reply) => {
+        const p = req.principal!;
+        req.audit.callerId = p.id;
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
+        reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        return { principal: p.id, tenant: p.tenantId, kind: p.kind, scopes: [...p.scopes].sort(), credential_id: p.credentialId };
+      },
+    );
+
+    // --- media tickets (see tickets.ts for the design) ---
+    app.post(
+      '/api/v1/media-tickets',
+      {
+        config: { auth: true, scope: 'recordings:read', action: 'media_ticket.issue' },
+        schema: {
+          summary: 'Issue a short-lived media ticket so a browser <audio> element can play (and seek in) one recording',
+          body: z.object({ ref: identifier, format: playFormat.default('wav'), purpose }).strict(),
+        },
+      },
+      async (req, reply) => {
+        const p = req.principal!;
+        const b = req.body;
+        Object.assign(req.audit, { callerId: p.id, ref: b.ref, detail: { purpose: b.purpose, format: b.format } });
+        const rec = await resolveInTenant(deps, req, b.ref, clientGone(reply));
+        req.audit.recordingPk = rec.id;
+        refuseExpired(rec, b.ref);
+        const { secret, ticket } = c.tickets.issue({ principal: p, recordingPk: rec.id, ref: b.ref, format: b.format, purpose: b.purpose });
+        req.audit.detail = { ...req.audit.detail, ticket_id: ticket.id, expires_at: new Date(ticket.expiresAt).toISOString() };
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 201 });
+        reply.code(201).header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        return {
+          ticket_id: ticket.id,
+          recording_id: rec.id,
+          media_url: `/api/v1/media-tickets/play/${secret}`,
+          first_use_by: new Date(ticket.firstUseBy).toISOString(),
+          expires_at: new Date(ticket.expiresAt).toISOString(),
+        };
+      },
+    );
+
+    app.get(
+      '/api/v1/media-tickets/play/:ticket',
+      {
+        // The URL carries the ticket: this route's request log is off (warnings and errors only, which never print URLs).
+        logLevel: 'warn',
+        config: { action: 'recording.media' },
+        schema: { summary: 'Play a recording with a media ticket (Range supported); audited as recording.media', params: z.object({ ticket: z.string().max(200) }).strict() },
+      },
+      async (req, reply) => {
+        const ticket = c.tickets.use(req.params.ticket);
+        if (!ticket) throw new AppError('auth.invalid_token', 'the media ticket is unknown, expired, used up or revoked');
+        req.principal = ticket.principal;
+        const limit = await deps.rateLimiter.consume(`${ticket.principal.tenantId}:${ticket.principal.id}`);
+        if (!limit.ok) throw new AppError('access.rate_limited', `retry after ${limit.retryAfterS} s`, { headers: { 'Retry-After': String(limit.retryAfterS) } });
+        req.audit.callerId = ticket.principal.id;
+        req.audit.detail = { purpose: ticket.purpose, via: 'media_ticket', ticket_id: ticket.id, ticket_use: ticket.uses };
+        const rangeHeader = req.headers.range;
+        const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
+        if (range) req.audit.detail.range = req.headers.range;
+        await serveRecording(deps, req, reply, { ref: ticket.recordingPk, format: ticket.format, includeMetadata: false, range, chunked: false, allowJobs: false });
+      },
+    );
+
+    app.delete(
+      '/api/v1/media-tickets/:ticket_id',
+      {
+        config: { auth: true, scope: 'recordings:read', action: 'media_ticket.revoke' },
+        schema: { summary: 'Revoke a media ticket (idempotent)', params: z.object({ ticket_id: z.string().regex(/^mtk_[0-9a-f-]{36}$/, 'not a ticket id') }).strict() },
+      },
+      async (req, reply) => {
+        req.audit.callerId = req.principal!.id;
+        const revoked = c.tickets.revoke(req.principal!, req.params.ticket_id);
+        req.audit.detail = { ticket_id: req.params.ticket_id, revoked };
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 204 });
+        reply.code(204).header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        return reply.send();
+      },
+    );
+
+    // --- waveform ---
+    app.get(
+      '/api/v1/recordings/:ref/waveform',
+      {
+        config: { auth: true, scope: 'recordings:read', action: 'recording.waveform' },
+        schema: {
+          summary: 'Min/max envelope of the playable audio per channel (for drawing a waveform); no audio leaves',
+          params: z.object({ ref: identifier }).strict(),
+          querystring: z.object({ points: z.coerce.number().int().min(16).max(4000).default(1000), purpose: purpose.optional() }).strict(),
+        },
+      },
+      async (req, reply) => {
+        const p = req.principal!;
+        const signal = clientGone(reply);
+        Object.assign(req.audit, { callerId: p.id, ref: req.params.ref, detail: { points: req.query.points, ...(req.query.purpose ? { purpose: req.query.purpose } : {}) } });
+        const rec = await resolveInTenant(deps, req, req.params.ref, signal);
+        req.audit.recordingPk = rec.id;
+        refuseExpired(rec, req.params.ref);
+        const opened = await openOrThrow(deps, rec, 'wav', signal);
+        Object.assign(req.audit, { copyId: opened.copy.id, origin: opened.copy.origin });
+        let peaks;
+        try {
+          peaks = await wavPeaks(opened.prepared.body, req.query.points);
+        } finally {
+          opened.prepared.body.destroy();
+        }
+        req.audit.detail = { ...req.audit.detail, codec: opened.prepared.codec, transcoded: opened.prepared.transcoded };
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
+        reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store').header('X-Audio-Codec', opened.prepared.codec).header('X-Recording-Origin', opened.copy.origin);
+        return { recording_id: rec.id, codec: opened.prepared.codec, ...peaks };
+      },
+    );
+
+    // --- evidence packages ---
+    app.get(
+      '/api/v1/evidence/public-key',
+      { config: { auth: true, action: 'evidence.public_key' }, schema: { summary: 'The Ed25519 public key that signs evidence packages, with its fingerprint (public_key_sha256)' } },
+      async (req, reply) => {
+        req.audit.callerId = req.principal!.id;
+        const s = await c.signer();
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
+        reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        return { algorithm: s.algorithm, key_id: s.keyId, public_key_sha256: s.fingerprint, public_key_pem: s.publicKeyPem };
+      },
+    );
+
+    app.post(
+      '/api/v1/evidence',
+      {
+        config: { auth: true, scope: 'recordings:export', action: 'evidence.export' },
+        schema: {
+          summary: 'Build a signed evidence package (ZIP) of recordings: streamed when small, else a job (202)',
+          body: z
+            .object({
+              refs: z.array(identifier).min(1).max(100),
+              purpose,
+              mode: z.enum(['auto', 'stream', 'job']).default('auto'),
+            })
+            .strict(),
+        },
+      },
+      async (req, reply) => {
+        const p = req.principal!;
+        const b = req.body;
+        // The package carries the recordings' audit events, so it needs the audit scope as well.
+        requireScope(p, 'audit:read');
+        const packageId = randomUUID();
+        req.audit.callerId = p.id;
+        req.audit.detail = { purpose: b.purpose, package_id: packageId, refs: b.refs };
+        const signal = clientGone(reply);
+
+        const byId = new Map<string, { rec: Recording; ref: string }>();
+        for (const ref of b.refs) {
+          const rec = await resolveInTenant(deps, req, ref, signal);
+          refuseExpired(rec, ref);
+          if (!byId.has(rec.id)) byId.set(rec.id, { rec, ref });
+        }
+        const chosen = [...byId.values()];
+        const knownBytes = chosen.reduce((n, x) => n + Math.max(0, ...x.rec.copies.map((cp) => cp.sizeBytes ?? 0)), 0);
+        const mode = b.mode !== 'auto' ? b.mode : chosen.length > STREAM_MAX_RECORDINGS || knownBytes > STREAM_MAX_KNOWN_BYTES ? 'job' : 'stream';
+        req.audit.detail = { ...req.audit.detail, mode, recordings: chosen.map((x) => x.rec.id) };
+
+        // A key service that cannot sign fails the request here, before anything is recorded as exported.
+        const signer = await c.signer();
+
+        // One "download" event per recording, written before any byte: the trail of each recording shows the export.
+        const items: EvidenceItem[] = [];
+        for (const { rec, ref } of chosen) {
+          const ev = await deps.audit.repo
+            .append({
+              ...deps.audit.base(req),
+              action: 'recording.export',
+              ref,
+              recordingPk: rec.id,
+              outcome: 'allowed',
+              status: mode === 'job' ? 202 : 200,
+              detail: { purpose: b.purpose, package_id: packageId, mode },
+            })
+            .catch((e: unknown) => {
+              req.audit.written = true;
+              throw new AppError('audit.unavailable', undefined, { cause: e });
+            });
+          items.push({ recording: rec, ref, exportEventId: ev.id });
+        }
+        const input = { packageId, createdAt: new Date(), principal: p, purpose: b.purpose, items };
+
+        if (mode === 'job') {
+          const ev = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 202 });
+          const job = c.jobs.start(input, { requestEventId: ev.id, httpRequestId: req.id });
+          const poll = `/api/v1/evidence/jobs/${job.id}`;
+          reply.code(202).header('Location', poll).header('Retry-After', '1').header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+          return { status: 202, message: 'Evidence package initiated', job_id: job.id, package_id: packageId, poll_endpoint: poll };
+        }
+
+        // The package is built on its own signal: the build stops when the client goes away.
+        const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 200 });
+        const built = buildEvidencePackage(deps, signer, input, signal);
+        built.done.catch(() => {});
+        await streamOut(
+          deps,
+          req,
+          reply,
+          built.stream,
+          {
+            'Content-Type': 'application/zip',
+            'Content-Disposition': `attachment; filename="evidence-${packageId}.zip"`,
+            'Cache-Control': 'no-store',
+            'X-Content-Type-Options': 'nosniff',
+            'X-Request-Id': req.id,
+            'X-Audit-Event-Id': allowed.id,
+            'X-Evidence-Package-Id': packageId,
+            Trailer: 'X-Content-SHA256',
+          },
+          200,
+          { allowedEventId: allowed.id, chunked: true, expectSha256: null, origin: 'EVIDENCE', transcoded: false, retention: 'ACTIVE' },
+        );
+      },
+    );
+
+    const visibleJob = (req: FastifyRequest, id: string): EvidenceJob => {
+      const p = req.principal!;
+      const job = c.jobs.get(p.tenantId, id);
+      if (!job || (job.principalId !== p.id && !p.scopes.has('admin'))) throw new AppError('job.not_found');
+      req.audit.detail = { ...req.audit.detail, job_id: job.id, purpose: job.purpose };
+      return job;
+    };
+
+    app.get(
+      '/api/v1/evidence/jobs/:job_id',
+      { config: { auth: true, scope: 'recordings:export', action: 'evidence.job_status' }, schema: { summary: 'Progress of an evidence package job', params: evidenceJobParams } },
+      async (req, reply) => {
+        req.audit.callerId = req.principal!.id;
+        const job = visibleJob(req, req.params.job_id);
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
+        reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        if (job.status === 'queued' || job.status === 'running') reply.header('Retry-After', '1');
+        return {
+          job_id: job.id,
+          status: job.status,
+          progress: job.progress,
+          created_at: job.createdAt,
+          ...(job.error ? { error: job.error } : {}),
+          ...(job.status === 'ready'
+            ? { content_endpoint: `/api/v1/evidence/jobs/${job.id}/content`, size: job.size, sha256: job.sha256, problems: job.problems, expires_at: job.expiresAt }
+            : {}),
+        };
+      },
+    );
+
+    app.get(
+      '/api/v1/evidence/jobs/:job_id/content',
+      { config: { auth: true, scope: 'recordings:export', action: 'evidence.download' }, schema: { summary: 'Download a ready evidence package (Range supported)', params: evidenceJobParams } },
+      async (req, reply) => streamJobContent(deps, req, reply, visibleJob(req, req.params.job_id)),
+    );
+  };
+}
+
+async function streamJobContent(deps: AppDeps, req: FastifyRequest, reply: FastifyReply, job: EvidenceJob): Promise<void> {
+  req.audit.callerId = req.principal!.id;
+  if (job.status === 'expired') throw new AppError('job.expired');
+  if (job.status === 'failed') throw new AppError('job.failed', `the package failed: ${job.error?.code ?? 'unknown'}`, { extra: { job_error: job.error?.code ?? null } });
+  if (job.status !== 'ready' || !job.stagingKey || !job.dekKeyId || !job.dekWrapped || job.size === null) {
+    throw new AppError('job.not_ready', `the package is ${job.status}`, { headers: { 'Retry-After': '1' } });
+  }
+  const size = job.size;
+  const rangeHeader = req.headers.range;
+  const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
+  const r = range ? resolveRange(range, size) : { start: 0, end: size - 1 };
+  const key = await deps.keys.unwrap(job.dekKeyId, job.dekWrapped);
+  const fh = await deps.staging.open(job.stagingKey).catch(() => {
+    throw new AppError('job.expired', 'the staged package is no longer there');
+  });
+  const body = decryptRange(fh, key, size, r.start, r.end);
+  const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: range ? 206 : 200 }).catch((e: unknown) => {
+    body.destroy();
+    throw e;
+  });
+  await streamOut(
+    deps,
+    req,
+    reply,
+    body,
+    {
+      'Content-Type': 'application/zip',
+      'Content-Disposition': `attachment; filename="evidence-${job.id.slice('evjob_'.length)}.zip"`,
+      'Content-Length': r.end - r.start + 1,
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      'X-Request-Id': req.id,
+      'X-Audit-Event-Id': allowed.id,
+      'Accept-Ranges': 'bytes',
+      ...(range ? { 'Content-Range': `bytes ${r.start}-${r.end}/${size}` } : job.sha256 ? { 'X-Content-SHA256': job.sha256 } : {}),
+    },
+    range ? 206 : 200,
+    { allowedEventId: allowed.id, chunked: false, expectSha256: range ? null : job.sha256, origin: 'EVIDENCE', transcoded: false, retention: 'ACTIVE' },
+  );
+}

@@ -1,0 +1,104 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestCatalog, usableCatalogs, type TestCatalog } from '../../test/support/catalogs.js';
+import { catalogRecord } from '../catalog/record.js';
+import { RecordingRepository } from '../catalog/recording-repository.js';
+import { retentionStatus } from '../resolve/retention.js';
+import { HoldRepository } from './hold-repository.js';
+
+let n = 0;
+const tenant = () => `h${++n}-${Math.random().toString(36).slice(2, 7)}`;
+
+describe.each(await usableCatalogs())('HoldRepository on %s', (kind) => {
+  let cat: TestCatalog;
+  let holds: HoldRepository;
+  let recordings: RecordingRepository;
+  beforeAll(async () => {
+    cat = await openTestCatalog(kind);
+    holds = new HoldRepository(cat.db);
+    recordings = new RecordingRepository(cat.db);
+  });
+  afterAll(async () => cat?.dispose());
+
+  async function recording(t: string, callId: string, extra: Record<string, unknown> = {}) {
+    await recordings.upsert(catalogRecord.parse({ tenant_id: t, call_id: callId, source_system: 'avaya_aura', legacy_archive_id: `L-${callId}`, retention_expiry: '2020-01-01T00:00:00Z', ...extra }));
+    return (await recordings.findByRef(t, callId))!;
+  }
+
+  it('a hold makes an expired recording LEGAL_HOLD in every read, until it is released by two admins', async () => {
+    const t = tenant();
+    const r = await recording(t, 'c1');
+    expect(retentionStatus(r)).toBe('EXPIRED');
+    const h = await holds.create({ tenantId: t, recordingPk: r.id, matter: 'Smith v Acme', reason: 'litigation', createdBy: 'root' });
+    expect(h).toMatchObject({ status: 'active', matter: 'Smith v Acme', createdBy: 'root', releasedAt: null });
+    const held = (await recordings.get(t, r.id))!;
+    expect(held.activeHolds).toBe(1);
+    expect(held.legalHold).toBe(false); // the import flag is its own thing
+    expect(retentionStatus(held)).toBe('LEGAL_HOLD');
+    expect(retentionStatus((await recordings.search({ tenantId: t, limit: 10 })).items[0]!)).toBe('LEGAL_HOLD');
+
+    expect(await holds.release(t, h.id, 'root')).toMatchObject({ step: 'release_requested', hold: { status: 'release_requested', releaseRequestedBy: 'root' } });
+    // Requested is not released: still held.
+    expect(retentionStatus((await recordings.get(t, r.id))!)).toBe('LEGAL_HOLD');
+    await expect(holds.release(t, h.id, 'root')).rejects.toMatchObject({ code: 'hold.second_admin_required', status: 409 });
+    expect(await holds.release(t, h.id, 'admin2')).toMatchObject({ step: 'released', hold: { status: 'released', releasedBy: 'admin2' } });
+    await expect(holds.release(t, h.id, 'admin3')).rejects.toMatchObject({ code: 'hold.already_released' });
+    expect(retentionStatus((await recordings.get(t, r.id))!)).toBe('EXPIRED');
+    expect(await holds.get(t, h.id)).toMatchObject({ status: 'released', releaseRequestedBy: 'root', releasedBy: 'admin2' });
+  });
+
+  it('is tenant-scoped, refuses a second active hold for the same matter, lists by status with keyset pages', async () => {
+    const t = tenant();
+    const r = await recording(t, 'c2');
+    const a = await holds.create({ tenantId: t, recordingPk: r.id, matter: 'M-1', reason: 'r', createdBy: 'root' });
+    await expect(holds.create({ tenantId: t, recordingPk: r.id, matter: 'M-1', reason: 'again', createdBy: 'root' })).rejects.toMatchObject({ code: 'hold.duplicate' });
+    const b = await holds.create({ tenantId: t, recordingPk: r.id, matter: 'M-2', reason: 'r', createdBy: 'root' });
+    const others = await Promise.all(Array.from({ length: 5 }, (_, i) => holds.create({ tenantId: t, recordingPk: r.id, matter: `M-x${i}`, reason: 'r', createdBy: 'root' })));
+    expect(await holds.get('someone-else', a.id)).toBeNull();
+    await expect(holds.release('someone-else', a.id, 'root')).rejects.toMatchObject({ code: 'hold.not_found' });
+    await holds.release(t, a.id, 'root');
+    await holds.release(t, a.id, 'admin2');
+    // Released, the matter may be held again.
+    await holds.create({ tenantId: t, recordingPk: r.id, matter: 'M-1', reason: 'reopened', createdBy: 'root' });
+    expect((await holds.list({ tenantId: t, status: 'released', limit: 10 })).items.map((h) => h.id)).toEqual([a.id]);
+    const active = (await holds.list({ tenantId: t, status: 'active', limit: 100 })).items;
+    expect(active).toHaveLength(7);
+    expect(active.map((h) => h.id)).toContain(b.id);
+    const seen: string[] = [];
+    let after: { createdAt: string; id: string } | undefined;
+    for (;;) {
+      const page = await holds.list({ tenantId: t, limit: 3, ...(after ? { after } : {}) });
+      seen.push(...page.items.map((h) => h.id));
+      if (!page.next) break;
+      after = page.next;
+    }
+    expect(seen.sort()).toEqual([a, b, ...others].map((h) => h.id).concat(active.find((h) => h.reason === 'reopened')!.id).sort());
+    expect((await holds.activeCounts(t, [r.id])).get(r.id)).toBe(7);
+    expect((await holds.list({ tenantId: 'nobody', limit: 10 })).items).toEqual([]);
+  });
+
+  it('two admins confirming at once release once; a hold is never deleted, and follows its recording through a catalog merge', async () => {
+    const t = tenant();
+    const r = await recording(t, 'c3');
+    const h = await holds.create({ tenantId: t, recordingPk: r.id, matter: 'M', reason: 'r', createdBy: 'root' });
+    await holds.release(t, h.id, 'root');
+    const results = await Promise.allSettled([holds.release(t, h.id, 'a2'), holds.release(t, h.id, 'a3')]);
+    expect(results.filter((x) => x.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((x) => x.status === 'rejected').map((x) => (x as PromiseRejectedResult).reason.code)).toEqual(['hold.already_released']);
+    await expect(cat.db.deleteFrom('legal_holds').where('id', '=', h.id).execute()).rejects.toThrow(/never deleted/);
+    // A held recording cannot be deleted from the catalog either.
+    await expect(cat.db.deleteFrom('recordings').where('id', '=', r.id).execute()).rejects.toThrow();
+    if (kind === 'postgres') await expect(sql`truncate legal_holds`.execute(cat.db)).rejects.toThrow(/never deleted/);
+
+    // A legacy copy imported alone (no call id) gets its own recording and a hold; a later
+    // import links it to its call: the recordings merge and the hold moves along.
+    await recordings.upsert(catalogRecord.parse({ tenant_id: t, source_system: 'avaya_aura', legacy_archive_id: 'L-orphan', locator: 'o.wav' }));
+    const orphan = (await recordings.findByRef(t, 'L-orphan'))!;
+    const oh = await holds.create({ tenantId: t, recordingPk: orphan.id, matter: 'orphan matter', reason: 'r', createdBy: 'root' });
+    const target = await recording(t, 'c4', { retention_expiry: null });
+    await recordings.upsert(catalogRecord.parse({ tenant_id: t, call_id: 'c4', source_system: 'avaya_aura', legacy_archive_id: 'L-orphan' }));
+    expect((await recordings.findByRef(t, 'L-orphan'))!.id).toBe(target.id);
+    expect(await holds.get(t, oh.id)).toMatchObject({ recordingPk: target.id, status: 'active' });
+    expect(retentionStatus((await recordings.get(t, target.id))!)).toBe('LEGAL_HOLD');
+  });
+});

@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import { writeTransaction } from '../catalog/database.js';
+import type { Database, LegalHoldsTable } from '../catalog/tables.js';
+import { AppError } from '../errors.js';
+
+export type HoldStatus = 'active' | 'release_requested' | 'released';
+
+/** A legal hold: it keeps a recording served and undeletable whatever its retention says, until two admins lift it. */
+export interface LegalHold {
+  id: string;
+  tenantId: string;
+  recordingPk: string;
+  matter: string;
+  reason: string;
+  createdBy: string;
+  createdAt: string;
+  releaseRequestedBy: string | null;
+  releaseRequestedAt: string | null;
+  releasedBy: string | null;
+  releasedAt: string | null;
+  status: HoldStatus;
+}
+
+export interface HoldQuery {
+  tenantId: string;
+  /** active: not released (a release may be requested); released: lifted. */
+  status?: 'active' | 'released';
+  recordingPk?: string;
+  limit: number;
+  /** Keyset cursor: [created_at, id] of the last hold of the previous page. */
+  after?: { createdAt: string; id: string };
+}
+
+function toHold(r: Selectable<LegalHoldsTable>): LegalHold {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    recordingPk: r.recording_pk,
+    matter: r.matter,
+    reason: r.reason,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    releaseRequestedBy: r.release_requested_by,
+    releaseRequestedAt: r.release_requested_at,
+    releasedBy: r.released_by,
+    releasedAt: r.released_at,
+    status: r.released_at ? 'released' : r.release_requested_by ? 'release_requested' : 'active',
+  };
+}
+
+/** A unique-index violation on either dialect. */
+function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(err?.message ?? '');
+}
+
+/** All SQL of legal holds. Every query is scoped by tenant. */
+export class HoldRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async create(h: { tenantId: string; recordingPk: string; matter: string; reason: string; createdBy: string }): Promise<LegalHold> {
+    const row = {
+      id: randomUUID(),
+      tenant_id: h.tenantId,
+      recording_pk: h.recordingPk,
+      matter: h.matter,
+      reason: h.reason,
+      created_by: h.createdBy,
+      created_at: this.now().toISOString(),
+      released_by: null,
+      released_at: null,
+      release_requested_by: null,
+      release_requested_at: null,
+    };
+    try {
+      await this.db.insertInto('legal_holds').values(row).execute();
+    } catch (e) {
+      // One active hold per (recording, matter): the partial unique index decides, also under races.
+      if (isUniqueViolation(e)) throw new AppError('hold.duplicate', `the recording already has an active hold for matter "${h.matter}"`);
+      throw e;
+    }
+    return toHold(row);
+  }
+
+  async get(tenantId: string, id: string): Promise<LegalHold | null> {
+    const r = await this.db.selectFrom('legal_holds').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return r ? toHold(r) : null;
+  }
+
+  async list(q: HoldQuery): Promise<{ items: LegalHold[]; next: { createdAt: string; id: string } | null }> {
+    let query = this.db.selectFrom('legal_holds').selectAll().where('tenant_id', '=', q.tenantId);
+    if (q.status === 'active') query = query.where('released_at', 'is', null);
+    if (q.status === 'released') query = query.where('released_at', 'is not', null);
+    if (q.recordingPk) query = query.where('recording_pk', '=', q.recordingPk);
+    if (q.after) {
+      const { createdAt, id } = q.after;
+      query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
+    }
+    const rows = await query.orderBy('created_at').orderBy('id').limit(q.limit + 1).execute();
+    const items = rows.slice(0, q.limit).map(toHold);
+    const last = items[items.length - 1];
+    return { items, next: rows.length > q.limit && last ? { createdAt: last.createdAt, id: last.id } : null };
+  }
+
+  /** Active holds per recording, for retention (any active hold is LEGAL_HOLD). */
+  async activeCounts(tenantId: string, recordingPks: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (!recordingPks.length) return out;
+    const rows = await this.db
+      .selectFrom('legal_holds')
+      .select(['recording_pk', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .where('tenant_id', '=', tenantId)
+      .where('recording_pk', 'in', recordingPks)
+      .where('released_at', 'is', null)
+      .groupBy('recording_pk')
+      .execute();
+    for (const r of rows) out.set(r.recording_pk, Number(r.n));
+    return out;
+  }
+
+  /** A recording merged into another (catalog import) takes its holds along: a hold never points at nothing. */
+  static async moveHolds(trx: Kysely<Database>, fromRecordingPk: string, toRecordingPk: string): Promise<void> {
+    await trx.updateTable('legal_holds').set({ recording_pk: toRecordingPk }).where('recording_pk', '=', fromRecordingPk).execute();
+  }
+
+  /**
+   * Four-eyes release. The first call by an admin records a release request; a call by another
+   * admin confirms it and lifts the hold. The requester confirming their own request is refused
+   * (409 hold.second_admin_required), as is any call on a released hold (409 hold.already_released).
+   * Conditional updates make concurrent calls safe: exactly one request, exactly one release.
+   */
+  async release(tenantId: string, id: string, principalId: string): Promise<{ step: 'release_requested' | 'released'; hold: LegalHold }> {
+    return writeTransaction(this.db, async (trx) => {
+      const r = await trx.selectFrom('legal_holds').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+      if (!r) throw new AppError('hold.not_found');
+      if (r.released_at) throw new AppError('hold.already_released', `released by ${r.released_by} at ${r.released_at}`);
+      const at = this.now().toISOString();
+      if (!r.release_requested_by) {
+        const done = await trx
+          .updateTable('legal_holds')
+          .set({ release_requested_by: principalId, release_requested_at: at })
+          .where('id', '=', id)
+          .where('release_requested_by', 'is', null)
+          .where('released_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(done.numUpdatedRows) !== 1) throw new AppError('hold.already_released', 'the hold changed while the release was requested; read it again');
+        return { step: 'release_requested' as const, hold: toHold({ ...r, release_requested_by: principalId, release_requested_at: at }) };
+      }
+      if (r.release_requested_by === principalId) {
+        throw new AppError('hold.second_admin_required', `the release was requested by ${principalId}; another administrator must confirm it`);
+      }
+      const done = await trx
+        .updateTable('legal_holds')
+        .set({ released_by: principalId, released_at: at })
+        .where('id', '=', id)
+        .where('released_at', 'is', null)
+        .where('release_requested_by', '=', r.release_requested_by)
+        .executeTakeFirst();
+      if (Number(done.numUpdatedRows) !== 1) throw new AppError('hold.already_released');
+      return { step: 'released' as const, hold: toHold({ ...r, released_by: principalId, released_at: at }) };
+    });
+  }
+}

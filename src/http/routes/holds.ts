@@ -1,0 +1,147 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { identifier } from '../../catalog/record.js';
+import type { AppDeps } from '../../deps.js';
+import { AppError } from '../../errors.js';
+import type { LegalHold } from '../../holds/hold-repository.js';
+import { sourceDeleted } from '../../resolve/retention.js';
+
+/** Free text an auditor reads: printable, bounded. */
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    // eslint-disable-next-line no-control-regex
+    .refine((s) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(s), 'must not contain control characters');
+
+const holdView = (h: LegalHold) => ({
+  id: h.id,
+  recording_id: h.recordingPk,
+  matter: h.matter,
+  reason: h.reason,
+  status: h.status,
+  created_by: h.createdBy,
+  created_at: h.createdAt,
+  release_requested_by: h.releaseRequestedBy,
+  release_requested_at: h.releaseRequestedAt,
+  released_by: h.releasedBy,
+  released_at: h.releasedAt,
+});
+
+const cursorOf = (c: { createdAt: string; id: string }) => Buffer.from(JSON.stringify([c.createdAt, c.id])).toString('base64url');
+function parseCursor(s: string): { createdAt: string; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown[];
+    if (typeof createdAt === 'string' && typeof id === 'string' && /^[0-9a-f-]{36}$/.test(id)) return { createdAt, id };
+  } catch {
+    // falls through
+  }
+  throw new AppError('request.invalid', 'cursor is not one this server issued');
+}
+
+/**
+ * Legal holds as records (docs/AUDIT.md): placed by an admin, listed for admins and auditors,
+ * lifted by two different admins (request, then confirm). Every step is an audit event.
+ */
+export function holdRoutes(deps: AppDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.post(
+      '/api/v1/recordings/:ref/holds',
+      {
+        config: { auth: true, scope: 'admin', action: 'hold.create' },
+        schema: {
+          summary: 'Place a legal hold on a recording (it then stays served and kept whatever its retention)',
+          params: z.object({ ref: identifier }).strict(),
+          body: z.object({ matter: text(200), reason: text(2000) }).strict(),
+        },
+      },
+      async (req, reply) => {
+        const p = req.principal!;
+        req.audit.ref = req.params.ref;
+        req.audit.callerId = p.id;
+        const { recording } = await deps.resolver.resolve(p.tenantId, req.params.ref, AbortSignal.timeout(30_000));
+        req.audit.recordingPk = recording.id;
+        req.audit.detail = { matter: req.body.matter, reason: req.body.reason };
+        const hold = await deps.holds.create({ tenantId: p.tenantId, recordingPk: recording.id, matter: req.body.matter, reason: req.body.reason, createdBy: p.id });
+        // A hold binds us, not the sources: copies a source will delete on its own date are named, so someone acts.
+        const atRisk = recording.copies
+          .filter((c) => c.sourceRetentionExpiry && !sourceDeleted(c))
+          .map((c) => ({ copy_id: c.id, origin: c.origin, source_retention_expiry: c.sourceRetentionExpiry }));
+        const ev = await deps.audit.record(req, { outcome: 'completed', status: 201, detail: { hold_id: hold.id, matter: hold.matter, reason: hold.reason, copies_at_risk: atRisk.length } });
+        reply.code(201).header('Location', `/api/v1/holds/${hold.id}`).header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        return { ...holdView(hold), copies_deleted_by_source_on: atRisk };
+      },
+    );
+
+    app.get(
+      '/api/v1/holds',
+      {
+        // audit:read, or admin (which holds every scope).
+        config: { auth: true, scope: 'audit:read', action: 'hold.list' },
+        schema: {
+          summary: "List the tenant's legal holds",
+          querystring: z
+            .object({
+              status: z.enum(['active', 'released']).optional(),
+              recording: z.uuid().optional(),
+              limit: z.coerce.number().int().min(1).max(1000).default(100),
+              cursor: z.string().regex(/^[A-Za-z0-9_-]{1,400}$/).optional(),
+            })
+            .strict(),
+        },
+      },
+      async (req, reply) => {
+        const q = req.query;
+        req.audit.callerId = req.principal!.id;
+        const page = await deps.holds.list({
+          tenantId: req.principal!.tenantId,
+          limit: q.limit,
+          ...(q.status ? { status: q.status } : {}),
+          ...(q.recording ? { recordingPk: q.recording } : {}),
+          ...(q.cursor ? { after: parseCursor(q.cursor) } : {}),
+        });
+        const ev = await deps.audit.record(req, { outcome: 'completed', status: 200, detail: { query: q, results: page.items.length } });
+        reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        return { items: page.items.map(holdView), next_cursor: page.next ? cursorOf(page.next) : null };
+      },
+    );
+
+    app.post(
+      '/api/v1/holds/:id/release',
+      {
+        config: { auth: true, scope: 'admin', action: 'hold.release' },
+        schema: {
+          summary: 'Release a legal hold: the first admin requests, a different admin confirms (four eyes)',
+          params: z.object({ id: z.uuid() }).strict(),
+          body: z.object({ reason: text(2000).optional() }).strict().nullish(),
+        },
+      },
+      async (req, reply) => {
+        const p = req.principal!;
+        req.audit.callerId = p.id;
+        req.audit.detail = { hold_id: req.params.id, ...(req.body?.reason ? { reason: req.body.reason } : {}) };
+        const existing = await deps.holds.get(p.tenantId, req.params.id);
+        if (existing) req.audit.recordingPk = existing.recordingPk;
+        try {
+          const { step, hold } = await deps.holds.release(p.tenantId, req.params.id, p.id);
+          const ev = await deps.audit.record(req, {
+            action: step === 'released' ? 'hold.release' : 'hold.release_request',
+            outcome: 'completed',
+            status: step === 'released' ? 200 : 202,
+            detail: { ...req.audit.detail, matter: hold.matter, ...(step === 'released' ? { requested_by: hold.releaseRequestedBy } : {}) },
+          });
+          reply.code(step === 'released' ? 200 : 202).header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+          return holdView(hold);
+        } catch (e) {
+          // A refused confirmation is a denied attempt at lifting a hold, not a mere failure.
+          if (e instanceof AppError && e.code === 'hold.second_admin_required') {
+            await deps.audit.record(req, { outcome: 'denied', status: e.status, errorCode: e.code });
+          }
+          throw e;
+        }
+      },
+    );
+  };
+}

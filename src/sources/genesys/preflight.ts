@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import { isAppError } from '../../errors.js';
+import type { GenesysApiClient, TimedAnswer } from './api-client.js';
+
+/**
+ * Preflight of one Genesys source (`custodian doctor`, /readyz): can we log in, who are we, may
+ * we make each call the gateway makes, how long do media links live, and is our clock right.
+ *
+ * Who we are: GET /api/v2/tokens/me. It is NOT in the OpenAPI extracts (../shared/reference/
+ * genesys-openapi holds the recording, conversations and analytics groups; tokens/me belongs to
+ * the Tokens group), so its answer is read leniently after the public SDKs' TokenInfo model and a
+ * failure of it is only a warning. TokenInfo names the client and its organisation but not its
+ * rights (client-credentials clients get rights from roles), so rights are found the documented
+ * way: each call is tried once with ids that cannot exist, and a 403 is reported with its Genesys
+ * error code and the permissions the extracts' `x-inin-requires-permissions` list for that call.
+ */
+
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
+
+export interface PreflightCheck {
+  /** Stable id, e.g. "login", "rights.recordings". */
+  id: string;
+  /** What was checked, for people. */
+  label: string;
+  status: CheckStatus;
+  /** One line for people. Never a token, secret or media link. */
+  detail: string;
+  /** Our error code when the check failed on an AppError. */
+  code?: string;
+  /** Facts for machines (--json). */
+  data?: Record<string, unknown>;
+}
+
+export interface PreflightReport {
+  /** The source answered at all (null: unknown). */
+  reachable: boolean | null;
+  /** The configured credentials were accepted (null: unknown or not applicable). */
+  credentials: boolean | null;
+  checks: PreflightCheck[];
+}
+
+/** Media links shorter-lived than this draw a warning: long or slow downloads need fresh links and resumes. */
+export const SHORT_LINK_TTL_MINUTES = 10;
+/** Clock skew beyond this draws a warning (the Date header has 1 s resolution). */
+export const SKEW_WARN_MS = 5_000;
+
+/** The permissions each call needs (x-inin-requires-permissions, type ANY, of the extracts). */
+export const REQUIRED_PERMISSIONS = {
+  recordingmetadata: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view'],
+  recordings: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view'],
+  analytics: ['analytics:conversationDetail:view', 'analytics:agentConversationDetail:view'],
+  restore: ['recording:recording:restore'],
+} as const;
+
+export interface GenesysPreflightDeps {
+  api: GenesysApiClient;
+  /** Gets a token (a fresh login when none is cached). */
+  login: (signal: AbortSignal) => Promise<unknown>;
+  clientId: string;
+  maxResumes: number;
+}
+
+function codeOf(e: unknown): string {
+  return isAppError(e) ? e.code : 'source.unavailable';
+}
+
+function extraOf(e: unknown): Record<string, unknown> {
+  return isAppError(e) ? e.extra : {};
+}
+
+/** A short, link-free account of a failure: our code and what Genesys said (status and error code). */
+function describe(e: unknown): string {
+  const x = extraOf(e);
+  const g = [x.genesys_status, x.genesys_code].filter((v) => v !== undefined).join(' ');
+  return `${codeOf(e)}${g ? ` (Genesys ${g})` : ''}`;
+}
+
+/** Date header vs our clock at the middle of the exchange; undefined without a usable header. */
+export function skewOf(a: Pick<TimedAnswer<unknown>, 'date' | 'sentAt' | 'receivedAt'>): { skewMs: number; uncertaintyMs: number } | undefined {
+  const at = a.date ? Date.parse(a.date) : NaN;
+  if (Number.isNaN(at)) return undefined;
+  const mid = (a.sentAt + a.receivedAt) / 2;
+  // The header is truncated to the second: the server's clock was somewhere in [at, at + 1 s).
+  return { skewMs: Math.round(at + 500 - mid), uncertaintyMs: Math.round(500 + (a.receivedAt - a.sentAt) / 2) };
+}
+
+async function probe(
+  id: keyof typeof REQUIRED_PERMISSIONS,
+  label: string,
+  call: () => Promise<unknown>,
+): Promise<PreflightCheck> {
+  const perms = REQUIRED_PERMISSIONS[id];
+  try {
+    await call();
+    return { id: `rights.${id}`, label, status: 'ok', detail: 'allowed' };
+  } catch (e) {
+    const x = extraOf(e);
+    // Made-up ids: "not found" means the permission check passed.
+    if (isAppError(e) && e.code === 'recording.not_found') return { id: `rights.${id}`, label, status: 'ok', detail: 'allowed (probe ids not found, as expected)' };
+    const data = { genesys_status: x.genesys_status, genesys_code: x.genesys_code, requires_any_of: [...perms] };
+    if (x.genesys_status === 403) {
+      return {
+        id: `rights.${id}`,
+        label,
+        status: 'fail',
+        code: codeOf(e),
+        detail: `refused: 403 ${String(x.genesys_code ?? 'forbidden')}; the OAuth client's roles need one of ${perms.join(', ')}`,
+        data,
+      };
+    }
+    return { id: `rights.${id}`, label, status: 'fail', code: codeOf(e), detail: `failed: ${describe(e)}`, data };
+  }
+}
+
+export async function genesysPreflight(deps: GenesysPreflightDeps, signal: AbortSignal): Promise<PreflightReport> {
+  const checks: PreflightCheck[] = [];
+  const { api } = deps;
+
+  // 1. Login: reachable, and the client id and secret are accepted.
+  try {
+    await api.retrying(() => deps.login(signal), signal, 'Genesys login');
+    checks.push({ id: 'login', label: 'login (client credentials)', status: 'ok', detail: `client ${deps.clientId} accepted` });
+  } catch (e) {
+    const refused = isAppError(e) && e.code === 'source.auth_failed';
+    const reachable = refused || (isAppError(e) && e.code === 'source.bad_gateway');
+    checks.push({
+      id: 'login',
+      label: 'login (client credentials)',
+      status: 'fail',
+      code: codeOf(e),
+      detail: refused ? `the login endpoint refused client ${deps.clientId}: ${describe(e)}` : `the login endpoint ${reachable ? 'answered wrongly' : 'is not reachable'}: ${describe(e)}`,
+      data: { ...extraOf(e) },
+    });
+    for (const [id, label] of [
+      ['identity', 'identity (GET /api/v2/tokens/me)'],
+      ['rights', 'rights (recordingmetadata, recordings, analytics query)'],
+      ['media_link_ttl', 'media link lifetime'],
+      ['clock_skew', 'clock skew'],
+    ] as const) {
+      checks.push({ id, label, status: 'skip', detail: 'not tried: no token' });
+    }
+    return { reachable: reachable ? true : false, credentials: refused ? false : null, checks };
+  }
+
+  const timed: TimedAnswer<unknown>[] = [];
+
+  // 2. Identity (not in the extracts: informational).
+  try {
+    const me = await api.getTokenInfo(signal);
+    timed.push(me);
+    const c = me.body.OAuthClient;
+    const org = me.body.organization;
+    const mismatch = c?.id !== undefined && c.id !== deps.clientId;
+    checks.push({
+      id: 'identity',
+      label: 'identity (GET /api/v2/tokens/me)',
+      status: mismatch ? 'warn' : 'ok',
+      detail: `${mismatch ? `token belongs to client ${c?.id}, not the configured ${deps.clientId}; ` : ''}OAuth client "${c?.name ?? '?'}" (${c?.id ?? '?'}) of organisation "${org?.name ?? '?'}" (${org?.id ?? '?'})`,
+      data: {
+        client_id: c?.id,
+        client_name: c?.name,
+        grant_type: c?.authorizedGrantType,
+        organization_id: org?.id,
+        organization_name: org?.name,
+        authorized_scope: me.body.authorizedScope ?? [],
+        note: 'tokens/me is not in the OpenAPI extracts; rights are checked by trying each call',
+      },
+    });
+  } catch (e) {
+    checks.push({
+      id: 'identity',
+      label: 'identity (GET /api/v2/tokens/me)',
+      status: 'warn',
+      code: codeOf(e),
+      detail: `could not read the client's identity: ${describe(e)} (tokens/me is not in the OpenAPI extracts; the gateway does not need it)`,
+      data: { ...extraOf(e) },
+    });
+  }
+
+  // 3. Rights: each call the gateway makes, once, with ids that cannot exist.
+  const conv = randomUUID();
+  const rec = randomUUID();
+  const now = Date.now();
+  checks.push(
+    ...(await Promise.all([
+      probe('recordingmetadata', 'rights: GET …/recordingmetadata', () => api.listRecordingMetadata(conv, signal)),
+      probe('recordings', 'rights: GET …/recordings/{recordingId}', () => api.getRecording(conv, rec, 'NONE', signal)),
+      probe('analytics', 'rights: POST analytics conversation details query', () =>
+        api.queryConversationDetails(
+          {
+            interval: `${new Date(now - 60_000).toISOString()}/${new Date(now).toISOString()}`,
+            paging: { pageSize: 1, pageNumber: 1 },
+            conversationFilters: [{ type: 'and', predicates: [{ type: 'dimension', dimension: 'conversationId', operator: 'matches', value: conv }] }],
+          },
+          signal,
+        ),
+      ),
+    ])),
+  );
+  checks.push({
+    id: 'rights.restore',
+    label: 'rights: PUT …/recordings/{recordingId} (restore)',
+    status: 'skip',
+    detail: `not probed: only a real archived recording shows it; restore jobs need ${REQUIRED_PERMISSIONS.restore.join(', ')}`,
+    data: { requires_any_of: [...REQUIRED_PERMISSIONS.restore] },
+  });
+
+  // 4. Media link lifetime (the org's recordingPlaybackUrlTtl, minutes).
+  try {
+    const s = await api.getRecordingSettings(signal);
+    timed.push(s);
+    const ttl = s.body.recordingPlaybackUrlTtl;
+    if (typeof ttl !== 'number') {
+      checks.push({ id: 'media_link_ttl', label: 'media link lifetime', status: 'warn', detail: 'recording settings carry no recordingPlaybackUrlTtl (Genesys default: 60 min)' });
+    } else {
+      const short = ttl < SHORT_LINK_TTL_MINUTES;
+      checks.push({
+        id: 'media_link_ttl',
+        label: 'media link lifetime',
+        status: short ? 'warn' : 'ok',
+        detail: short
+          ? `media links expire after ${ttl} min (recordingPlaybackUrlTtl, below ${SHORT_LINK_TTL_MINUTES}); downloads outliving a link are resumed with fresh links, at most ${deps.maxResumes} times each`
+          : `media links live ${ttl} min (recordingPlaybackUrlTtl)`,
+        data: { recording_playback_url_ttl_min: ttl, recording_batch_download_url_ttl_min: s.body.recordingBatchDownloadUrlTtl },
+      });
+    }
+  } catch (e) {
+    checks.push({ id: 'media_link_ttl', label: 'media link lifetime', status: 'warn', code: codeOf(e), detail: `could not read the recording settings: ${describe(e)}`, data: { ...extraOf(e) } });
+  }
+
+  // 5. Clock skew: the API's Date header against ours (the smallest uncertainty wins).
+  const skews = timed.map(skewOf).filter((v): v is NonNullable<typeof v> => v !== undefined);
+  const best = skews.sort((a, b) => a.uncertaintyMs - b.uncertaintyMs)[0];
+  if (!best) {
+    checks.push({ id: 'clock_skew', label: 'clock skew', status: 'warn', detail: 'the API sent no usable Date header' });
+  } else {
+    const off = Math.abs(best.skewMs) > SKEW_WARN_MS + best.uncertaintyMs;
+    checks.push({
+      id: 'clock_skew',
+      label: 'clock skew',
+      status: off ? 'warn' : 'ok',
+      detail: `${best.skewMs >= 0 ? 'Genesys is ahead by' : 'Genesys is behind by'} ${(Math.abs(best.skewMs) / 1000).toFixed(1)} s (±${(best.uncertaintyMs / 1000).toFixed(1)} s)${off ? ': fix this host’s time (NTP); retention and restore dates are computed from it' : ''}`,
+      data: { skew_ms: best.skewMs, uncertainty_ms: best.uncertaintyMs },
+    });
+  }
+
+  return { reachable: true, credentials: true, checks };
+}
+
+/** The worst status of a report's checks (skip counts as ok). */
+export function overallStatus(checks: readonly PreflightCheck[]): 'ok' | 'warn' | 'fail' {
+  if (checks.some((c) => c.status === 'fail')) return 'fail';
+  if (checks.some((c) => c.status === 'warn')) return 'warn';
+  return 'ok';
+}

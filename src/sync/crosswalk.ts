@@ -1,0 +1,249 @@
+import { sql } from 'kysely';
+import { writeTransaction } from '../catalog/database.js';
+import type { SyncContext } from './apply.js';
+import type { SyncTenantConfig } from './config.js';
+import type { Facts, Finding } from './store.js';
+
+export interface CrosswalkStats {
+  linked: number;
+  ambiguous: number;
+  conflicts: number;
+  integrityMatches: number;
+  integrityMismatches: number;
+  findingsChanged: number;
+}
+
+type Rule = 'call_id' | 'external_tag' | 'sip_call_id' | 'time_ani_dnis_duration';
+
+/** Which ref kinds of a legacy-only recording meet which ref kinds of a cloud-only one, per key rule. */
+const KEY_RULES: Record<Exclude<Rule, 'time_ani_dnis_duration'>, { legacy: string[]; cloud: string[] }> = {
+  // The legacy call id, carried by Genesys as the conversation's externalTag (or imported as its call id).
+  call_id: { legacy: ['call_id'], cloud: ['call_id', 'external_tag'] },
+  // The legacy archive id attached to the conversation as externalTag during the migration.
+  external_tag: { legacy: ['legacy_archive_id', 'external_tag'], cloud: ['external_tag'] },
+  sip_call_id: { legacy: ['sip_call_id'], cloud: ['sip_call_id'] },
+};
+
+interface Evidence {
+  rule: Rule;
+  value: string;
+}
+
+const digits = (v: string | null) => (v ? v.replace(/^(tel|sip):/i, '').replace(/[^0-9]/g, '') : '');
+
+/**
+ * Links the legacy copy and the cloud copy of the same call into one logical recording. A pair is
+ * linked only when each side has exactly one candidate (by the exact keys first; the fuzzy time +
+ * ANI/DNIS + duration rule only for what the keys leave unmatched). Everything else is kept apart
+ * and listed as a finding; nothing is dropped. Then the durations of linked pairs are compared.
+ */
+export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig): Promise<CrosswalkStats> {
+  const stats: CrosswalkStats = { linked: 0, ambiguous: 0, conflicts: 0, integrityMatches: 0, integrityMismatches: 0, findingsChanged: 0 };
+  const t = ctx.tenantId;
+  const originsOf = async () => {
+    const rows = await ctx.db.selectFrom('recording_copies').select(['recording_pk', 'origin']).distinct().where('tenant_id', '=', t).execute();
+    const m = new Map<string, { legacy: boolean; cloud: boolean }>();
+    for (const r of rows) {
+      const o = m.get(r.recording_pk) ?? { legacy: false, cloud: false };
+      if (r.origin === 'GENESYS_CLOUD') o.cloud = true;
+      else o.legacy = true;
+      m.set(r.recording_pk, o);
+    }
+    return m;
+  };
+  let origins = await originsOf();
+  const legacyOnly = (pk: string) => !!origins.get(pk)?.legacy && !origins.get(pk)?.cloud;
+  const cloudOnly = (pk: string) => !!origins.get(pk)?.cloud && !origins.get(pk)?.legacy;
+
+  // Candidates in both directions, with the evidence of each pair.
+  const l2c = new Map<string, Map<string, Evidence>>();
+  const c2l = new Map<string, Map<string, Evidence>>();
+  const add = (l: string, c: string, ev: Evidence) => {
+    if (!l2c.has(l)) l2c.set(l, new Map());
+    if (!c2l.has(c)) c2l.set(c, new Map());
+    if (!l2c.get(l)!.has(c)) l2c.get(l)!.set(c, ev);
+    if (!c2l.get(c)!.has(l)) c2l.get(c)!.set(l, ev);
+  };
+  for (const key of cfg.crosswalk.keys) {
+    const rule = KEY_RULES[key];
+    const pairs = await ctx.db
+      .selectFrom('recording_refs as a')
+      .innerJoin('recording_refs as b', (j) => j.onRef('b.tenant_id', '=', 'a.tenant_id').onRef('b.value', '=', 'a.value'))
+      .select(['a.recording_pk as l', 'b.recording_pk as c', 'a.value as value'])
+      .where('a.tenant_id', '=', t)
+      .where('a.kind', 'in', rule.legacy)
+      .where('b.kind', 'in', rule.cloud)
+      .whereRef('a.recording_pk', '!=', 'b.recording_pk')
+      .execute();
+    for (const p of pairs) if (legacyOnly(p.l) && cloudOnly(p.c)) add(p.l, p.c, { rule: key, value: p.value });
+  }
+
+  const facts = await ctx.store.factsWithRecordings(t);
+  if (cfg.crosswalk.rule) {
+    const r = cfg.crosswalk.rule;
+    const usable = (f: Facts & { recordingPk: string }) => f.startedAt !== null && f.durationMs !== null;
+    const legacy = facts.filter((f) => usable(f) && legacyOnly(f.recordingPk) && !l2c.has(f.recordingPk));
+    const cloud = facts.filter((f) => usable(f) && cloudOnly(f.recordingPk) && !c2l.has(f.recordingPk)).map((f) => ({ ...f, t: Date.parse(f.startedAt!) }));
+    cloud.sort((a, b) => a.t - b.t);
+    for (const l of legacy) {
+      const lt = Date.parse(l.startedAt!);
+      let lo = 0;
+      let hi = cloud.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cloud[mid]!.t < lt - r.start_tolerance_ms) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < cloud.length && cloud[i]!.t <= lt + r.start_tolerance_ms; i++) {
+        const c = cloud[i]!;
+        if (r.match_ani && (!digits(l.ani) || digits(l.ani) !== digits(c.ani))) continue;
+        if (r.match_dnis && (!digits(l.dnis) || digits(l.dnis) !== digits(c.dnis))) continue;
+        if (Math.abs(l.durationMs! - c.durationMs!) > r.duration_tolerance_ms) continue;
+        add(l.recordingPk, c.recordingPk, { rule: 'time_ani_dnis_duration', value: `${l.startedAt}~${c.startedAt}` });
+      }
+    }
+  }
+
+  const findings: Finding[] = [];
+  const ambiguousPks = new Set<string>();
+  const pairs: { l: string; c: string; ev: Evidence }[] = [];
+  for (const [l, cs] of l2c) {
+    const [c, ev] = [...cs.entries()][0]!;
+    if (cs.size === 1 && c2l.get(c)!.size === 1) pairs.push({ l, c, ev });
+    else ambiguousPks.add(l);
+  }
+  for (const [c, ls] of c2l) if (ls.size > 1 || [...ls.keys()].some((l) => l2c.get(l)!.size > 1)) ambiguousPks.add(c);
+  for (const pk of ambiguousPks) {
+    const cands = l2c.get(pk) ?? c2l.get(pk)!;
+    findings.push({
+      kind: 'ambiguous',
+      recordingPk: pk,
+      candidates: [...cands.keys()].sort(),
+      rule: [...new Set([...cands.values()].map((e) => e.rule))].sort().join(','),
+      detail: { side: l2c.has(pk) ? 'legacy' : 'cloud', evidence: [...cands.entries()].map(([other, e]) => ({ recording: other, rule: e.rule, value: e.value })) },
+    });
+  }
+  stats.ambiguous = ambiguousPks.size;
+
+  for (const p of pairs) {
+    const outcome = await link(ctx, p.l, p.c, p.ev);
+    if (outcome.linked) stats.linked++;
+    else {
+      stats.conflicts++;
+      for (const [pk, other] of [
+        [p.l, p.c],
+        [p.c, p.l],
+      ] as const) {
+        findings.push({ kind: 'conflict', recordingPk: pk, candidates: [other], rule: p.ev.rule, detail: { reason: outcome.reason, value: p.ev.value } });
+      }
+    }
+  }
+  ctx.metrics?.crosswalk.inc({ result: 'linked' }, stats.linked);
+  ctx.metrics?.crosswalk.inc({ result: 'ambiguous' }, stats.ambiguous);
+  ctx.metrics?.crosswalk.inc({ result: 'conflict' }, stats.conflicts);
+
+  // Integrity of the pairs (every recording with both kinds of copy): durations compared.
+  if (stats.linked) origins = await originsOf();
+  const factsNow = stats.linked ? await ctx.store.factsWithRecordings(t) : facts;
+  const byRec = new Map<string, { legacy: number[]; cloud: number[] }>();
+  for (const f of factsNow) {
+    if (f.durationMs === null) continue;
+    const o = origins.get(f.recordingPk);
+    if (!o?.legacy || !o.cloud) continue;
+    const e = byRec.get(f.recordingPk) ?? { legacy: [], cloud: [] };
+    (f.origin === 'GENESYS_CLOUD' ? e.cloud : e.legacy).push(f.durationMs);
+    byRec.set(f.recordingPk, e);
+  }
+  for (const [pk, d] of byRec) {
+    if (!d.legacy.length || !d.cloud.length) continue;
+    const worst = Math.max(...d.legacy.flatMap((l) => d.cloud.map((c) => Math.abs(l - c))));
+    const ok = worst <= cfg.crosswalk.duration_tolerance_ms;
+    if (ok) stats.integrityMatches++;
+    else stats.integrityMismatches++;
+    findings.push({
+      kind: ok ? 'integrity_match' : 'integrity_mismatch',
+      recordingPk: pk,
+      candidates: [],
+      rule: 'duration',
+      detail: { legacy_duration_ms: d.legacy.sort((a, b) => a - b), cloud_duration_ms: d.cloud.sort((a, b) => a - b), tolerance_ms: cfg.crosswalk.duration_tolerance_ms },
+    });
+  }
+  ctx.metrics?.crosswalk.inc({ result: 'mismatch' }, stats.integrityMismatches);
+
+  const res = await ctx.store.replaceFindings(t, ['ambiguous', 'conflict', 'integrity_match', 'integrity_mismatch'], findings);
+  stats.findingsChanged = res.changed;
+  if (res.changed) {
+    const brief = (fs: Finding[]) => fs.slice(0, 100).map((f) => ({ kind: f.kind, recording: f.recordingPk, candidates: f.candidates }));
+    await ctx.audit.append({
+      tenantId: t,
+      principalId: ctx.principalId,
+      principalKind: 'system',
+      action: 'sync.crosswalk.findings',
+      outcome: 'completed',
+      detail: { run_id: ctx.runId, changed: res.changed, added: brief(res.added), removed: brief(res.removed) },
+    });
+  }
+  return stats;
+}
+
+/**
+ * Merges two recordings into one: the one with a call id survives (else the legacy one), the
+ * other's copies, refs (its own id included, so it still resolves) and holds move over, and the
+ * move is audited copy by copy. Different call ids or conversation ids on the two sides are a
+ * conflict: nothing is merged.
+ */
+async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evidence): Promise<{ linked: true } | { linked: false; reason: string }> {
+  const t = ctx.tenantId;
+  const recs = await ctx.db.selectFrom('recordings').selectAll().where('tenant_id', '=', t).where('id', 'in', [legacyPk, cloudPk]).execute();
+  const L = recs.find((r) => r.id === legacyPk);
+  const C = recs.find((r) => r.id === cloudPk);
+  if (!L || !C) return { linked: false, reason: 'a recording disappeared during the crosswalk' };
+  if (L.call_id && C.call_id && L.call_id !== C.call_id) return { linked: false, reason: `different call ids (${L.call_id} / ${C.call_id})` };
+  if (L.conversation_id && C.conversation_id && L.conversation_id !== C.conversation_id) return { linked: false, reason: 'different Genesys conversation ids' };
+  const [S, A] = C.call_id && !L.call_id ? [C, L] : [L, C];
+  const now = new Date().toISOString();
+  const maxIso = (a: string | null, b: string | null) => (a && b ? (a > b ? a : b) : (a ?? b));
+  const moved = await writeTransaction(ctx.db, async (trx) => {
+    const copies = await trx.selectFrom('recording_copies').select(['id', 'source_system', 'source_key', 'origin']).where('tenant_id', '=', t).where('recording_pk', '=', A.id).execute();
+    await trx.updateTable('recording_copies').set({ recording_pk: S.id, updated_at: now }).where('tenant_id', '=', t).where('recording_pk', '=', A.id).execute();
+    await sql`insert into recording_refs (tenant_id, value, kind, recording_pk)
+      select tenant_id, value, kind, cast(${S.id} as text) from recording_refs where tenant_id = ${t} and recording_pk = ${A.id}
+      on conflict do nothing`.execute(trx);
+    // A legal hold follows the logical recording (holds are never deleted).
+    await trx.updateTable('legal_holds').set({ recording_pk: S.id }).where('tenant_id', '=', t).where('recording_pk', '=', A.id).execute();
+    await trx.deleteFrom('recordings').where('id', '=', A.id).execute();
+    await trx
+      .updateTable('recordings')
+      .set({
+        call_id: S.call_id ?? A.call_id,
+        customer_ref: S.customer_ref ?? A.customer_ref,
+        conversation_id: S.conversation_id ?? A.conversation_id,
+        started_at: L.started_at ?? C.started_at,
+        retention_expiry: maxIso(S.retention_expiry, A.retention_expiry),
+        legal_hold: Number(S.legal_hold) === 1 || Number(A.legal_hold) === 1 ? 1 : 0,
+        updated_at: now,
+      })
+      .where('id', '=', S.id)
+      .execute();
+    return copies;
+  });
+  await ctx.audit.append({
+    tenantId: t,
+    principalId: ctx.principalId,
+    principalKind: 'system',
+    action: 'sync.crosswalk.linked',
+    outcome: 'completed',
+    ref: A.id,
+    recordingPk: S.id,
+    detail: {
+      run_id: ctx.runId,
+      reason: `legacy and cloud copies of one call, matched by ${ev.rule}`,
+      rule: ev.rule,
+      value: ev.value,
+      survivor: S.id,
+      absorbed: A.id,
+      moved: moved.map((c) => ({ copy_id: c.id, source_system: c.source_system, source_key: c.source_key, origin: c.origin, old_recording: A.id, new_recording: S.id })),
+    },
+  });
+  return { linked: true };
+}

@@ -1,0 +1,194 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type CatalogKind, openTestCatalog, type TestCatalog, usableCatalogs } from '../../test/support/catalogs.js';
+import { uuidFrom } from '../sources/genesys/simulator-analytics.js';
+import { type GenesysSimulator, startGenesysSimulator } from '../sources/genesys/simulator.js';
+import { nextWindowEnd, planRange, windowCount } from './genesys-sync.js';
+import { DEFAULT_SYNC_CONFIG } from './config.js';
+import { runSync, type SyncDeps } from './runner.js';
+import { SyncStore } from './store.js';
+import { genesysSource, syncDepsFor } from './test-helpers.js';
+
+const DAY = 86_400_000;
+const SINCE = new Date('2024-03-01T00:00:00.000Z');
+const UNTIL = new Date('2024-03-05T00:00:00.000Z');
+const N = 2000;
+/** The scenario tests use fewer recordings and smaller pages: the same paging, a fraction of the round trips. */
+const SMALL = 400;
+
+/** N recordings spread over four days, one per conversation; a few with externalTag / SIP Call-ID / deleteDate. */
+function seed(sim: GenesysSimulator, n: number): void {
+  for (let i = 0; i < n; i++) {
+    sim.addRecording({
+      conversationId: uuidFrom(`conv-${i}`),
+      recordingId: uuidFrom(`rec-${i}`),
+      startTime: new Date(SINCE.getTime() + Math.floor((i * 4 * DAY) / n)),
+      durationMs: 60_000 + (i % 100) * 1000,
+      bytes: 'x',
+      fileState: i % 50 === 0 ? 'ARCHIVED' : 'AVAILABLE',
+      ...(i % 10 === 0 ? { externalTag: `verint-${i}` } : {}),
+      ...(i % 7 === 0 ? { protocolCallId: `sip-${i}@pbx` } : {}),
+      ...(i % 3 === 0 ? { deleteDate: '2025-03-01T00:00:00.000Z' } : {}),
+    });
+  }
+}
+
+async function counts(cat: TestCatalog) {
+  const rec = await cat.db.selectFrom('recordings').select((eb) => eb.fn.countAll<number>().as('n')).where('tenant_id', '=', 'acme').executeTakeFirstOrThrow();
+  const cop = await cat.db.selectFrom('recording_copies').select((eb) => eb.fn.countAll<number>().as('n')).where('tenant_id', '=', 'acme').executeTakeFirstOrThrow();
+  return { recordings: Number(rec.n), copies: Number(cop.n) };
+}
+
+async function auditActions(cat: TestCatalog, action: string) {
+  return cat.db.selectFrom('audit_events').selectAll().where('action', '=', action).orderBy('seq').execute();
+}
+
+describe('windows', () => {
+  it('never crosses a UTC midnight nor the end, and counts its windows', () => {
+    const from = Date.parse('2024-03-01T10:00:00Z');
+    expect(new Date(nextWindowEnd(from, from + 3 * DAY, DAY)).toISOString()).toBe('2024-03-02T00:00:00.000Z');
+    expect(nextWindowEnd(from, from + 3600_000, DAY)).toBe(from + 3600_000);
+    expect(windowCount('2024-03-01T10:00:00Z', '2024-03-04T10:00:00Z', DAY)).toBe(4);
+  });
+  it('starts after the last success minus the overlap, or resumes an unfinished run', () => {
+    const until = new Date('2024-03-10T00:00:00Z');
+    const p = planRange(DEFAULT_SYNC_CONFIG, { cursor: null, syncedUntil: '2024-03-09T00:00:00.000Z' }, undefined, until);
+    expect(p.cursor.from).toBe('2024-03-08T23:00:00.000Z');
+    expect(p.resumed).toBe(false);
+    const r = planRange(DEFAULT_SYNC_CONFIG, { cursor: { ...p.cursor, page: 7 }, syncedUntil: null }, undefined, until);
+    expect(r).toMatchObject({ resumed: true, cursor: { page: 7 } });
+    expect(planRange(DEFAULT_SYNC_CONFIG, { cursor: { ...p.cursor, page: 7 }, syncedUntil: null }, new Date('2024-03-01T00:00:00Z'), until).resumed).toBe(false);
+  });
+});
+
+describe.each(await usableCatalogs())('Genesys sync on %s', (kind: CatalogKind) => {
+  let cat: TestCatalog;
+  let sim: GenesysSimulator;
+  let deps: SyncDeps & { close(): Promise<void> };
+
+  beforeEach(async () => {
+    cat = await openTestCatalog(kind);
+    sim = await startGenesysSimulator({ logLimit: 50_000 });
+  });
+  const setup = (n: number, sync: Record<string, unknown> = {}) => {
+    seed(sim, n);
+    deps = syncDepsFor(cat, { sources: [genesysSource(sim)], sync: { concurrency: 16, ...sync } });
+  };
+  afterEach(async () => {
+    await deps?.close();
+    await sim.close();
+    await cat.dispose();
+  });
+
+  it('pages day windows, survives 429s, is idempotent, and follows state changes with audited old → new', { timeout: 120_000 }, async () => {
+    setup(N);
+    sim.rateLimitNext(2, 1);
+    const first = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+    expect(first.runs).toHaveLength(1);
+    expect(first.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: N, changed: 0, windows: 4, recordings: N, skipped: 0 } });
+    expect(await counts(cat)).toEqual({ recordings: N, copies: N });
+    // Every query is a day window with the recording filter, never a longer interval.
+    const queries = sim.requests.filter((r) => r.path.endsWith('/details/query')).map((r) => JSON.parse(r.body) as { interval: string; segmentFilters: unknown });
+    for (const q of queries) {
+      const [a, b] = q.interval.split('/');
+      expect(Date.parse(b!) - Date.parse(a!)).toBeLessThanOrEqual(DAY);
+      expect(JSON.stringify(q.segmentFilters)).toContain('"recording"');
+    }
+    const rec = await deps.recordings.findByRef('acme', 'verint-10');
+    expect(rec?.conversationId).toBe(uuidFrom('conv-10'));
+    expect(rec?.copies[0]).toMatchObject({ genesysRecordingId: uuidFrom('rec-10'), state: 'AVAILABLE', connector: 'genesys', origin: 'GENESYS_CLOUD' });
+    expect((await deps.recordings.findByRef('acme', 'sip-14@pbx'))?.id).toBeDefined();
+    expect((await deps.recordings.findByRef('acme', uuidFrom('rec-0')))?.copies[0]).toMatchObject({ state: 'ARCHIVED', sourceRetentionExpiry: '2025-03-01T00:00:00.000Z' });
+    const added = await auditActions(cat, 'sync.mapping.added');
+    expect(added.reduce((n, e) => n + (JSON.parse(e.detail!) as { count: number }).count, 0)).toBe(N);
+    expect((await new SyncStore(cat.db).read('acme', 'genesys')).syncedUntil).toBe(UNTIL.toISOString());
+
+    // Second run over the same range: nothing changes, nothing is audited as a mapping change.
+    const eventsBefore = (await cat.db.selectFrom('audit_events').select('id').execute()).length;
+    const second = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+    expect(second.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 0, changed: 0, inserted: 0, updated: 0, factsChanged: 0, unchanged: N } });
+    const eventsAfter = await cat.db.selectFrom('audit_events').select(['action']).execute();
+    expect(eventsAfter.slice(eventsBefore).map((e) => e.action)).toEqual(['sync.run']);
+
+    // Deleted at the source: the copies stay in the catalog, marked DELETED, each change audited.
+    for (const i of [1, 2, 3]) sim.setFileState(uuidFrom(`conv-${i}`), uuidFrom(`rec-${i}`), 'DELETED');
+    const third = await runSync(deps, { since: SINCE, until: new Date(SINCE.getTime() + DAY), crosswalk: false });
+    expect(third.runs[0]).toMatchObject({ stats: { added: 0, changed: 3 } });
+    const changed = await auditActions(cat, 'sync.mapping.changed');
+    expect(changed).toHaveLength(3);
+    expect(JSON.parse(changed[0]!.detail!)).toMatchObject({ old: { state: 'AVAILABLE' }, new: { state: 'DELETED' }, kind: 'genesys' });
+    expect(changed[0]!.recording_pk).toBe((await deps.recordings.findByRef('acme', uuidFrom('rec-1')))!.id);
+    expect(await counts(cat)).toEqual({ recordings: N, copies: N });
+    expect((await deps.auditRepo.verify()).ok).toBe(true);
+  });
+
+  it('picks up recordings that appear mid-run; late arrivals in a finished window come with the next run', async () => {
+    setup(SMALL, { page_size: 25 });
+    let injected = false;
+    const report = await runSync(deps, {
+      since: SINCE,
+      until: UNTIL,
+      crosswalk: false,
+      onGenesysPage: () => {
+        if (injected) return;
+        injected = true;
+        // One in a window still to come, one before the page we are on (shifts the paging: a duplicate), one in a finished window later.
+        sim.addRecording({ conversationId: 'late-future', recordingId: 'late-future-rec', startTime: '2024-03-04T12:00:00Z', bytes: 'x' });
+        sim.addRecording({ conversationId: 'late-shift', recordingId: 'late-shift-rec', startTime: '2024-03-01T00:00:00.500Z', bytes: 'x' });
+      },
+    });
+    expect(report.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: SMALL + 1 } });
+    expect(await deps.recordings.findByRef('acme', 'late-future-rec')).not.toBeNull();
+    // The conversation inserted before the current page position pushed one conversation onto two pages: written once.
+    expect(await counts(cat)).toEqual({ recordings: SMALL + 1, copies: SMALL + 1 });
+    // The next run over a range covering the late arrival finds it.
+    const next = await runSync(deps, { since: SINCE, until: new Date(SINCE.getTime() + DAY), crosswalk: false });
+    expect(next.runs[0]).toMatchObject({ stats: { added: 1, changed: 0 } });
+    expect(await deps.recordings.findByRef('acme', 'late-shift-rec')).not.toBeNull();
+  });
+
+  it('resumes from the stored cursor after a crash mid-run, without re-reading finished pages', async () => {
+    setup(SMALL, { page_size: 25 });
+    let pages = 0;
+    const crashed = await runSync(deps, {
+      since: SINCE,
+      until: UNTIL,
+      crosswalk: false,
+      onGenesysPage: () => {
+        if (++pages === 9) throw new Error('simulated crash after page 9');
+      },
+    });
+    expect(crashed.runs[0]).toMatchObject({ status: 'failed' });
+    const partial = await counts(cat);
+    expect(partial.recordings).toBeGreaterThan(0);
+    expect(partial.recordings).toBeLessThan(SMALL);
+    const stored = (await new SyncStore(cat.db).read('acme', 'genesys')).cursor as { windowStart: string; page: number };
+    expect(stored).toMatchObject({ kind: 'genesys' });
+    expect((await new SyncStore(cat.db).read('acme', 'genesys')).syncedUntil).toBeNull();
+
+    sim.clearLog();
+    const resumed = await runSync(deps, { crosswalk: false });
+    expect(resumed.runs[0]).toMatchObject({ status: 'succeeded', stats: { resumed: true, added: SMALL - partial.copies, from: SINCE.toISOString(), to: UNTIL.toISOString() } });
+    const firstQuery = JSON.parse(sim.requests.find((r) => r.path.endsWith('/details/query'))!.body) as { interval: string; paging: { pageNumber: number } };
+    expect(firstQuery.interval.startsWith(stored.windowStart)).toBe(true);
+    expect(firstQuery.paging.pageNumber).toBe(stored.page);
+    expect(await counts(cat)).toEqual({ recordings: SMALL, copies: SMALL });
+    const runs = await new SyncStore(cat.db).runs('acme');
+    expect(runs.map((r) => r.status)).toEqual(['succeeded', 'failed']);
+  });
+
+  it('one run at a time per source: a live lease held elsewhere makes the run busy; an expired one is taken over', async () => {
+    setup(SMALL);
+    const store = new SyncStore(cat.db);
+    await store.claim('acme', 'genesys', 'other-instance', 60_000);
+    const busy = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+    expect(busy.runs[0]).toMatchObject({ status: 'busy', error: { code: 'sync.busy' } });
+    expect(await counts(cat)).toEqual({ recordings: 0, copies: 0 });
+    await expect(store.claim('acme', 'genesys', 'third', 60_000)).rejects.toMatchObject({ code: 'sync.busy' });
+    await cat.db.updateTable('sync_cursors').set({ lease_until: new Date(Date.now() - 1).toISOString() }).execute();
+    const ok = await runSync(deps, { since: new Date('2024-03-04T00:00:00Z'), until: UNTIL, crosswalk: false });
+    expect(ok.runs[0]).toMatchObject({ status: 'succeeded' });
+    // Released after the run.
+    const row = await cat.db.selectFrom('sync_cursors').selectAll().where('source', '=', 'genesys').executeTakeFirstOrThrow();
+    expect(row.lease_owner).toBeNull();
+  });
+});

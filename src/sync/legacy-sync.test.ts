@@ -1,0 +1,172 @@
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type CatalogKind, openTestCatalog, type TestCatalog, usableCatalogs } from '../../test/support/catalogs.js';
+import { S3Connector } from '../sources/s3/connector.js';
+import { startS3Simulator, type S3Simulator } from '../sources/s3/simulator.js';
+import { s3SourceConfig } from '../sources/s3/config.js';
+import { withSecretContext } from '../config/secret.js';
+import { locationOf } from '../sources/registry.js';
+import { drain } from '../sources/genesys/test-helpers.js';
+import { runSync, type SyncDeps } from './runner.js';
+import { hourFromPath, mapSidecar, parseSidecar } from './sidecar.js';
+import { SyncStore } from './store.js';
+import { syncDepsFor, tempDir, VERINT_MAPPING, type VerintCall, verintTree } from './test-helpers.js';
+
+const start = Date.parse('2024-02-28T22:00:00Z');
+const calls = (n: number, from = 0): VerintCall[] =>
+  Array.from({ length: n }, (_, k) => {
+    const i = from + k;
+    const d = new Date(start + i * 97_000);
+    return { id: `v${String(i).padStart(5, '0')}`, start: d, sidecar: { callId: `CALL-${i}`, startTime: d.toISOString(), duration: 30 + (i % 60), contact: { ani: '+1555000', dnis: '+1555999' } } };
+  });
+
+describe('sidecars', () => {
+  it('reads JSON (dotted paths), CSV (header + first row) and XML (record element), and maps them to columns and facts', () => {
+    const json = mapSidecar(parseSidecar('{"callId":"C1","startTime":"2024-03-01T10:00:00Z","duration":"61.5","contact":{"ani":"+1 555"},"retainUntil":1893456000}', { sidecar: 'json', mapping: {} }), VERINT_MAPPING);
+    expect(json.record).toEqual({ call_id: 'C1', started_at: '2024-03-01T10:00:00Z', retention_expiry: '2030-01-01T00:00:00.000Z' });
+    expect(json.facts).toEqual({ startedAt: '2024-03-01T10:00:00.000Z', durationMs: 61_500, ani: '+1 555', dnis: null });
+    const mapping = { call_id: 'call_id', legacy_archive_id: 'inum', duration_ms: 'length_ms', legal_hold: 'hold' };
+    const csv = mapSidecar(parseSidecar('inum,call_id,length_ms,hold\r\n8923,2023-10-27T14:30:00Z-8923,60000,yes\r\n', { sidecar: 'csv', mapping }), mapping);
+    expect(csv.record).toEqual({ call_id: '2023-10-27T14:30:00Z-8923', legacy_archive_id: '8923', legal_hold: true });
+    expect(csv.facts.durationMs).toBe(60_000);
+    const xml = mapSidecar(
+      parseSidecar('<?xml version="1.0"?><export><recording id="r1"><call_id>X&amp;1</call_id><ani>+1</ani></recording></export>', { sidecar: 'xml', mapping: { call_id: 'call_id', ani: 'ani', legacy_archive_id: 'id' } }),
+      { call_id: 'call_id', ani: 'ani', legacy_archive_id: 'id' },
+    );
+    expect(xml.record).toEqual({ call_id: 'X&1', legacy_archive_id: 'r1' });
+    expect(xml.facts.ani).toBe('+1');
+    expect(() => parseSidecar('<!DOCTYPE x [<!ENTITY a "b">]><recording/>', { sidecar: 'xml', mapping: { call_id: 'c' } })).toThrow(/refused/);
+    expect(() => parseSidecar('{nope', { sidecar: 'json', mapping: {} })).toThrow(/does not parse/);
+    expect(hourFromPath('2024/03/01/09/v1.wav')).toBe('2024-03-01T09:00:00.000Z');
+    expect(hourFromPath('flat/v1.wav')).toBeNull();
+  });
+});
+
+describe.each(await usableCatalogs())('legacy archive sync on %s', (kind: CatalogKind) => {
+  let cat: TestCatalog;
+  let share: ReturnType<typeof tempDir>;
+  let deps: SyncDeps & { close(): Promise<void> };
+
+  beforeEach(async () => {
+    cat = await openTestCatalog(kind);
+    share = tempDir();
+  });
+  afterEach(async () => {
+    await deps?.close();
+    await cat.dispose();
+    share.dispose();
+  });
+
+  const fsDeps = (extra: Record<string, unknown> = {}) =>
+    syncDepsFor(cat, {
+      sources: [{ name: 'verint-share', type: 'filesystem', root: join(share.dir, 'archive'), source_systems: ['verint'] }],
+      sync: { legacy: [{ source: 'verint-share', mapping: VERINT_MAPPING, ...extra }] },
+    });
+
+  it('walks a Verint tree with JSON sidecars, skips and reports bad sidecars, never leaves the root, and is idempotent', async () => {
+    const root = join(share.dir, 'archive');
+    verintTree(root, calls(40));
+    // Without a sidecar: cataloged from the path (id, hour); a broken sidecar: skipped and reported.
+    verintTree(root, [{ id: 'bare', start: new Date('2024-03-01T05:00:00Z'), sidecar: null }]);
+    verintTree(root, [{ id: 'broken', start: new Date('2024-03-01T05:00:00Z'), sidecar: '{"callId": ' }]);
+    writeFileSync(join(root, '2024/03/01/05/notes.txt'), 'not media');
+    mkdirSync(join(share.dir, 'outside'), { recursive: true });
+    writeFileSync(join(share.dir, 'outside', 'secret.wav'), 'outside the root');
+    symlinkSync(join(share.dir, 'outside'), join(root, 'escape'));
+    deps = fsDeps();
+    const first = await runSync(deps, { crosswalk: false });
+    expect(first.runs[0]).toMatchObject({ status: 'succeeded', kind: 'filesystem', stats: { files: 42, added: 41, skipped: 1, withoutSidecar: 2 } });
+    expect((first.runs[0]!.stats as { invalid: { origin: string; message: string }[] }).invalid[0]).toMatchObject({ origin: '2024/03/01/05/broken.wav', message: expect.stringContaining('does not parse') });
+
+    const r = await deps.recordings.findByRef('acme', 'CALL-7');
+    expect(r).toMatchObject({ callId: 'CALL-7', startedAt: new Date(start + 7 * 97_000).toISOString() });
+    expect(r?.copies[0]).toMatchObject({ sourceSystem: 'verint', connector: 'verint-share', legacyArchiveId: 'v00007', origin: 'LEGACY_ARCHIVE', sizeBytes: 'RIFF-fake-v00007'.length });
+    expect(r?.copies[0]?.locator).toMatch(/^2024\/02\/28\/22\/v00007\.wav$/);
+    expect((await deps.recordings.findByRef('acme', 'bare'))).toMatchObject({ startedAt: '2024-03-01T05:00:00.000Z' });
+    expect(await deps.recordings.findByRef('acme', 'secret')).toBeNull();
+    const facts = await new SyncStore(cat.db).factsWithRecordings('acme');
+    expect(facts.find((f) => f.sourceKey === 'v00007')).toMatchObject({ durationMs: 37_000, ani: '+1555000' });
+
+    const second = await runSync(deps, { crosswalk: false });
+    expect(second.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 0, changed: 0, inserted: 0, updated: 0, factsChanged: 0, unchanged: 41 } });
+
+    // A file rewritten at the source (new size): the change is audited old → new.
+    writeFileSync(join(root, r!.copies[0]!.locator!), 'RIFF-longer-content');
+    const third = await runSync(deps, { crosswalk: false });
+    expect(third.runs[0]).toMatchObject({ stats: { changed: 1 } });
+    const ev = await cat.db.selectFrom('audit_events').selectAll().where('action', '=', 'sync.mapping.changed').executeTakeFirstOrThrow();
+    expect(JSON.parse(ev.detail!)).toMatchObject({ old: { size_bytes: 16 }, new: { size_bytes: 19 }, source: 'verint-share' });
+  });
+
+  it('resumes a crashed walk after the last batch written', async () => {
+    verintTree(join(share.dir, 'archive'), calls(450));
+    deps = fsDeps();
+    const crashed = await runSync(deps, {
+      crosswalk: false,
+      onLegacyPage: (n) => {
+        if (n === 1) throw new Error('simulated crash');
+      },
+    });
+    expect(crashed.runs[0]).toMatchObject({ status: 'failed' });
+    expect(await deps.recordings.count('acme')).toBe(200);
+    const resumed = await runSync(deps, { crosswalk: false });
+    expect(resumed.runs[0]).toMatchObject({ status: 'succeeded', stats: { resumed: true, files: 250, added: 250 } });
+    expect(await deps.recordings.count('acme')).toBe(450);
+    expect((await new SyncStore(cat.db).read('acme', 'verint-share')).cursor).toBeNull();
+  });
+});
+
+describe.each(await usableCatalogs())('legacy S3 archive sync on %s', (kind: CatalogKind) => {
+  let cat: TestCatalog;
+  let s3: S3Simulator;
+  let deps: SyncDeps & { close(): Promise<void> };
+  let share: ReturnType<typeof tempDir>;
+
+  beforeEach(async () => {
+    cat = await openTestCatalog(kind);
+    s3 = await startS3Simulator({ buckets: ['verint-export'] });
+    share = tempDir();
+  });
+  afterEach(async () => {
+    await deps?.close();
+    await s3.stop();
+    await cat.dispose();
+    share.dispose();
+  });
+
+  it('lists a Verint layout in a bucket under a prefix, reads the JSON sidecars, and the locators open through the S3 connector', async () => {
+    const written = verintTree(share.dir, calls(25));
+    const client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+    for (const wav of written) {
+      for (const p of [wav, wav.replace(/\.wav$/, '.json')]) {
+        await client.send(new PutObjectCommand({ Bucket: 'verint-export', Key: `export/${p}`, Body: readFileSync(join(share.dir, p)) }));
+      }
+    }
+    await client.send(new PutObjectCommand({ Bucket: 'verint-export', Key: 'elsewhere/x.wav', Body: 'not under the prefix' }));
+    client.destroy();
+    const src = {
+      name: 'verint-s3',
+      type: 's3',
+      bucket: 'verint-export',
+      endpoint: s3.endpoint,
+      force_path_style: true,
+      prefix: 'export/',
+      access_key_id: s3.accessKeyId,
+      secret_access_key: s3.secretAccessKey,
+      source_systems: ['verint'],
+    };
+    deps = syncDepsFor(cat, { sources: [src], sync: { legacy: [{ source: 'verint-s3', mapping: VERINT_MAPPING }] } });
+    const first = await runSync(deps, { crosswalk: false });
+    expect(first.runs[0]).toMatchObject({ status: 'succeeded', kind: 's3', stats: { files: 25, added: 25, withoutSidecar: 0 } });
+    const rec = await deps.recordings.findByRef('acme', 'CALL-3');
+    expect(rec?.copies[0]?.locator).toBe(written[3]);
+    const conn = new S3Connector('acme', withSecretContext({ env: {}, allowInline: true }, () => s3SourceConfig.parse(src)));
+    const media = await conn.open(locationOf(rec!.copies[0]!, null), { signal: new AbortController().signal });
+    expect((await drain(media.body)).toString()).toBe('RIFF-fake-v00003');
+    await conn.close();
+    const second = await runSync(deps, { crosswalk: false });
+    expect(second.runs[0]).toMatchObject({ stats: { added: 0, changed: 0, unchanged: 25 } });
+  });
+});

@@ -1,0 +1,259 @@
+import { lstat, open, readdir, realpath } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { AppError } from '../errors.js';
+import { checkLocator } from '../sources/filesystem/connector.js';
+import type { FilesystemSourceConfig } from '../sources/filesystem/config.js';
+import type { S3SourceConfig } from '../sources/s3/config.js';
+import { checkKey } from '../sources/s3/connector.js';
+import { addResults, type ApplyItem, type ApplyResult, applyRecords, emptyResult, type SyncContext } from './apply.js';
+import type { LegacySyncSource, SyncTenantConfig } from './config.js';
+import type { Progress } from './progress.js';
+import { hourFromPath, mapSidecar, parseSidecar, SidecarError } from './sidecar.js';
+
+/** One media object of an archive: its locator (relative to the source root / key prefix) and size. */
+export interface MediaEntry {
+  locator: string;
+  size: number | null;
+}
+
+/** What a legacy sync needs from an archive: a sorted walk (resumable after a locator) and reads of small files. */
+export interface ArchiveLister {
+  /** Media and sidecar objects under `prefix`, in lexicographic order of locator, strictly after `after`. */
+  walk(prefix: string, after: string | null, signal: AbortSignal): AsyncIterable<MediaEntry>;
+  /** A small object's text, or null when it does not exist. */
+  readSmall(locator: string, maxBytes: number, signal: AbortSignal): Promise<string | null>;
+  close(): void;
+}
+
+export interface LegacyCursor {
+  kind: 'legacy';
+  /** The last locator written; the walk resumes after it. */
+  after: string;
+}
+
+export interface LegacyRunStats extends ApplyResult {
+  resumed: boolean;
+  files: number;
+  withoutSidecar: number;
+}
+
+const BATCH = 200;
+
+/** Filesystem walk inside the source's root (the connector's jail rules: no `..`, no absolute paths, symlinks not followed). */
+export function filesystemLister(cfg: FilesystemSourceConfig): ArchiveLister {
+  let rootP: Promise<string> | undefined;
+  const root = () =>
+    (rootP ??= realpath(cfg.root).catch((e: NodeJS.ErrnoException) => {
+      throw new AppError('source.unavailable', `archive root is not reachable (${e.code ?? 'error'})`);
+    }));
+  async function* walkDir(base: string, rel: string, after: string | null, signal: AbortSignal): AsyncGenerator<MediaEntry> {
+    let entries;
+    try {
+      entries = await readdir(join(base, rel), { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && rel !== '') return;
+      throw new AppError('source.unavailable', `cannot list the archive (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    // Byte order, the same as S3 listings, so a cursor means the same thing in both.
+    // A directory sorts as "name/" so the walk order is the order of the full paths.
+    const sortKey = (d: { name: string; isDirectory(): boolean }) => (d.isDirectory() ? `${d.name}/` : d.name);
+    entries.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
+    for (const d of entries) {
+      if (signal.aborted) return;
+      const p = rel ? `${rel}/${d.name}` : d.name;
+      if (d.isSymbolicLink()) continue;
+      if (d.isDirectory()) {
+        // Skip whole sub-trees that sort entirely before the cursor.
+        if (after !== null && after >= p + '/' && !after.startsWith(p + '/')) continue;
+        yield* walkDir(base, p, after, signal);
+      } else if (d.isFile() && (after === null || p > after)) {
+        const st = await lstat(join(base, p)).catch(() => null);
+        if (st?.isFile()) yield { locator: p, size: st.size };
+      }
+    }
+  }
+  return {
+    async *walk(prefix, after, signal) {
+      const base = await root();
+      const start = prefix.replace(/^\/+|\/+$/g, '');
+      if (start) checkLocator(start);
+      for await (const e of walkDir(base, start, after, signal)) yield e;
+    },
+    async readSmall(locator, maxBytes) {
+      checkLocator(locator);
+      const base = await root();
+      let h;
+      try {
+        h = await open(join(base, locator), 'r');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw e;
+      }
+      try {
+        const st = await h.stat();
+        if (st.size > maxBytes) throw new SidecarError(`the sidecar is larger than ${maxBytes} bytes`);
+        return (await h.readFile()).toString('utf8');
+      } finally {
+        await h.close();
+      }
+    },
+    close() {},
+  };
+}
+
+/** S3 listing with the source's own credentials (a credential never crosses sources). */
+export function s3Lister(cfg: S3SourceConfig): ArchiveLister {
+  const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
+  const client = new S3Client({
+    region: cfg.region,
+    ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+    forcePathStyle: cfg.force_path_style,
+    ...(id && secret ? { credentials: async () => ({ accessKeyId: id.reveal(), secretAccessKey: secret.reveal(), ...(token ? { sessionToken: token.reveal() } : {}) }) } : {}),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const sseKey = cfg.sse.mode === 'sse-c' ? cfg.sse.customer_key : undefined;
+  return {
+    async *walk(prefix, after, signal) {
+      const listPrefix = cfg.prefix + prefix.replace(/^\/+/, '');
+      let token: string | undefined;
+      do {
+        const out = await client.send(
+          new ListObjectsV2Command({
+            Bucket: cfg.bucket,
+            Prefix: listPrefix,
+            ...(token ? { ContinuationToken: token } : after !== null ? { StartAfter: cfg.prefix + after } : {}),
+          }),
+          { abortSignal: signal },
+        );
+        for (const o of out.Contents ?? []) {
+          if (!o.Key || !o.Key.startsWith(cfg.prefix)) continue;
+          const locator = o.Key.slice(cfg.prefix.length);
+          if (after !== null && locator <= after) continue;
+          yield { locator, size: o.Size ?? null };
+        }
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+    },
+    async readSmall(locator, maxBytes, signal) {
+      const key = cfg.prefix + locator;
+      checkKey(key);
+      try {
+        const out = await client.send(
+          new GetObjectCommand({
+            Bucket: cfg.bucket,
+            Key: key,
+            ...(sseKey ? { SSECustomerAlgorithm: 'AES256', SSECustomerKey: sseKey.reveal() } : {}),
+          }),
+          { abortSignal: signal },
+        );
+        if ((out.ContentLength ?? 0) > maxBytes) {
+          (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+          throw new SidecarError(`the sidecar is larger than ${maxBytes} bytes`);
+        }
+        return (await out.Body?.transformToString('utf8')) ?? '';
+      } catch (e) {
+        const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (err.name === 'NoSuchKey' || err.$metadata?.httpStatusCode === 404) return null;
+        throw e;
+      }
+    },
+    close() {
+      client.destroy();
+    },
+  };
+}
+
+const extOf = (p: string) => {
+  const b = posix.basename(p);
+  const i = b.lastIndexOf('.');
+  return i > 0 ? b.slice(i + 1).toLowerCase() : '';
+};
+const stemOf = (p: string) => {
+  const b = posix.basename(p);
+  const i = b.lastIndexOf('.');
+  return i > 0 ? b.slice(0, i) : b;
+};
+
+/** One media file and its sidecar → a catalog item (or a skipped item with its reason). */
+export async function itemOf(lister: ArchiveLister, src: LegacySyncSource, e: MediaEntry, signal: AbortSignal): Promise<{ item: ApplyItem; sidecar: boolean }> {
+  const sidecarPath = src.sidecar === 'none' ? null : `${e.locator.slice(0, e.locator.length - extOf(e.locator).length - 1)}.${src.sidecar}`;
+  let mapped = { record: {} as Record<string, unknown>, facts: { startedAt: null as string | null, durationMs: null as number | null, ani: null as string | null, dnis: null as string | null } };
+  let hasSidecar = false;
+  let problem: string | null = null;
+  if (sidecarPath) {
+    try {
+      const text = await lister.readSmall(sidecarPath, src.max_sidecar_bytes, signal);
+      if (text !== null) {
+        mapped = mapSidecar(parseSidecar(text, src), src.mapping);
+        hasSidecar = true;
+      } else if (src.require_sidecar) problem = `no sidecar ${sidecarPath}`;
+    } catch (e) {
+      if (!(e instanceof SidecarError)) throw e;
+      problem = `${sidecarPath}: ${e.message}`;
+    }
+  }
+  const record: Record<string, unknown> = {
+    source_system: src.source_system,
+    connector: src.source,
+    storage_location: 'LEGACY_ARCHIVE',
+    locator: e.locator,
+    legacy_archive_id: stemOf(e.locator),
+    ...(e.size !== null ? { size_bytes: e.size } : {}),
+    ...mapped.record,
+  };
+  if (record.started_at === undefined) {
+    const hour = hourFromPath(e.locator);
+    if (hour) record.started_at = hour;
+  }
+  return {
+    // A sidecar that cannot be read makes the item invalid (reported), never a half-true catalog row.
+    item: { origin: e.locator, record, facts: { ...mapped.facts, archiveDate: null }, ...(problem ? { problem } : {}) },
+    sidecar: hasSidecar,
+  };
+}
+
+/**
+ * Walks a legacy archive (Verint-style `yyyy/mm/dd/hh/<id>.wav` + `<id>.json`, or any tree of
+ * media files with CSV/JSON/XML sidecars), maps each sidecar to catalog columns and upserts the
+ * copies in batches. The cursor is the last locator written: a crashed run resumes after it.
+ */
+export async function syncLegacy(
+  ctx: SyncContext,
+  opts: { lister: ArchiveLister; src: LegacySyncSource; cfg: SyncTenantConfig; leaseOwner: string; fresh?: boolean; progress?: Progress; onPage?: (pagesDone: number) => void | Promise<void> },
+): Promise<LegacyRunStats> {
+  const { lister, src } = opts;
+  const stored = await ctx.store.read(ctx.tenantId, ctx.source);
+  const c = stored.cursor as LegacyCursor | null;
+  const after = !opts.fresh && c?.kind === 'legacy' ? c.after : null;
+  const stats: LegacyRunStats = { ...emptyResult(), resumed: after !== null, files: 0, withoutSidecar: 0 };
+  const exts = new Set(src.media_extensions);
+  opts.progress?.start(0, `${ctx.kind} ${ctx.source}`);
+  let batch: ApplyItem[] = [];
+  let lastLocator: string | null = null;
+  let pages = 0;
+  const flush = async () => {
+    if (!batch.length || lastLocator === null) return;
+    addResults(stats, await applyRecords(ctx, batch));
+    batch = [];
+    pages++;
+    ctx.metrics?.pages.inc({ kind: ctx.kind });
+    await ctx.store.saveCursor(ctx.tenantId, ctx.source, opts.leaseOwner, { kind: 'legacy', after: lastLocator } satisfies LegacyCursor);
+    if (!(await ctx.store.heartbeat(ctx.tenantId, ctx.source, opts.leaseOwner, opts.cfg.lease_ms))) throw new AppError('sync.busy', 'the sync lost its lease to another instance');
+    await opts.onPage?.(pages);
+  };
+  for await (const e of lister.walk(src.prefix, after, ctx.signal)) {
+    if (!exts.has(extOf(e.locator))) continue;
+    const { item, sidecar } = await itemOf(lister, src, e, ctx.signal);
+    stats.files++;
+    if (!sidecar) stats.withoutSidecar++;
+    batch.push(item);
+    lastLocator = e.locator;
+    opts.progress?.tick(1);
+    if (batch.length >= BATCH) await flush();
+  }
+  if (ctx.signal.aborted) throw new AppError('source.unavailable', 'sync aborted');
+  await flush();
+  return stats;
+}

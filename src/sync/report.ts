@@ -1,0 +1,147 @@
+import type { Kysely } from 'kysely';
+import type { Recording } from '../catalog/model.js';
+import { RecordingRepository } from '../catalog/recording-repository.js';
+import type { Database } from '../catalog/tables.js';
+import type { Progress } from './progress.js';
+import { type Finding, SyncStore } from './store.js';
+
+export const CATEGORIES = ['legacy_only', 'cloud_only', 'both', 'ambiguous', 'mismatched', 'retention_gap'] as const;
+export type Category = (typeof CATEGORIES)[number];
+
+export interface ReportItem {
+  recording: string;
+  call_id: string | null;
+  conversation_id: string | null;
+  started_at: string | null;
+  retention_expiry: string | null;
+  legal_hold: boolean;
+  source_systems: string[];
+  /** Earliest date a live copy's source will delete it, when any copy has one. */
+  source_deletes_at: string | null;
+  /** Why the recording is in this list (finding rule, candidates, durations, which copy expires first). */
+  detail: string | null;
+}
+
+export interface MigrationReport {
+  tenant: string;
+  generated_at: string;
+  counts: Record<Category, number> & { recordings: number };
+  lists: Record<Category, ReportItem[]>;
+  /** True when a list was cut at the limit (the counts are always complete). */
+  truncated: boolean;
+  last_runs: { source: string; kind: string; status: string; started_at: string; finished_at: string | null }[];
+}
+
+const LIVE = (state: string) => state !== 'DELETED';
+
+/**
+ * The retention gap: the tenant must keep the recording until `retention_expiry` (forever under
+ * legal hold), but every copy that still exists will be deleted by its source before then, and
+ * none is kept without a source deletion date. A recording whose obligation already ended has no gap.
+ */
+export function retentionGap(rec: Recording, now = new Date()): { gap: boolean; deletesAt: string | null } {
+  const live = rec.copies.filter((c) => LIVE(c.state));
+  const dates = live.map((c) => c.sourceRetentionExpiry).filter((d): d is string => !!d).sort();
+  const deletesAt = dates[0] ?? null;
+  const obligationEnd = rec.legalHold ? Infinity : rec.retentionExpiry ? Date.parse(rec.retentionExpiry) : null;
+  if (obligationEnd === null || obligationEnd <= now.getTime() || rec.copies.length === 0) return { gap: false, deletesAt };
+  const kept = live.some((c) => !c.sourceRetentionExpiry || Date.parse(c.sourceRetentionExpiry) >= obligationEnd);
+  return { gap: !kept, deletesAt };
+}
+
+function itemOf(rec: Recording, deletesAt: string | null, detail: string | null): ReportItem {
+  return {
+    recording: rec.id,
+    call_id: rec.callId,
+    conversation_id: rec.conversationId,
+    started_at: rec.startedAt,
+    retention_expiry: rec.retentionExpiry,
+    legal_hold: rec.legalHold,
+    source_systems: [...new Set(rec.copies.map((c) => c.sourceSystem))].sort(),
+    source_deletes_at: deletesAt,
+    detail,
+  };
+}
+
+function findingDetail(f: Finding): string {
+  if (f.kind === 'integrity_mismatch' || f.kind === 'integrity_match') return `duration ${JSON.stringify(f.detail)}`;
+  return `${f.kind} by ${f.rule ?? '?'}: candidates ${f.candidates.join(' ')}${f.detail?.reason ? ` (${String(f.detail.reason)})` : ''}`;
+}
+
+/** Builds the migration report of one tenant in one pass over its catalog; lists are cut at `limit` each. */
+export async function migrationReport(db: Kysely<Database>, tenantId: string, opts: { limit?: number; progress?: Progress; now?: Date } = {}): Promise<MigrationReport> {
+  const limit = opts.limit ?? Number.MAX_SAFE_INTEGER;
+  const repo = new RecordingRepository(db);
+  const store = new SyncStore(db);
+  const findings = await store.findings(tenantId);
+  const ambiguous = new Map<string, Finding>();
+  const mismatched = new Map<string, Finding>();
+  for (const f of findings) {
+    if (f.kind === 'ambiguous' || f.kind === 'conflict') ambiguous.set(f.recordingPk, f);
+    if (f.kind === 'integrity_mismatch') mismatched.set(f.recordingPk, f);
+  }
+  const counts = { recordings: 0, legacy_only: 0, cloud_only: 0, both: 0, ambiguous: 0, mismatched: 0, retention_gap: 0 };
+  const lists: Record<Category, ReportItem[]> = { legacy_only: [], cloud_only: [], both: [], ambiguous: [], mismatched: [], retention_gap: [] };
+  let truncated = false;
+  const put = (cat: Category, item: ReportItem) => {
+    counts[cat]++;
+    if (lists[cat].length < limit) lists[cat].push(item);
+    else truncated = true;
+  };
+  opts.progress?.start(await repo.count(tenantId), 'migration report');
+  for await (const rec of repo.iterate(tenantId)) {
+    counts.recordings++;
+    opts.progress?.tick(1);
+    const legacy = rec.copies.some((c) => c.origin === 'LEGACY_ARCHIVE');
+    const cloud = rec.copies.some((c) => c.origin === 'GENESYS_CLOUD');
+    const { gap, deletesAt } = retentionGap(rec, opts.now);
+    if (legacy && cloud) put('both', itemOf(rec, deletesAt, null));
+    else if (legacy) put('legacy_only', itemOf(rec, deletesAt, null));
+    else if (cloud) put('cloud_only', itemOf(rec, deletesAt, null));
+    const amb = ambiguous.get(rec.id);
+    if (amb) put('ambiguous', itemOf(rec, deletesAt, findingDetail(amb)));
+    const mis = mismatched.get(rec.id);
+    if (mis) put('mismatched', itemOf(rec, deletesAt, findingDetail(mis)));
+    if (gap) put('retention_gap', itemOf(rec, deletesAt, `every live copy is deleted by its source by ${deletesAt ?? 'now'}; retention runs to ${rec.legalHold ? 'legal hold' : rec.retentionExpiry}`));
+  }
+  opts.progress?.done();
+  const runs = await store.runs(tenantId, 20);
+  return {
+    tenant: tenantId,
+    generated_at: (opts.now ?? new Date()).toISOString(),
+    counts,
+    lists,
+    truncated,
+    last_runs: runs.map((r) => ({ source: r.source, kind: r.kind, status: r.status, started_at: r.startedAt, finished_at: r.finishedAt })),
+  };
+}
+
+const CSV_COLUMNS = ['tenant', 'category', 'recording', 'call_id', 'conversation_id', 'started_at', 'retention_expiry', 'legal_hold', 'source_systems', 'source_deletes_at', 'detail'] as const;
+
+/** A CSV cell: quoted when needed; a leading = + - @ is neutralised so a spreadsheet never runs it as a formula. */
+export function csvCell(v: unknown): string {
+  let s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(' ') : String(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * CSV (RFC 4180, CRLF), one header for all tenants: first one row per count (`category` =
+ * `count:<name>`, the number in the `recording` column), then one row per listed recording and category.
+ */
+export function reportCsv(reports: MigrationReport[]): string {
+  const lines = [CSV_COLUMNS.join(',')];
+  for (const r of reports) {
+    for (const [k, n] of Object.entries(r.counts)) lines.push([r.tenant, `count:${k}`, String(n), '', '', '', '', '', '', '', ''].map(csvCell).join(','));
+    for (const cat of CATEGORIES) {
+      for (const it of r.lists[cat]) {
+        lines.push(
+          [r.tenant, cat, it.recording, it.call_id, it.conversation_id, it.started_at, it.retention_expiry, it.legal_hold, it.source_systems, it.source_deletes_at, it.detail]
+            .map(csvCell)
+            .join(','),
+        );
+      }
+    }
+  }
+  return lines.join('\r\n') + '\r\n';
+}

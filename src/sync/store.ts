@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import { AppError } from '../errors.js';
+import type { Database, SyncFactsTable } from '../catalog/tables.js';
+
+export interface CursorRow {
+  cursor: unknown;
+  syncedUntil: string | null;
+  lastSuccessAt: string | null;
+}
+
+export interface Finding {
+  kind: 'ambiguous' | 'conflict' | 'integrity_match' | 'integrity_mismatch';
+  recordingPk: string;
+  candidates: string[];
+  rule: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+export interface Facts {
+  sourceSystem: string;
+  sourceKey: string;
+  startedAt: string | null;
+  durationMs: number | null;
+  ani: string | null;
+  dnis: string | null;
+  archiveDate: string | null;
+}
+
+const FACT_BATCH = 200;
+
+/** All SQL of the sync's own tables. Every statement is scoped by tenant. */
+export class SyncStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Takes the lease of (tenant, source) for `leaseMs` with one atomic UPDATE: free, expired or
+   * already ours. Another instance holding a live lease gets `sync.busy`.
+   */
+  async claim(tenantId: string, source: string, owner: string, leaseMs: number): Promise<void> {
+    const now = new Date();
+    await this.db
+      .insertInto('sync_cursors')
+      .values({ tenant_id: tenantId, source, cursor: null, synced_until: null, last_success_at: null, lease_owner: null, lease_until: null, run_id: null, updated_at: now.toISOString() })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+    const r = await this.db
+      .updateTable('sync_cursors')
+      .set({ lease_owner: owner, lease_until: new Date(now.getTime() + leaseMs).toISOString(), updated_at: now.toISOString() })
+      .where('tenant_id', '=', tenantId)
+      .where('source', '=', source)
+      .where((eb) => eb.or([eb('lease_owner', 'is', null), eb('lease_until', '<', now.toISOString()), eb('lease_owner', '=', owner)]))
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) throw new AppError('sync.busy', `a sync of source "${source}" for tenant "${tenantId}" is already running`);
+  }
+
+  /** Extends the lease; false when another owner took it over (ours had expired). */
+  async heartbeat(tenantId: string, source: string, owner: string, leaseMs: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('sync_cursors')
+      .set({ lease_until: new Date(Date.now() + leaseMs).toISOString() })
+      .where('tenant_id', '=', tenantId)
+      .where('source', '=', source)
+      .where('lease_owner', '=', owner)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async release(tenantId: string, source: string, owner: string): Promise<void> {
+    await this.db
+      .updateTable('sync_cursors')
+      .set({ lease_owner: null, lease_until: null })
+      .where('tenant_id', '=', tenantId)
+      .where('source', '=', source)
+      .where('lease_owner', '=', owner)
+      .execute();
+  }
+
+  async read(tenantId: string, source: string): Promise<CursorRow> {
+    const r = await this.db.selectFrom('sync_cursors').selectAll().where('tenant_id', '=', tenantId).where('source', '=', source).executeTakeFirst();
+    return { cursor: r?.cursor ? (JSON.parse(r.cursor) as unknown) : null, syncedUntil: r?.synced_until ?? null, lastSuccessAt: r?.last_success_at ?? null };
+  }
+
+  /** Saves the position of a run, only while the lease is ours (a run that lost its lease must stop). */
+  async saveCursor(tenantId: string, source: string, owner: string, cursor: unknown): Promise<void> {
+    const r = await this.db
+      .updateTable('sync_cursors')
+      .set({ cursor: cursor === null ? null : JSON.stringify(cursor), updated_at: new Date().toISOString() })
+      .where('tenant_id', '=', tenantId)
+      .where('source', '=', source)
+      .where('lease_owner', '=', owner)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) throw new AppError('sync.busy', 'the sync lost its lease to another instance');
+  }
+
+  async succeed(tenantId: string, source: string, owner: string, syncedUntil: string | null): Promise<void> {
+    const now = new Date().toISOString();
+    await this.db
+      .updateTable('sync_cursors')
+      .set({ cursor: null, ...(syncedUntil ? { synced_until: syncedUntil } : {}), last_success_at: now, updated_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('source', '=', source)
+      .where('lease_owner', '=', owner)
+      .execute();
+  }
+
+  async startRun(tenantId: string, source: string, kind: string, range: { from?: string; to?: string }): Promise<string> {
+    const id = randomUUID();
+    await this.db
+      .insertInto('sync_runs')
+      .values({ id, tenant_id: tenantId, source, kind, status: 'running', started_at: new Date().toISOString(), finished_at: null, range_from: range.from ?? null, range_to: range.to ?? null, stats: null, error: null })
+      .execute();
+    return id;
+  }
+
+  async finishRun(id: string, status: 'succeeded' | 'failed', stats: object, error?: string): Promise<void> {
+    await this.db
+      .updateTable('sync_runs')
+      .set({ status, finished_at: new Date().toISOString(), stats: JSON.stringify(stats), error: error ?? null })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async runs(tenantId: string, limit = 20): Promise<{ id: string; source: string; kind: string; status: string; startedAt: string; finishedAt: string | null; stats: unknown; error: string | null }[]> {
+    const rows = await this.db.selectFrom('sync_runs').selectAll().where('tenant_id', '=', tenantId).orderBy('started_at', 'desc').limit(limit).execute();
+    return rows.map((r) => ({ id: r.id, source: r.source, kind: r.kind, status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, stats: r.stats ? JSON.parse(r.stats) : null, error: r.error }));
+  }
+
+  /** Writes the facts that differ from the stored ones; returns how many changed. */
+  async putFacts(tenantId: string, facts: Facts[]): Promise<number> {
+    let changed = 0;
+    for (let i = 0; i < facts.length; i += FACT_BATCH) {
+      const batch = facts.slice(i, i + FACT_BATCH);
+      const keys = [...new Set(batch.map((f) => f.sourceKey))];
+      const stored = await this.db.selectFrom('sync_facts').selectAll().where('tenant_id', '=', tenantId).where('source_key', 'in', keys).execute();
+      const byKey = new Map(stored.map((s) => [`${s.source_system}\u0000${s.source_key}`, s]));
+      const now = new Date().toISOString();
+      const rows = new Map<string, Selectable<SyncFactsTable>>();
+      for (const f of batch) {
+        const k = `${f.sourceSystem}\u0000${f.sourceKey}`;
+        const s = byKey.get(k);
+        const row = { started_at: f.startedAt, duration_ms: f.durationMs, ani: f.ani, dnis: f.dnis, archive_date: f.archiveDate };
+        if (s && s.started_at === row.started_at && num(s.duration_ms) === row.duration_ms && s.ani === row.ani && s.dnis === row.dnis && s.archive_date === row.archive_date) continue;
+        rows.set(k, { tenant_id: tenantId, source_system: f.sourceSystem, source_key: f.sourceKey, ...row, updated_at: now });
+      }
+      if (!rows.size) continue;
+      changed += rows.size;
+      await this.db
+        .insertInto('sync_facts')
+        .values([...rows.values()])
+        .onConflict((oc) =>
+          oc.columns(['tenant_id', 'source_system', 'source_key']).doUpdateSet((eb) => ({
+            started_at: eb.ref('excluded.started_at'),
+            duration_ms: eb.ref('excluded.duration_ms'),
+            ani: eb.ref('excluded.ani'),
+            dnis: eb.ref('excluded.dnis'),
+            archive_date: eb.ref('excluded.archive_date'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .execute();
+    }
+    return changed;
+  }
+
+  /** Facts of every copy of the tenant, with the recording each copy belongs to now. */
+  async factsWithRecordings(tenantId: string): Promise<(Facts & { recordingPk: string; origin: string })[]> {
+    const rows = await this.db
+      .selectFrom('sync_facts as f')
+      .innerJoin('recording_copies as c', (j) => j.onRef('c.tenant_id', '=', 'f.tenant_id').onRef('c.source_system', '=', 'f.source_system').onRef('c.source_key', '=', 'f.source_key'))
+      .select(['f.source_system', 'f.source_key', 'f.started_at', 'f.duration_ms', 'f.ani', 'f.dnis', 'f.archive_date', 'c.recording_pk', 'c.origin'])
+      .where('f.tenant_id', '=', tenantId)
+      .execute();
+    return rows.map((r) => ({
+      sourceSystem: r.source_system,
+      sourceKey: r.source_key,
+      startedAt: r.started_at,
+      durationMs: num(r.duration_ms),
+      ani: r.ani,
+      dnis: r.dnis,
+      archiveDate: r.archive_date,
+      recordingPk: r.recording_pk,
+      origin: r.origin,
+    }));
+  }
+
+  async findings(tenantId: string): Promise<Finding[]> {
+    const rows = await this.db.selectFrom('crosswalk_findings').selectAll().where('tenant_id', '=', tenantId).orderBy('kind').orderBy('recording_pk').execute();
+    return rows.map((r) => ({
+      kind: r.kind as Finding['kind'],
+      recordingPk: r.recording_pk,
+      candidates: JSON.parse(r.candidates) as string[],
+      rule: r.rule,
+      detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
+    }));
+  }
+
+  /**
+   * Makes the stored findings of the given kinds equal to `next`: inserts new ones, rewrites
+   * changed ones, deletes resolved ones. Returns the number of rows changed (0 when nothing moved).
+   */
+  async replaceFindings(tenantId: string, kinds: Finding['kind'][], next: Finding[]): Promise<{ added: Finding[]; removed: Finding[]; changed: number }> {
+    const current = (await this.findings(tenantId)).filter((f) => kinds.includes(f.kind));
+    const key = (f: Finding) => `${f.kind}\u0000${f.recordingPk}`;
+    const ser = (f: Finding) => JSON.stringify([f.candidates, f.rule, f.detail]);
+    const cur = new Map(current.map((f) => [key(f), f]));
+    const nxt = new Map(next.map((f) => [key(f), f]));
+    const added: Finding[] = [];
+    const removed: Finding[] = [];
+    let changed = 0;
+    const now = new Date().toISOString();
+    for (const [k, f] of nxt) {
+      const c = cur.get(k);
+      if (c && ser(c) === ser(f)) continue;
+      changed++;
+      if (!c) added.push(f);
+      const row = { candidates: JSON.stringify(f.candidates), rule: f.rule, detail: f.detail ? JSON.stringify(f.detail) : null };
+      await this.db
+        .insertInto('crosswalk_findings')
+        .values({ tenant_id: tenantId, kind: f.kind, recording_pk: f.recordingPk, ...row, created_at: now })
+        .onConflict((oc) => oc.columns(['tenant_id', 'kind', 'recording_pk']).doUpdateSet(row))
+        .execute();
+    }
+    for (const [k, c] of cur) {
+      if (nxt.has(k)) continue;
+      changed++;
+      removed.push(c);
+      await this.db.deleteFrom('crosswalk_findings').where('tenant_id', '=', tenantId).where('kind', '=', c.kind).where('recording_pk', '=', c.recordingPk).execute();
+    }
+    return { added, removed, changed };
+  }
+}
+
+function num(v: number | string | null): number | null {
+  return v === null ? null : Number(v);
+}

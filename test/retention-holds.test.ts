@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { usableCatalogs } from './support/catalogs.js';
+import { KEYS, bearer, startTestGateway, type TestGateway } from './support/gateway.js';
+import { raw } from './support/http.js';
+
+const PAST = '2020-01-01T00:00:00Z';
+const FUTURE = '2099-01-01T00:00:00Z';
+const WAV = 'call_mono_pcm16_8k.wav';
+
+/**
+ * Retention and legal hold through the real gateway: the source's own deletion date, holds as
+ * records with four-eyes release, the catalog's imported flag, and every step in the audit trail.
+ */
+describe.each(await usableCatalogs())('retention and legal holds on %s', (kind) => {
+  let gw: TestGateway;
+  const json = (method: string, path: string, key: string, body?: unknown) =>
+    raw(`${gw.url}${path}`, {
+      method,
+      headers: { ...bearer(key), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  const media = (ref: string, key = KEYS.acme) => raw(`${gw.url}/api/v1/recordings/${ref}/media?format=original`, { headers: bearer(key) });
+  const codeOf = (r: { body: Buffer }) => JSON.parse(r.body.toString()).code as string;
+  const eventsOf = async (action: string) => (await gw.deps.auditRepo.query({ tenantId: 'acme', action, limit: 1000 })).items;
+
+  beforeAll(async () => {
+    gw = await startTestGateway({ catalog: kind, config: (doc) => (doc.auth.rate_limit = { max: 10_000, window_ms: 60_000 }) });
+    await gw.seed([
+      { call_id: 'c-expired', legacy_archive_id: 'expired_1', locator: WAV, retention_expiry: PAST },
+      { call_id: 'c-flag', legacy_archive_id: 'flag_1', locator: WAV, retention_expiry: PAST, legal_hold: true },
+      // The catalog obliges until 2099, but the only copy's source deleted it already.
+      { call_id: 'c-src-gone', legacy_archive_id: 'srcgone_1', locator: WAV, retention_expiry: FUTURE, source_retention_expiry: PAST },
+      // Two copies: the first deleted at its source, the second still there.
+      { call_id: 'c-two', source_system: 'verint', legacy_archive_id: 'two_v', locator: WAV, retention_expiry: FUTURE, source_retention_expiry: PAST },
+      { call_id: 'c-two', legacy_archive_id: 'two_a', locator: WAV, retention_expiry: FUTURE, source_retention_expiry: FUTURE },
+      { call_id: 'c-bad', legacy_archive_id: 'bad_1', locator: WAV },
+      { tenant_id: 'globex', call_id: 'g-1', legacy_archive_id: 'globex_1', locator: WAV },
+    ]);
+  });
+  afterAll(async () => gw?.stop());
+
+  it("considers the source's own deletion date: a copy past it is not served; all copies past it is EXPIRED (410)", async () => {
+    const gone = await media('srcgone_1');
+    expect(gone.status).toBe(410);
+    expect(gone.headers['x-retention-status']).toBe('EXPIRED');
+    expect(JSON.parse(gone.body.toString()).detail).toMatch(/deleted at its source/);
+    const two = await media('two_a');
+    expect(two.status).toBe(200);
+    expect(two.headers['x-retention-status']).toBe('ACTIVE');
+    const meta = JSON.parse((await json('GET', '/api/v1/recordings/two_a', KEYS.acme)).body.toString());
+    expect(meta.retention_status).toBe('ACTIVE');
+  });
+
+  it("keeps the catalog's imported legal_hold flag working", async () => {
+    const r = await media('flag_1');
+    expect(r.status).toBe(200);
+    expect(r.headers['x-retention-status']).toBe('LEGAL_HOLD');
+  });
+
+  it('a hold placed by an admin overrides expiry; release takes a second admin; every step is audited', async () => {
+    expect((await media('expired_1')).status).toBe(410);
+
+    const created = await json('POST', '/api/v1/recordings/expired_1/holds', KEYS.acmeAdmin, { matter: 'Smith v Acme 2026-117', reason: 'Litigation hold: counsel letter of 2026-05-02' });
+    expect(created.status, created.body.toString()).toBe(201);
+    const hold = JSON.parse(created.body.toString());
+    expect(hold).toMatchObject({ status: 'active', matter: 'Smith v Acme 2026-117', created_by: 'root', released_at: null });
+    expect(created.headers.location).toBe(`/api/v1/holds/${hold.id}`);
+    const createEv = await gw.deps.auditRepo.byId(created.headers['x-audit-event-id'] as string);
+    expect(createEv).toMatchObject({ action: 'hold.create', outcome: 'completed', principalId: 'root', recordingPk: hold.recording_id, detail: { hold_id: hold.id, matter: 'Smith v Acme 2026-117' } });
+
+    const served = await media('expired_1');
+    expect(served.status).toBe(200);
+    expect(served.headers['x-retention-status']).toBe('LEGAL_HOLD');
+    expect(JSON.parse((await json('GET', '/api/v1/recordings/expired_1', KEYS.acme)).body.toString())).toMatchObject({ retention_status: 'LEGAL_HOLD' });
+
+    // Listed for auditors and admins, not for readers.
+    for (const key of [KEYS.acmeAuditor, KEYS.acmeAdmin]) {
+      const list = JSON.parse((await json('GET', '/api/v1/holds?status=active', key)).body.toString());
+      expect(list.items.map((h: { id: string }) => h.id)).toContain(hold.id);
+    }
+    expect((await json('GET', '/api/v1/holds', KEYS.acme)).status).toBe(403);
+    expect(JSON.parse((await json('GET', '/api/v1/holds?status=released', KEYS.acmeAuditor)).body.toString()).items).toEqual([]);
+
+    // Four eyes: root asks, root cannot confirm, carol confirms.
+    const asked = await json('POST', `/api/v1/holds/${hold.id}/release`, KEYS.acmeAdmin, { reason: 'case settled' });
+    expect(asked.status).toBe(202);
+    expect(JSON.parse(asked.body.toString())).toMatchObject({ status: 'release_requested', release_requested_by: 'root' });
+    expect((await media('expired_1')).headers['x-retention-status']).toBe('LEGAL_HOLD');
+    const self = await json('POST', `/api/v1/holds/${hold.id}/release`, KEYS.acmeAdmin, {});
+    expect(self.status).toBe(409);
+    expect(codeOf(self)).toBe('hold.second_admin_required');
+    const confirmed = await json('POST', `/api/v1/holds/${hold.id}/release`, KEYS.acmeAdmin2);
+    expect(confirmed.status, confirmed.body.toString()).toBe(200);
+    expect(JSON.parse(confirmed.body.toString())).toMatchObject({ status: 'released', released_by: 'carol', release_requested_by: 'root' });
+    const again = await json('POST', `/api/v1/holds/${hold.id}/release`, KEYS.acmeAdmin2);
+    expect(again.status).toBe(409);
+    expect(codeOf(again)).toBe('hold.already_released');
+
+    expect((await media('expired_1')).status).toBe(410);
+    expect(JSON.parse((await json('GET', '/api/v1/holds?status=released', KEYS.acmeAuditor)).body.toString()).items.map((h: { id: string }) => h.id)).toEqual([hold.id]);
+
+    const trail = async (action: string) => (await eventsOf(action)).filter((e) => e.detail?.hold_id === hold.id);
+    expect(await trail('hold.release_request')).toMatchObject([{ outcome: 'completed', principalId: 'root', status: 202, detail: { reason: 'case settled' } }]);
+    expect(await trail('hold.release')).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ outcome: 'denied', principalId: 'root', errorCode: 'hold.second_admin_required' }),
+        expect.objectContaining({ outcome: 'completed', principalId: 'carol', status: 200 }),
+        expect.objectContaining({ outcome: 'failed', principalId: 'carol', errorCode: 'hold.already_released' }),
+      ]),
+    );
+    expect((await eventsOf('hold.list')).length).toBeGreaterThanOrEqual(4);
+    expect((await gw.deps.auditRepo.verify()).ok).toBe(true);
+  });
+
+  it('names copies the source will delete on its own date when a hold is placed (a hold binds us, not the sources)', async () => {
+    const r = await json('POST', '/api/v1/recordings/two_a/holds', KEYS.acmeAdmin, { matter: 'M-two', reason: 'r' });
+    expect(r.status).toBe(201);
+    expect(JSON.parse(r.body.toString()).copies_deleted_by_source_on).toEqual([expect.objectContaining({ source_retention_expiry: '2099-01-01T00:00:00.000Z' })]);
+  });
+
+  it.each([
+    ['unknown ref', 404, 'recording.not_found', 'POST', '/api/v1/recordings/no_such_ref/holds', () => KEYS.acmeAdmin, { matter: 'm', reason: 'r' }],
+    ["another tenant's ref", 404, 'recording.not_found', 'POST', '/api/v1/recordings/globex_1/holds', () => KEYS.acmeAdmin, { matter: 'm', reason: 'r' }],
+    ['missing matter', 422, 'request.invalid', 'POST', '/api/v1/recordings/bad_1/holds', () => KEYS.acmeAdmin, { reason: 'r' }],
+    ['missing reason', 422, 'request.invalid', 'POST', '/api/v1/recordings/bad_1/holds', () => KEYS.acmeAdmin, { matter: 'm' }],
+    ['blank matter', 422, 'request.invalid', 'POST', '/api/v1/recordings/bad_1/holds', () => KEYS.acmeAdmin, { matter: '   ', reason: 'r' }],
+    ['unknown field', 422, 'request.invalid', 'POST', '/api/v1/recordings/bad_1/holds', () => KEYS.acmeAdmin, { matter: 'm', reason: 'r', until: 'forever' }],
+    ['no body', 422, 'request.invalid', 'POST', '/api/v1/recordings/bad_1/holds', () => KEYS.acmeAdmin, undefined],
+    ['a reader', 403, 'access.scope_missing', 'POST', '/api/v1/recordings/bad_1/holds', () => KEYS.acme, { matter: 'm', reason: 'r' }],
+    ['an auditor', 403, 'access.scope_missing', 'POST', '/api/v1/recordings/bad_1/holds', () => KEYS.acmeAuditor, { matter: 'm', reason: 'r' }],
+    ['release by a non-admin', 403, 'access.scope_missing', 'POST', '/api/v1/holds/00000000-0000-4000-8000-000000000000/release', () => KEYS.acmeAuditor, {}],
+    ['release of an unknown hold', 404, 'hold.not_found', 'POST', '/api/v1/holds/00000000-0000-4000-8000-000000000000/release', () => KEYS.acmeAdmin, {}],
+    ['release with a bad id', 422, 'request.invalid', 'POST', '/api/v1/holds/not-a-uuid/release', () => KEYS.acmeAdmin, {}],
+    ['list with a bad status', 422, 'request.invalid', 'GET', '/api/v1/holds?status=pending', () => KEYS.acmeAuditor, undefined],
+  ] as const)('%s → %i %s', async (_name, status, code, method, path, key, body) => {
+    const r = await json(method, path, key(), body);
+    expect(r.status, r.body.toString()).toBe(status);
+    expect(codeOf(r)).toBe(code);
+    expect(r.headers['content-type']).toBe('application/problem+json');
+  });
+
+  it("cannot see or release another tenant's hold, and a duplicate matter is 409", async () => {
+    const g = await json('POST', '/api/v1/recordings/globex_1/holds', KEYS.globexAdmin, { matter: 'G-1', reason: 'r' });
+    expect(g.status).toBe(201);
+    const gid = JSON.parse(g.body.toString()).id;
+    const theirs = await json('POST', `/api/v1/holds/${gid}/release`, KEYS.acmeAdmin, {});
+    expect(theirs.status).toBe(404);
+    expect(codeOf(theirs)).toBe('hold.not_found');
+    expect(JSON.parse((await json('GET', '/api/v1/holds', KEYS.acmeAdmin)).body.toString()).items.map((h: { id: string }) => h.id)).not.toContain(gid);
+    const dup = await json('POST', '/api/v1/recordings/globex_1/holds', KEYS.globexAdmin, { matter: 'G-1', reason: 'again' });
+    expect(dup.status).toBe(409);
+    expect(codeOf(dup)).toBe('hold.duplicate');
+  });
+});
