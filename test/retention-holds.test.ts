@@ -71,7 +71,7 @@ describe.each(await usableCatalogs())('retention and legal holds on %s', (kind) 
     const served = await media('expired_1');
     expect(served.status).toBe(200);
     expect(served.headers['x-retention-status']).toBe('LEGAL_HOLD');
-    expect(JSON.parse((await json('GET', '/api/v1/recordings/expired_1', KEYS.acme)).body.toString())).toMatchObject({ retention_status: 'LEGAL_HOLD' });
+    expect(JSON.parse((await json('GET', '/api/v1/recordings/expired_1', KEYS.acme)).body.toString())).toMatchObject({ retention_status: 'LEGAL_HOLD', legal_hold: true });
 
     // Listed for auditors and admins, not for readers.
     for (const key of [KEYS.acmeAuditor, KEYS.acmeAdmin]) {

@@ -14,7 +14,8 @@ export function recordingMetadata(rec: Recording, retention: RetentionStatus) {
     started_at: rec.startedAt,
     retention_expiry: rec.retentionExpiry,
     retention_status: retention,
-    legal_hold: rec.legalHold,
+    // An active hold record or the imported flag: either keeps the recording past its expiry.
+    legal_hold: rec.legalHold || retention === 'LEGAL_HOLD',
     copies: rec.copies.map((c) => ({
       id: c.id,
       origin: c.origin,
