@@ -30,7 +30,7 @@ export interface ServeOptions {
 }
 
 /** Aborted when the client goes away, so connectors and ffmpeg stop working for nobody. */
-function clientSignal(req: FastifyRequest, reply: FastifyReply): AbortSignal {
+export function clientSignal(reply: FastifyReply): AbortSignal {
   const ac = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) ac.abort();
@@ -48,7 +48,7 @@ const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64ur
  */
 export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: FastifyReply, opts: ServeOptions): Promise<void> {
   const principal = req.principal!;
-  const signal = clientSignal(req, reply);
+  const signal = clientSignal(reply);
   req.audit.ref = opts.ref;
   req.audit.detail = { ...req.audit.detail, format: opts.format };
 
@@ -145,7 +145,8 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
   });
 }
 
-async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: string, signal: AbortSignal): Promise<Recording> {
+/** Resolves a ref in the caller's tenant; a miss that another tenant holds is evidence for that tenant too. */
+export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: string, signal: AbortSignal): Promise<Recording> {
   const tenantId = req.principal!.tenantId;
   try {
     const { recording, discoveredBy } = await deps.resolver.resolve(tenantId, ref, signal);
@@ -161,6 +162,7 @@ async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: string, s
           await deps.audit.repo.append({
             ...deps.audit.base(req),
             tenantId: owner,
+            ref,
             action: 'recording.cross_tenant_attempt',
             outcome: 'denied',
             status: 404,
