@@ -24,7 +24,8 @@ export async function syncCommand(deps: AppDeps, opts: { tenant?: string | undef
     principalId: 'cli',
     progress: terminalProgress(),
   });
-  console.log(JSON.stringify(report, null, 2));
+  // The report is this command's output (stdout); progress and verdicts go to stderr.
+  process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   for (const r of report.runs) console.error(`${r.tenant}/${r.source} (${r.kind}): ${r.status}${r.error ? ` — ${r.error.code}: ${r.error.message}` : ''}`);
   for (const c of report.crosswalk) console.error(`${c.tenant} crosswalk: ${c.status}${c.stats ? ` — ${c.stats.linked} linked, ${c.stats.ambiguous} ambiguous, ${c.stats.conflicts} conflicts, ${c.stats.integrityMismatches} duration mismatches` : ''}`);
   const all = [...report.runs, ...report.crosswalk];

@@ -16,6 +16,7 @@ import {
   type TokenInfo,
 } from './models.js';
 import { queryConversationDetails, uuidFrom } from './simulator-analytics.js';
+import { parseSimRange } from '../sim-range.js';
 
 /**
  * A Genesys Cloud simulator: a real HTTP server speaking the routes, status codes, model field
@@ -501,7 +502,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     let start = 0;
     let end = size - 1;
     let status = 200;
-    const range = parseRange(req.headers.range, size);
+    const range = parseSimRange(req.headers.range, size);
     if (range === 'unsatisfiable') {
       entry.status = 416;
       res.writeHead(416, { ...base, 'content-range': `bytes */${size}`, 'content-length': '0' });
@@ -955,22 +956,6 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
   };
 }
 
-/** A single "bytes=" range; null when absent or not a single range (then the whole object is sent). */
-function parseRange(v: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
-  const m = v ? /^bytes=(\d*)-(\d*)$/.exec(v.trim()) : null;
-  if (!m || (m[1] === '' && m[2] === '')) return null;
-  if (m[1] === '') {
-    const n = Number(m[2]);
-    if (n === 0 || size === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - n), end: size - 1 };
-  }
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (m[2] !== '' && Number(m[2]) < start) return null;
-  if (start >= size) return 'unsatisfiable';
-  return { start, end };
-}
-
 // Standalone: `npx tsx src/sources/genesys/simulator.ts [--port N] [--file media.wav]`
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const arg = (name: string) => {
@@ -991,6 +976,5 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       },
     ],
   });
-  // eslint-disable-next-line no-console
-  console.log(`Genesys simulator on ${sim.apiBaseUrl} (client ${DEFAULT_CLIENT.id} / ${DEFAULT_CLIENT.secret})`);
+  process.stdout.write(`Genesys simulator on ${sim.apiBaseUrl} (client ${DEFAULT_CLIENT.id} / ${DEFAULT_CLIENT.secret})\n`);
 }

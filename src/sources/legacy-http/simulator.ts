@@ -4,6 +4,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { AVAYA_DEFAULTS, MEDIASENSE_DEFAULTS, type LegacyProvider } from './config.js';
+import { parseSimRange } from '../sim-range.js';
 
 /**
  * A legacy recorder simulator: a real HTTP server speaking the default paths of a provider
@@ -278,7 +279,7 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
     let start = 0;
     let end = size - 1;
     let status = 200;
-    const range = knobs.ignoreRange ? null : parseRange(req.headers.range, size);
+    const range = knobs.ignoreRange ? null : parseSimRange(req.headers.range, size);
     if (range === 'unsatisfiable') return send(res, entry, 416, undefined, { 'content-range': `bytes */${size}` });
     if (range) {
       ({ start, end } = range);
@@ -563,22 +564,6 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
   };
 }
 
-/** A single "bytes=" range; null when absent or not a single range (then the whole object is sent). */
-function parseRange(v: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
-  const m = v ? /^bytes=(\d*)-(\d*)$/.exec(v.trim()) : null;
-  if (!m || (m[1] === '' && m[2] === '')) return null;
-  if (m[1] === '') {
-    const n = Number(m[2]);
-    if (n === 0 || size === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - n), end: size - 1 };
-  }
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (m[2] !== '' && Number(m[2]) < start) return null;
-  if (start >= size) return 'unsatisfiable';
-  return { start, end };
-}
-
 // Standalone: `npx tsx src/sources/legacy-http/simulator.ts --provider avaya_aura|cisco_mediasense|generic_http [--port N] [--file media.wav]`
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const arg = (name: string) => {
@@ -600,12 +585,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     recordings: [{ id, ...(provider === 'avaya_aura' ? { ucid: '00001002071523456789' } : {}), ...media }],
   });
   const auth = provider === 'cisco_mediasense' ? 'session' : 'basic';
-  console.log(
+  process.stdout.write(
     [
       `Legacy recorder simulator (${provider}) on ${sim.endpoint}`,
       `user ${DEFAULT_SIM_USER.username} / ${DEFAULT_SIM_USER.password}; recording ${id}${provider === 'avaya_aura' ? ' (ucid:00001002071523456789)' : ''}`,
       'source entry (allow_inline_secrets: true):',
       `  - { name: legacy-sim, type: legacy-http, provider: ${provider}, api_endpoint: "${sim.endpoint}", auth_type: ${auth}, username: ${DEFAULT_SIM_USER.username}, password: ${DEFAULT_SIM_USER.password} }`,
-    ].join('\n'),
+    ].join('\n') + '\n',
   );
 }
