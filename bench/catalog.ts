@@ -428,8 +428,11 @@ async function run(args: BenchArgs) {
     const worst = KINDS.filter((k) => k !== 'miss').reduce((m, k) => Math.max(m, res[d].lookups[k].p99), 0);
     r.goals.push({ goal: `findByRef p99, worst id kind (${d}, ${p.rows.toLocaleString('en-US')} recordings)`, target: '< 2 ms', value: `${fmt.ms(worst)} ms`, met: worst < 2 });
     const a = res[d].audit_append;
-    if (a.over_5ms > a.n / 2) r.observations.push(`${d}: most audit appends take over 5 ms (p50 ${fmt.ms(a.p50)} ms): each append is a durable commit (fsync) before the first byte of every retrieval`);
-    else if (a.every_nth_slow) r.observations.push(`${d}: audit appends over 5 ms: ${a.over_5ms} of ${a.n}, about every ${a.every_nth_slow}-th (max ${fmt.ms(a.max)} ms): a periodic stall (on SQLite the WAL auto-checkpoint, with its fsync, runs inside the committing call on the event loop)`);
+    if (d === 'postgres' && a.over_5ms > 0) {
+      r.observations.push(`postgres: ${a.over_5ms} of ${a.n} audit appends took over 5 ms (p50 ${fmt.ms(a.p50)}, max ${fmt.ms(a.max)} ms): each append is its own durable commit (advisory lock, read the chain head, insert, WAL flush) before the first byte of every retrieval`);
+    } else if (a.every_nth_slow) {
+      r.observations.push(`${d}: ${a.over_5ms} of ${a.n} audit appends took over 5 ms, about every ${a.every_nth_slow}-th (max ${fmt.ms(a.max)} ms): a periodic stall; on SQLite the WAL auto-checkpoint (with its fsync) runs inside the committing call, on the event loop`);
+    }
   }
   r.results = res;
   return finish(r);

@@ -43,11 +43,10 @@ import {
   strParam,
   summarize,
   type Summary,
-  pool,
   msSince,
 } from './lib/common.js';
 import { type ChildGateway, bearer, fdCount, gatewayDoc, legacyHttpWired, procCpuSeconds, procStatus, resetPeakRss, rssSampler, spawnGateway } from './lib/gateway.js';
-import { complete, curlBatch, curlFailures, download, failures, loadAgent, type Download } from './lib/load.js';
+import { complete, curlBatch, curlFailures, download, failures, laneClient, loadAgent, type Download } from './lib/load.js';
 import { type NginxPair, startNginx } from './lib/nginx.js';
 
 type FileRef = { kind: 'big' } | { kind: 'small'; i: number } | { kind: 'tiny' };
@@ -119,7 +118,7 @@ async function run(args: BenchArgs) {
       ? 'custodian-http: legacy-http connector (generic_http profile, auth none) reading from the nginx origin — the like-for-like comparison with nginx proxy_pass; custodian-fs: filesystem connector on the same files.'
       : 'The legacy-http connector is not accepted by this checkout\'s config schema yet: custodian reads the files through its filesystem connector ("custodian-fs"), nginx proxies the nginx static origin. The ratio compares a disk-reading gateway with an HTTP proxy.',
     'Origin = nginx static (sendfile). nginx proxy = proxy_pass to that origin with an upstream keep-alive pool, proxy_max_temp_file_size 0 (no spooling to disk). One nginx master, workers = nproc.',
-    'Clients: bulk transfers (big, N concurrent) with one curl --parallel process writing to /dev/null (unless --client=undici); time to first byte and slow clients with undici in the benchmark process. They share the 2 cores with the servers. MB = 10^6 bytes.',
+    'Clients: bulk transfers (big, N concurrent) with one curl --parallel process writing to /dev/null (unless --client=undici); time to first byte with closed-loop undici clients, one connection each (the first request of each is not counted); slow clients with undici. All in the benchmark process, sharing the 2 cores with the servers. MB = 10^6 bytes.',
     'Gateway = bench/gateway-process.ts (the real gateway under tsx, as `npm run serve` runs it), SQLite catalog, audit on, logging warn, rate limit off.',
   );
 
@@ -268,16 +267,27 @@ async function run(args: BenchArgs) {
       for (const t of targets) {
         const samples: number[] = [];
         const ds: Download[] = [];
+        // one connection per closed-loop client; the first request of each warms its connection up
+        const lanes = Array.from({ length: c }, () => laneClient(new URL(t.url({ kind: 'tiny' })).origin));
         let t0 = process.hrtime.bigint();
-        await pool(total + c, c, async (i) => {
-          if (i === c) t0 = process.hrtime.bigint(); // the first wave warms up
-          const d = await dl(t, { kind: 'tiny' });
-          if (i >= c) {
-            samples.push(d.ttfbMs);
-            ds.push(d);
-          }
-        });
+        let next = 0;
+        await Promise.all(
+          lanes.map(async (lane) => {
+            let first = true;
+            while (next < total + c) {
+              const i = next++;
+              if (i === c) t0 = process.hrtime.bigint();
+              const d = await download(t.url({ kind: 'tiny' }), lane, t.headers ? { headers: t.headers } : {});
+              if (!first) {
+                samples.push(d.ttfbMs);
+                ds.push(d);
+              }
+              first = false;
+            }
+          }),
+        );
         const wall = msSince(t0);
+        await Promise.all(lanes.map((l) => l.close().catch(() => {})));
         ttfb[c]![t.key] = { ...summarize(samples.filter(Number.isFinite)), rps: total / (wall / 1000), errors: failures(ds, tinyBytes) };
       }
     }
