@@ -42,6 +42,8 @@ export interface AppDeps {
   instanceId: string;
   /** Set once the worker runs; the streaming path pokes it when it queues a job. */
   worker?: { poke(): void };
+  /** Fetches handed from a request to a job: shutdown aborts and awaits them before closing the catalog. */
+  handedOff: Set<{ abort: AbortController; done: Promise<void> }>;
   /** Set once the gateway runs: writes the signed audit checkpoints. */
   checkpointer?: Checkpointer;
 }

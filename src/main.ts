@@ -108,6 +108,7 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
     staging: new LocalStaging(join(config.data_dir, 'staging')),
     keys,
     holds: new HoldRepository(catalog.db),
+    handedOff: new Set(),
     instanceId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
   };
 }
@@ -144,6 +145,10 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
         await app.close();
         clearTimeout(grace);
         await worker.stop();
+        // A handed-off fetch must not outlive the catalog it reports to: abort it, let it settle
+        // (its job goes back to the queue or is taken over when its lease lapses).
+        for (const h of deps.handedOff) h.abort.abort();
+        await Promise.allSettled([...deps.handedOff].map((h) => h.done));
         // The last events of this run are covered by a signed checkpoint before the catalog closes.
         await checkpointer.stop().catch((e: unknown) => deps.logger.error({ err: e }, 'final audit checkpoint failed'));
         await deps.sources.close();

@@ -223,7 +223,11 @@ async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyR
   if (outcome === 'timeout') {
     const { job, created } = await newJob(true);
     handedOff = true;
-    if (created) void stageOpened(deps, job, opening, fetchAc);
+    if (created) {
+      const handed = { abort: fetchAc, done: stageOpened(deps, job, opening, fetchAc) };
+      deps.handedOff.add(handed);
+      void handed.done.finally(() => deps.handedOff.delete(handed));
+    }
     else fetchAc.abort(); // a concurrent duplicate already owns the work
     return accepted(deps, req, reply, job, created);
   }

@@ -85,7 +85,7 @@ export async function stageOpened(deps: AppDeps, job: Job, opening: Promise<Open
       },
     );
   } catch (e) {
-    await settleFailure(deps, job, e);
+    await settleFailure(deps, job, e).catch((err: unknown) => deps.logger.error({ err, job: job.id }, 'could not record the job outcome'));
   }
 }
 
