@@ -9,6 +9,7 @@ import type { CatalogDb } from './catalog/database.js';
 import type { RecordingRepository } from './catalog/recording-repository.js';
 import type { RequestRepository } from './catalog/request-repository.js';
 import type { Config } from './config/schema.js';
+import type { HandoffClock } from './http/handoff-clock.js';
 import type { Metrics } from './http/metrics.js';
 import type { JobRepository } from './jobs/job-repository.js';
 import type { LocalStaging } from './jobs/staging.js';
@@ -44,6 +45,8 @@ export interface AppDeps {
   worker?: { poke(): void };
   /** Fetches handed from a request to a job: shutdown aborts and awaits them before closing the catalog. */
   handedOff: Set<{ abort: AbortController; done: Promise<void> }>;
+  /** What recent 202 hand-offs cost, so the next one starts early enough to land within its budget. */
+  handoffClock: HandoffClock;
   /** Set once the gateway runs: writes the signed audit checkpoints. */
   checkpointer?: Checkpointer;
 }

@@ -18,6 +18,7 @@ import { RequestRepository } from './catalog/request-repository.js';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { AppDeps } from './deps.js';
+import { HandoffClock } from './http/handoff-clock.js';
 import { Metrics } from './http/metrics.js';
 import { JobRepository } from './jobs/job-repository.js';
 import { LocalStaging } from './jobs/staging.js';
@@ -109,6 +110,7 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
     keys,
     holds: new HoldRepository(catalog.db),
     handedOff: new Set(),
+    handoffClock: new HandoffClock(),
     instanceId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
   };
 }

@@ -218,9 +218,12 @@ async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyR
   // Keys first (copies whose key_id the key service refuses are skipped), one retry on a source's key refusal.
   const note = (d: Record<string, unknown>) => (req.audit.detail = { ...req.audit.detail, ...d });
   const opening = openCopyCheckingKeys(deps, rec, format, fetchAc.signal, note, log);
+  // The budget counts from the request's arrival, and ends early by what a hand-off costs (handoff-clock.ts).
   const budget = mode === 'auto' ? (source?.first_byte_budget_ms ?? 2000) : undefined;
-  const outcome = await settleWithin(opening, budget);
+  const outcome = await settleWithin(opening, budget === undefined ? undefined : deps.handoffClock.remaining(budget, reply.elapsedTime));
   if (outcome === 'timeout') {
+    const handoffStart = performance.now();
+    reply.raw.once('finish', () => deps.handoffClock.record(performance.now() - handoffStart));
     const { job, created } = await newJob(true);
     handedOff = true;
     if (created) {
