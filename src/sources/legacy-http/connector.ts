@@ -117,7 +117,7 @@ export class LegacyHttpConnector implements SourceConnector {
 
   /**
    * Avaya: the segments of the copy's call in order (a copy naming an inum is one segment).
-   * open() replays the first segment of a UCID, or the n-th with a "ucid:<ucid>#<n>" locator.
+   * open() serves a "ucid:<ucid>" copy as the whole call (segments joined, avaya-segments.ts), or the n-th segment with "ucid:<ucid>#<n>".
    */
   async segments(copy: CopyLocation, signal: AbortSignal): Promise<AvayaSegment[]> {
     if (!(this.#strategy instanceof AvayaStrategy)) throw new AppError('internal', `segments() is an avaya_aura feature; source ${this.name} is ${this.provider}`);

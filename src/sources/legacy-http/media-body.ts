@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { AppError } from '../../errors.js';
 import type { ByteRange, SourceMedia } from '../port.js';
 import { abortedError, discard, header, netCodeOf } from './http.js';
+import type { MediaAnswer } from './strategy.js';
 
 export function parseContentRange(v: string | undefined): { start: number; end: number; total: number | undefined } | undefined {
   const m = v ? /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(v.trim()) : null;
@@ -33,7 +34,7 @@ export function notSatisfiable(size: number | undefined): AppError {
  * it claims: a 200 answer to a range request (the source ignored Range) is cut to the range here;
  * a body that breaks or ends short errors — it never ends cleanly with bytes missing.
  */
-export async function toSourceMedia(res: Dispatcher.ResponseData, range: ByteRange | undefined, signal: AbortSignal, what: string): Promise<SourceMedia> {
+export async function toSourceMedia(res: MediaAnswer, range: ByteRange | undefined, signal: AbortSignal, what: string): Promise<SourceMedia> {
   const h = res.headers;
   const contentType = header(h, 'content-type');
   if (res.statusCode === 416) {
@@ -83,7 +84,7 @@ export async function toSourceMedia(res: Dispatcher.ResponseData, range: ByteRan
   };
 }
 
-async function* bytes(res: Dispatcher.ResponseData, skip: number, take: number | undefined, signal: AbortSignal, what: string): AsyncGenerator<Buffer> {
+async function* bytes(res: MediaAnswer, skip: number, take: number | undefined, signal: AbortSignal, what: string): AsyncGenerator<Buffer> {
   let delivered = 0;
   try {
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -105,6 +106,8 @@ async function* bytes(res: Dispatcher.ResponseData, skip: number, take: number |
     }
   } catch (e) {
     if (signal.aborted) throw abortedError();
+    // A composed body (an Avaya call) fails with its own error, naming the segment that broke.
+    if (e instanceof AppError) throw e;
     // Only the code travels on: undici errors can carry request details.
     const code = netCodeOf(e) ?? 'error';
     throw new AppError('source.unavailable', `${what}: the transfer broke after ${delivered} bytes (${code})`, { extra: { delivered_bytes: delivered } });

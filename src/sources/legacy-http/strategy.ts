@@ -1,7 +1,23 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { AppError } from '../../errors.js';
 import type { ByteRange, CopyLocation } from '../port.js';
 import { clientErrorToAppError, discard, type LegacyHttp } from './http.js';
+
+/**
+ * An answer a strategy made itself from several upstream answers (an Avaya call joined from its
+ * segments). The connector reads it exactly like an upstream one, so the same checks apply:
+ * Content-Length / Content-Range must match the body, a short or broken body errors.
+ */
+export interface ComposedAnswer {
+  statusCode: 200 | 206;
+  headers: IncomingHttpHeaders;
+  body: Readable;
+}
+
+/** What media() hands the connector: the provider's answer, unread, or one it composed. */
+export type MediaAnswer = Dispatcher.ResponseData | ComposedAnswer;
 
 /** One provider's way from a catalog copy to the media answer. */
 export interface ProviderStrategy {
@@ -10,8 +26,9 @@ export interface ProviderStrategy {
   /**
    * Does whatever the provider needs first (search, sign-in, session query), then the media
    * request. Returns its answer unread when the status is 200, 206 or 416; maps anything else.
+   * A composed answer is 200 or 206 (an unsatisfiable range is thrown, not answered).
    */
-  media(copy: CopyLocation, range: ByteRange | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData>;
+  media(copy: CopyLocation, range: ByteRange | undefined, signal: AbortSignal): Promise<MediaAnswer>;
   /** A cheap call proving the source is reachable with these credentials. */
   check(signal: AbortSignal): Promise<void>;
   /** Sign-ins and re-sign-ins (session providers). */

@@ -50,7 +50,7 @@ describe('Avaya keys and segment order', () => {
   it('parses inum, inum:, ucid: and ucid:#n', () => {
     expect(parseAvayaKey('800000000000101')).toEqual({ kind: 'inum', inum: '800000000000101' });
     expect(parseAvayaKey('inum:42')).toEqual({ kind: 'inum', inum: '42' });
-    expect(parseAvayaKey('ucid:00001002071523456789')).toEqual({ kind: 'ucid', ucid: '00001002071523456789', segment: 1 });
+    expect(parseAvayaKey('ucid:00001002071523456789')).toEqual({ kind: 'ucid', ucid: '00001002071523456789', segment: 'all' });
     expect(parseAvayaKey('ucid:U#3')).toEqual({ kind: 'ucid', ucid: 'U', segment: 3 });
     expect(() => parseAvayaKey('ucid:U#0')).toThrow();
     expect(() => parseAvayaKey('inum:')).toThrow();
