@@ -32,6 +32,7 @@ import { GenesysRefFinder } from './resolve/genesys-finder.js';
 import { Resolver } from './resolve/resolver.js';
 import { GenesysConnector } from './sources/genesys/connector.js';
 import { createConnector } from './sources/factory.js';
+import { memoryBudgetStore, postgresBudgetStore } from './sources/request-budget.js';
 import { type ConnectorFactory, SourceRegistry } from './sources/registry.js';
 
 export interface Gateway {
@@ -67,7 +68,9 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
   const keys = config.keys.provider === 'aws_kms' ? KmsKeyService.fromConfig(config.keys.aws_kms!) : new LocalKeyring(join(config.data_dir, 'keys', 'staging.key'));
   // The key service also verifies the trail's signed checkpoints.
   const auditRepo = new AuditRepository(catalog.db, catalog.dialect, keys);
-  const sources = new SourceRegistry(config.tenants, opts.connectorFactory ?? createConnector);
+  // Several instances on one PostgreSQL share each source's request budget there.
+  const budgets = catalog.pgPool ? postgresBudgetStore(catalog.pgPool) : memoryBudgetStore();
+  const sources = new SourceRegistry(config.tenants, opts.connectorFactory ?? ((t, c) => createConnector(t, c, budgets)));
   // Per tenant, its own Genesys sources answer for refs the catalog does not know yet.
   const finders = new Map(
     config.tenants.map((t) => [

@@ -29,6 +29,7 @@ import type {
   RecordingSettings,
   TokenInfo,
 } from './models.js';
+import type { RequestBudget } from '../request-budget.js';
 import type { TokenSource } from './token-source.js';
 
 /** Counters for /metrics; one object per connector, shared by its parts. */
@@ -126,6 +127,8 @@ export interface GenesysApiClientOptions {
   maxRateLimitRetries?: number;
   /** A Retry-After longer than this fails the request instead of holding it (default 60 s). */
   maxRetryAfterMs?: number;
+  /** The credentials' request budget across instances (request-budget.ts); a 429 pauses it for all. */
+  budget?: RequestBudget;
 }
 
 interface ApiRequest {
@@ -375,6 +378,7 @@ export class GenesysApiClient {
     let limited = 0;
     for (;;) {
       await this.gate.pass(signal);
+      await this.opts.budget?.take(signal);
       const token = await this.opts.tokens.get(signal);
       let res: Dispatcher.ResponseData;
       const sentAt = Date.now();
@@ -417,6 +421,8 @@ export class GenesysApiClient {
           });
         }
         if (this.gate.close(waitMs)) this.opts.counters.rateLimitWaits++;
+        // The other instances share the credentials' limit: hold them back for the same while.
+        await this.opts.budget?.pause(waitMs).catch(() => {});
         continue;
       }
       if (status >= 500) {

@@ -72,6 +72,18 @@ export const genesysSourceConfig = sourceCommon
      * run costs a handful of API calls out of the client's rate budget.
      */
     readiness_cache_ms: z.number().int().min(0).max(3_600_000).default(10_000),
+    /**
+     * Platform API calls these credentials may make per window, shared by every gateway instance
+     * (kept in the catalog's PostgreSQL when there is one). Genesys allows about 300 per minute
+     * per client by default; 0 = no budget of our own (a 429 still pauses this instance).
+     */
+    request_budget: z
+      .object({
+        max: z.number().int().min(0).max(1_000_000).default(0),
+        window_ms: z.number().int().min(1_000).max(3_600_000).default(60_000),
+      })
+      .strict()
+      .prefault({}),
     /** Polling of batch download jobs (POST/GET /api/v2/recording/batchrequests): backoff from initial_ms to max_ms, at most budget_ms per job. */
     batch_poll: z
       .object({

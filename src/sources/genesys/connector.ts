@@ -10,6 +10,7 @@ import { assertPlayable, pickMediaUri } from './recording-state.js';
 import { ResumableMedia } from './resumable-media.js';
 import { TokenSource } from './token-source.js';
 import { type CircuitStats, SourceCircuit } from '../circuit.js';
+import { type BudgetStore, memoryBudgetStore } from '../request-budget.js';
 
 export interface GenesysOpenOptions extends OpenOptions {
   /** formatId for this read; cfg.default_format when absent. */
@@ -83,6 +84,7 @@ export class GenesysConnector implements SourceConnector {
   constructor(
     readonly tenantId: string,
     private readonly cfg: GenesysSourceConfig,
+    budgets: BudgetStore = memoryBudgetStore(),
   ) {
     this.name = cfg.name;
     const urls = genesysBaseUrls(cfg);
@@ -102,6 +104,8 @@ export class GenesysConnector implements SourceConnector {
       timeoutMs: cfg.timeout_ms,
       counters: this.#counters,
       transcodePoll: cfg.transcode_poll,
+      // One budget per OAuth client and environment, whichever tenant or instance uses it.
+      budget: budgets.budget(`genesys:${urls.api}:${cfg.client_id}`, cfg.request_budget.max, cfg.request_budget.window_ms),
     });
   }
 
