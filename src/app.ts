@@ -14,6 +14,7 @@ import { jobRoutes } from './http/routes/jobs.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { recordingRoutes } from './http/routes/recordings.js';
 import { retrieveRoutes } from './http/routes/retrieve.js';
+import { integrityRoutes } from './sync/integrity/routes.js';
 import { migrationReportRoutes } from './sync/routes.js';
 
 /** A caller's X-Request-Id is kept when it is a sane token, so their logs and ours line up. */
@@ -109,6 +110,7 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
   await app.register(jobRoutes(deps));
   // Migration report (src/sync/): GET /api/v1/reports/migration.
   await app.register(migrationReportRoutes(deps));
+  await app.register(integrityRoutes(deps));
   // The auditor console (static files under /console/) and the endpoints it adds: src/console/.
   await app.register(consolePlugin(deps));
   return app;

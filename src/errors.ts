@@ -68,6 +68,7 @@ export const ERRORS = {
   'audit.unavailable': { status: 503, title: 'The audit trail cannot be written; access is refused' },
   // Migration sync
   'sync.busy': { status: 409, title: 'A sync of this source is already running (one run at a time per source)' },
+  'integrity.not_a_pair': { status: 409, title: 'The recording does not have both a legacy copy and a cloud copy to compare' },
   // Last resort: a bug. Never used for bad input.
   internal: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;

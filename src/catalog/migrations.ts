@@ -301,6 +301,33 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0008_integrity': {
+      async up(db: Kysely<any>) {
+        // Decoded-audio comparison of a recording's legacy and cloud copies (src/sync/integrity/):
+        // one row per check, kept as history; the latest per recording is the verdict.
+        await db.schema
+          .createTable('integrity_checks')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('recording_pk', 'text', (c) => c.notNull())
+          .addColumn('verdict', 'text', (c) => c.notNull())
+          .addColumn('similarity', 'double precision')
+          .addColumn('offset_ms', 'integer')
+          .addColumn('legacy_copy_id', 'text')
+          .addColumn('cloud_copy_id', 'text')
+          .addColumn('legacy_duration_ms', 'bigint')
+          .addColumn('cloud_duration_ms', 'bigint')
+          .addColumn('legacy_pcm_sha256', 'text')
+          .addColumn('cloud_pcm_sha256', 'text')
+          .addColumn('error_code', 'text')
+          .addColumn('detail', 'text')
+          .addColumn('trigger', 'text', (c) => c.notNull())
+          .addColumn('checked_by', 'text', (c) => c.notNull())
+          .addColumn('checked_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('integrity_checks_recording').on('integrity_checks').columns(['tenant_id', 'recording_pk', 'checked_at']).execute();
+      },
+    },
   };
 }
 

@@ -212,6 +212,32 @@ export interface CrosswalkFindingsTable {
   created_at: string;
 }
 
+/** One decoded-audio comparison of a recording's legacy and cloud copies (src/sync/integrity/). */
+export interface IntegrityChecksTable {
+  id: string;
+  tenant_id: string;
+  recording_pk: string;
+  /** identical | match | mismatch | unreadable */
+  verdict: string;
+  /** Envelope correlation at the best offset (null when a copy was unreadable or the PCM was identical). */
+  similarity: number | null;
+  offset_ms: number | null;
+  legacy_copy_id: string | null;
+  cloud_copy_id: string | null;
+  legacy_duration_ms: number | string | null;
+  cloud_duration_ms: number | string | null;
+  legacy_pcm_sha256: string | null;
+  cloud_pcm_sha256: string | null;
+  /** Why a copy could not be compared (an error catalogue code). */
+  error_code: string | null;
+  /** JSON: codecs, thresholds, reason, which side failed. */
+  detail: string | null;
+  /** on_demand | sample */
+  trigger: string;
+  checked_by: string;
+  checked_at: string;
+}
+
 export interface Database {
   jobs: JobsTable;
   recordings: RecordingsTable;
@@ -226,4 +252,5 @@ export interface Database {
   sync_runs: SyncRunsTable;
   sync_facts: SyncFactsTable;
   crosswalk_findings: CrosswalkFindingsTable;
+  integrity_checks: IntegrityChecksTable;
 }

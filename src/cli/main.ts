@@ -29,6 +29,7 @@ const USAGE = `custodian <command> [--config file]
   audit export --from d --to d [--tenant t] --out file.jsonl   events + signed manifest (docs/AUDIT.md)
   sync [--tenant t] [--source name] [--since ISO]   sync the catalog from Genesys Cloud and legacy archives, then link copies (docs/SYNC.md)
   report migration [--tenant t] [--format json|csv] [--out file]   legacy-only, cloud-only, both, ambiguous, mismatched, retention gaps
+  verify integrity [--tenant t] (--recording ref | --sample N|P%)   decode both copies of linked recordings and compare them (docs/SYNC.md)
   doctor [--tenant t] [--json]   preflight every source: reachable, credentials, Genesys rights, link lifetime, clock skew
   sim genesys [--port N] [--seed file.json]   run the Genesys Cloud simulator standalone
   sim legacy --provider p [--port N] [--file media.wav]   run a legacy recorder simulator standalone`;
@@ -39,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
   // These parse their own options.
   if (argv[0] === 'doctor') return runDoctor(argv.slice(1), processEnv());
   if (argv[0] === 'sim') return runSim(argv.slice(1));
+  if (argv[0] === 'verify') return (await import('../sync/integrity/cli.js')).runVerify(argv.slice(1), processEnv());
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

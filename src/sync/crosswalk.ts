@@ -35,7 +35,9 @@ const digits = (v: string | null) => (v ? v.replace(/^(tel|sip):/i, '').replace(
  * Links the legacy copy and the cloud copy of the same call into one logical recording. A pair is
  * linked only when each side has exactly one candidate (by the exact keys first; the fuzzy time +
  * ANI/DNIS + duration rule only for what the keys leave unmatched). Everything else is kept apart
- * and listed as a finding; nothing is dropped. Then the durations of linked pairs are compared.
+ * and listed as a finding; nothing is dropped. Then the durations of linked pairs are compared
+ * from the sources' metadata; comparing their decoded audio means reading both copies, so it is
+ * done on demand or by sampling (integrity/check.ts, `custodian verify integrity`), not here.
  */
 export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig): Promise<CrosswalkStats> {
   const stats: CrosswalkStats = { linked: 0, ambiguous: 0, conflicts: 0, integrityMatches: 0, integrityMismatches: 0, findingsChanged: 0 };

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Recording } from '../catalog/model.js';
 import { RecordingRepository } from '../catalog/recording-repository.js';
 import type { Database } from '../catalog/tables.js';
+import { type IntegrityCheck, IntegrityRepository, type Verdict } from './integrity/integrity-repository.js';
 import type { Progress } from './progress.js';
 import { type Finding, SyncStore } from './store.js';
 
@@ -29,6 +30,11 @@ export interface MigrationReport {
   lists: Record<Category, ReportItem[]>;
   /** True when a list was cut at the limit (the counts are always complete). */
   truncated: boolean;
+  /**
+   * Decoded-audio checks of the `both` recordings (custodian verify integrity): latest verdict
+   * per pair, and pairs never checked (or checked only on copies they no longer have).
+   */
+  integrity: { pairs: number; never_checked: number; latest: Record<Verdict, number> };
   last_runs: { source: string; kind: string; status: string; started_at: string; finished_at: string | null }[];
 }
 
@@ -63,6 +69,17 @@ function itemOf(rec: Recording, deletesAt: string | null, detail: string | null)
   };
 }
 
+/** The latest check still speaks for the recording only while it holds both compared copies. */
+function current(c: IntegrityCheck | undefined, rec: Recording): IntegrityCheck | undefined {
+  const ids = new Set(rec.copies.map((x) => x.id));
+  return c && (!c.legacy.copyId || ids.has(c.legacy.copyId)) && (!c.cloud.copyId || ids.has(c.cloud.copyId)) ? c : undefined;
+}
+
+function checkDetail(c: IntegrityCheck): string {
+  const t = c.detail.thresholds as { min_similarity?: number; duration_tolerance_ms?: number } | undefined;
+  return `decoded audio ${c.verdict} (${String(c.detail.reason)}): similarity ${c.similarity ?? '-'} (min ${t?.min_similarity ?? '-'}), offset ${c.offsetMs ?? '-'} ms, durations legacy ${c.legacy.durationMs ?? '-'} ms / cloud ${c.cloud.durationMs ?? '-'} ms (tolerance ${t?.duration_tolerance_ms ?? '-'} ms), checked ${c.checkedAt}`;
+}
+
 function findingDetail(f: Finding): string {
   if (f.kind === 'integrity_mismatch' || f.kind === 'integrity_match') return `duration ${JSON.stringify(f.detail)}`;
   return `${f.kind} by ${f.rule ?? '?'}: candidates ${f.candidates.join(' ')}${f.detail?.reason ? ` (${String(f.detail.reason)})` : ''}`;
@@ -74,6 +91,8 @@ export async function migrationReport(db: Kysely<Database>, tenantId: string, op
   const repo = new RecordingRepository(db);
   const store = new SyncStore(db);
   const findings = await store.findings(tenantId);
+  const checks = await new IntegrityRepository(db).latest(tenantId);
+  const integrity: MigrationReport['integrity'] = { pairs: 0, never_checked: 0, latest: { identical: 0, match: 0, mismatch: 0, unreadable: 0 } };
   const ambiguous = new Map<string, Finding>();
   const mismatched = new Map<string, Finding>();
   for (const f of findings) {
@@ -100,8 +119,16 @@ export async function migrationReport(db: Kysely<Database>, tenantId: string, op
     else if (cloud) put('cloud_only', itemOf(rec, deletesAt, null));
     const amb = ambiguous.get(rec.id);
     if (amb) put('ambiguous', itemOf(rec, deletesAt, findingDetail(amb)));
+    const check = legacy && cloud ? current(checks.get(rec.id), rec) : undefined;
+    if (legacy && cloud) {
+      integrity.pairs++;
+      if (check) integrity.latest[check.verdict]++;
+      else integrity.never_checked++;
+    }
+    // Mismatched: durations from the sources' metadata differ, or the decoded audio does.
     const mis = mismatched.get(rec.id);
-    if (mis) put('mismatched', itemOf(rec, deletesAt, findingDetail(mis)));
+    const why = [mis ? findingDetail(mis) : null, check?.verdict === 'mismatch' ? checkDetail(check) : null].filter((d) => d !== null);
+    if (why.length) put('mismatched', itemOf(rec, deletesAt, why.join('; ')));
     if (gap) put('retention_gap', itemOf(rec, deletesAt, `every live copy is deleted by its source by ${deletesAt ?? 'now'}; retention runs to ${rec.legalHold ? 'legal hold' : rec.retentionExpiry}`));
   }
   opts.progress?.done();
@@ -112,6 +139,7 @@ export async function migrationReport(db: Kysely<Database>, tenantId: string, op
     counts,
     lists,
     truncated,
+    integrity,
     last_runs: runs.map((r) => ({ source: r.source, kind: r.kind, status: r.status, started_at: r.startedAt, finished_at: r.finishedAt })),
   };
 }
@@ -132,7 +160,8 @@ export function csvCell(v: unknown): string {
 export function reportCsv(reports: MigrationReport[]): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const r of reports) {
-    for (const [k, n] of Object.entries(r.counts)) lines.push([r.tenant, `count:${k}`, String(n), '', '', '', '', '', '', '', ''].map(csvCell).join(','));
+    const integrity = { integrity_pairs: r.integrity.pairs, integrity_never_checked: r.integrity.never_checked, ...Object.fromEntries(Object.entries(r.integrity.latest).map(([k, n]) => [`integrity_${k}`, n])) };
+    for (const [k, n] of Object.entries({ ...r.counts, ...integrity })) lines.push([r.tenant, `count:${k}`, String(n), '', '', '', '', '', '', '', ''].map(csvCell).join(','));
     for (const cat of CATEGORIES) {
       for (const it of r.lists[cat]) {
         lines.push(
