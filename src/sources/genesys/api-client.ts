@@ -1,4 +1,3 @@
-import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { Dispatcher } from 'undici';
 import { request } from 'undici';
 import { AppError } from '../../errors.js';
@@ -30,6 +29,7 @@ import type {
   TokenInfo,
 } from './models.js';
 import type { RequestBudget } from '../request-budget.js';
+import { withRetries } from '../retry.js';
 import type { TokenSource } from './token-source.js';
 
 /** Counters for /metrics; one object per connector, shared by its parts. */
@@ -350,21 +350,16 @@ export class GenesysApiClient {
 
   /** Runs `fn` again after 5xx or network errors, with decorrelated-jitter backoff; stops at once on abort. */
   async retrying<T>(fn: () => Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-    let backoff: IBackoff<unknown> = new ExponentialBackoff({ initialDelay: this.#retry.initialDelayMs, maxDelay: this.#retry.maxDelayMs }).next();
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw abortedError();
-      try {
-        return await fn();
-      } catch (e) {
-        if (signal.aborted) throw abortedError();
-        if (!isTransient(e)) throw e;
-        if (attempt >= this.#retry.maxAttempts) throw transientToAppError(e, what);
-        this.opts.counters.retries++;
-        await sleep(backoff.duration, signal);
-        backoff = backoff.next(undefined);
-      }
-    }
+    return withRetries(fn, signal, {
+      attempts: this.#retry.maxAttempts,
+      initialDelayMs: this.#retry.initialDelayMs,
+      maxDelayMs: this.#retry.maxDelayMs,
+      retryable: isTransient,
+      exhausted: (e) => transientToAppError(e, what),
+      onRetry: () => this.opts.counters.retries++,
+    });
   }
+
 
   async #json<T>(req: ApiRequest, signal: AbortSignal): Promise<SendResult<T>> {
     return this.retrying(() => this.#send<T>(req, signal), signal, req.what);

@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { Dispatcher } from 'undici';
 import { request } from 'undici';
 import { AppError } from '../../errors.js';
 import { isLoopback, type LegacyHttpSourceConfig } from './config.js';
-import { abortedError, header, netCodeOf, sleep } from '../net.js';
+import { abortedError, header, netCodeOf } from '../net.js';
+import { withRetries } from '../retry.js';
 export { abortable, abortedError, header, netCodeOf, sleep } from '../net.js';
 
 /** A failure worth another attempt: a 5xx/429 answer or a network error, before any byte was handed over. */
@@ -205,21 +205,17 @@ export class LegacyHttp {
 
   /** Runs `fn` again after transient failures: at most 1 + max_retries attempts, with backoff; stops at once on abort. */
   async retrying<T>(fn: () => Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-    let backoff: IBackoff<unknown> = new ExponentialBackoff({ initialDelay: this.#backoff.initial_ms, maxDelay: this.#backoff.max_ms }).next();
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw abortedError();
-      try {
-        return await fn();
-      } catch (e) {
-        if (signal.aborted) throw abortedError();
-        if (!(e instanceof TransientError) && netCodeOf(e) === undefined) throw e;
-        if (attempt > this.cfg.max_retries) throw transientToAppError(e, what);
-        this.counters.retries++;
-        await sleep(backoff.duration, signal);
-        backoff = backoff.next(undefined);
-      }
-    }
+    return withRetries(fn, signal, {
+      // max_retries counts the attempts after the first.
+      attempts: this.cfg.max_retries + 1,
+      initialDelayMs: this.#backoff.initial_ms,
+      maxDelayMs: this.#backoff.max_ms,
+      retryable: (e) => e instanceof TransientError || netCodeOf(e) !== undefined,
+      exhausted: (e) => transientToAppError(e, what),
+      onRetry: () => this.counters.retries++,
+    });
   }
+
 }
 
 function staticAuthHeaders(cfg: LegacyHttpSourceConfig): Record<string, string> {
