@@ -48,7 +48,20 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('Transcoder', () => {
   it('builds a quiet, non-interactive ffmpeg command line', () => {
-    expect(Transcoder.argv(RAW_G729)).toEqual(['-nostdin', '-hide_banner', '-loglevel', 'error', '-f', 'g729', '-i', 'pipe:0', '-map', '0:a:0', '-map_metadata', '-1', '-f', 's16le', 'pipe:1']);
+    expect(Transcoder.argv(RAW_G729)).toEqual(['-nostdin', '-hide_banner', '-loglevel', 'error', '-f', 'g729', '-i', 'pipe:0', '-map', '0:a:0', '-map_metadata', '-1', '-f', 's16le', '-flush_packets', '0', 'pipe:1']);
+  });
+
+  it('hands Node the decode in large chunks, not one pipe write per 10 ms codec packet', async () => {
+    const out = await make().transcode({ input: Readable.from([G729]), ...RAW_G729 });
+    let chunks = 0;
+    let bytes = 0;
+    for await (const c of out) {
+      chunks++;
+      bytes += (c as Buffer).length;
+    }
+    expect(bytes).toBe(845 * 160);
+    // 270 400 bytes in ffmpeg's 32 KiB muxer buffers: about 9 writes (845 without -flush_packets 0).
+    expect(chunks).toBeLessThan(40);
   });
 
   it("Debian's ffmpeg has the encoders we use (libmp3lame, libopus)", async () => {
