@@ -100,6 +100,23 @@ describe.each(await usableCatalogs())('encryption keys through the key service (
     }
   });
 
+  it('a queued job checks the key again when a worker runs it: a key disabled since the 202 fails the job, nothing is staged', async () => {
+    const rec = (await gw.deps.recordings.findByRef('acme', 'fine_1'))!;
+    kms.setState(ENABLED, 'Disabled');
+    try {
+      const { job } = await gw.deps.jobs.create({ tenantId: 'acme', principalId: 'alice', callerId: null, requestId: null, auditLogId: null, ref: 'fine_1', recordingPk: rec.id, format: 'original', maxAttempts: 3 });
+      gw.deps.worker?.poke();
+      let now = job;
+      for (let i = 0; i < 200 && (now.status === 'queued' || now.status === 'running'); i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        now = (await gw.deps.jobs.get('acme', job.id))!;
+      }
+      expect(now).toMatchObject({ status: 'failed', errorCode: 'key.disabled', stagingKey: null });
+    } finally {
+      kms.setState(ENABLED, 'Enabled');
+    }
+  });
+
   it("skips a copy whose key is refused when another copy's is fine", async () => {
     const r = await media('rec-two');
     expect(r.status).toBe(200);

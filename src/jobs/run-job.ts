@@ -4,7 +4,8 @@ import { AppError, isAppError, isRetryable } from '../errors.js';
 import { Meter } from '../http/meter.js';
 import { EncryptRecords } from '../keys/chunked-cipher.js';
 import type { AudioFormat } from '../media/format.js';
-import { NoCopyOpened, type OpenedCopy, PREPARING_CODES, openFirstCopy } from '../resolve/open-copy.js';
+import { openCopyCheckingKeys } from '../resolve/key-guard.js';
+import { NoCopyOpened, type OpenedCopy, PREPARING_CODES } from '../resolve/open-copy.js';
 import { retentionStatus } from '../resolve/retention.js';
 import { locationOf } from '../sources/registry.js';
 import type { Job } from './job-repository.js';
@@ -114,7 +115,9 @@ export async function executeJob(deps: AppDeps, job: Job): Promise<void> {
     const rec = await deps.recordings.get(job.tenantId, job.recordingPk);
     if (!rec) throw new AppError('recording.not_found');
     if (retentionStatus(rec) === 'EXPIRED') throw new AppError('recording.expired');
-    const opening = openFirstCopy(deps, rec, job.format as AudioFormat, ac.signal).catch(async (e: unknown) => {
+    // Keys are checked again: a key may have been disabled since the request that queued the job.
+    const note = (d: Record<string, unknown>) => deps.logger.warn({ job: job.id, ...d }, 'job: a copy was refused for its key');
+    const opening = openCopyCheckingKeys(deps, rec, job.format as AudioFormat, ac.signal, note).catch(async (e: unknown) => {
       if (e instanceof NoCopyOpened && e.last.code === 'source.archived') await startRestore(deps, job, e);
       throw e;
     });
