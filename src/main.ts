@@ -34,6 +34,7 @@ import { GenesysConnector } from './sources/genesys/connector.js';
 import { createConnector } from './sources/factory.js';
 import { memoryBudgetStore, postgresBudgetStore } from './sources/request-budget.js';
 import { type ConnectorFactory, SourceRegistry } from './sources/registry.js';
+import { startSyncScheduler } from './sync/scheduler.js';
 
 export interface Gateway {
   app: FastifyInstance;
@@ -134,6 +135,8 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
   });
   deps.checkpointer = checkpointer;
   checkpointer.start();
+  // Tenants with sync.schedule_interval_ms are synced from here; per-source leases keep one run across instances.
+  const scheduler = startSyncScheduler(deps, (level, msg, o) => deps.logger[level](o, msg));
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
@@ -149,6 +152,7 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
         const grace = setTimeout(() => app.server.closeAllConnections(), config.server.shutdown_grace_ms);
         await app.close();
         clearTimeout(grace);
+        await scheduler.stop();
         await worker.stop();
         // A handed-off fetch must not outlive the catalog it reports to: abort it, let it settle
         // (its job goes back to the queue or is taken over when its lease lapses).

@@ -36,6 +36,12 @@ const tenantConfig = z
       const src = t.sources.find((s) => s.name === l.source);
       if (!src || (src.type !== 'filesystem' && src.type !== 's3')) ctx.addIssue({ code: 'custom', path: ['sync', 'legacy', i, 'source'], message: `"${l.source}" is not a filesystem or s3 source of this tenant` });
     });
+    // Search-API sync: a legacy-http recorder that can search by time (Avaya ACR, Cisco MediaSense).
+    t.sync?.legacy_search.forEach((l, i) => {
+      const src = t.sources.find((s) => s.name === l.source);
+      if (!src || src.type !== 'legacy-http') ctx.addIssue({ code: 'custom', path: ['sync', 'legacy_search', i, 'source'], message: `"${l.source}" is not a legacy-http source of this tenant` });
+      else if (src.provider === 'generic_http') ctx.addIssue({ code: 'custom', path: ['sync', 'legacy_search', i, 'source'], message: `"${l.source}" is a generic_http source, which has no search API (use avaya_aura or cisco_mediasense)` });
+    });
     t.sync?.genesys_sources?.forEach((n, i) => {
       if (t.sources.find((s) => s.name === n)?.type !== 'genesys') ctx.addIssue({ code: 'custom', path: ['sync', 'genesys_sources', i], message: `"${n}" is not a genesys source of this tenant` });
     });

@@ -16,7 +16,7 @@ export interface SyncContext {
   tenantId: string;
   /** Configured source name (or "crosswalk"). */
   source: string;
-  kind: 'genesys' | 'filesystem' | 's3' | 'crosswalk';
+  kind: 'genesys' | 'filesystem' | 's3' | 'legacy-http' | 'crosswalk';
   runId: string;
   /** Who runs the sync, for the audit trail (e.g. "cli", "scheduler"). */
   principalId: string;
@@ -31,6 +31,8 @@ export interface ApplyItem {
   origin: string;
   /** Set when the item is known bad before validation (e.g. an unreadable sidecar): skipped with this reason. */
   problem?: string;
+  /** The source lists it now: a copy marked DELETED when it vanished comes back AVAILABLE (audited like any change). */
+  present?: boolean;
 }
 
 export interface ApplyResult {
@@ -71,7 +73,7 @@ async function copiesByKey(ctx: SyncContext, keys: string[]): Promise<Map<string
  */
 export async function applyRecords(ctx: SyncContext, items: ApplyItem[]): Promise<ApplyResult> {
   const result: ApplyResult = { inserted: 0, updated: 0, unchanged: 0, changed: 0, added: 0, invalid: [], skipped: 0, factsChanged: 0 };
-  const valid = new Map<string, { record: CatalogRecord; facts?: ApplyItem['facts'] }>();
+  const valid = new Map<string, { record: CatalogRecord; facts?: ApplyItem['facts']; present?: boolean }>();
   for (const it of items) {
     if (it.problem) {
       result.skipped++;
@@ -85,7 +87,7 @@ export async function applyRecords(ctx: SyncContext, items: ApplyItem[]): Promis
       continue;
     }
     // Duplicates inside a page (a conversation listed twice, overlapping windows): the last one wins.
-    valid.set(natKey(parsed.data.source_system, sourceKeyOf(parsed.data)), { record: parsed.data, ...(it.facts ? { facts: it.facts } : {}) });
+    valid.set(natKey(parsed.data.source_system, sourceKeyOf(parsed.data)), { record: parsed.data, ...(it.facts ? { facts: it.facts } : {}), ...(it.present ? { present: true } : {}) });
   }
   if (!valid.size) return result;
   const keys = [...new Set([...valid.values()].map((v) => sourceKeyOf(v.record)))];
@@ -109,6 +111,7 @@ export async function applyRecords(ctx: SyncContext, items: ApplyItem[]): Promis
     if (rec?.started_at) delete r.started_at;
     if (rec?.retention_expiry) delete r.retention_expiry;
     if (rec?.customer_ref) delete r.customer_ref;
+    if (v.present && existing?.state === 'DELETED' && r.state === undefined) r.state = 'AVAILABLE';
     records.push(r);
   }
 

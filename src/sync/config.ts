@@ -57,6 +57,25 @@ export const legacySyncSource = z
   .strict();
 export type LegacySyncSource = z.infer<typeof legacySyncSource>;
 
+/**
+ * One legacy recorder reached over HTTP (a `legacy-http` source of the tenant, Avaya ACR or Cisco
+ * MediaSense) synced through its search-by-time API, window by window like the Genesys sync. The
+ * paths and field names of the search are the source's profile (time_search_* / time_query_*).
+ */
+export const legacySearchSource = z
+  .object({
+    /** Name of a `legacy-http` source of the same tenant with provider avaya_aura or cisco_mediasense. */
+    source: sourceName,
+    /** source_system written on the catalog copies (default: the provider, avaya_aura or cisco_mediasense). */
+    source_system: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/).optional(),
+    /** Results asked per search request. */
+    page_size: z.number().int().min(1).max(1000).default(100),
+    /** Most results the recorder's search pages in one time window; a fuller window is split in halves. */
+    max_window_results: z.number().int().min(1).max(1_000_000).default(1000),
+  })
+  .strict();
+export type LegacySearchSource = z.infer<typeof legacySearchSource>;
+
 export const CROSSWALK_KEYS = ['call_id', 'external_tag', 'sip_call_id'] as const;
 
 export const syncTenantConfig = z
@@ -72,9 +91,20 @@ export const syncTenantConfig = z
     concurrency: z.number().int().min(1).max(32).default(8),
     /** A run holds its source's lease this long between heartbeats (one run per source across instances). */
     lease_ms: z.number().int().min(1_000).max(86_400_000).default(600_000),
+    /**
+     * Most results the analytics details query pages in one interval (100 pages of 100); a window
+     * holding more is split in halves, down to min_window_ms.
+     */
+    max_window_results: z.number().int().min(100).max(1_000_000).default(10_000),
+    /** Smallest window a split makes; a window this small that is still over-full is paged as far as the API allows and reported. */
+    min_window_ms: z.number().int().min(1_000).max(86_400_000).default(60_000),
+    /** Gateway only: start a sync of this tenant every this many ms (off when absent). Runs never overlap; leases keep one run per source across instances. */
+    schedule_interval_ms: z.number().int().min(1_000).max(7 * 86_400_000).optional(),
     /** Genesys sources to sync (default: every genesys source of the tenant). */
     genesys_sources: z.array(sourceName).optional(),
     legacy: z.array(legacySyncSource).default([]),
+    /** Legacy recorders synced through their search-by-time API (Avaya ACR, Cisco MediaSense). */
+    legacy_search: z.array(legacySearchSource).default([]),
     crosswalk: z
       .object({
         /** Exact keys linking a legacy copy to a cloud copy (legacy call id / id ↔ Genesys externalTag, SIP Call-ID). */
@@ -102,6 +132,13 @@ export const syncTenantConfig = z
       if (seen.has(l.source)) ctx.addIssue({ code: 'custom', path: ['legacy', i, 'source'], message: `source "${l.source}" is listed twice` });
       seen.add(l.source);
     });
+    c.legacy_search.forEach((l, i) => {
+      if (seen.has(l.source)) ctx.addIssue({ code: 'custom', path: ['legacy_search', i, 'source'], message: `source "${l.source}" is listed twice` });
+      seen.add(l.source);
+      if (l.max_window_results < l.page_size) ctx.addIssue({ code: 'custom', path: ['legacy_search', i, 'max_window_results'], message: 'must be at least page_size' });
+    });
+    if (c.min_window_ms > c.window_ms) ctx.addIssue({ code: 'custom', path: ['min_window_ms'], message: 'must not exceed window_ms' });
+    if (c.max_window_results < c.page_size) ctx.addIssue({ code: 'custom', path: ['max_window_results'], message: 'must be at least page_size' });
   });
 export type SyncTenantConfig = z.infer<typeof syncTenantConfig>;
 

@@ -176,6 +176,39 @@ describe.each(await usableCatalogs())('Genesys sync on %s', (kind: CatalogKind) 
     expect(runs.map((r) => r.status)).toEqual(['succeeded', 'failed']);
   });
 
+  it('splits a window holding more conversations than the query pages, down to min_window_ms, and reports what it could not page', { timeout: 60_000 }, async () => {
+    // The API pages 100 results per interval here; each day holds 150.
+    sim.set({ analyticsMaxResults: 100, analyticsIntervalMatch: 'interval' });
+    setup(600, { page_size: 25, max_window_results: 100 });
+    const report = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+    expect(report.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 600, recordings: 600, overfull: [] } });
+    expect((report.runs[0]!.stats as { splits: number }).splits).toBeGreaterThanOrEqual(4);
+    expect(await counts(cat)).toEqual({ recordings: 600, copies: 600 });
+    // Never asked for a page the API refuses.
+    expect(sim.requests.filter((r) => r.path.endsWith('/details/query') && r.status !== 200)).toEqual([]);
+    // Idempotent with the splits too.
+    expect((await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false })).runs[0]).toMatchObject({ stats: { added: 0, changed: 0 } });
+
+    // 150 conversations in one second: even a min_window_ms window is over-full; paged as deep as allowed and reported.
+    for (let i = 0; i < 150; i++) sim.addRecording({ conversationId: uuidFrom(`burst-${i}`), recordingId: uuidFrom(`burst-rec-${i}`), startTime: new Date(Date.parse('2024-03-05T10:00:00.000Z') + i), bytes: 'x' });
+    const burst = await runSync(deps, { since: new Date('2024-03-05T00:00:00Z'), until: new Date('2024-03-06T00:00:00Z'), crosswalk: false });
+    const stats = burst.runs[0]!.stats as { added: number; overfull: { interval: string; totalHits: number }[] };
+    expect(stats.added).toBe(100);
+    expect(stats.overfull).toHaveLength(1);
+    expect(stats.overfull[0]!.totalHits).toBe(150);
+    const [a, b] = stats.overfull[0]!.interval.split('/');
+    expect(Date.parse(b!) - Date.parse(a!)).toBeGreaterThanOrEqual(DEFAULT_SYNC_CONFIG.min_window_ms);
+    expect(Date.parse(b!) - Date.parse(a!)).toBeLessThan(2 * DEFAULT_SYNC_CONFIG.min_window_ms);
+
+    // An API answering whole days whatever the interval: a half is as full as its parent, so the day is not split further.
+    sim.set({ analyticsIntervalMatch: 'day' });
+    sim.clearLog();
+    const days = await runSync(deps, { since: new Date('2024-03-05T00:00:00Z'), until: new Date('2024-03-06T00:00:00Z'), crosswalk: false });
+    expect(days.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 0 } });
+    expect((days.runs[0]!.stats as { overfull: unknown[] }).overfull.length).toBeGreaterThan(0);
+    expect(sim.requests.filter((r) => r.path.endsWith('/details/query')).length).toBeLessThan(20);
+  });
+
   it('one run at a time per source: a live lease held elsewhere makes the run busy; an expired one is taken over', async () => {
     setup(SMALL);
     const store = new SyncStore(cat.db);

@@ -4,17 +4,12 @@ import type { AnalyticsConversation, ConversationQuery, RecordingMetadata } from
 import { addResults, type ApplyItem, type ApplyResult, applyRecords, emptyResult, type SyncContext } from './apply.js';
 import type { SyncTenantConfig } from './config.js';
 import type { Progress } from './progress.js';
+import { advanceWindow, planWindows, splitWindow, type WindowCursor, windowCount } from './windows.js';
+
+export { nextWindowEnd, windowCount } from './windows.js';
 
 /** Where an unfinished Genesys run stands: the run's range, the current window and the next page. */
-export interface GenesysCursor {
-  kind: 'genesys';
-  from: string;
-  to: string;
-  windowStart: string;
-  windowEnd: string;
-  /** Next page to fetch (1-based) in the current window. */
-  page: number;
-}
+export type GenesysCursor = WindowCursor<'genesys'>;
 
 export interface PageInfo {
   windowStart: string;
@@ -46,32 +41,18 @@ export interface GenesysRunStats extends ApplyResult {
   recordings: number;
   /** Copies the catalog knew for a listed conversation that Genesys no longer lists: marked DELETED. */
   vanished: number;
+  /** Windows halved because they held more conversations than the query pages (max_window_results). */
+  splits: number;
+  /** Windows at min_window_ms still over-full: paged as deep as the API allows, the rest missed (interval and totalHits). */
+  overfull: { interval: string; totalHits: number }[];
 }
 
 const DAY = 86_400_000;
 const STATES = new Set(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']);
 
-/** The next window from `start`: at most window_ms long, never crossing a UTC midnight (the API answers whole days) nor `to`. */
-export function nextWindowEnd(start: number, to: number, windowMs: number): number {
-  const midnight = Math.floor(start / DAY) * DAY + DAY;
-  return Math.min(start + windowMs, midnight, to);
-}
-
 /** The range a run covers: the explicit --since, the unfinished run's, or the last success minus the overlap. */
 export function planRange(cfg: SyncTenantConfig, stored: { cursor: unknown; syncedUntil: string | null }, since: Date | undefined, until: Date): { cursor: GenesysCursor; resumed: boolean } {
-  const c = stored.cursor as GenesysCursor | null;
-  if (!since && c && c.kind === 'genesys') return { cursor: c, resumed: true };
-  const from = since
-    ? since.getTime()
-    : stored.syncedUntil
-      ? Date.parse(stored.syncedUntil) - cfg.overlap_ms
-      : until.getTime() - cfg.initial_lookback_days * DAY;
-  const to = until.getTime();
-  if (!(from < to)) throw new AppError('request.invalid', '--since must be before the end of the sync range');
-  return {
-    cursor: { kind: 'genesys', from: new Date(from).toISOString(), to: new Date(to).toISOString(), windowStart: new Date(from).toISOString(), windowEnd: new Date(nextWindowEnd(from, to, cfg.window_ms)).toISOString(), page: 1 },
-    resumed: false,
-  };
+  return planWindows('genesys', cfg, stored, since, until);
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -141,7 +122,10 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
   const stored = await ctx.store.read(ctx.tenantId, ctx.source);
   const plan = planRange(cfg, stored, opts.since, opts.until ?? new Date());
   let cur = plan.cursor;
-  const stats: GenesysRunStats = { ...emptyResult(), from: cur.from, to: cur.to, resumed: plan.resumed, windows: 0, pages: 0, conversations: 0, recordings: 0, vanished: 0 };
+  const stats: GenesysRunStats = { ...emptyResult(), from: cur.from, to: cur.to, resumed: plan.resumed, windows: 0, pages: 0, conversations: 0, recordings: 0, vanished: 0, splits: 0, overfull: [] };
+  /** Pages the API gives in one interval. */
+  const maxPages = Math.max(1, Math.floor(cfg.max_window_results / cfg.page_size));
+  let noSplitDay: number | null = null;
   const to = Date.parse(cur.to);
   opts.progress?.start(windowCount(cur.windowStart, cur.to, cfg.window_ms), `genesys ${ctx.source}`);
   await ctx.store.saveCursor(ctx.tenantId, ctx.source, opts.leaseOwner, cur);
@@ -156,6 +140,25 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
       segmentFilters: [{ type: 'and', predicates: [{ type: 'dimension', dimension: 'recording', operator: 'matches', value: 'true' }] }],
     };
     const answer = await connector.api.queryConversationDetails(query, ctx.signal);
+    // More than the query pages in this window: halve it (down to min_window_ms) before writing anything.
+    const overfull = cur.page === 1 && answer.totalHits !== undefined && answer.totalHits > maxPages * cfg.page_size;
+    if (overfull) {
+      // Should the API answer whole days whatever the interval (one reading of "conversations that
+      // started on a day touched by the interval"), it lists conversations outside the window:
+      // halving that day cannot narrow it, so the splitting stops instead of going down to minutes.
+      const day = Math.floor(Date.parse(cur.windowStart) / DAY);
+      const ws0 = Date.parse(cur.windowStart);
+      const we0 = Date.parse(cur.windowEnd);
+      if ((answer.conversations ?? []).some((c) => !c.conversationStart || Date.parse(c.conversationStart) < ws0 || Date.parse(c.conversationStart) >= we0)) noSplitDay = day;
+      const half = noSplitDay === day ? null : splitWindow(cur, cfg.min_window_ms);
+      if (half) {
+        stats.splits++;
+        cur = half;
+        await ctx.store.saveCursor(ctx.tenantId, ctx.source, opts.leaseOwner, cur);
+        continue;
+      }
+      stats.overfull.push({ interval: query.interval, totalHits: answer.totalHits! });
+    }
     const got = answer.conversations ?? [];
     const ws = Date.parse(cur.windowStart);
     const we = Date.parse(cur.windowEnd);
@@ -186,12 +189,11 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
     stats.vanished += vanished.length;
     ctx.metrics?.pages.inc({ kind: 'genesys' });
 
-    const last = got.length < cfg.page_size || (answer.totalHits !== undefined && cur.page * cfg.page_size >= answer.totalHits);
+    const last = got.length < cfg.page_size || (answer.totalHits !== undefined && cur.page * cfg.page_size >= answer.totalHits) || cur.page >= maxPages;
     if (last) {
       stats.windows++;
       opts.progress?.tick(1, `genesys ${ctx.source} ${cur.windowStart.slice(0, 10)}`);
-      const nextStart = we;
-      cur = { ...cur, windowStart: new Date(nextStart).toISOString(), windowEnd: new Date(nextWindowEnd(nextStart, to, cfg.window_ms)).toISOString(), page: 1 };
+      cur = advanceWindow(cur, cfg.window_ms);
     } else {
       cur = { ...cur, page: cur.page + 1 };
     }
@@ -221,11 +223,4 @@ async function vanishedCopies(ctx: SyncContext, conversationIds: string[], liste
       origin: `conversation ${r.conversation_id} recording ${r.genesys_recording_id} (no longer listed)`,
       record: { source_system: 'genesys_cloud', recording_id: r.genesys_recording_id, conversation_id: r.conversation_id, connector: ctx.source, state: 'DELETED' },
     }));
-}
-
-/** Windows a range splits into (for a progress total). */
-export function windowCount(from: string, to: string, windowMs: number): number {
-  let n = 0;
-  for (let t = Date.parse(from), end = Date.parse(to); t < end; t = nextWindowEnd(t, end, windowMs)) n++;
-  return n;
 }

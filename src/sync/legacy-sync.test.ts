@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -64,6 +64,45 @@ describe.each(await usableCatalogs())('legacy archive sync on %s', (kind: Catalo
       sources: [{ name: 'verint-share', type: 'filesystem', root: join(share.dir, 'archive'), source_systems: ['verint'] }],
       sync: { legacy: [{ source: 'verint-share', mapping: VERINT_MAPPING, ...extra }] },
     });
+
+  it('marks files that vanished from the archive DELETED after a complete walk only, audited old → new; a file that returns is AVAILABLE again', async () => {
+    const root = join(share.dir, 'archive');
+    const written = verintTree(root, calls(450));
+    deps = fsDeps();
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 450, vanished: 0 } });
+    const gone = [written[0]!, written[201]!, written[449]!];
+    for (const g of gone) rmSync(join(root, g));
+    // A walk that crashes after its first batch (which covered the first vanished file) marks nothing.
+    const crashed = await runSync(deps, {
+      crosswalk: false,
+      since: new Date(0),
+      onLegacyPage: () => {
+        throw new Error('simulated crash after a batch');
+      },
+    });
+    expect(crashed.runs[0]).toMatchObject({ status: 'failed' });
+    expect(await cat.db.selectFrom('recording_copies').select('id').where('state', '=', 'DELETED').execute()).toHaveLength(0);
+    const full = await runSync(deps, { crosswalk: false, since: new Date(0) });
+    expect(full.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 0, vanished: 3, changed: 3 } });
+    const states = await cat.db.selectFrom('recording_copies').select(['locator', 'state']).where('tenant_id', '=', 'acme').execute();
+    // Truth computed here: exactly the removed files are DELETED, every other one AVAILABLE, none removed.
+    expect(states).toHaveLength(450);
+    for (const r of states) expect(r.state).toBe(gone.includes(r.locator!) ? 'DELETED' : 'AVAILABLE');
+    const changed = await cat.db.selectFrom('audit_events').selectAll().where('action', '=', 'sync.mapping.changed').execute();
+    expect(changed).toHaveLength(3);
+    expect(JSON.parse(changed[0]!.detail!)).toMatchObject({ old: { state: 'AVAILABLE' }, new: { state: 'DELETED' } });
+    // Idempotent afterwards; a file put back comes back AVAILABLE.
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ stats: { added: 0, changed: 0, vanished: 0 } });
+    verintTree(root, calls(1, 0));
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ stats: { changed: 1, vanished: 0 } });
+    // An empty tree (an unmounted share) marks nothing.
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(root, { recursive: true });
+    const empty = await runSync(deps, { crosswalk: false });
+    expect(empty.runs[0]).toMatchObject({ status: 'succeeded', stats: { vanished: 0 } });
+    expect((empty.runs[0]!.stats as { vanishSkipped?: string }).vanishSkipped).toMatch(/no media file/);
+    expect((await deps.auditRepo.verify()).ok).toBe(true);
+  });
 
   it('walks a Verint tree with JSON sidecars, skips and reports bad sidecars, never leaves the root, and is idempotent', async () => {
     const root = join(share.dir, 'archive');

@@ -9,6 +9,7 @@ import { checkKey } from '../sources/s3/connector.js';
 import { addResults, type ApplyItem, type ApplyResult, applyRecords, emptyResult, type SyncContext } from './apply.js';
 import type { LegacySyncSource, SyncTenantConfig } from './config.js';
 import type { Progress } from './progress.js';
+import { copiesInLocatorRange, deletedItems, type GoneCopy } from './vanish.js';
 import { hourFromPath, mapSidecar, parseSidecar, SidecarError } from './sidecar.js';
 
 /** One media object of an archive: its locator (relative to the source root / key prefix) and size. */
@@ -36,6 +37,10 @@ export interface LegacyRunStats extends ApplyResult {
   resumed: boolean;
   files: number;
   withoutSidecar: number;
+  /** Copies the catalog held under the walked tree that the walk no longer found: marked DELETED at the end of a complete walk. */
+  vanished: number;
+  /** Why vanished copies were not marked (a walk that found no media at all under a tree the catalog has copies of). */
+  vanishSkipped?: string;
 }
 
 const BATCH = 200;
@@ -209,7 +214,7 @@ export async function itemOf(lister: ArchiveLister, src: LegacySyncSource, e: Me
   }
   return {
     // A sidecar that cannot be read makes the item invalid (reported), never a half-true catalog row.
-    item: { origin: e.locator, record, facts: { ...mapped.facts, archiveDate: null }, ...(problem ? { problem } : {}) },
+    item: { origin: e.locator, record, facts: { ...mapped.facts, archiveDate: null }, present: true, ...(problem ? { problem } : {}) },
     sidecar: hasSidecar,
   };
 }
@@ -227,7 +232,12 @@ export async function syncLegacy(
   const stored = await ctx.store.read(ctx.tenantId, ctx.source);
   const c = stored.cursor as LegacyCursor | null;
   const after = !opts.fresh && c?.kind === 'legacy' ? c.after : null;
-  const stats: LegacyRunStats = { ...emptyResult(), resumed: after !== null, files: 0, withoutSidecar: 0 };
+  const stats: LegacyRunStats = { ...emptyResult(), resumed: after !== null, files: 0, withoutSidecar: 0, vanished: 0 };
+  // Each batch covers a contiguous range of locators (the walk is ordered): copies of that range
+  // the batch did not list are gone. They are marked only once the whole walk has ended well.
+  const gone: GoneCopy[] = [];
+  let rangeAfter = after;
+  let batchLocators = new Set<string>();
   const exts = new Set(src.media_extensions);
   opts.progress?.start(0, `${ctx.kind} ${ctx.source}`);
   let batch: ApplyItem[] = [];
@@ -236,6 +246,9 @@ export async function syncLegacy(
   const flush = async () => {
     if (!batch.length || lastLocator === null) return;
     addResults(stats, await applyRecords(ctx, batch));
+    for (const g of await copiesInLocatorRange(ctx, src.source_system, src.prefix, rangeAfter, lastLocator)) if (!batchLocators.has(g.locator!)) gone.push(g);
+    rangeAfter = lastLocator;
+    batchLocators = new Set();
     batch = [];
     pages++;
     ctx.metrics?.pages.inc({ kind: ctx.kind });
@@ -249,11 +262,23 @@ export async function syncLegacy(
     stats.files++;
     if (!sidecar) stats.withoutSidecar++;
     batch.push(item);
+    batchLocators.add(e.locator);
     lastLocator = e.locator;
     opts.progress?.tick(1);
     if (batch.length >= BATCH) await flush();
   }
   if (ctx.signal.aborted) throw new AppError('source.unavailable', 'sync aborted');
   await flush();
+  gone.push(...(await copiesInLocatorRange(ctx, src.source_system, src.prefix, rangeAfter, null)));
+  if (gone.length && stats.files === 0 && !stats.resumed) {
+    // An empty walk of a tree the catalog knows is far likelier an unmounted share than a deleted archive.
+    stats.vanishSkipped = `the walk found no media file but the catalog holds ${gone.length} copies of this tree; none marked DELETED`;
+  } else {
+    for (let i = 0; i < gone.length; i += BATCH) {
+      const r = await applyRecords(ctx, deletedItems(ctx, gone.slice(i, i + BATCH), 'no longer in the archive'));
+      addResults(stats, r);
+      stats.vanished += r.changed;
+    }
+  }
   return stats;
 }

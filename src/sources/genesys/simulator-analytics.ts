@@ -114,7 +114,7 @@ function segmentValues(c: AnalyticsConversation): Record<string, string | undefi
   );
 }
 
-export function queryConversationDetails(calls: Iterable<SimCallFacts>, body: Buffer): AnalyticsOutcome {
+export function queryConversationDetails(calls: Iterable<SimCallFacts>, body: Buffer, maxResults = 10_000, match: 'day' | 'interval' = 'day'): AnalyticsOutcome {
   let q: {
     interval?: unknown;
     conversationFilters?: DetailQueryFilter[];
@@ -137,9 +137,11 @@ export function queryConversationDetails(calls: Iterable<SimCallFacts>, body: Bu
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100 || !Number.isInteger(pageNumber) || pageNumber < 1) {
     return { status: 400, code: 'bad.request', message: 'paging.pageSize must be 1..100 and paging.pageNumber at least 1' };
   }
+  // The query pages only so deep (the limit is the simulator's knob); narrower intervals reach the rest.
+  if (pageNumber * pageSize > maxResults) return { status: 400, code: 'bad.request', message: `paging beyond ${maxResults} results is not supported; narrow the interval` };
   // The extract: "Results will only include conversations that started on a day touched by the interval."
-  const dayFrom = Math.floor(from / DAY) * DAY;
-  const dayTo = Math.floor((to - 1) / DAY) * DAY + DAY;
+  const dayFrom = match === 'day' ? Math.floor(from / DAY) * DAY : from;
+  const dayTo = match === 'day' ? Math.floor((to - 1) / DAY) * DAY + DAY : to;
   let matched: AnalyticsConversation[];
   try {
     matched = conversationsOf(calls).filter((c) => {

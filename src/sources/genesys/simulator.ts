@@ -85,6 +85,17 @@ export interface SimKnobs {
   batchPolls: number;
   /** Validity of batch result links (recordingBatchDownloadUrlTtl), ms. */
   batchLinkTtlMs: number;
+  /**
+   * Deepest result the details query pages to (pageNumber × pageSize); a deeper page is a 400,
+   * while totalHits still counts every match. Lower it to test window splitting cheaply.
+   */
+  analyticsMaxResults: number;
+  /**
+   * Which conversations an interval matches: 'day' (default) every one started on a day the
+   * interval touches, the extract's wording read strictly; 'interval' only those started inside
+   * it, so narrower intervals hold fewer results (window-splitting tests).
+   */
+  analyticsIntervalMatch: 'day' | 'interval';
 }
 
 export interface SimRecordingInput {
@@ -318,6 +329,8 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     mediaTruncateAfter: opts.mediaTruncateAfter,
     batchPolls: opts.batchPolls ?? 1,
     batchLinkTtlMs: opts.batchLinkTtlMs ?? 60 * 60 * 1000,
+    analyticsMaxResults: opts.analyticsMaxResults ?? 10_000,
+    analyticsIntervalMatch: opts.analyticsIntervalMatch ?? 'day',
   };
   const host = opts.host ?? '127.0.0.1';
   const logLimit = opts.logLimit ?? 10_000;
@@ -800,7 +813,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
   // ---- analytics ---------------------------------------------------------------------------------
 
   function analytics(res: ServerResponse, entry: SimRequestLog, body: Buffer, rh: Record<string, string>): void {
-    const out = queryConversationDetails(recordings.values(), body);
+    const out = queryConversationDetails(recordings.values(), body, knobs.analyticsMaxResults, knobs.analyticsIntervalMatch);
     if (out.status === 400) return sendError(res, entry, 400, out.code, out.message);
     send(res, entry, 200, out.body, rh);
   }

@@ -76,6 +76,19 @@ const profileSchema = z
     inum_field: xmlName.optional(),
     /** Child element (or attribute) to order segments by (numbers or ISO times); null keeps document order. */
     order_field: xmlName.nullable().optional(),
+    /** Sync: search segments by time window; {from}, {to} (time_search_time_format), {offset} (0-based), {limit}. Same answer shape as search_path. */
+    time_search_path: urlTemplate(['from', 'to', 'offset', 'limit']).optional(),
+    /** How {from} and {to} are written: ISO-8601 UTC, epoch milliseconds or epoch seconds. */
+    time_search_time_format: z.enum(['iso', 'epoch_ms', 'epoch_s']).optional(),
+    /** Attribute of the answer's root element counting every match of the window (null: page until a short page). */
+    total_attribute: xmlName.nullable().optional(),
+    /** Segment fields of the time search: UCID, start (ISO or epoch), duration (duration_unit), calling and called numbers (null: not given). */
+    ucid_field: xmlName.nullable().optional(),
+    start_field: xmlName.optional(),
+    duration_field: xmlName.nullable().optional(),
+    duration_unit: z.enum(['s', 'ms']).optional(),
+    ani_field: xmlName.nullable().optional(),
+    dnis_field: xmlName.nullable().optional(),
 
     // --- cisco_mediasense (ORA API, JSESSIONID session) ---
     sign_in_path: urlTemplate([]).optional(),
@@ -100,6 +113,13 @@ const profileSchema = z
     download_url_field: jsonField.optional(),
     /** Which audio track: "first" (lowest trackNumber with a downloadUrl) or a trackNumber. */
     track: z.union([z.literal('first'), z.number().int().min(0)]).optional(),
+    /** Sync: POST query of sessions by start time (JSON requestParameters "between", paginationParams offset/limit). */
+    time_query_path: urlTemplate([]).optional(),
+    /** The session field the time query filters and orders on (epoch ms), also read as the session's start. */
+    time_query_field: jsonField.optional(),
+    session_id_field: jsonField.optional(),
+    /** Session duration in ms (null: not given). */
+    session_duration_field: jsonField.nullable().optional(),
     /**
      * Origins besides api_endpoint's that a downloadUrl may point at (MediaSense serves media on
      * another port than its API). The session goes there too; any other origin is refused unsent.
@@ -122,7 +142,24 @@ const profileSchema = z
 export type LegacyProfileInput = z.infer<typeof profileSchema>;
 
 export const PROFILE_KEYS: Record<LegacyProvider, readonly (keyof LegacyProfileInput)[]> = {
-  avaya_aura: ['search_path', 'replay_path', 'segment_element', 'inum_field', 'order_field', 'check_path', 'check_method'],
+  avaya_aura: [
+    'search_path',
+    'replay_path',
+    'segment_element',
+    'inum_field',
+    'order_field',
+    'time_search_path',
+    'time_search_time_format',
+    'total_attribute',
+    'ucid_field',
+    'start_field',
+    'duration_field',
+    'duration_unit',
+    'ani_field',
+    'dnis_field',
+    'check_path',
+    'check_method',
+  ],
   cisco_mediasense: [
     'sign_in_path',
     'session_query_path',
@@ -141,6 +178,10 @@ export const PROFILE_KEYS: Record<LegacyProvider, readonly (keyof LegacyProfileI
     'download_url_field',
     'track',
     'allow_download_origins',
+    'time_query_path',
+    'time_query_field',
+    'session_id_field',
+    'session_duration_field',
   ],
   generic_http: ['media_url_template', 'check_path', 'check_method'],
 };
@@ -151,6 +192,15 @@ export const AVAYA_DEFAULTS = {
   segment_element: 'result',
   inum_field: 'inum',
   order_field: 'startedat' as string | null,
+  time_search_path: '/searchapi?command=search&from={from}&to={to}&offset={offset}&max={limit}',
+  time_search_time_format: 'iso' as 'iso' | 'epoch_ms' | 'epoch_s',
+  total_attribute: 'total' as string | null,
+  ucid_field: 'ucid' as string | null,
+  start_field: 'startedat',
+  duration_field: 'duration' as string | null,
+  duration_unit: 's' as 's' | 'ms',
+  ani_field: 'ani' as string | null,
+  dnis_field: 'dnis' as string | null,
   check_path: '',
   check_method: 'HEAD' as 'HEAD' | 'GET',
 };
@@ -174,6 +224,10 @@ export const MEDIASENSE_DEFAULTS = {
   download_url_field: 'downloadUrl',
   track: 'first' as 'first' | number,
   allow_download_origins: [] as string[],
+  time_query_path: '/ora/queryService/query/getSessions',
+  time_query_field: 'sessionStartDate',
+  session_id_field: 'sessionId',
+  session_duration_field: 'sessionDuration' as string | null,
 };
 export type MediaSenseProfile = typeof MEDIASENSE_DEFAULTS;
 

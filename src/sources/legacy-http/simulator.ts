@@ -46,6 +46,13 @@ export interface LegacySimRecording {
   tracks?: LegacySimTrack[];
   /** Generic: also served at <endpoint>/<urlPath> (locator tests). */
   urlPath?: string;
+  /** Search by time: when the recording started (default: a fixed call time plus one minute per segment). */
+  startedAt?: string | Date;
+  /** Search by time: duration in ms (default: Avaya a second per 1000 bytes, MediaSense 35 s). */
+  durationMs?: number;
+  /** Avaya search by time: calling and called numbers. */
+  ani?: string;
+  dnis?: string;
 }
 
 export type LegacySimAuth = 'basic' | 'none' | { bearer: string } | { header: string; value: string };
@@ -69,6 +76,10 @@ export interface LegacySimKnobs {
   downloadBaseUrl: string | undefined;
   /** What avaya and generic requests must carry (MediaSense always uses its session). */
   auth: LegacySimAuth;
+  /** Search by time (Avaya time search, MediaSense getSessions): results paged no deeper than this (a deeper page is refused). */
+  searchMaxResults: number;
+  /** Search by time: each is added when that many time searches have been answered (a recording appearing mid-run). */
+  lateRecordings: { afterSearches: number; recording: LegacySimRecording }[];
 }
 
 export type LegacySimListener = 'api' | 'media';
@@ -119,6 +130,10 @@ export interface LegacySimulator {
   readonly knobs: LegacySimKnobs;
   set(knobs: Partial<LegacySimKnobs>): void;
   addRecording(r: LegacySimRecording): void;
+  /** Forgets a recording (it vanished from the recorder); false when there was none. */
+  removeRecording(id: string): boolean;
+  /** Time searches answered so far. */
+  readonly timeSearches: number;
   /** The next n requests of the scope are answered with `status` (5xx or 401/403). */
   failNext(n: number, status?: number, scope?: LegacySimScope): void;
   /** Drops pending failNext failures. */
@@ -149,6 +164,9 @@ interface SimRec {
   tracks: SimTrack[];
   urlPath: string | undefined;
   startedAt: number;
+  durationMs: number | undefined;
+  ani: string | undefined;
+  dnis: string | undefined;
 }
 
 const MS_SUCCESS = { responseCode: 2000, responseMessage: 'Success: Your request was successfully completed.' };
@@ -184,6 +202,8 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
     reverseSearchOrder: false,
     downloadBaseUrl: undefined,
     auth: 'basic',
+    searchMaxResults: 10_000,
+    lateRecordings: [],
     ...opts.knobs,
   };
   const users = opts.users ?? [DEFAULT_SIM_USER];
@@ -212,7 +232,10 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
       sessionState: r.sessionState ?? 'CLOSED_NORMAL',
       tracks: r.tracks ? r.tracks.map((t) => ({ bytes: bytesOf(t), mediaType: t.mediaType ?? 'AUDIO' })) : [{ bytes, mediaType: 'AUDIO' }],
       urlPath: r.urlPath?.replace(/^\/+/, ''),
-      startedAt: callStart + (segment - 1) * 60_000,
+      startedAt: r.startedAt !== undefined ? new Date(r.startedAt).getTime() : callStart + (segment - 1) * 60_000,
+      durationMs: r.durationMs,
+      ani: r.ani,
+      dnis: r.dnis,
     });
   }
   for (const r of opts.recordings ?? []) addRecording(r);
@@ -362,7 +385,7 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
       sessionId: r.id,
       sessionState: r.sessionState,
       sessionStartDate: r.startedAt,
-      sessionDuration: 35_000,
+      sessionDuration: r.durationMs ?? 35_000,
       callControllerType: 'Cisco-CUCM',
       ccid: `ccid-${r.id}`,
       tags: [],
@@ -431,6 +454,76 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
     serveMedia(req, res, entry, byPath.bytes, byPath.contentType);
   }
 
+  // ---- search by time (sync) ------------------------------------------------------------------
+
+  let timeSearches = 0;
+
+  /** The recordings started in [from, to), oldest first (ties by id: stable paging); late arrivals join first. */
+  function startedBetween(from: number, to: number): SimRec[] {
+    timeSearches++;
+    for (const l of knobs.lateRecordings.filter((x) => x.afterSearches < timeSearches)) {
+      knobs.lateRecordings.splice(knobs.lateRecordings.indexOf(l), 1);
+      addRecording(l.recording);
+    }
+    return [...recordings.values()].filter((r) => r.startedAt >= from && r.startedAt < to).sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  function isAvayaTimeSearch(req: IncomingMessage, url: URL, rel: string): boolean {
+    return rel === pathOf(AVAYA_DEFAULTS.time_search_path) && req.method === 'GET' && url.searchParams.get('command') === 'search' && url.searchParams.has('from');
+  }
+
+  /** Avaya search by time window: ?command=search&from=ISO&to=ISO&offset=n&max=n → XML with a total. */
+  function avayaTimeSearch(req: IncomingMessage, res: ServerResponse, entry: LegacySimRequestLog, url: URL): void {
+    if (!staticAuthOk(req)) return unauthorized(res, entry);
+    const from = Date.parse(url.searchParams.get('from') ?? '');
+    const to = Date.parse(url.searchParams.get('to') ?? '');
+    const offset = Number(url.searchParams.get('offset') ?? '0');
+    const max = Number(url.searchParams.get('max') ?? '100');
+    if (Number.isNaN(from) || Number.isNaN(to) || !(from < to)) return send(res, entry, 400, 'from and to must be ISO-8601 times, from before to');
+    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(max) || max < 1 || max > 1000) return send(res, entry, 400, 'offset >= 0 and 1 <= max <= 1000');
+    if (offset + max > knobs.searchMaxResults) return send(res, entry, 400, `results beyond ${knobs.searchMaxResults} cannot be paged; narrow the time window`);
+    const all = startedBetween(from, to);
+    const tag = (name: string, v: string | undefined) => (v === undefined ? '' : `    <${name}>${xmlEscape(v)}</${name}>\n`);
+    const items = all
+      .slice(offset, offset + max)
+      .map(
+        (r) =>
+          `  <result>\n${tag('inum', r.id)}${tag('ucid', r.ucid)}${tag('startedat', new Date(r.startedAt).toISOString())}${tag('duration', String(Math.round((r.durationMs ?? r.bytes.length) / 1000)))}${tag('ani', r.ani)}${tag('dnis', r.dnis)}  </result>\n`,
+      )
+      .join('');
+    const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<searchresults total="${all.length}" offset="${offset}">\n${items}</searchresults>\n`;
+    entry.status = 200;
+    res.writeHead(200, { 'content-type': 'application/xml; charset=utf-8', 'content-length': String(Buffer.byteLength(xml)) });
+    res.end(xml);
+  }
+
+  /**
+   * MediaSense getSessions by start time: requestParameters [{fieldName: sessionStartDate,
+   * fieldConditions: [{fieldOperator: between, fieldValues: [from, to]}]}] (epoch ms, inclusive),
+   * paginationParams {offset, limit}.
+   */
+  function mediasenseTimeQuery(req: IncomingMessage, res: ServerResponse, entry: LegacySimRequestLog, body: Buffer): void {
+    if (!sessionOk(req)) return send(res, entry, 200, MS_INVALID_SESSION);
+    type Cond = { fieldOperator?: unknown; fieldValues?: unknown };
+    let q: { requestParameters?: { fieldName?: unknown; fieldConditions?: Cond[] }[]; paginationParams?: { offset?: unknown; limit?: unknown } };
+    try {
+      q = JSON.parse(body.toString('utf8')) as typeof q;
+    } catch {
+      return send(res, entry, 400, { responseCode: 4000, responseMessage: 'Failure: The request is not valid JSON.' });
+    }
+    const p = q.requestParameters?.find((x) => x.fieldName === MEDIASENSE_DEFAULTS.time_query_field);
+    const c = p?.fieldConditions?.find((x) => x.fieldOperator === 'between');
+    const vals = Array.isArray(c?.fieldValues) ? (c.fieldValues as unknown[]).map(Number) : [];
+    const offset = Number(q.paginationParams?.offset ?? 0);
+    const limit = Number(q.paginationParams?.limit ?? 100);
+    if (vals.length !== 2 || vals.some((v) => !Number.isFinite(v)) || !Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      return send(res, entry, 200, { responseCode: 4000, responseMessage: 'Failure: Invalid request parameters.' });
+    }
+    if (offset + limit > knobs.searchMaxResults) return send(res, entry, 200, { responseCode: 4000, responseMessage: `Failure: results beyond ${knobs.searchMaxResults} cannot be paged.` });
+    const page = startedBetween(vals[0]!, vals[1]! + 1).slice(offset, offset + limit);
+    return send(res, entry, 200, page.length ? { ...MS_SUCCESS, responseBody: { sessions: page.map(sessionJson) } } : { responseCode: 2001, responseMessage: 'Success: No matching record found.' });
+  }
+
   // ---- servers --------------------------------------------------------------------------------
 
   function takeFailure(scope: Exclude<LegacySimScope, 'any'>): number | undefined {
@@ -492,6 +585,8 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
               return send(res, entry, failStatus, `simulated failure ${failStatus}`);
             }
             if (size > 1024 * 1024) return send(res, entry, 413, 'too large');
+            if (provider === 'avaya_aura' && isAvayaTimeSearch(req, url, rel)) return avayaTimeSearch(req, res, entry, url);
+            if (provider === 'cisco_mediasense' && listener === 'api' && rel === MEDIASENSE_DEFAULTS.time_query_path && req.method === 'POST') return mediasenseTimeQuery(req, res, entry, Buffer.concat(chunks));
             if (provider === 'avaya_aura') return avaya(req, res, entry, url, rel);
             if (provider === 'cisco_mediasense') return mediasense(req, res, entry, url, rel, Buffer.concat(chunks), listener);
             return generic(req, res, entry, rel);
@@ -532,6 +627,10 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
       Object.assign(knobs, k);
     },
     addRecording,
+    removeRecording: (id) => recordings.delete(id),
+    get timeSearches() {
+      return timeSearches;
+    },
     failNext(n, status = 503, scope = 'any') {
       failures.push({ n, status, scope });
     },
