@@ -88,6 +88,19 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
     expect(await repo.count(t)).toBe(2);
   });
 
+  test('a bad line after chunks already written leaves nothing written, and every bad line is reported', async () => {
+    // One pass writes as it reads: 4 500 good rows flush two chunks before the first bad line.
+    const t = newTenant();
+    const good = Array.from({ length: 4500 }, (_, i) => ({ tenant_id: t, call_id: `c-${i}`, source_system: 'avaya_aura', legacy_archive_id: `L-${i}`, customer_ref: `CU-${i}` }));
+    const lines = [...good.map((r) => JSON.stringify(r)), '{"tenant_id": "oops"', JSON.stringify({ ...good[0], legacy_archive_id: undefined }), JSON.stringify({ tenant_id: t, source_system: 'avaya_aura', legacy_archive_id: 'L-last' })];
+    const report = await importFile(repo, file('jsonl', lines.join('\n') + '\n'));
+    expect(report.written).toBeNull();
+    expect(report.rows).toBe(4503);
+    expect(report.errors.map((e) => e.line)).toEqual([4501, 4502]);
+    expect(await repo.count(t)).toBe(0);
+    expect(await repo.findByRef(t, 'CU-1')).toBeNull();
+  });
+
   test('skips blank lines (CRLF too) and accepts a byte-order mark', async () => {
     const t = newTenant();
     const [a, b] = briefRecords(t);

@@ -105,9 +105,15 @@ function rowsOf(path: string): AsyncGenerator<Row> {
   return /\.csv$/i.test(path) ? csvRows(path) : jsonlRows(path);
 }
 
+/** Ends the import transaction (rolling it back) once a bad row has been seen and the file read. */
+class RowsRejected extends Error {}
+
 /**
- * Two passes over the file so memory stays flat: the first validates every row and collects
- * errors with line numbers; only a clean file is written, in one transaction (all or nothing).
+ * One pass over the file, memory flat: rows are validated and written as they are read, in one
+ * transaction (all or nothing). The first bad row stops the writing, not the reading: every bad
+ * row is reported with its line (up to maxErrors), then the transaction rolls back, so a file
+ * with errors writes nothing. (Two passes — validate everything, then write — parsed and
+ * validated each row twice: more than half of the time of a bulk import.)
  * A tenant filter refuses rows of other tenants rather than importing them silently.
  */
 export async function importFile(repo: RecordingRepository, path: string, opts: { tenants?: ReadonlySet<string>; maxErrors?: number } = {}): Promise<ImportReport> {
@@ -130,20 +136,20 @@ export async function importFile(repo: RecordingRepository, path: string, opts: 
     }
     return r.data;
   };
-  for await (const row of rowsOf(path)) {
-    rows++;
-    validate(row);
-    if (errors.length >= maxErrors) break;
-  }
-  if (errors.length) return { rows, errors, written: null };
   async function* records(): AsyncGenerator<CatalogRecord> {
     for await (const row of rowsOf(path)) {
+      rows++;
       const r = validate(row);
-      // The file changed between passes: stop, and the transaction rolls back.
-      if (!r) throw new Error(`line ${row.line} became invalid during import`);
-      yield r;
+      if (errors.length >= maxErrors) break;
+      if (r && !errors.length) yield r;
     }
+    if (errors.length) throw new RowsRejected();
   }
-  const written = await repo.upsertAll(records());
-  return { rows, errors, written };
+  try {
+    const written = await repo.upsertAll(records());
+    return { rows, errors, written };
+  } catch (e) {
+    if (e instanceof RowsRejected) return { rows, errors, written: null };
+    throw e;
+  }
 }

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, SqliteAdapter, sql } from 'kysely';
+import { insertRows } from './bulk-insert.js';
 import { writeTransaction } from './database.js';
 import { AppError } from '../errors.js';
 import { HoldRepository } from '../holds/hold-repository.js';
 import { type CatalogRecord, startedAtFromCallId, toIso } from './record.js';
 import { type Copy, type Recording, type RefKind, originOf } from './model.js';
 import type { Database, RecordingCopiesTable, RecordingsTable } from './tables.js';
+import { COPY_COLUMNS, type LookupRow, lookupRows } from './lookup.js';
 
 export type UpsertOutcome = 'inserted' | 'updated' | 'unchanged';
 
@@ -62,6 +64,27 @@ function toRecording(r: Selectable<RecordingsTable>, copies: Copy[]): Recording 
   };
 }
 
+/** The rows of one lookup (one per copy, ordered) as a Recording; null when there are none. */
+function recordingOf(rows: LookupRow[]): Recording | null {
+  const first = rows[0];
+  if (!first) return null;
+  // Creation order, then id: the order the separate copies query had (ORDER BY created_at, id).
+  const copies = rows
+    .filter((r) => r.c_id !== null)
+    .map(copyOf)
+    .sort((a, b) => cmp(a.created_at, b.created_at) || cmp(a.id, b.id))
+    .map(toCopy);
+  return { ...toRecording(first, copies), activeHolds: Number(first.active_holds) };
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function copyOf(r: LookupRow): Selectable<RecordingCopiesTable> {
+  const c = {} as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (k.startsWith('c_')) c[k.slice(2)] = r[k as keyof LookupRow];
+  return c as unknown as Selectable<RecordingCopiesTable>;
+}
+
 /** All SQL of the catalog. Every query is scoped by tenant: there is no unscoped read. */
 export class RecordingRepository {
   private readonly holds: HoldRepository;
@@ -69,21 +92,17 @@ export class RecordingRepository {
     this.holds = new HoldRepository(db);
   }
 
-  /** Resolves any identifier the recording has had, within one tenant. */
+  /**
+   * Resolves any identifier the recording has had, within one tenant. It sits before the first
+   * byte of every retrieval, so it is one statement (one round trip on PostgreSQL, one prepare on
+   * SQLite): the ref, the recording, its copies and its active holds together (lookup.ts).
+   */
   async findByRef(tenantId: string, ref: string): Promise<Recording | null> {
-    const rows = await this.db
-      .selectFrom('recording_refs')
-      .select('recording_pk')
-      .distinct()
-      .where('tenant_id', '=', tenantId)
-      .where('value', '=', ref)
-      .limit(2)
-      .execute();
-    if (rows.length === 0) return null;
-    if (rows.length > 1) {
+    const rows = await lookupRows(this.db, tenantId, { ref });
+    if (new Set(rows.map((r) => r.id)).size > 1) {
       throw new AppError('recording.ambiguous_ref', 'the reference matches more than one recording; use a more specific id');
     }
-    return this.get(tenantId, rows[0]!.recording_pk);
+    return recordingOf(rows);
   }
 
   /**
@@ -96,18 +115,7 @@ export class RecordingRepository {
   }
 
   async get(tenantId: string, id: string): Promise<Recording | null> {
-    const rec = await this.db.selectFrom('recordings').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
-    if (!rec) return null;
-    const copies = await this.db
-      .selectFrom('recording_copies')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .where('recording_pk', '=', id)
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
-    const held = await this.holds.activeCounts(tenantId, [id]);
-    return { ...toRecording(rec, copies.map(toCopy)), activeHolds: held.get(id) ?? 0 };
+    return recordingOf(await lookupRows(this.db, tenantId, { id }));
   }
 
   async search(q: SearchQuery): Promise<{ items: Recording[]; next: string | null }> {
@@ -168,7 +176,7 @@ export class RecordingRepository {
    */
   async upsertAll(records: Iterable<CatalogRecord> | AsyncIterable<CatalogRecord>): Promise<Record<UpsertOutcome, number>> {
     const counts: Record<UpsertOutcome, number> = { inserted: 0, updated: 0, unchanged: 0 };
-    await writeTransaction(this.db, async (trx) => {
+    await withBulkCache(this.db, () => writeTransaction(this.db, async (trx) => {
       let chunk: CatalogRecord[] = [];
       for await (const r of records) {
         chunk.push(r);
@@ -178,7 +186,7 @@ export class RecordingRepository {
         }
       }
       if (chunk.length) for (const o of await upsertChunk(trx, chunk)) counts[o]++;
-    });
+    }));
     return counts;
   }
 
@@ -194,10 +202,39 @@ export class RecordingRepository {
   }
 }
 
-/** Records per chunk; also bounds the parameters of one statement (at most ~21 columns × rows). */
-const CHUNK = 500;
-/** Rows per multi-row INSERT: 21 columns × 400 stays far below SQLite's and PostgreSQL's parameter limits. */
-const INSERT_BATCH = 400;
+/**
+ * SQLite page cache for a bulk load, in KiB: an upper bound (pages are allocated as the load
+ * touches them), enough for the whole of an import of a few hundred thousand records (200 000
+ * make a ~360 MiB catalog). better-sqlite3's default is 16 MiB.
+ */
+const BULK_CACHE_KIB = 1024 * 1024;
+
+/**
+ * Runs a bulk write with a large SQLite page cache, then restores the connection's own. An import
+ * is one transaction: with the default 16 MiB cache its dirty pages spill to the WAL while it runs,
+ * and the random-keyed indexes are read back from disk, page by page, for each insert. The pages
+ * are written once at commit instead; the cache is freed when it shrinks back. PostgreSQL: as is.
+ */
+async function withBulkCache<T>(db: Kysely<Database>, fn: () => Promise<T>): Promise<T> {
+  if (!(db.getExecutor().adapter instanceof SqliteAdapter)) return fn();
+  const { rows } = await sql<{ cache_size: number }>`pragma cache_size`.execute(db);
+  const before = rows[0]?.cache_size ?? -2000;
+  await sql.raw(`pragma cache_size = ${-BULK_CACHE_KIB}`).execute(db);
+  try {
+    return await fn();
+  } finally {
+    await sql.raw(`pragma cache_size = ${Number(before)}`).execute(db);
+  }
+}
+
+/**
+ * Records per chunk: each chunk costs three reads (copies by natural key, recordings by call id
+ * and by id) and a few bulk inserts, so bigger chunks mean fewer statements; the reads' IN lists
+ * stay far below SQLite's 32 766 and PostgreSQL's 65 535 parameters.
+ */
+const CHUNK = 2000;
+const REC_COLUMNS: (keyof RecRow)[] = ['id', 'tenant_id', 'call_id', 'customer_ref', 'conversation_id', 'started_at', 'retention_expiry', 'legal_hold', 'created_at', 'updated_at'];
+const REF_COLUMNS: (keyof RefRow)[] = ['tenant_id', 'value', 'kind', 'recording_pk'];
 
 function sourceKeyOf(r: CatalogRecord): string {
   return r.recording_id ?? r.legacy_archive_id ?? r.locator!;
@@ -232,7 +269,13 @@ class ChunkState {
     if (!tenants.length) return;
     const keys = uniq(records.map(sourceKeyOf).filter((k): k is string => typeof k === 'string'));
     const callIds = uniq(records.map((r) => r.call_id).filter((c): c is string => !!c));
-    const copies = keys.length ? await this.trx.selectFrom('recording_copies').selectAll().where('tenant_id', 'in', tenants).where('source_key', 'in', keys).execute() : [];
+    const systems = uniq(records.map((r) => r.source_system));
+    // All three columns of copies_natural_key: with source_key alone beside the tenant, the index
+    // narrows only to the tenant, and each chunk scanned every copy the tenant had (an import
+    // slowed down as it went; a chunk on a catalog of millions read millions).
+    const copies = keys.length
+      ? await this.trx.selectFrom('recording_copies').selectAll().where('tenant_id', 'in', tenants).where('source_system', 'in', systems).where('source_key', 'in', keys).execute()
+      : [];
     for (const c of copies) this.copies.set(keyOf(c.tenant_id, c.source_system, c.source_key), c);
     const byCall = callIds.length ? await this.trx.selectFrom('recordings').selectAll().where('tenant_id', 'in', tenants).where('call_id', 'in', callIds).execute() : [];
     for (const r of byCall) this.remember(r);
@@ -280,29 +323,23 @@ class ChunkState {
 
   async flush(): Promise<void> {
     const trx = this.trx;
-    for (const rows of batches([...this.newRecs.values()])) await trx.insertInto('recordings').values(rows).execute();
+    await insertRows(trx, 'recordings', REC_COLUMNS, [...this.newRecs.values()]);
     for (const r of this.dirtyRecs.values()) {
       const { id, tenant_id: _t, created_at: _c, ...set } = r;
       await trx.updateTable('recordings').set(set).where('id', '=', id).execute();
     }
-    for (const rows of batches([...this.newCopies.values()])) await trx.insertInto('recording_copies').values(rows).execute();
+    await insertRows(trx, 'recording_copies', COPY_COLUMNS, [...this.newCopies.values()]);
     for (const c of this.dirtyCopies.values()) {
       const { id, tenant_id: _t, source_system: _s, source_key: _k, created_at: _c, ...set } = c;
       await trx.updateTable('recording_copies').set(set).where('id', '=', id).execute();
     }
-    for (const rows of batches([...this.refs.values()])) await trx.insertInto('recording_refs').values(rows).onConflict((oc) => oc.doNothing()).execute();
+    await insertRows(trx, 'recording_refs', REF_COLUMNS, [...this.refs.values()], true);
     this.newRecs.clear();
     this.dirtyRecs.clear();
     this.newCopies.clear();
     this.dirtyCopies.clear();
     this.refs.clear();
   }
-}
-
-function batches<T>(rows: T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += INSERT_BATCH) out.push(rows.slice(i, i + INSERT_BATCH));
-  return out;
 }
 
 async function upsertChunk(trx: Kysely<Database>, records: CatalogRecord[]): Promise<UpsertOutcome[]> {
