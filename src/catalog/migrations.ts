@@ -328,6 +328,61 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('integrity_checks_recording').on('integrity_checks').columns(['tenant_id', 'recording_pk', 'checked_at']).execute();
       },
     },
+    '0009_evidence_jobs': {
+      async up(db: Kysely<any>) {
+        // Evidence package jobs of the console (src/console/evidence/): their own queue, not the
+        // retrieval job table (whose rows are single-recording fetches its worker runs). Any
+        // instance claims, reports progress and serves the staged ZIP.
+        await db.schema
+          .createTable('evidence_jobs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('principal_id', 'text', (c) => c.notNull())
+          .addColumn('principal_json', 'text', (c) => c.notNull())
+          .addColumn('purpose', 'text', (c) => c.notNull())
+          .addColumn('input_json', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'text')
+          .addColumn('progress_json', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint')
+          .addColumn('sha256', 'text')
+          .addColumn('problems', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('staging_key', 'text')
+          .addColumn('dek_key_id', 'text')
+          .addColumn('dek_wrapped', 'text')
+          .addColumn('error_code', 'text')
+          .addColumn('error_detail', 'text')
+          .addColumn('request_event_id', 'text', (c) => c.notNull())
+          .addColumn('http_request_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('finished_at', 'text')
+          .addColumn('expires_at', 'text')
+          .execute();
+        await db.schema.createIndex('evidence_jobs_claim').on('evidence_jobs').columns(['status', 'created_at']).execute();
+        // Media tickets are sealed (AES-GCM) rather than stored, so any instance can check one; what
+        // must be shared is the sealing key (wrapped by the key service, never in clear) and revocations.
+        await db.schema
+          .createTable('console_keys')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('wrapped', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('media_ticket_revocations')
+          .addColumn('ticket_id', 'text', (c) => c.notNull())
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('revoked_by', 'text', (c) => c.notNull())
+          .addColumn('admin', 'integer', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('media_ticket_revocations_pk', ['ticket_id', 'tenant_id', 'revoked_by'])
+          .execute();
+      },
+    },
   };
 }
 

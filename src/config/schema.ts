@@ -110,6 +110,39 @@ const staticApiKey = z
   })
   .strict();
 
+/**
+ * The auditor console (docs/console/README.md). `oidc`: organisation sign-in by the OAuth 2.0
+ * authorization code flow with PKCE (S256), the console being a public client (no secret). The
+ * access token it gets is sent to the API as a bearer JWT, so the issuer must be the one
+ * `auth.jwt` trusts (checked below). http issuers are accepted on loopback only (tests, demo).
+ */
+const consoleConfig = z
+  .object({
+    oidc: z
+      .object({
+        issuer: z.url().refine((u) => {
+          const url = new URL(u);
+          return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
+        }, 'https (http only on loopback)'),
+        client_id: z.string().min(1).max(200),
+        scopes: z
+          .array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'an OAuth scope token'))
+          .default(['openid'])
+          .refine((s) => s.includes('openid'), 'must include openid'),
+        /** Where the IdP sends the browser back (register `<console origin><redirect_path>` with the IdP). */
+        redirect_path: z
+          .string()
+          .regex(/^\/console\/[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'a path under /console/, e.g. /console/callback')
+          .refine((p) => !p.startsWith('/console/assets'), 'not under /console/assets')
+          .default('/console/callback'),
+        /** Extra origins the page may call (CSP connect-src) when the token endpoint is not on the issuer's origin. */
+        connect_origins: z.array(z.url().transform((u) => new URL(u).origin)).default([]),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     server: z
@@ -210,6 +243,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     tenants: z.array(tenantConfig).default([]),
+    console: consoleConfig.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -225,9 +259,19 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['auth', 'api_keys', i, 'key'], message: keyFormatHint(k.id) });
       }
     });
+  })
+  .superRefine((c, ctx) => {
+    // The console's tokens go to the API as JWTs: they must come from the issuer auth.jwt trusts.
+    const oidc = c.console.oidc;
+    if (!oidc) return;
+    if (!c.auth.jwt) ctx.addIssue({ code: 'custom', path: ['console', 'oidc', 'issuer'], message: 'needs auth.jwt (the gateway verifies the access tokens the console gets)' });
+    else if (oidc.issuer.replace(/\/$/, '') !== c.auth.jwt.issuer.replace(/\/$/, '')) {
+      ctx.addIssue({ code: 'custom', path: ['console', 'oidc', 'issuer'], message: `must be the issuer auth.jwt trusts ("${c.auth.jwt.issuer}")` });
+    }
   });
 
 export type Config = z.infer<typeof configSchema>;
 export type TenantConfig = Config['tenants'][number];
 export type JwtConfig = z.infer<typeof jwtConfig>;
+export type ConsoleOidcConfig = NonNullable<Config['console']['oidc']>;
 export type KmsConfig = NonNullable<z.infer<typeof keysConfig>['aws_kms']>;

@@ -61,6 +61,17 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
       },
     );
 
+    // Public: what the sign-in page needs before anyone is signed in (no secret: a public client).
+    app.get(
+      '/api/v1/console/config',
+      { config: { unaudited: true }, schema: { summary: 'Public console settings: the OIDC provider to sign in with, if any' } },
+      async (_req, reply) => {
+        reply.header('Cache-Control', 'no-store');
+        const o = deps.config.console.oidc;
+        return { oidc: o ? { issuer: o.issuer, client_id: o.client_id, scopes: o.scopes, redirect_path: o.redirect_path } : null };
+      },
+    );
+
     // --- media tickets (see tickets.ts for the design) ---
     app.post(
       '/api/v1/media-tickets',
@@ -78,14 +89,14 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
         const rec = await resolveInTenant(deps, req, b.ref, clientGone(reply));
         req.audit.recordingPk = rec.id;
         refuseExpired(rec, b.ref);
-        const { secret, ticket } = c.tickets.issue({ principal: p, recordingPk: rec.id, ref: b.ref, format: b.format, purpose: b.purpose });
+        const { secret, ticket } = await c.tickets.issue({ principal: p, recordingPk: rec.id, ref: b.ref, format: b.format, purpose: b.purpose });
         req.audit.detail = { ...req.audit.detail, ticket_id: ticket.id, expires_at: new Date(ticket.expiresAt).toISOString() };
         const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 201 });
         reply.code(201).header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         return {
           ticket_id: ticket.id,
           recording_id: rec.id,
-          media_url: `/api/v1/media-tickets/play/${secret}`,
+          media_url: `/api/v1/media-tickets/play?t=${secret}`,
           first_use_by: new Date(ticket.firstUseBy).toISOString(),
           expires_at: new Date(ticket.expiresAt).toISOString(),
         };
@@ -93,15 +104,16 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
     );
 
     app.get(
-      '/api/v1/media-tickets/play/:ticket',
+      // The sealed ticket is longer than a path parameter may be (find-my-way's maxParamLength): a query parameter.
+      '/api/v1/media-tickets/play',
       {
         // The URL carries the ticket: this route's request log is off (warnings and errors only, which never print URLs).
         logLevel: 'warn',
         config: { action: 'recording.media' },
-        schema: { summary: 'Play a recording with a media ticket (Range supported); audited as recording.media', params: z.object({ ticket: z.string().max(200) }).strict() },
+        schema: { summary: 'Play a recording with a media ticket (Range supported); audited as recording.media', querystring: z.object({ t: z.string().max(4096) }).strict() },
       },
       async (req, reply) => {
-        const ticket = c.tickets.use(req.params.ticket);
+        const ticket = await c.tickets.use(req.query.t);
         if (!ticket) throw new AppError('auth.invalid_token', 'the media ticket is unknown, expired, used up or revoked');
         req.principal = ticket.principal;
         const limit = await deps.rateLimiter.consume(`${ticket.principal.tenantId}:${ticket.principal.id}`);
@@ -123,7 +135,7 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
       },
       async (req, reply) => {
         req.audit.callerId = req.principal!.id;
-        const revoked = c.tickets.revoke(req.principal!, req.params.ticket_id);
+        const revoked = await c.tickets.revoke(req.principal!, req.params.ticket_id);
         req.audit.detail = { ticket_id: req.params.ticket_id, revoked };
         const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 204 });
         reply.code(204).header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
@@ -239,7 +251,7 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
 
         if (mode === 'job') {
           const ev = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 202 });
-          const job = c.jobs.start(input, { requestEventId: ev.id, httpRequestId: req.id });
+          const job = await c.jobs.start(input, { requestEventId: ev.id, httpRequestId: req.id });
           const poll = `/api/v1/evidence/jobs/${job.id}`;
           reply.code(202).header('Location', poll).header('Retry-After', '1').header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
           return { status: 202, message: 'Evidence package initiated', job_id: job.id, package_id: packageId, poll_endpoint: poll };
@@ -270,9 +282,9 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
       },
     );
 
-    const visibleJob = (req: FastifyRequest, id: string): EvidenceJob => {
+    const visibleJob = async (req: FastifyRequest, id: string): Promise<EvidenceJob> => {
       const p = req.principal!;
-      const job = c.jobs.get(p.tenantId, id);
+      const job = await c.jobs.get(p.tenantId, id);
       if (!job || (job.principalId !== p.id && !p.scopes.has('admin'))) throw new AppError('job.not_found');
       req.audit.detail = { ...req.audit.detail, job_id: job.id, purpose: job.purpose };
       return job;
@@ -283,7 +295,7 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
       { config: { auth: true, scope: 'recordings:export', action: 'evidence.job_status' }, schema: { summary: 'Progress of an evidence package job', params: evidenceJobParams } },
       async (req, reply) => {
         req.audit.callerId = req.principal!.id;
-        const job = visibleJob(req, req.params.job_id);
+        const job = await visibleJob(req, req.params.job_id);
         const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         if (job.status === 'queued' || job.status === 'running') reply.header('Retry-After', '1');
@@ -303,7 +315,7 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
     app.get(
       '/api/v1/evidence/jobs/:job_id/content',
       { config: { auth: true, scope: 'recordings:export', action: 'evidence.download' }, schema: { summary: 'Download a ready evidence package (Range supported)', params: evidenceJobParams } },
-      async (req, reply) => streamJobContent(deps, req, reply, visibleJob(req, req.params.job_id)),
+      async (req, reply) => streamJobContent(deps, req, reply, await visibleJob(req, req.params.job_id)),
     );
   };
 }

@@ -22,27 +22,32 @@ const TYPES: Record<string, string> = {
 
 /**
  * No inline script or style, nothing from elsewhere, no framing; media and API calls go to this
- * origin only. Trusted Types: the console never writes HTML from strings.
+ * origin only — plus, with OIDC sign-in, the identity provider's origin(s), which the page calls
+ * for discovery and the token exchange. Trusted Types: the console never writes HTML from strings.
  */
-export const CONSOLE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "media-src 'self'",
-  "connect-src 'self'",
-  "font-src 'self'",
-  "manifest-src 'self'",
-  "form-action 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "require-trusted-types-for 'script'",
-  "trusted-types 'none'",
-].join('; ');
+export function consoleCsp(connectOrigins: readonly string[] = []): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "media-src 'self'",
+    ["connect-src 'self'", ...connectOrigins].join(' '),
+    "font-src 'self'",
+    "manifest-src 'self'",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "require-trusted-types-for 'script'",
+    "trusted-types 'none'",
+  ].join('; ');
+}
 
-function securityHeaders(reply: FastifyReply): FastifyReply {
+export const CONSOLE_CSP = consoleCsp();
+
+function withSecurityHeaders(reply: FastifyReply, csp: string): FastifyReply {
   return reply
-    .header('Content-Security-Policy', CONSOLE_CSP)
+    .header('Content-Security-Policy', csp)
     .header('X-Frame-Options', 'DENY')
     .header('X-Content-Type-Options', 'nosniff')
     .header('Referrer-Policy', 'no-referrer')
@@ -55,10 +60,32 @@ function securityHeaders(reply: FastifyReply): FastifyReply {
  * Serves the built console (static files) under /console/. Static files are not data: they are
  * not audited, like the probes; everything the console does afterwards goes through the audited API.
  */
-export function consoleStatic(webDir: string): FastifyPluginAsync {
+export interface ConsoleStaticOptions {
+  /** Origins the page may call besides its own (the OIDC provider's). */
+  connectOrigins?: readonly string[];
+  /** The OIDC redirect path: serves the page, with its request log off (its URL carries the code and state). */
+  callbackPath?: string;
+}
+
+export function consoleStatic(webDir: string, opts: ConsoleStaticOptions = {}): FastifyPluginAsync {
   const root = normalize(webDir.endsWith(sep) ? webDir : webDir + sep);
+  const csp = consoleCsp(opts.connectOrigins);
+  const securityHeaders = (reply: FastifyReply) => withSecurityHeaders(reply, csp);
   return async (app) => {
     app.get('/console', { config: { unaudited: true }, schema: { hide: true } }, async (_req, reply) => securityHeaders(reply).redirect('/console/', 301));
+
+    if (opts.callbackPath) {
+      app.get(opts.callbackPath, { logLevel: 'warn', config: { unaudited: true }, schema: { hide: true } }, async (_req, reply) => {
+        const file = join(root, 'index.html');
+        const st = await stat(file).catch(() => null);
+        if (!st?.isFile()) {
+          securityHeaders(reply).code(503).header('Content-Type', 'text/plain; charset=utf-8').header('Cache-Control', 'no-store');
+          return reply.send('The console is not built. Run: npm run build:console\n');
+        }
+        securityHeaders(reply).header('Content-Type', TYPES['.html']!).header('Content-Length', st.size).header('Cache-Control', 'no-store');
+        return reply.send(createReadStream(file));
+      });
+    }
 
     app.get('/console/*', { config: { unaudited: true }, schema: { hide: true } }, async (req, reply) => {
       const rel = (req.params as { '*': string })['*'] || 'index.html';

@@ -1,72 +1,88 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../access/principal.js';
-import { MediaTicketStore } from './tickets.js';
+import { MediaTicketStore, MemoryRevocations } from './tickets.js';
 
 const alice: Principal = { id: 'alice', tenantId: 'acme', scopes: new Set(['recordings:read']), kind: 'api_key', credentialId: 'k1' };
 const bob: Principal = { id: 'bob', tenantId: 'acme', scopes: new Set(['recordings:read']), kind: 'api_key', credentialId: 'k2' };
+const acmeAdmin: Principal = { id: 'root', tenantId: 'acme', scopes: new Set(['admin']), kind: 'jwt', credentialId: null };
 const gary: Principal = { id: 'alice', tenantId: 'globex', scopes: new Set(['admin']), kind: 'api_key', credentialId: 'k3' };
-const base = { recordingPk: 'r1', ref: 'r1', format: 'wav' as const, purpose: 'p' };
+const base = { recordingPk: 'r1', ref: 'r1', format: 'wav' as const, purpose: 'Case 12: review' };
 
-function store(opts: ConstructorParameters<typeof MediaTicketStore>[0] = {}) {
+/** Two "instances": stores sharing one key and one revocation list, each with its own use counts. */
+function instances(opts: { maxUses?: number } = {}) {
   let now = 1_000_000;
-  const s = new MediaTicketStore({ firstUseMs: 60_000, lifetimeMs: 600_000, maxUses: 3, ...opts, now: () => now });
-  return { s, tick: (ms: number) => (now += ms) };
+  const key = randomBytes(32);
+  const revocations = new MemoryRevocations();
+  const make = () => new MediaTicketStore(async () => key, revocations, { firstUseMs: 60_000, lifetimeMs: 600_000, maxUses: opts.maxUses ?? 3, now: () => now });
+  return { a: make(), b: make(), tick: (ms: number) => (now += ms), key };
 }
 
-describe('media tickets', () => {
-  it('are random bearer secrets of a fixed shape, held only as digests', () => {
-    const { s } = store();
-    const a = s.issue({ principal: alice, ...base });
-    const b = s.issue({ principal: alice, ...base });
-    expect(a.secret).toMatch(/^mt_[A-Za-z0-9_-]{43}$/);
-    expect(a.secret).not.toBe(b.secret);
-    expect(JSON.stringify([...(s as unknown as { byDigest: Map<string, unknown> }).byDigest.keys()])).not.toContain(a.secret);
-    expect(s.use(a.secret)?.principal).toBe(alice);
-    expect(s.use('mt_' + 'A'.repeat(43))).toBeNull();
-    expect(s.use(a.secret.slice(0, -1))).toBeNull();
-    expect(s.use('')).toBeNull();
+describe('media tickets (sealed)', () => {
+  it('are bearer secrets whose claims cannot be read or altered; any instance with the key opens them', async () => {
+    const { a, b } = instances();
+    const { secret, ticket } = await a.issue({ principal: alice, ...base });
+    expect(secret).toMatch(/^mt_[A-Za-z0-9_-]{60,}$/);
+    for (const s of ['alice', 'acme', 'Case 12', 'r1']) expect(Buffer.from(secret.slice(3), 'base64url').toString('latin1')).not.toContain(s);
+    const used = await b.use(secret);
+    expect(used).toMatchObject({ id: ticket.id, recordingPk: 'r1', purpose: 'Case 12: review', format: 'wav', uses: 1 });
+    expect(used?.principal).toMatchObject({ id: 'alice', tenantId: 'acme', kind: 'api_key', credentialId: 'k1' });
+    expect([...used!.principal.scopes]).toEqual(['recordings:read']);
+
+    // One flipped bit anywhere, another key, or garbage: refused.
+    const raw = Buffer.from(secret.slice(3), 'base64url');
+    for (const i of [0, 20, raw.length - 1]) {
+      const bad = Buffer.from(raw);
+      bad[i] = bad[i]! ^ 1;
+      expect(await a.use(`mt_${bad.toString('base64url')}`)).toBeNull();
+    }
+    const other = new MediaTicketStore(async () => randomBytes(32));
+    expect(await other.use(secret)).toBeNull();
+    for (const s of ['mt_' + 'A'.repeat(43), 'mt_' + 'A'.repeat(200), '', 'x'.repeat(300)]) expect(await a.use(s)).toBeNull();
   });
 
-  it('must be used within the first-use window', () => {
-    const { s, tick } = store();
-    const { secret } = s.issue({ principal: alice, ...base });
+  it('must be first used within the window; an instance that served it goes on serving it', async () => {
+    const { a, b, tick } = instances();
+    const late = (await a.issue({ principal: alice, ...base })).secret;
+    const early = (await a.issue({ principal: alice, ...base })).secret;
+    expect(await a.use(early)).not.toBeNull();
     tick(60_000);
-    expect(s.use(secret)).toBeNull();
+    expect(await a.use(late)).toBeNull();
+    expect(await a.use(early)).not.toBeNull();
+    // Counted per instance: b has not served it, and the window is over.
+    expect(await b.use(early)).toBeNull();
   });
 
-  it('live for one playback session: several Range requests, then expire by time or by count', () => {
-    const { s, tick } = store();
-    const { secret } = s.issue({ principal: alice, ...base });
-    expect(s.use(secret)).not.toBeNull();
-    tick(120_000); // past the first-use window, but already in use
-    expect(s.use(secret)).not.toBeNull();
-    expect(s.use(secret)).not.toBeNull();
-    expect(s.use(secret)).toBeNull(); // maxUses 3
-    const other = s.issue({ principal: alice, ...base }).secret;
-    s.use(other);
+  it('live for one playback session: several Range requests, then expire by time (everywhere) or by count (per instance)', async () => {
+    const { a, b, tick } = instances();
+    const { secret } = await a.issue({ principal: alice, ...base });
+    expect(await a.use(secret)).not.toBeNull();
+    expect(await b.use(secret)).not.toBeNull();
+    tick(120_000);
+    expect(await a.use(secret)).not.toBeNull();
+    expect(await a.use(secret)).not.toBeNull();
+    expect(await a.use(secret)).toBeNull(); // maxUses 3 on a
+    expect(await b.use(secret)).not.toBeNull();
     tick(600_000);
-    expect(s.use(other)).toBeNull();
-    s.sweep();
-    expect(s.size).toBe(0);
+    expect(await b.use(secret)).toBeNull();
+    await a.sweep();
+    expect(a.size).toBe(0);
   });
 
-  it('are revoked by their principal (or an admin of the same tenant) only', () => {
-    const { s } = store();
-    const { secret, ticket } = s.issue({ principal: alice, ...base });
-    expect(s.revoke(bob, ticket.id)).toBe(false);
-    expect(s.revoke(gary, ticket.id)).toBe(false); // admin, but of another tenant
-    expect(s.use(secret)).not.toBeNull();
-    expect(s.revoke(alice, ticket.id)).toBe(true);
-    expect(s.use(secret)).toBeNull();
-  });
+  it('are revoked everywhere, by their principal or an admin of the same tenant only', async () => {
+    const { a, b } = instances({ maxUses: 100 });
+    const { secret, ticket } = await a.issue({ principal: alice, ...base });
+    await b.revoke(bob, ticket.id);
+    await b.revoke(gary, ticket.id); // admin, but of another tenant
+    expect(await a.use(secret)).not.toBeNull();
+    expect(await b.use(secret)).not.toBeNull();
+    await b.revoke(alice, ticket.id);
+    expect(await a.use(secret)).toBeNull();
+    expect(await b.use(secret)).toBeNull();
 
-  it('keep a bounded number per principal: the oldest goes first', () => {
-    const { s } = store({ maxPerPrincipal: 2 });
-    const first = s.issue({ principal: alice, ...base }).secret;
-    s.issue({ principal: alice, ...base });
-    s.issue({ principal: alice, ...base });
-    s.issue({ principal: bob, ...base });
-    expect(s.use(first)).toBeNull();
-    expect(s.size).toBe(3);
+    const t2 = await a.issue({ principal: alice, ...base });
+    expect(await a.use(t2.secret)).not.toBeNull();
+    await a.revoke(acmeAdmin, t2.ticket.id);
+    expect(await b.use(t2.secret)).toBeNull();
   });
 });

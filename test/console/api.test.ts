@@ -45,8 +45,8 @@ describe('console API: media tickets, waveform, evidence packages', () => {
     const issued = await call('POST', '/api/v1/media-tickets', CONSOLE_KEY, { ref: 'avaya_8923', purpose: 'Case 77: complaint review' });
     expect(issued.status).toBe(201);
     const t = json(issued);
-    expect(t.media_url).toMatch(/^\/api\/v1\/media-tickets\/play\/mt_[A-Za-z0-9_-]{43}$/);
-    const secret = t.media_url.split('/').pop();
+    expect(t.media_url).toMatch(/^\/api\/v1\/media-tickets\/play\?t=mt_[A-Za-z0-9_-]{60,}$/);
+    const secret = t.media_url.split('?t=').pop();
     expect(await gw.deps.auditRepo.byId(issued.headers['x-audit-event-id'] as string)).toMatchObject({ action: 'media_ticket.issue', recordingPk: t.recording_id, detail: expect.objectContaining({ purpose: 'Case 77: complaint review', ticket_id: t.ticket_id }) });
 
     // No Authorization header: the ticket is the credential. G.729 arrives transcoded to PCM WAV.
@@ -97,7 +97,7 @@ describe('console API: media tickets, waveform, evidence packages', () => {
     expect(expired.status).toBe(410);
     expect(expired.headers['x-retention-status']).toBe('EXPIRED');
     for (const forged of ['mt_' + 'A'.repeat(43), 'not-a-ticket', 'mt_' + 'A'.repeat(42) + '%00', 'x'.repeat(300)]) {
-      const r = await raw(`${gw.url}/api/v1/media-tickets/play/${forged}`);
+      const r = await raw(`${gw.url}/api/v1/media-tickets/play?t=${forged}`);
       expect([401, 414, 422], forged).toContain(r.status);
     }
     expect((await call('DELETE', '/api/v1/media-tickets/not-an-id')).status).toBe(422);

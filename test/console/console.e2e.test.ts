@@ -49,7 +49,7 @@ describe.skipIf(!RUN)('auditor console in headless Chromium', () => {
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
     page.on('response', async (r) => {
-      if (r.url().includes('/api/v1/media-tickets/play/')) mediaResponses.push({ status: r.status(), range: (await r.request().allHeaders()).range });
+      if (r.url().includes('/api/v1/media-tickets/play?')) mediaResponses.push({ status: r.status(), range: (await r.request().allHeaders()).range });
     });
   }, 90_000);
 

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, wri
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yauzl from 'yauzl';
-import { AUDIO, KEYS, type TestGateway, startTestGateway } from '../support/gateway.js';
+import { AUDIO, type GatewayOptions, KEYS, type TestGateway, startTestGateway } from '../support/gateway.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const WEB = join(ROOT, 'web');
@@ -83,10 +83,12 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 export const fileSha256 = (name: string) => sha256(readFileSync(join(AUDIO, name)));
 
 /** The catalog the console tests look at: both origins, several codecs, a stereo call, a legal hold, an expired one. */
-export async function startConsoleGateway(): Promise<TestGateway> {
+export async function startConsoleGateway(config?: (doc: Record<string, any>) => void, opts: Pick<GatewayOptions, 'catalog' | 'deps'> = {}): Promise<TestGateway> {
   const gw = await startTestGateway({
+    ...opts,
     config: (doc) => {
       doc.auth.api_keys.push({ id: 'acme-console', tenant: 'acme', principal: 'carol', scopes: ['recordings:read', 'recordings:export', 'audit:read'], key: CONSOLE_KEY });
+      config?.(doc);
     },
   });
   await gw.seed([

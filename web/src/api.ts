@@ -1,7 +1,7 @@
 /**
- * The console's only way to the gateway: the same /api/v1 every client uses, with the API key as
- * a bearer token. The key lives in sessionStorage of this tab (gone when the tab closes), never
- * in a URL, a cookie or localStorage.
+ * The console's only way to the gateway: the same /api/v1 every client uses, with the API key or
+ * the OIDC access token (a JWT) as a bearer token. The credential lives in sessionStorage of this
+ * tab (gone when the tab closes), never in a URL, a cookie or localStorage, and is never logged.
  */
 export interface Who {
   principal: string;
@@ -26,6 +26,10 @@ const K_KEY = 'custodian.key';
 const K_PURPOSE = 'custodian.purpose';
 const K_WHO = 'custodian.who';
 const K_SELECTION = 'custodian.selection';
+/** 'api_key' or 'oidc', and for OIDC the token's expiry (ms since the epoch). */
+const K_VIA = 'custodian.via';
+const K_EXPIRES = 'custodian.expires_at';
+export const K_OIDC_PENDING = 'custodian.oidc.pending';
 
 export const session = {
   get key(): string | null {
@@ -45,13 +49,24 @@ export const session = {
     const w = this.who;
     return !!w && (w.scopes.includes(scope) || w.scopes.includes('admin'));
   },
-  start(key: string, who: Who, purpose: string): void {
+  get via(): 'api_key' | 'oidc' {
+    return sessionStorage.getItem(K_VIA) === 'oidc' ? 'oidc' : 'api_key';
+  },
+  /** When the OIDC access token expires (ms since the epoch); null for API keys. */
+  get expiresAt(): number | null {
+    const v = Number(sessionStorage.getItem(K_EXPIRES));
+    return Number.isFinite(v) && v > 0 ? v : null;
+  },
+  start(key: string, who: Who, purpose: string, oidc?: { expiresAt: number | null }): void {
     sessionStorage.setItem(K_KEY, key);
     sessionStorage.setItem(K_WHO, JSON.stringify(who));
     sessionStorage.setItem(K_PURPOSE, purpose);
+    sessionStorage.setItem(K_VIA, oidc ? 'oidc' : 'api_key');
+    if (oidc?.expiresAt) sessionStorage.setItem(K_EXPIRES, String(oidc.expiresAt));
+    else sessionStorage.removeItem(K_EXPIRES);
   },
   end(): void {
-    for (const k of [K_KEY, K_WHO, K_PURPOSE, K_SELECTION]) sessionStorage.removeItem(k);
+    for (const k of [K_KEY, K_WHO, K_PURPOSE, K_SELECTION, K_VIA, K_EXPIRES, K_OIDC_PENDING]) sessionStorage.removeItem(k);
   },
 };
 

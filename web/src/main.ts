@@ -7,6 +7,7 @@ import { evidencePage } from './pages/evidence.js';
 import { findPage } from './pages/find.js';
 import { recordingPage } from './pages/recording.js';
 import { signinPage } from './pages/signin.js';
+import { finishOidcSignIn, isOidcCallback, oidcSettings } from './oidc.js';
 
 const PAGES: Record<string, { page: Page; title: string; signedIn: boolean }> = {
   signin: { page: signinPage, title: 'Sign in', signedIn: false },
@@ -18,6 +19,17 @@ const PAGES: Record<string, { page: Page; title: string; signedIn: boolean }> = 
 
 const app = document.getElementById('app')!;
 let cleanup: (() => void) | void;
+let expiryTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** An OIDC access token is not renewed: when it expires, the console signs out and says why. */
+function watchExpiry(): void {
+  clearTimeout(expiryTimer);
+  const at = session.key ? session.expiresAt : null;
+  if (at === null) return;
+  const expired = () => signOut('Your organisation sign-in has expired. Sign in again.');
+  if (at <= Date.now()) return expired();
+  expiryTimer = setTimeout(expired, Math.min(at - Date.now(), 2 ** 31 - 1));
+}
 
 function header(active: string): HTMLElement {
   const who = session.who!;
@@ -52,6 +64,7 @@ function render(): void {
     return;
   }
   const def = PAGES[route.name]!;
+  watchExpiry();
   if (def.signedIn && !session.key) {
     go('signin');
     return;
@@ -77,7 +90,9 @@ function render(): void {
   }
 }
 
-setUnauthorizedHandler((e: ApiError) => signOut(`The gateway no longer accepts your credential (${e.code}). Sign in again.`));
+setUnauthorizedHandler((e: ApiError) =>
+  signOut(e.code === 'auth.expired_token' ? 'Your sign-in has expired (the gateway answered auth.expired_token). Sign in again.' : `The gateway no longer accepts your credential (${e.code}). Sign in again.`),
+);
 window.addEventListener('hashchange', render);
 window.addEventListener('selectionchange-custodian', () => {
   const c = document.getElementById('sel-count');
@@ -89,4 +104,16 @@ document.querySelector('.skip-link')?.addEventListener('click', (ev) => {
 });
 // Leaving the page: tell the gateway the player's ticket is no longer needed.
 window.addEventListener('pagehide', () => cleanup?.());
-render();
+
+async function boot(): Promise<void> {
+  const oidc = await oidcSettings();
+  if (isOidcCallback(oidc)) {
+    replace(app, h('main', { id: 'main', tabindex: -1 }, h('div', { class: 'center' }, h('p', { role: 'status' }, 'Finishing the sign-in…'))));
+    const failure = await finishOidcSignIn(oidc).catch((e: Error) => `The sign-in could not be completed (${e.message}).`);
+    if (failure) signOut(failure, 'error');
+    else go('find');
+    return;
+  }
+  render();
+}
+void boot();

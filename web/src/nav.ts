@@ -26,16 +26,21 @@ export function go(name: string, arg = '', query: Record<string, string> = {}): 
   else location.hash = target;
 }
 
-let flash: string | null = null;
+export interface Flash {
+  message: string;
+  /** 'error' is announced at once (role=alert): a sign-in that failed. */
+  kind: 'warn' | 'error';
+}
+let flash: Flash | null = null;
 
-export function signOut(message?: string): void {
+export function signOut(message?: string, kind: Flash['kind'] = 'warn'): void {
   session.end();
-  flash = message ?? null;
+  flash = message ? { message, kind } : null;
   go('signin');
 }
 
 /** A message shown once by the sign-in page (e.g. "your key was refused"). */
-export function takeFlash(): string | null {
+export function takeFlash(): Flash | null {
   const f = flash;
   flash = null;
   return f;

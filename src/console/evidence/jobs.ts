@@ -3,149 +3,185 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { AppDeps } from '../../deps.js';
-import { isAppError } from '../../errors.js';
+import { AppError, isAppError } from '../../errors.js';
 import { Meter } from '../../http/meter.js';
 import { EncryptRecords } from '../../keys/chunked-cipher.js';
-import { buildEvidencePackage, type EvidenceInput, type EvidenceProgress } from './package.js';
+import { type EvidenceJob, EvidenceJobStore } from './job-store.js';
+import { buildEvidencePackage, type EvidenceInput, type EvidenceItem, type EvidenceProgress } from './package.js';
 import type { EvidenceSigner } from './signer.js';
 
-export type EvidenceJobStatus = 'queued' | 'running' | 'ready' | 'failed' | 'expired';
-
-export interface EvidenceJob {
-  id: string;
-  tenantId: string;
-  principalId: string;
-  purpose: string;
-  status: EvidenceJobStatus;
-  progress: EvidenceProgress;
-  /** The audit event of the request that started the job. */
-  requestEventId: string;
-  httpRequestId: string;
-  size: number | null;
-  sha256: string | null;
-  problems: number;
-  stagingKey: string | null;
-  dekKeyId: string | null;
-  dekWrapped: string | null;
-  error: { code: string; detail: string } | null;
-  createdAt: string;
-  finishedAt: string | null;
-  expiresAt: string | null;
-}
+export type { EvidenceJob, EvidenceJobStatus } from './job-store.js';
 
 const STAGING_PREFIX = 'evidence_';
+/** Progress is written to the row this often (and with every heartbeat), so any instance can report it. */
+const PROGRESS_EVERY_MS = 1000;
 
 /**
  * Evidence packages too large to stream in one response are built in the background into the
  * gateway's encrypted staging (same data keys and record cipher as retrieval jobs) and downloaded
  * when ready; clients poll for progress.
  *
- * The job table of src/jobs/ is not used: its rows are single-recording retrievals that any
- * instance's worker claims and runs (a claimed evidence row would be run as a recording fetch).
- * So these jobs live in the memory of the instance that runs them: progress is exact, but a
- * restart loses unfinished jobs (clients start again) and, with several instances, polling and
- * download need sticky routing for /api/v1/evidence/jobs/*. Staged packages are purged after
- * `jobs.staging_ttl_ms`, and leftovers of a previous process at start-up.
+ * Jobs are rows of `evidence_jobs` (migration 0009; job-store.ts), not of the retrieval job table
+ * of src/jobs/ (whose rows are single-recording fetches that its worker runs). The row holds what
+ * a build needs (principal, purpose, recording ids and their `recording.export` event ids), so any
+ * instance's loop here claims it (one UPDATE … RETURNING, SKIP LOCKED on PostgreSQL), builds it
+ * under a lease with heartbeats that also write progress, and stores size, digest and the wrapped
+ * data key: any instance reports progress and serves the ZIP (the staging directory is shared,
+ * like retrieval jobs', docs/OPERATIONS.md). An instance that dies mid-build loses its lease and
+ * another one builds the package again; one that shuts down gives its jobs back to the queue.
+ * Loops per instance: `jobs.concurrency` (0 = this instance builds none). Staged packages are
+ * purged after `jobs.staging_ttl_ms` by whichever instance sweeps first.
  */
 export class EvidenceJobs {
-  private readonly jobs = new Map<string, EvidenceJob>();
+  readonly store: EvidenceJobStore;
+  private stopped = false;
+  private readonly loops: Promise<void>[] = [];
+  private readonly wakers = new Set<() => void>();
   private readonly running = new Map<string, AbortController>();
-  private readonly inFlight = new Set<Promise<void>>();
-  private readonly queue: (() => void)[] = [];
-  private active = 0;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly deps: AppDeps,
     private readonly signer: () => Promise<EvidenceSigner>,
-    private readonly maxConcurrent = 2,
-  ) {}
-
-  get(tenantId: string, id: string): EvidenceJob | null {
-    const j = this.jobs.get(id);
-    return j && j.tenantId === tenantId ? j : null;
+  ) {
+    this.store = new EvidenceJobStore(deps.catalog);
   }
 
-  start(input: EvidenceInput, ctx: { requestEventId: string; httpRequestId: string }): EvidenceJob {
-    this.prune();
-    const job: EvidenceJob = {
+  /** Starts the claim loops and the expiry sweep of this instance. */
+  startWorkers(): void {
+    const cfg = this.deps.config.jobs;
+    for (let i = 0; i < cfg.concurrency; i++) this.loops.push(this.loop());
+    this.sweeper = setInterval(() => void this.sweep().catch((e: unknown) => this.deps.logger.error({ err: e }, 'evidence sweep failed')), Math.min(cfg.staging_ttl_ms, 60_000));
+    this.sweeper.unref();
+  }
+
+  get(tenantId: string, id: string): Promise<EvidenceJob | null> {
+    return this.store.get(tenantId, id);
+  }
+
+  async start(input: EvidenceInput, ctx: { requestEventId: string; httpRequestId: string }): Promise<EvidenceJob> {
+    const job = await this.store.create({
       id: `evjob_${input.packageId}`,
-      tenantId: input.principal.tenantId,
-      principalId: input.principal.id,
+      principal: input.principal,
       purpose: input.purpose,
-      status: 'queued',
-      progress: { recordings_total: input.items.length, recordings_done: 0, files_done: 0, bytes_done: 0 },
-      requestEventId: ctx.requestEventId,
-      httpRequestId: ctx.httpRequestId,
-      size: null,
-      sha256: null,
-      problems: 0,
-      stagingKey: null,
-      dekKeyId: null,
-      dekWrapped: null,
-      error: null,
-      createdAt: new Date().toISOString(),
-      finishedAt: null,
-      expiresAt: null,
-    };
-    this.jobs.set(job.id, job);
-    const run = () => {
-      this.active++;
-      const p = this.run(job, input).finally(() => {
-        this.active--;
-        this.inFlight.delete(p);
-        this.queue.shift()?.();
-      });
-      this.inFlight.add(p);
-    };
-    if (this.active < this.maxConcurrent) run();
-    else this.queue.push(run);
+      input: {
+        packageId: input.packageId,
+        createdAt: input.createdAt.toISOString(),
+        items: input.items.map((i) => ({ recordingPk: i.recording.id, ref: i.ref, exportEventId: i.exportEventId })),
+      },
+      ...ctx,
+    });
+    const first = this.wakers.values().next();
+    if (!first.done) first.value();
     return job;
   }
 
-  private async run(job: EvidenceJob, input: EvidenceInput): Promise<void> {
+  private async loop(): Promise<void> {
+    const cfg = this.deps.config.jobs;
+    while (!this.stopped) {
+      let job: EvidenceJob | null = null;
+      try {
+        job = await this.store.claim(this.deps.instanceId, cfg.lease_ms);
+      } catch (e) {
+        this.deps.logger.error({ err: e }, 'evidence job claim failed');
+      }
+      if (job) {
+        await this.run(job).catch((e: unknown) => this.deps.logger.error({ err: e, job: job.id }, 'evidence job crashed'));
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(t);
+          this.wakers.delete(wake);
+          resolve();
+        };
+        const t = setTimeout(wake, cfg.poll_interval_ms);
+        this.wakers.add(wake);
+      });
+    }
+  }
+
+  /** The recordings as they are now (a rebuild on another instance reads the catalog again). */
+  private async input(job: EvidenceJob): Promise<EvidenceInput> {
+    const items: EvidenceItem[] = [];
+    for (const i of job.input.items) {
+      const recording = await this.deps.recordings.get(job.tenantId, i.recordingPk);
+      if (!recording) throw new AppError('recording.not_found', `recording ${i.ref} is no longer in the catalog`);
+      items.push({ recording, ref: i.ref, exportEventId: i.exportEventId });
+    }
+    return { packageId: job.input.packageId, createdAt: new Date(job.input.createdAt), principal: job.principal, purpose: job.purpose, items };
+  }
+
+  private async run(job: EvidenceJob): Promise<void> {
+    const cfg = this.deps.config.jobs;
+    const owner = this.deps.instanceId;
     const ac = new AbortController();
     this.running.set(job.id, ac);
-    job.status = 'running';
+    if (job.attempts > cfg.max_attempts) {
+      await this.store.release(job.id, owner, { code: 'job.failed', detail: `gave up after ${job.attempts - 1} attempts` }, false);
+      this.running.delete(job.id);
+      await this.audit(job, 'failed', 'job.failed', { attempts: job.attempts - 1 });
+      return;
+    }
+    let progress: EvidenceProgress = job.progress;
+    const beat = setInterval(() => {
+      this.store.heartbeat(job.id, owner, cfg.lease_ms, progress).then(
+        (ok) => {
+          if (!ok) ac.abort(new Error('lease lost'));
+        },
+        () => {},
+      );
+    }, Math.min(cfg.heartbeat_ms, PROGRESS_EVERY_MS));
+    beat.unref();
     const key = `${STAGING_PREFIX}${randomUUID()}`;
     let dek: Awaited<ReturnType<AppDeps['keys']['generateDataKey']>> | undefined;
     let w: Awaited<ReturnType<AppDeps['staging']['writer']>> | undefined;
     const meter = new Meter();
     try {
+      const input = await this.input(job);
       dek = await this.deps.keys.generateDataKey();
       w = await this.deps.staging.writer(key);
-      const built = buildEvidencePackage(this.deps, await this.signer(), input, ac.signal, (p) => (job.progress = p));
+      const built = buildEvidencePackage(this.deps, await this.signer(), input, ac.signal, (p) => (progress = p));
       await pipeline(built.stream, meter, new EncryptRecords(dek.plaintext), w.stream, { signal: ac.signal });
       await w.commit();
       const result = await built.done;
-      Object.assign(job, {
-        status: 'ready',
+      const ready = {
+        progress,
         size: meter.bytes,
         sha256: meter.sha256(),
         problems: result.problems.length,
         stagingKey: key,
         dekKeyId: dek.keyId,
         dekWrapped: dek.wrapped,
-        finishedAt: new Date().toISOString(),
-        expiresAt: new Date(Date.now() + this.deps.config.jobs.staging_ttl_ms).toISOString(),
-      } satisfies Partial<EvidenceJob>);
-      const t = setTimeout(() => void this.expire(job), this.deps.config.jobs.staging_ttl_ms);
-      t.unref();
-      this.timers.add(t);
-      await this.audit(job, 'completed', null, { files: result.files.length, problems: result.problems.length });
+        expiresAt: new Date(Date.now() + cfg.staging_ttl_ms).toISOString(),
+      };
+      clearInterval(beat);
+      if (!(await this.store.markReady(job.id, owner, ready))) {
+        // Another instance took the job over: its package counts, not ours.
+        await this.deps.staging.delete(key).catch(() => {});
+        return;
+      }
+      await this.audit({ ...job, size: ready.size, sha256: ready.sha256 }, 'completed', null, { files: result.files.length, problems: result.problems.length, attempt: job.attempts });
     } catch (e) {
+      clearInterval(beat);
       await w?.abort().catch(() => {});
+      if (this.stopped) {
+        // Shutting down: another instance (or this one after the restart) builds it.
+        await this.store.release(job.id, owner, null, true).catch(() => {});
+        return;
+      }
       const code = isAppError(e) ? e.code : ac.signal.aborted ? 'job.failed' : 'source.stream_broken';
-      Object.assign(job, { status: 'failed', error: { code, detail: (e as Error)?.message ?? String(e) }, finishedAt: new Date().toISOString() } satisfies Partial<EvidenceJob>);
+      if (ac.signal.aborted && !isAppError(e)) return; // lease lost: the new owner reports
       this.deps.logger.warn({ job: job.id, code }, 'evidence package failed');
-      await this.audit(job, 'failed', code, {});
+      if (await this.store.release(job.id, owner, { code, detail: (e as Error)?.message ?? String(e) }, false)) await this.audit(job, 'failed', code, {});
     } finally {
+      clearInterval(beat);
       dek?.plaintext.fill(0);
       this.running.delete(job.id);
     }
   }
 
-  private async audit(job: EvidenceJob, outcome: 'completed' | 'failed', errorCode: string | null, detail: Record<string, unknown>): Promise<void> {
+  private async audit(job: Pick<EvidenceJob, 'id' | 'tenantId' | 'principalId' | 'purpose' | 'httpRequestId' | 'requestEventId' | 'size' | 'sha256'>, outcome: 'completed' | 'failed', errorCode: string | null, detail: Record<string, unknown>): Promise<void> {
     try {
       await this.deps.audit.repo.append({
         tenantId: job.tenantId,
@@ -159,27 +195,27 @@ export class EvidenceJobs {
         bytesSent: job.size,
         sha256: job.sha256,
         relatedEventId: job.requestEventId,
-        detail: { package_id: job.id.slice('evjob_'.length), job_id: job.id, purpose: job.purpose, mode: 'job', ...detail },
+        detail: { package_id: job.id.slice('evjob_'.length), job_id: job.id, purpose: job.purpose, mode: 'job', instance: this.deps.instanceId, ...detail },
       });
     } catch (e) {
       this.deps.logger.error({ err: e, job: job.id }, 'evidence job audit event could not be written');
     }
   }
 
-  private async expire(job: EvidenceJob): Promise<void> {
-    if (job.stagingKey) await this.deps.staging.delete(job.stagingKey).catch(() => {});
-    Object.assign(job, { status: 'expired', stagingKey: null, dekWrapped: null } satisfies Partial<EvidenceJob>);
+  /** Ready packages past their TTL: delete the staged file, then mark the row expired. */
+  async sweep(): Promise<number> {
+    const due = await this.store.dueForExpiry();
+    for (const job of due) {
+      if (job.stagingKey) await this.deps.staging.delete(job.stagingKey).catch(() => {});
+      await this.store.markExpired(job.id);
+    }
+    return due.length;
   }
 
-  /** Forgets finished jobs a day after they ended, so the map stays small. */
-  private prune(): void {
-    const horizon = Date.now() - Math.max(this.deps.config.jobs.staging_ttl_ms, 86_400_000);
-    for (const [id, j] of this.jobs) if (j.finishedAt && Date.parse(j.finishedAt) < horizon && j.status !== 'ready') this.jobs.delete(id);
-  }
-
-  /** Staged packages of a previous process (whose jobs were in its memory) once past the TTL. */
+  /** Local staging only: files of builds cut by a crash (no row points at them) once past the TTL. */
   async purgeLeftovers(): Promise<void> {
     const dir = this.deps.staging.dir;
+    if (!dir) return;
     const names = await readdir(dir).catch(() => [] as string[]);
     const horizon = Date.now() - this.deps.config.jobs.staging_ttl_ms;
     for (const n of names) {
@@ -190,9 +226,10 @@ export class EvidenceJobs {
   }
 
   async close(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.sweeper);
+    for (const wake of [...this.wakers]) wake();
     for (const ac of this.running.values()) ac.abort(new Error('gateway closing'));
-    for (const t of this.timers) clearTimeout(t);
-    this.queue.length = 0;
-    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled(this.loops);
   }
 }

@@ -1,6 +1,7 @@
 import { ApiError, type Who, request, session } from '../api.js';
 import { field, h, notice, replace } from '../dom.js';
 import { type Page, go, takeFlash } from '../nav.js';
+import { beginOidcSignIn, oidcSettings } from '../oidc.js';
 
 const KEY_RE = /^cst_[A-Za-z0-9-]{3,64}_[A-Za-z0-9_-]{24,}$/;
 
@@ -8,14 +9,15 @@ const KEY_RE = /^cst_[A-Za-z0-9-]{3,64}_[A-Za-z0-9_-]{24,}$/;
  * Sign-in with an API key (cst_<id>_<secret>). The key is checked by GET /api/v1/whoami (an audited
  * call) and kept in this tab's sessionStorage only. The purpose of access asked here is sent with
  * every play, download and export, and recorded by their audit events.
- * Organisation sign-in (OIDC) is not offered yet: see docs/console/README.md.
+ * When the gateway has `console.oidc`, "Sign in with your organisation" runs the OIDC
+ * authorization code flow with PKCE instead (oidc.ts); the purpose given here goes along.
  */
 export const signinPage: Page = (main) => {
   const key = h('input', { type: 'password', id: 'api-key', name: 'api-key', autocomplete: 'off', spellcheck: 'false', required: true, 'aria-required': 'true' });
   const purpose = h('input', { type: 'text', id: 'signin-purpose', name: 'purpose', required: true, 'aria-required': 'true', maxlength: 500, autocomplete: 'off', value: session.purpose });
   const status = h('div', { class: 'status-slot', 'aria-live': 'polite' });
   const flash = takeFlash();
-  if (flash) replace(status, notice('warn', flash));
+  if (flash) replace(status, notice(flash.kind, flash.message));
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
 
   const form = h(
@@ -28,6 +30,31 @@ export const signinPage: Page = (main) => {
     status,
     h('div', { class: 'actions' }, submit),
   );
+  const oidcSlot = h('div', { class: 'oidc-slot' });
+  form.appendChild(oidcSlot);
+  void oidcSettings().then((cfg) => {
+    if (!cfg) return;
+    const btn = h('button', { type: 'button', class: 'primary', id: 'oidc-signin' }, 'Sign in with your organisation');
+    btn.addEventListener('click', async () => {
+      const p = purpose.value.trim();
+      if (!p) {
+        replace(status, notice('error', 'Give a purpose of access: it is recorded with every access you make.'));
+        purpose.setAttribute('aria-invalid', 'true');
+        purpose.focus();
+        return;
+      }
+      purpose.removeAttribute('aria-invalid');
+      btn.disabled = true;
+      replace(status, notice('info', 'Going to your organisation’s sign-in page…'));
+      try {
+        await beginOidcSignIn(cfg, p);
+      } catch (e) {
+        replace(status, notice('error', (e as Error).message));
+        btn.disabled = false;
+      }
+    });
+    replace(oidcSlot, h('hr', {}), h('p', { class: 'muted' }, `Or, with the purpose above, sign in through your organisation’s identity provider (${new URL(cfg.issuer).host}):`), h('div', { class: 'actions' }, btn));
+  });
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const k = key.value.trim();

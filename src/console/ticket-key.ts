@@ -1,0 +1,81 @@
+import type { Kysely } from 'kysely';
+import type { AppDeps } from '../deps.js';
+import type { TicketRevocations } from './tickets.js';
+
+interface ConsoleKeysTable {
+  name: string;
+  key_id: string;
+  wrapped: string;
+  created_at: string;
+}
+interface RevocationsTable {
+  ticket_id: string;
+  tenant_id: string;
+  revoked_by: string;
+  admin: number;
+  expires_at: string;
+  created_at: string;
+}
+type Db = Kysely<{ console_keys: ConsoleKeysTable; media_ticket_revocations: RevocationsTable }>;
+
+const db = (deps: AppDeps) => deps.catalog.db.withTables<{ console_keys: ConsoleKeysTable; media_ticket_revocations: RevocationsTable }>() as unknown as Db;
+
+/**
+ * The key that seals media tickets, the same on every instance: a data key of the key service
+ * (local keyring or KMS), kept in the catalog only wrapped (`console_keys`, migration 0009). The
+ * first instance that needs it makes it; a concurrent one loses the insert race and reads the
+ * winner's. Unwrapped once per process.
+ */
+export function sharedTicketKey(deps: AppDeps, name = 'media_ticket_v1'): () => Promise<Buffer> {
+  let key: Promise<Buffer> | undefined;
+  const load = async (): Promise<Buffer> => {
+    const d = db(deps);
+    const read = () => d.selectFrom('console_keys').selectAll().where('name', '=', name).executeTakeFirst();
+    let row = await read();
+    if (!row) {
+      const dek = await deps.keys.generateDataKey();
+      dek.plaintext.fill(0);
+      await d
+        .insertInto('console_keys')
+        .values({ name, key_id: dek.keyId, wrapped: dek.wrapped, created_at: new Date().toISOString() })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      row = await read();
+      if (!row) throw new Error('console_keys: the ticket key could not be stored');
+    }
+    return deps.keys.unwrap(row.key_id, row.wrapped);
+  };
+  return () => {
+    key ??= load().catch((e: unknown) => {
+      key = undefined;
+      throw e;
+    });
+    return key;
+  };
+}
+
+/** Revocations in the catalog: every instance sees them at once. */
+export function catalogRevocations(deps: AppDeps): TicketRevocations {
+  return {
+    async revoke(r) {
+      await db(deps)
+        .insertInto('media_ticket_revocations')
+        .values({ ticket_id: r.ticketId, tenant_id: r.tenantId, revoked_by: r.principalId, admin: r.admin ? 1 : 0, expires_at: new Date(r.until).toISOString(), created_at: new Date().toISOString() })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    },
+    async isRevoked(t) {
+      const row = await db(deps)
+        .selectFrom('media_ticket_revocations')
+        .select('ticket_id')
+        .where('ticket_id', '=', t.ticketId)
+        .where('tenant_id', '=', t.tenantId)
+        .where((eb) => eb.or([eb('revoked_by', '=', t.principalId), eb('admin', '=', 1)]))
+        .executeTakeFirst();
+      return !!row;
+    },
+    async sweep(now) {
+      await db(deps).deleteFrom('media_ticket_revocations').where('expires_at', '<', new Date(now).toISOString()).execute();
+    },
+  };
+}
