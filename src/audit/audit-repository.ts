@@ -132,19 +132,36 @@ export class AuditRepository {
   }
 
   async append(input: AuditEventInput): Promise<AuditEvent> {
-    const ev = await this.appendRow(input);
-    for (const l of this.listeners) {
-      try {
-        l(ev);
-      } catch {
-        // A listener never fails an append that has committed.
-      }
-    }
+    const ev = await writeTransaction(this.db, (trx) => this.appendIn(trx, input));
+    this.published([ev]);
     return ev;
   }
 
-  private async appendRow(input: AuditEventInput): Promise<AuditEvent> {
-    return writeTransaction(this.db, async (trx) => {
+  /**
+   * Appends inside the caller's write transaction (writeTransaction), so the events commit or roll
+   * back with the changes they describe. The chain stays in commit order: on PostgreSQL the
+   * advisory lock taken here is held until that transaction ends (append last, keep it short);
+   * on SQLite the transaction already holds the write lock. Call `published` after the commit.
+   */
+  async appendIn(trx: Kysely<Database>, input: AuditEventInput): Promise<AuditEvent> {
+    return this.insertEvent(trx, input);
+  }
+
+  /** Tells the listeners (the checkpointer) about events that have committed. */
+  published(events: AuditEvent[]): void {
+    for (const ev of events) {
+      for (const l of this.listeners) {
+        try {
+          l(ev);
+        } catch {
+          // A listener never fails an append that has committed.
+        }
+      }
+    }
+  }
+
+  private async insertEvent(trx: Kysely<Database>, input: AuditEventInput): Promise<AuditEvent> {
+    {
       // One chain, one writer at a time: on PostgreSQL an advisory lock spans instances; on
       // SQLite the transaction holds the database's write lock from its start (BEGIN IMMEDIATE),
       // which also serialises a CLI process appending beside the server.
@@ -209,7 +226,7 @@ export class AuditRepository {
         .returningAll()
         .executeTakeFirstOrThrow();
       return toEvent(row);
-    });
+    }
   }
 
   async query(q: AuditQuery): Promise<{ items: AuditEvent[]; next: number | null }> {

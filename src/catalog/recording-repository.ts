@@ -175,18 +175,21 @@ export class RecordingRepository {
    * thousands of records costs tens of round trips, not tens of thousands.
    */
   async upsertAll(records: Iterable<CatalogRecord> | AsyncIterable<CatalogRecord>): Promise<Record<UpsertOutcome, number>> {
+    return withBulkCache(this.db, () => writeTransaction(this.db, (trx) => this.upsertAllIn(trx, records)));
+  }
+
+  /** upsertAll inside the caller's write transaction: the rows commit (or roll back) with its other writes. */
+  async upsertAllIn(trx: Kysely<Database>, records: Iterable<CatalogRecord> | AsyncIterable<CatalogRecord>): Promise<Record<UpsertOutcome, number>> {
     const counts: Record<UpsertOutcome, number> = { inserted: 0, updated: 0, unchanged: 0 };
-    await withBulkCache(this.db, () => writeTransaction(this.db, async (trx) => {
-      let chunk: CatalogRecord[] = [];
-      for await (const r of records) {
-        chunk.push(r);
-        if (chunk.length >= CHUNK) {
-          for (const o of await upsertChunk(trx, chunk)) counts[o]++;
-          chunk = [];
-        }
+    let chunk: CatalogRecord[] = [];
+    for await (const r of records) {
+      chunk.push(r);
+      if (chunk.length >= CHUNK) {
+        for (const o of await upsertChunk(trx, chunk)) counts[o]++;
+        chunk = [];
       }
-      if (chunk.length) for (const o of await upsertChunk(trx, chunk)) counts[o]++;
-    }));
+    }
+    if (chunk.length) for (const o of await upsertChunk(trx, chunk)) counts[o]++;
     return counts;
   }
 

@@ -1,5 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AuditRepository } from '../audit/audit-repository.js';
+import type { AuditEvent } from '../audit/event.js';
+import { writeTransaction } from '../catalog/database.js';
 import { type CatalogRecord, catalogRecord } from '../catalog/record.js';
 import type { RecordingRepository } from '../catalog/recording-repository.js';
 import type { Database, RecordingCopiesTable } from '../catalog/tables.js';
@@ -91,76 +93,86 @@ export async function applyRecords(ctx: SyncContext, items: ApplyItem[]): Promis
   }
   if (!valid.size) return result;
   const keys = [...new Set([...valid.values()].map((v) => sourceKeyOf(v.record)))];
-  const before = await copiesByKey(ctx, keys);
-  const recPks = [...new Set([...before.values()].map((c) => c.recording_pk))];
-  const recs = new Map<string, { started_at: string | null; retention_expiry: string | null; customer_ref: string | null }>();
-  for (let i = 0; i < recPks.length; i += 500) {
-    const rows = await ctx.db
-      .selectFrom('recordings')
-      .select(['id', 'started_at', 'retention_expiry', 'customer_ref'])
-      .where('tenant_id', '=', ctx.tenantId)
-      .where('id', 'in', recPks.slice(i, i + 500))
-      .execute();
-    for (const r of rows) recs.set(r.id, r);
-  }
-  const records: CatalogRecord[] = [];
-  for (const [k, v] of valid) {
-    const existing = before.get(k);
-    const rec = existing ? recs.get(existing.recording_pk) : undefined;
-    const r = { ...v.record };
-    if (rec?.started_at) delete r.started_at;
-    if (rec?.retention_expiry) delete r.retention_expiry;
-    if (rec?.customer_ref) delete r.customer_ref;
-    if (v.present && existing?.state === 'DELETED' && r.state === undefined) r.state = 'AVAILABLE';
-    records.push(r);
-  }
-
-  const counts = await ctx.recordings.upsertAll(records);
-  result.inserted = counts.inserted;
-  result.updated = counts.updated;
-  result.unchanged = counts.unchanged;
-
-  const after = await copiesByKey(ctx, keys);
-  const added: { source_system: string; source_key: string; recording_pk: string; copy_id: string }[] = [];
-  const changes: { row: CopyRow; old: Record<string, unknown>; new: Record<string, unknown> }[] = [];
-  for (const k of valid.keys()) {
-    const now = after.get(k);
-    if (!now) continue;
-    const was = before.get(k);
-    if (!was) {
-      added.push({ source_system: now.source_system, source_key: now.source_key, recording_pk: now.recording_pk, copy_id: now.id });
-      continue;
+  // The page and the audit events of its mapping changes commit together: a crash leaves both or neither.
+  const events = await writeTransaction(ctx.db, async (trx) => {
+    const tctx = { ...ctx, db: trx };
+    const before = await copiesByKey(tctx, keys);
+    const recPks = [...new Set([...before.values()].map((c) => c.recording_pk))];
+    const recs = new Map<string, { started_at: string | null; retention_expiry: string | null; customer_ref: string | null }>();
+    for (let i = 0; i < recPks.length; i += 500) {
+      const rows = await trx
+        .selectFrom('recordings')
+        .select(['id', 'started_at', 'retention_expiry', 'customer_ref'])
+        .where('tenant_id', '=', ctx.tenantId)
+        .where('id', 'in', recPks.slice(i, i + 500))
+        .execute();
+      for (const r of rows) recs.set(r.id, r);
     }
-    const old: Record<string, unknown> = {};
-    const neu: Record<string, unknown> = {};
-    for (const f of WATCHED) {
-      const a = was[f] === null ? null : String(was[f]);
-      const b = now[f] === null ? null : String(now[f]);
-      if (a !== b) {
-        old[f] = was[f];
-        neu[f] = now[f];
+    const records: CatalogRecord[] = [];
+    for (const [k, v] of valid) {
+      const existing = before.get(k);
+      const rec = existing ? recs.get(existing.recording_pk) : undefined;
+      const r = { ...v.record };
+      if (rec?.started_at) delete r.started_at;
+      if (rec?.retention_expiry) delete r.retention_expiry;
+      if (rec?.customer_ref) delete r.customer_ref;
+      if (v.present && existing?.state === 'DELETED' && r.state === undefined) r.state = 'AVAILABLE';
+      records.push(r);
+    }
+
+    const counts = await ctx.recordings.upsertAllIn(trx, records);
+    result.inserted = counts.inserted;
+    result.updated = counts.updated;
+    result.unchanged = counts.unchanged;
+
+    const after = await copiesByKey(tctx, keys);
+    const added: { source_system: string; source_key: string; recording_pk: string; copy_id: string }[] = [];
+    const changes: { row: CopyRow; old: Record<string, unknown>; new: Record<string, unknown> }[] = [];
+    for (const k of valid.keys()) {
+      const now = after.get(k);
+      if (!now) continue;
+      const was = before.get(k);
+      if (!was) {
+        added.push({ source_system: now.source_system, source_key: now.source_key, recording_pk: now.recording_pk, copy_id: now.id });
+        continue;
       }
+      const old: Record<string, unknown> = {};
+      const neu: Record<string, unknown> = {};
+      for (const f of WATCHED) {
+        const a = was[f] === null ? null : String(was[f]);
+        const b = now[f] === null ? null : String(now[f]);
+        if (a !== b) {
+          old[f] = was[f];
+          neu[f] = now[f];
+        }
+      }
+      if (Object.keys(neu).length) changes.push({ row: now, old, new: neu });
     }
-    if (Object.keys(neu).length) changes.push({ row: now, old, new: neu });
-  }
-  result.added = added.length;
-  result.changed = changes.length;
+    result.added = added.length;
+    result.changed = changes.length;
 
-  const base = { tenantId: ctx.tenantId, principalId: ctx.principalId, principalKind: 'system' as const, outcome: 'completed' as const };
-  if (added.length) {
-    await ctx.audit.append({ ...base, action: 'sync.mapping.added', detail: { run_id: ctx.runId, source: ctx.source, kind: ctx.kind, count: added.length, copies: added } });
-  }
-  for (const c of changes) {
-    await ctx.audit.append({
-      ...base,
-      action: 'sync.mapping.changed',
-      ref: c.row.source_key,
-      recordingPk: c.row.recording_pk,
-      copyId: c.row.id,
-      origin: c.row.origin,
-      detail: { run_id: ctx.runId, source: ctx.source, kind: ctx.kind, reason: `the ${ctx.kind} source reported new values for ${Object.keys(c.new).join(', ')}`, old: c.old, new: c.new },
-    });
-  }
+    // Last in the transaction: on PostgreSQL the chain's lock is held from here to the commit.
+    const written: AuditEvent[] = [];
+    const base = { tenantId: ctx.tenantId, principalId: ctx.principalId, principalKind: 'system' as const, outcome: 'completed' as const };
+    if (added.length) {
+      written.push(await ctx.audit.appendIn(trx, { ...base, action: 'sync.mapping.added', detail: { run_id: ctx.runId, source: ctx.source, kind: ctx.kind, count: added.length, copies: added } }));
+    }
+    for (const c of changes) {
+      written.push(
+        await ctx.audit.appendIn(trx, {
+          ...base,
+          action: 'sync.mapping.changed',
+          ref: c.row.source_key,
+          recordingPk: c.row.recording_pk,
+          copyId: c.row.id,
+          origin: c.row.origin,
+          detail: { run_id: ctx.runId, source: ctx.source, kind: ctx.kind, reason: `the ${ctx.kind} source reported new values for ${Object.keys(c.new).join(', ')}`, old: c.old, new: c.new },
+        }),
+      );
+    }
+    return written;
+  });
+  ctx.audit.published(events);
 
   const facts: Facts[] = [];
   for (const v of valid.values()) if (v.facts) facts.push({ sourceSystem: v.record.source_system, sourceKey: sourceKeyOf(v.record), ...v.facts });

@@ -205,7 +205,7 @@ async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evi
   const [S, A] = C.call_id && !L.call_id ? [C, L] : [L, C];
   const now = new Date().toISOString();
   const maxIso = (a: string | null, b: string | null) => (a && b ? (a > b ? a : b) : (a ?? b));
-  const moved = await writeTransaction(ctx.db, async (trx) => {
+  const linked = await writeTransaction(ctx.db, async (trx) => {
     const copies = await trx.selectFrom('recording_copies').select(['id', 'source_system', 'source_key', 'origin']).where('tenant_id', '=', t).where('recording_pk', '=', A.id).execute();
     await trx.updateTable('recording_copies').set({ recording_pk: S.id, updated_at: now }).where('tenant_id', '=', t).where('recording_pk', '=', A.id).execute();
     await sql`insert into recording_refs (tenant_id, value, kind, recording_pk)
@@ -227,25 +227,27 @@ async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evi
       })
       .where('id', '=', S.id)
       .execute();
-    return copies;
+    // The merge and its evidence commit together (the chain's lock is held from here to the commit).
+    const event = await ctx.audit.appendIn(trx, {
+      tenantId: t,
+      principalId: ctx.principalId,
+      principalKind: 'system',
+      action: 'sync.crosswalk.linked',
+      outcome: 'completed',
+      ref: A.id,
+      recordingPk: S.id,
+      detail: {
+        run_id: ctx.runId,
+        reason: `legacy and cloud copies of one call, matched by ${ev.rule}`,
+        rule: ev.rule,
+        value: ev.value,
+        survivor: S.id,
+        absorbed: A.id,
+        moved: copies.map((c) => ({ copy_id: c.id, source_system: c.source_system, source_key: c.source_key, origin: c.origin, old_recording: A.id, new_recording: S.id })),
+      },
+    });
+    return event;
   });
-  await ctx.audit.append({
-    tenantId: t,
-    principalId: ctx.principalId,
-    principalKind: 'system',
-    action: 'sync.crosswalk.linked',
-    outcome: 'completed',
-    ref: A.id,
-    recordingPk: S.id,
-    detail: {
-      run_id: ctx.runId,
-      reason: `legacy and cloud copies of one call, matched by ${ev.rule}`,
-      rule: ev.rule,
-      value: ev.value,
-      survivor: S.id,
-      absorbed: A.id,
-      moved: moved.map((c) => ({ copy_id: c.id, source_system: c.source_system, source_key: c.source_key, origin: c.origin, old_recording: A.id, new_recording: S.id })),
-    },
-  });
+  ctx.audit.published([linked]);
   return { linked: true };
 }

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditRepository } from '../audit/audit-repository.js';
+import { RecordingRepository } from '../catalog/recording-repository.js';
+import { openTestCatalog, type TestCatalog, usableCatalogs } from '../../test/support/catalogs.js';
+import { type ApplyItem, applyRecords, type SyncContext } from './apply.js';
+import { SyncStore } from './store.js';
+
+const page = (ids: string[]): ApplyItem[] =>
+  ids.map((id) => ({ origin: id, record: { source_system: 'verint', legacy_archive_id: id, call_id: `CALL-${id}`, connector: 'share', locator: `2026/01/01/00/${id}.wav` } }));
+
+/**
+ * A page and the audit events of its mapping changes commit together. Bug (docs/SYNC.md, "Not
+ * done"): the events were appended after the page's transaction, so a failure between the two
+ * left catalog changes no audit event describes.
+ */
+describe.each(await usableCatalogs())('applyRecords on %s', (kind) => {
+  let cat: TestCatalog;
+  let ctx: SyncContext;
+  const copies = async () => (await cat.db.selectFrom('recording_copies').select('source_key').where('tenant_id', '=', 'acme').execute()).map((r) => r.source_key).sort();
+  const events = async (action: string) => (await new AuditRepository(cat.db, cat.dialect).query({ tenantId: 'acme', action, limit: 100 })).items;
+
+  beforeAll(async () => {
+    cat = await openTestCatalog(kind);
+    ctx = {
+      db: cat.db,
+      recordings: new RecordingRepository(cat.db),
+      audit: new AuditRepository(cat.db, cat.dialect),
+      store: new SyncStore(cat.db),
+      metrics: undefined,
+      tenantId: 'acme',
+      source: 'share',
+      kind: 'filesystem',
+      runId: 'run-1',
+      principalId: 'test',
+      signal: new AbortController().signal,
+    };
+  });
+  afterAll(() => cat.dispose());
+
+  it('an audit failure rolls the page back: no mapping change without its event', async () => {
+    const failing = Object.create(ctx.audit) as AuditRepository;
+    failing.append = failing.appendIn = () => Promise.reject(new Error('audit store unavailable'));
+    await expect(applyRecords({ ...ctx, audit: failing }, page(['a1', 'a2', 'a3']))).rejects.toThrow('audit store unavailable');
+    expect(await copies()).toEqual([]);
+    expect(await events('sync.mapping.added')).toEqual([]);
+  });
+
+  it('a page that commits has its events, and the chain listeners hear of them after the commit', async () => {
+    const heard: string[] = [];
+    const off = ctx.audit.onAppend((e) => heard.push(e.action));
+    try {
+      const r = await applyRecords(ctx, page(['a1', 'a2', 'a3']));
+      expect(r.added).toBe(3);
+    } finally {
+      off();
+    }
+    expect(await copies()).toEqual(['a1', 'a2', 'a3']);
+    const [added] = await events('sync.mapping.added');
+    expect(added?.detail).toMatchObject({ count: 3 });
+    expect(heard).toEqual(['sync.mapping.added']);
+    expect((await ctx.audit.verify()).ok).toBe(true);
+  });
+});
