@@ -12,7 +12,7 @@ import type { Config } from './config/schema.js';
 import type { HandoffClock } from './http/handoff-clock.js';
 import type { Metrics } from './http/metrics.js';
 import type { JobRepository } from './jobs/job-repository.js';
-import type { LocalStaging } from './jobs/staging.js';
+import type { Staging } from './jobs/staging.js';
 import type { HoldRepository } from './holds/hold-repository.js';
 import type { KeyService } from './keys/keyring.js';
 import type { Transcoder } from './media/transcoder.js';
@@ -36,7 +36,7 @@ export interface AppDeps {
   transcoder: Transcoder;
   metrics: Metrics;
   jobs: JobRepository;
-  staging: LocalStaging;
+  staging: Staging;
   keys: KeyService;
   holds: HoldRepository;
   /** Names this process as a lease owner of jobs. */

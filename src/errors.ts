@@ -56,6 +56,7 @@ export const ERRORS = {
   'job.expired': { status: 410, title: 'The staged media has expired and was purged' },
   'staging.write_failed': { status: 503, title: 'The staging area could not be written (disk full or unavailable)' },
   'staging.corrupt': { status: 500, title: 'The staged media failed its integrity check' },
+  'staging.unavailable': { status: 503, title: 'The staging store could not be read (S3 staging unreachable or refusing)' },
   'key.unavailable': { status: 503, title: 'The key needed to decrypt is not available' },
   'key.disabled': { status: 422, title: 'The key protecting the recording is disabled or scheduled for deletion' },
   'key.unknown': { status: 422, title: 'The key protecting the recording is not known to the key service' },

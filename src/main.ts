@@ -21,6 +21,7 @@ import type { AppDeps } from './deps.js';
 import { HandoffClock } from './http/handoff-clock.js';
 import { Metrics } from './http/metrics.js';
 import { JobRepository } from './jobs/job-repository.js';
+import { S3Staging } from './jobs/s3-staging.js';
 import { LocalStaging } from './jobs/staging.js';
 import { JobWorker } from './jobs/worker.js';
 import { HoldRepository } from './holds/hold-repository.js';
@@ -110,7 +111,8 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
     }),
     metrics,
     jobs: new JobRepository(catalog.db, catalog.dialect),
-    staging: new LocalStaging(join(config.data_dir, 'staging')),
+    // S3 lets every instance serve what any of them staged; local is <data_dir>/staging.
+    staging: config.jobs.staging.type === 's3' ? new S3Staging(config.jobs.staging) : new LocalStaging(join(config.data_dir, 'staging')),
     keys,
     holds: new HoldRepository(catalog.db),
     handedOff: new Set(),
@@ -161,6 +163,7 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
         // The last events of this run are covered by a signed checkpoint before the catalog closes.
         await checkpointer.stop().catch((e: unknown) => deps.logger.error({ err: e }, 'final audit checkpoint failed'));
         await deps.sources.close();
+        await deps.staging.close?.();
         await deps.catalog.close();
       })()),
   };

@@ -3,7 +3,7 @@ import { API_KEY_ID, isKeyOf, keyFormatHint } from '../access/key-format.js';
 import { filesystemSourceConfig } from '../sources/filesystem/config.js';
 import { genesysSourceConfig } from '../sources/genesys/config.js';
 import { legacyHttpSourceConfig, normaliseLegacyBlock } from '../sources/legacy-http/config.js';
-import { s3SourceConfig } from '../sources/s3/config.js';
+import { refineS3Credentials, s3Connection, s3SourceConfig } from '../sources/s3/config.js';
 import { syncTenantConfig } from '../sync/config.js';
 import { Secret, secretRef } from './secret.js';
 
@@ -218,6 +218,53 @@ export const configSchema = z
         staging_ttl_ms: z.number().int().min(1000).max(30 * 86_400_000).default(86_400_000),
         /** Poll hint sent as Retry-After with a 202. */
         retry_after_s: z.number().int().min(1).max(3600).default(2),
+        /**
+         * Where staged media lives: `local` is <data_dir>/staging (one instance, or a directory every
+         * instance mounts); `s3` is a bucket every instance reads, so any of them serves any job.
+         */
+        staging: z
+          .discriminatedUnion(
+            'type',
+            [
+              z.object({ type: z.literal('local') }).strict(),
+              refineS3Credentials(
+                z
+                  .object({
+                    type: z.literal('s3'),
+                    ...s3Connection,
+                    bucket: s3Connection.bucket.regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/, 'an S3 bucket name: lower-case letters, digits, "." and "-"'),
+                    // Staged media and the credentials' signatures go over it: plain http only to loopback (tests, a local gateway).
+                    endpoint: s3Connection.endpoint.refine((u) => {
+                      // Not a URL at all is z.url()'s complaint; this check only judges URLs.
+                      if (u === undefined || !URL.canParse(u)) return true;
+                      const url = new URL(u);
+                      return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
+                    }, 'must be https (plain http only on loopback)'),
+                    /** Object keys are <prefix><job id>: a lifecycle rule can target the prefix. */
+                    prefix: z
+                      .string()
+                      .max(512)
+                      .regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, 'empty, or path segments of letters, digits and !_.*\'()- each ending with "/" (e.g. custodian/staging/)')
+                      .refine((p) => !p.split('/').some((seg) => seg === '.' || seg === '..'), 'no "." or ".." segments')
+                      .default('custodian-staging/'),
+                    /** Multipart part size; one part per writing job is held in memory. S3 needs at least 5 MiB. */
+                    part_size_mib: z.number().int().min(5, 'at least 5 (the S3 minimum part size)').max(512).default(8),
+                    /** Server-side encryption of the staged objects (already encrypted by custodian; this is the bucket's own layer). */
+                    sse: z
+                      .object({
+                        mode: z.enum(['AES256', 'aws:kms']),
+                        kms_key_id: z.string().min(1).max(2048).optional(),
+                      })
+                      .strict()
+                      .refine((e) => e.kms_key_id === undefined || e.mode === 'aws:kms', { message: 'kms_key_id goes with mode aws:kms', path: ['kms_key_id'] })
+                      .optional(),
+                  })
+                  .strict(),
+              ),
+            ],
+            { error: (iss) => (iss.code === 'invalid_union' ? 'type must be "local" or "s3"' : undefined) },
+          )
+          .default({ type: 'local' }),
       })
       .strict()
       .prefault({}),

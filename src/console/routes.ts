@@ -14,6 +14,7 @@ import { NoCopyOpened, openFirstCopy } from '../resolve/open-copy.js';
 import type { EvidenceJob, EvidenceJobs } from './evidence/jobs.js';
 import { buildEvidencePackage, type EvidenceItem } from './evidence/package.js';
 import type { EvidenceSigner } from './evidence/signer.js';
+import { openStaged } from '../jobs/staging.js';
 import { clientGone, refuseExpired, resolveInTenant } from './resolve.js';
 import { MediaTicketStore } from './tickets.js';
 import { wavPeaks } from './waveform.js';
@@ -332,9 +333,7 @@ async function streamJobContent(deps: AppDeps, req: FastifyRequest, reply: Fasti
   const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
   const r = range ? resolveRange(range, size) : { start: 0, end: size - 1 };
   const key = await deps.keys.unwrap(job.dekKeyId, job.dekWrapped);
-  const fh = await deps.staging.open(job.stagingKey).catch(() => {
-    throw new AppError('job.expired', 'the staged package is no longer there');
-  });
+  const fh = await openStaged(deps.staging, job.stagingKey, 'package');
   const body = decryptRange(fh, key, size, r.start, r.end);
   const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: range ? 206 : 200 }).catch((e: unknown) => {
     body.destroy();

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import type { FileHandle } from 'node:fs/promises';
+import type { StagingReader } from '../jobs/staging.js';
 import { AppError } from '../errors.js';
 
 /**
@@ -73,9 +73,9 @@ export function sealedSize(plainSize: number): number {
 
 /**
  * Reads plaintext bytes [start, end] of a sealed file of known plaintext size, decrypting record
- * by record. Closes the handle at the end or on destroy.
+ * by record. Closes the reader (a FileHandle, an S3 reader) at the end or on destroy.
  */
-export function decryptRange(fh: FileHandle, key: Buffer, plainSize: number, start: number, end: number): Readable {
+export function decryptRange(fh: StagingReader, key: Buffer, plainSize: number, start: number, end: number): Readable {
   const lastIndex = Math.max(0, Math.ceil(plainSize / RECORD_PLAIN) - 1);
   let index = Math.floor(start / RECORD_PLAIN);
   const stop = Math.floor(end / RECORD_PLAIN);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
 import type { Job } from '../../jobs/job-repository.js';
+import { openStaged } from '../../jobs/staging.js';
 import { decryptRange } from '../../keys/chunked-cipher.js';
 import { retentionStatus } from '../../resolve/retention.js';
 import { parseRange, resolveRange } from '../range.js';
@@ -78,9 +79,7 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
         const r = range ? resolveRange(range, size) : { start: 0, end: size - 1 };
         const key = await deps.keys.unwrap(job.dekKeyId, job.dekWrapped);
-        const fh = await deps.staging.open(job.stagingKey).catch(() => {
-          throw new AppError('job.expired', 'the staged media is no longer there');
-        });
+        const fh = await openStaged(deps.staging, job.stagingKey, 'media');
         const body = decryptRange(fh, key, size, r.start, r.end);
         const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: range ? 206 : 200 }).catch((e: unknown) => {
           body.destroy();

@@ -2,19 +2,48 @@ import { z } from 'zod';
 import { secretRef } from '../../config/secret.js';
 import { sourceCommon } from '../common-config.js';
 
-export const s3SourceConfig = sourceCommon.extend({
-  type: z.literal('s3'),
+/**
+ * The fields that say how to reach a bucket, shared by every S3 block (the s3 source, S3 staging
+ * in `jobs.staging`), with the checks that go with them.
+ */
+export const s3Connection = {
   bucket: z.string().min(3).max(63),
   region: z.string().min(1).default('us-east-1'),
   /** S3-compatible endpoint (MinIO, Ceph, s3rver); omit for AWS. */
   endpoint: z.url().optional(),
   force_path_style: z.boolean().default(false),
-  /** Key prefix inside the bucket, prepended to every locator. */
-  prefix: z.string().default(''),
-  path_template: z.string().min(1).default('{legacy_archive_id}'),
   access_key_id: secretRef().optional(),
   secret_access_key: secretRef().optional(),
   session_token: secretRef().optional(),
+};
+
+type S3Credentials = { access_key_id?: unknown; secret_access_key?: unknown; session_token?: unknown };
+
+/** Static credentials are all or nothing (else the SDK's default chain applies). */
+export function refineS3Credentials<T extends z.ZodType<S3Credentials>>(schema: T) {
+  return schema
+    .refine((c) => (c.access_key_id === undefined) === (c.secret_access_key === undefined), {
+      message: 'access_key_id and secret_access_key go together',
+      path: ['secret_access_key'],
+    })
+    .refine((c) => c.session_token === undefined || c.access_key_id !== undefined, {
+      message: 'session_token needs access_key_id and secret_access_key',
+      path: ['session_token'],
+    });
+}
+
+const s3SourceFields = sourceCommon.extend({
+  type: z.literal('s3'),
+  bucket: s3Connection.bucket,
+  region: s3Connection.region,
+  endpoint: s3Connection.endpoint,
+  force_path_style: s3Connection.force_path_style,
+  /** Key prefix inside the bucket, prepended to every locator. */
+  prefix: z.string().default(''),
+  path_template: z.string().min(1).default('{legacy_archive_id}'),
+  access_key_id: s3Connection.access_key_id,
+  secret_access_key: s3Connection.secret_access_key,
+  session_token: s3Connection.session_token,
   /**
    * Server-side encryption of the archive. SSE-S3 and SSE-KMS need nothing on read;
    * SSE-C needs the customer key on every GET, so it is given here (by reference).
@@ -37,15 +66,9 @@ export const s3SourceConfig = sourceCommon.extend({
       path: ['customer_key'],
     })
     .default({ mode: 'none' }),
-})
-  .refine((c) => (c.access_key_id === undefined) === (c.secret_access_key === undefined), {
-    message: 'access_key_id and secret_access_key go together',
-    path: ['secret_access_key'],
-  })
-  .refine((c) => c.session_token === undefined || c.access_key_id !== undefined, {
-    message: 'session_token needs access_key_id and secret_access_key',
-    path: ['session_token'],
-  });
+});
+
+export const s3SourceConfig = refineS3Credentials(s3SourceFields);
 
 function isBase64Key256(v: string): boolean {
   return /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32;

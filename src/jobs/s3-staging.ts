@@ -1,0 +1,351 @@
+import { Readable, Writable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { Config } from '../config/schema.js';
+import { AppError } from '../errors.js';
+import { checkStagingKey, type Staging, type StagingReader, type StagingWriter } from './staging.js';
+
+export type S3StagingConfig = Extract<Config['jobs']['staging'], { type: 's3' }>;
+
+const MIB = 1024 * 1024;
+/** S3 numbers parts 1..10000. */
+const MAX_PARTS = 10_000;
+
+/** Tuning that is not configuration: tests count requests and shrink the socket pool. */
+export interface S3StagingTuning {
+  maxSockets?: number;
+  /** Called with each command name before it is sent (tests). */
+  onRequest?: (command: string) => void;
+}
+
+/**
+ * Staging in a bucket every instance shares, so the instance that staged a job need not be the one
+ * that serves it. Writes are multipart uploads with one part in flight per writer (memory per
+ * writing job ≈ one part); nothing is visible under the key before CompleteMultipartUpload, and a
+ * failed write aborts the upload. An object smaller than one part is one PutObject at commit.
+ * Reads serve the cipher's sequential positional reads from one ranged GET (docs/OPERATIONS.md).
+ */
+export class S3Staging implements Staging {
+  /** Not a local directory: a scan of it finds nothing (leftovers are the bucket lifecycle rule's). */
+  readonly dir = '';
+  readonly partSize: number;
+  private readonly client: S3Client;
+
+  constructor(
+    private readonly cfg: S3StagingConfig,
+    private readonly tuning: S3StagingTuning = {},
+  ) {
+    this.partSize = cfg.part_size_mib * MIB;
+    const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
+    const agent = { keepAlive: true, maxSockets: tuning.maxSockets ?? 50 };
+    this.client = new S3Client({
+      region: cfg.region,
+      ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+      forcePathStyle: cfg.force_path_style,
+      // A provider rather than plain strings keeps the secret out of the client's config object.
+      ...(id && secret
+        ? { credentials: async () => ({ accessKeyId: id.reveal(), secretAccessKey: secret.reveal(), ...(token ? { sessionToken: token.reveal() } : {}) }) }
+        : {}),
+      // Without these the SDK's checksum framing ends up inside objects on some S3-compatible stores.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { httpAgent: agent, httpsAgent: agent, connectionTimeout: 5_000, requestTimeout: 60_000 },
+    });
+  }
+
+  /** The object key of a staging key: the configured prefix + the (checked) key. */
+  objectKey(key: string): string {
+    return this.cfg.prefix + checkStagingKey(key);
+  }
+
+  private sse(): { ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string } {
+    const s = this.cfg.sse;
+    if (!s) return {};
+    return { ServerSideEncryption: s.mode, ...(s.kms_key_id ? { SSEKMSKeyId: s.kms_key_id } : {}) };
+  }
+
+  private send<T>(name: string, run: () => Promise<T>): Promise<T> {
+    this.tuning.onRequest?.(name);
+    return run();
+  }
+
+  async writer(key: string): Promise<StagingWriter> {
+    const Bucket = this.cfg.bucket;
+    const Key = this.objectKey(key);
+    const partSize = this.partSize;
+    // Aborts the part upload in flight when the stream is destroyed (client gone, lease lost).
+    let part: Buffer | undefined;
+    let filled = 0;
+    let total = 0;
+    let creating: Promise<string> | undefined;
+    let uploading: Promise<void> | undefined;
+    const parts: { PartNumber: number; ETag: string }[] = [];
+    let finished = false;
+    let state: 'open' | 'committed' | 'aborted' = 'open';
+
+    const uploadPart = async (): Promise<void> => {
+      // An upload created while the stream dies is still learnt of, so abort() can end it.
+      creating ??= this.send('CreateMultipartUpload', () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key, ...this.sse() }))).then((out) => {
+        if (!out.UploadId) throw new Error('CreateMultipartUpload answered without an UploadId');
+        return out.UploadId;
+      });
+      const UploadId = await creating;
+      const PartNumber = parts.length + 1;
+      if (PartNumber > MAX_PARTS) throw Object.assign(new Error(`more than ${MAX_PARTS} parts: raise jobs.staging.part_size_mib`), { code: 'TooManyParts' });
+      // Not cancelled when the stream dies: S3 may still store a part whose request was cut ("part
+      // uploads in progress might or might not succeed" after an abort), which would outlive the
+      // AbortMultipartUpload. abort() waits for it instead (bounded by the client's timeouts).
+      const out = await this.send('UploadPart', () =>
+        this.client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: part!.subarray(0, filled), ContentLength: filled })),
+      );
+      if (!out.ETag) throw new Error('UploadPart answered without an ETag');
+      parts.push({ PartNumber, ETag: out.ETag });
+      // The SDK is done with the buffer once the part is stored: it is filled again for the next one.
+      filled = 0;
+    };
+    const track = (p: Promise<void>): Promise<void> => {
+      uploading = p;
+      return p.then(
+        () => void (uploading = undefined),
+        (e: unknown) => {
+          uploading = undefined;
+          throw writeError(e);
+        },
+      );
+    };
+
+    const stream = new Writable({
+      // The write callback waits for a full part's upload: that, not a queue, is the backpressure.
+      write(chunk: Buffer, _enc, cb) {
+        part ??= Buffer.allocUnsafe(partSize);
+        let off = 0;
+        const step = (): void => {
+          // abort() may have come while the last part was being stored.
+          if (state !== 'open' || !part) return cb(new Error('the staging writer was aborted'));
+          while (off < chunk.length) {
+            const n = chunk.copy(part!, filled, off);
+            filled += n;
+            off += n;
+            total += n;
+            if (filled === partSize) {
+              track(uploadPart()).then(step, cb);
+              return;
+            }
+          }
+          cb();
+        };
+        step();
+      },
+      final(cb) {
+        // The short last part, only when a multipart upload exists; else commit sends one PutObject.
+        const last = creating && filled > 0 ? track(uploadPart()) : Promise.resolve();
+        last.then(() => {
+          finished = true;
+          cb();
+        }, cb);
+      },
+      destroy(err, cb) {
+        cb(err);
+      },
+    });
+
+    return {
+      stream,
+      commit: async () => {
+        if (state !== 'open' || !finished) throw new AppError('staging.write_failed', 'the staged object was not written to its end');
+        try {
+          if (!creating) {
+            await this.send('PutObject', () =>
+              this.client.send(new PutObjectCommand({ Bucket, Key, Body: part ? part.subarray(0, filled) : Buffer.alloc(0), ContentLength: filled, ...this.sse() })),
+            );
+          } else {
+            const UploadId = await creating;
+            await this.send('CompleteMultipartUpload', () => this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } })));
+          }
+        } catch (e) {
+          throw new AppError('staging.write_failed', `staging could not be written (${errorName(e)})`, { cause: e });
+        }
+        state = 'committed';
+        part = undefined;
+        return total;
+      },
+      abort: async () => {
+        if (state !== 'open') return;
+        state = 'aborted';
+        stream.destroy();
+        part = undefined;
+        await uploading?.catch(() => {});
+        const UploadId = await creating?.catch(() => undefined);
+        if (!UploadId) return;
+        // Parts stored so far are freed. A failure here is not the job's failure: the upload stays
+        // invisible under the key, and the bucket's AbortIncompleteMultipartUpload rule removes it.
+        await this.send('AbortMultipartUpload', () => this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }))).catch(() => {});
+      },
+    };
+  }
+
+  async open(key: string): Promise<StagingReader> {
+    const Key = this.objectKey(key);
+    const head = await this.head(Key);
+    if (!head) throw new AppError('job.expired', 'the staged object is not there');
+    return new S3ObjectReader((position) => this.get(Key, position, head.etag), head.size);
+  }
+
+  async size(key: string): Promise<number | null> {
+    return (await this.head(this.objectKey(key)))?.size ?? null;
+  }
+
+  async delete(key: string): Promise<void> {
+    const Key = this.objectKey(key);
+    try {
+      await this.send('DeleteObject', () => this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key })));
+    } catch (e) {
+      if (statusOf(e) === 404) return;
+      throw readError(e, 'deleted');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  private async head(Key: string): Promise<{ size: number; etag: string | undefined } | null> {
+    try {
+      const out = await this.send('HeadObject', () => this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key })));
+      if (out.ContentLength === undefined) throw new Error('HeadObject answered without a Content-Length');
+      return { size: out.ContentLength, etag: out.ETag };
+    } catch (e) {
+      if (statusOf(e) === 404) return null;
+      throw readError(e, 'read');
+    }
+  }
+
+  /** A GET from `position` to the end; the ETag pins the object the reader started with. */
+  private async get(Key: string, position: number, etag: string | undefined): Promise<Readable> {
+    let out;
+    try {
+      out = await this.send('GetObject', () =>
+        this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key, Range: `bytes=${position}-`, ...(etag ? { IfMatch: etag } : {}) })),
+      );
+    } catch (e) {
+      throw readError(e, 'read');
+    }
+    const body = out.Body;
+    if (!(body instanceof Readable)) throw new AppError('staging.unavailable', 'the staging store answered without a body');
+    // A server that ignored the range would hand us the object from its start.
+    const m = out.ContentRange ? /^bytes (\d+)-/.exec(out.ContentRange) : null;
+    if (position > 0 && Number(m?.[1]) !== position) {
+      body.destroy();
+      throw new AppError('staging.unavailable', 'the staging store served a different range than asked');
+    }
+    return body;
+  }
+}
+
+/**
+ * Positional reads served from one ranged GET stream while they are sequential (decryptRange reads
+ * record after record); a read elsewhere starts a new GET there. One read at a time. Closing (or
+ * any restart) destroys the body, so its socket goes back or is closed, never leaked.
+ */
+export class S3ObjectReader implements StagingReader {
+  private body: Readable | undefined;
+  private chunks: AsyncIterator<Buffer> | undefined;
+  /** Object offset of the next byte `pending` (then the stream) yields. */
+  private pos = -1;
+  private pending: Buffer | undefined;
+  private closed = false;
+  /** GETs started so far (tests check sequential reads share one). */
+  gets = 0;
+
+  constructor(
+    private readonly start: (position: number) => Promise<Readable>,
+    readonly size: number,
+  ) {}
+
+  async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    if (this.closed) throw new Error('the staging reader is closed');
+    if (length <= 0 || position >= this.size) return { bytesRead: 0 };
+    if (!this.chunks || position !== this.pos) await this.restart(position);
+    let n = 0;
+    try {
+      while (n < length) {
+        if (!this.pending?.length) {
+          const r = await this.chunks!.next();
+          if (r.done) break;
+          this.pending = r.value;
+        }
+        const take = Math.min(length - n, this.pending.length);
+        this.pending.copy(buffer, offset + n, 0, take);
+        this.pending = this.pending.subarray(take);
+        n += take;
+        this.pos += take;
+      }
+    } catch (e) {
+      this.drop();
+      throw e instanceof AppError ? e : new AppError('staging.unavailable', `the staged object could not be read (${errorName(e)})`, { cause: e });
+    }
+    return { bytesRead: n };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.drop();
+  }
+
+  private async restart(position: number): Promise<void> {
+    this.drop();
+    this.gets++;
+    const body = await this.start(position);
+    if (this.closed) {
+      body.destroy();
+      throw new Error('the staging reader is closed');
+    }
+    this.body = body;
+    this.chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    this.pos = position;
+  }
+
+  private drop(): void {
+    this.body?.destroy();
+    this.body = undefined;
+    this.chunks = undefined;
+    this.pending = undefined;
+  }
+}
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function statusOf(e: unknown): number | undefined {
+  return (e as SdkError | undefined)?.$metadata?.httpStatusCode;
+}
+
+/** The S3 error code or network error code only: S3 messages can quote keys and principals. */
+function errorName(e: unknown): string {
+  if (e instanceof AppError) return e.code;
+  const s = (e ?? {}) as SdkError;
+  if (s.name === 'AbortError') return 'aborted';
+  return s.$metadata?.httpStatusCode !== undefined ? (s.name ?? `HTTP ${s.$metadata.httpStatusCode}`) : (s.code ?? s.name ?? 'error');
+}
+
+/** What the write stream fails with: run-job reports it as staging.write_failed with this code. */
+function writeError(e: unknown): Error {
+  return Object.assign(new Error(`S3 staging write failed (${errorName(e)})`, { cause: e }), { code: errorName(e) });
+}
+
+function readError(e: unknown, what: 'read' | 'deleted'): AppError {
+  if (statusOf(e) === 412) return new AppError('staging.unavailable', 'the staged object changed while it was read');
+  return new AppError('staging.unavailable', `the staged object could not be ${what} (${errorName(e)})`, { cause: e });
+}
