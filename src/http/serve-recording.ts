@@ -1,8 +1,12 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { AuditEvent } from '../audit/event.js';
+import { writeTransaction } from '../catalog/database.js';
 import { recordingMetadata } from '../catalog/metadata.js';
 import type { Recording } from '../catalog/model.js';
+import type { Database } from '../catalog/tables.js';
 import type { AppDeps } from '../deps.js';
 import { AppError, isAppError } from '../errors.js';
 import type { AudioFormat, FormatPreference } from '../media/format.js';
@@ -191,7 +195,7 @@ async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyR
   const first = orderCopies(rec, deps.config.policy.prefer)[0];
   const source = first ? deps.sources.configFor(rec.tenantId, first) : undefined;
   const mode = allowJobs ? (source?.mode ?? 'sync') : 'sync';
-  const newJob = (running: boolean) =>
+  const newJob = (running: boolean, db?: Kysely<Database>) =>
     deps.jobs.create({
       tenantId: p.tenantId,
       principalId: p.id,
@@ -203,7 +207,7 @@ async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyR
       format,
       maxAttempts: deps.config.jobs.max_attempts,
       ...(running ? { leaseOwner: deps.instanceId, leaseMs: deps.config.jobs.lease_ms } : {}),
-    });
+    }, db);
   if (mode === 'async') {
     const { job, created } = await newJob(false);
     deps.worker?.poke();
@@ -224,7 +228,12 @@ async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyR
   if (outcome === 'timeout') {
     const handoffStart = performance.now();
     reply.raw.once('finish', () => deps.handoffClock.record(performance.now() - handoffStart));
-    const { job, created } = await newJob(true);
+    // The job row and its "allowed" audit event: one commit on the way to the 202, and never one without the other.
+    const { job, created, event } = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 202 }, async (trx, record) => {
+      const r = await newJob(true, trx);
+      req.audit.detail = { ...req.audit.detail, job_id: r.job.id, job_created: r.created };
+      return { ...r, event: await record() };
+    });
     handedOff = true;
     if (created) {
       const handed = { abort: fetchAc, done: stageOpened(deps, job, opening, fetchAc) };
@@ -232,7 +241,7 @@ async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyR
       void handed.done.finally(() => deps.handedOff.delete(handed));
     }
     else fetchAc.abort(); // a concurrent duplicate already owns the work
-    return accepted(deps, req, reply, job, created);
+    return sendAccepted(deps, reply, job, event.id);
   }
   if ('error' in outcome) {
     const e = outcome.error;
@@ -270,22 +279,66 @@ async function settleWithin<T>(p: Promise<T>, ms: number | undefined): Promise<{
 async function accepted(deps: AppDeps, req: FastifyRequest, reply: FastifyReply, job: Job, created: boolean): Promise<null> {
   req.audit.detail = { ...req.audit.detail, job_id: job.id, job_created: created };
   const ev = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 202 });
+  return sendAccepted(deps, reply, job, ev.id);
+}
+
+async function sendAccepted(deps: AppDeps, reply: FastifyReply, job: Job, eventId: string): Promise<null> {
   const poll = `/api/v1/recordings/status/${job.id}`;
   const retryAfter = String(deps.config.jobs.retry_after_s);
   await reply
     .code(202)
     .header('Location', poll)
     .header('Retry-After', retryAfter)
-    .header('X-Audit-Event-Id', ev.id)
+    .header('X-Audit-Event-Id', eventId)
     .header('Cache-Control', 'no-store')
     .send({ status: 202, message: 'Retrieval initiated', job_id: job.id, poll_endpoint: poll });
   return null;
 }
 
-export async function auditOrRefuse(deps: AppDeps, req: FastifyRequest, fields: { outcome: 'allowed' | 'completed'; status: number }) {
+class AuditWriteFailed extends Error {
+  constructor(cause: unknown) {
+    super('audit write failed', { cause });
+  }
+}
+
+/**
+ * Writes the request's audit event, failing closed: no evidence, no access. With `within`, the
+ * event is appended inside one write transaction together with the caller's own writes (`record`
+ * appends it there), so both commit or neither does.
+ */
+export async function auditOrRefuse(deps: AppDeps, req: FastifyRequest, fields: { outcome: 'allowed' | 'completed'; status: number }): Promise<AuditEvent>;
+export async function auditOrRefuse<T>(
+  deps: AppDeps,
+  req: FastifyRequest,
+  fields: { outcome: 'allowed' | 'completed'; status: number },
+  within: (trx: Kysely<Database>, record: () => Promise<AuditEvent>) => Promise<T>,
+): Promise<T>;
+export async function auditOrRefuse<T>(
+  deps: AppDeps,
+  req: FastifyRequest,
+  fields: { outcome: 'allowed' | 'completed'; status: number },
+  within?: (trx: Kysely<Database>, record: () => Promise<AuditEvent>) => Promise<T>,
+): Promise<T | AuditEvent> {
   try {
-    return await deps.audit.record(req, fields);
+    if (!within) return await deps.audit.record(req, fields);
+    const written: AuditEvent[] = [];
+    const out = await writeTransaction(deps.catalog.db, (trx) =>
+      within(trx, async () => {
+        try {
+          const ev = await deps.audit.repo.appendIn(trx, { ...deps.audit.base(req), ...fields });
+          written.push(ev);
+          return ev;
+        } catch (e) {
+          throw new AuditWriteFailed(e);
+        }
+      }),
+    );
+    deps.audit.repo.published(written);
+    req.audit.written = true;
+    return out;
   } catch (e) {
+    // The caller's own writes failing is their error, not the trail's.
+    if (within && !(e instanceof AuditWriteFailed)) throw e;
     // Fail closed: no evidence, no access.
     req.log.error({ err: e }, 'audit write failed; refusing access');
     req.audit.written = true;

@@ -120,12 +120,16 @@ export class JobRepository {
     private readonly dialect: Dialect,
   ) {}
 
-  /** Creates the job, or returns the existing one for the same (tenant, request_id): request_id is the idempotency key. */
-  async create(j: NewJob): Promise<{ job: Job; created: boolean }> {
+  /**
+   * Creates the job, or returns the existing one for the same (tenant, request_id): request_id is
+   * the idempotency key. `db` may be a caller's write transaction (the 202 hand-off writes the job
+   * and its audit event in one commit).
+   */
+  async create(j: NewJob, db: Kysely<Database> = this.db): Promise<{ job: Job; created: boolean }> {
     const now = Date.now();
     const id = `job_${randomUUID()}`;
     const running = j.leaseOwner !== undefined;
-    const inserted = await this.db
+    const inserted = await db
       .insertInto('jobs')
       .values({
         id,
@@ -149,19 +153,19 @@ export class JobRepository {
       })
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { job: (await this.get(j.tenantId, id))!, created: true };
-    const existing = j.requestId ? await this.byRequestId(j.tenantId, j.requestId) : null;
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { job: (await this.get(j.tenantId, id, db))!, created: true };
+    const existing = j.requestId ? await this.byRequestId(j.tenantId, j.requestId, db) : null;
     if (!existing) throw new Error('job insert ignored without a conflicting request_id');
     return { job: existing, created: false };
   }
 
-  async get(tenantId: string, id: string): Promise<Job | null> {
-    const r = await this.db.selectFrom('jobs').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  async get(tenantId: string, id: string, db: Kysely<Database> = this.db): Promise<Job | null> {
+    const r = await db.selectFrom('jobs').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
     return r ? toJob(r) : null;
   }
 
-  async byRequestId(tenantId: string, requestId: string): Promise<Job | null> {
-    const r = await this.db.selectFrom('jobs').selectAll().where('tenant_id', '=', tenantId).where('request_id', '=', requestId).executeTakeFirst();
+  async byRequestId(tenantId: string, requestId: string, db: Kysely<Database> = this.db): Promise<Job | null> {
+    const r = await db.selectFrom('jobs').selectAll().where('tenant_id', '=', tenantId).where('request_id', '=', requestId).executeTakeFirst();
     return r ? toJob(r) : null;
   }
 
