@@ -67,3 +67,23 @@ describe('sync config: search-API sources, windows, schedule', () => {
     expect(errorOf({ sources: [source] })).toMatch(re);
   });
 });
+
+describe('sync config: integrity thresholds', () => {
+  it('defaults to the measured thresholds and takes a tenant override', async () => {
+    const { thresholdsFor } = await import('./integrity/check.js');
+    const dflt = parse({ sources: [] });
+    expect(thresholdsFor(dflt, 'acme')).toEqual({ minSimilarity: 0.9, maxOffsetMs: 1000, durationToleranceMs: 2000 });
+    const tuned = parse({ sources: [], sync: { crosswalk: { integrity: { min_similarity: 0.95, max_offset_ms: 3000 } } } });
+    expect(thresholdsFor(tuned, 'acme')).toEqual({ minSimilarity: 0.95, maxOffsetMs: 3000, durationToleranceMs: 2000 });
+    expect(thresholdsFor(tuned, 'acme', { minSimilarity: 0.8 }).minSimilarity).toBe(0.8);
+  });
+
+  it.each([
+    [{ min_similarity: 1.2 }, 'tenants[0].sync.crosswalk.integrity.min_similarity'],
+    [{ min_similarity: 0.1 }, 'tenants[0].sync.crosswalk.integrity.min_similarity'],
+    [{ max_offset_ms: -1 }, 'tenants[0].sync.crosswalk.integrity.max_offset_ms'],
+    [{ nope: 1 }, 'tenants[0].sync.crosswalk.integrity'],
+  ])('refuses %j naming %s', (integrity, path) => {
+    expect(errorOf({ sources: [], sync: { crosswalk: { integrity } } })).toContain(path);
+  });
+});

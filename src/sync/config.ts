@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_THRESHOLDS } from './integrity/judge.js';
 
 /**
  * Catalog columns a legacy sidecar can feed, plus the facts the crosswalk and the integrity
@@ -121,6 +122,16 @@ export const syncTenantConfig = z
           .optional(),
         /** Integrity of linked pairs: durations further apart than this are a mismatch. */
         duration_tolerance_ms: z.number().int().min(0).max(3_600_000).default(2_000),
+        /** Decoded-audio comparison (custodian verify integrity, POST …/integrity; docs/SYNC.md). */
+        integrity: z
+          .object({
+            /** Envelope similarity at or above which two copies hold the same audio (same-call copies measured ≥ 0.98, other calls ≤ 0.35). */
+            min_similarity: z.number().min(0.5).max(1).default(DEFAULT_THRESHOLDS.minSimilarity),
+            /** Largest leading offset searched between the two copies. */
+            max_offset_ms: z.number().int().min(0).max(30_000).default(DEFAULT_THRESHOLDS.maxOffsetMs),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -10,7 +10,7 @@ import { orderCopies } from '../../resolve/copy-policy.js';
 import { DEFAULT_SYNC_CONFIG } from '../config.js';
 import { type CopyDigest, type DigestDeps, digestCopy } from './copy-digest.js';
 import { type IntegrityCheck, IntegrityRepository, type SideResult } from './integrity-repository.js';
-import { DEFAULT_THRESHOLDS, type IntegrityThresholds, judge } from './judge.js';
+import { type IntegrityThresholds, judge } from './judge.js';
 
 /** What a check needs of the composition root (AppDeps has all of it). */
 export interface IntegrityDeps extends DigestDeps {
@@ -30,7 +30,8 @@ export interface CheckOptions {
 /** The tenant's thresholds: the crosswalk's duration tolerance, the fingerprint defaults, then overrides. */
 export function thresholdsFor(config: Config, tenantId: string, overrides: Partial<IntegrityThresholds> = {}): IntegrityThresholds {
   const sync = config.tenants.find((t) => t.id === tenantId)?.sync ?? DEFAULT_SYNC_CONFIG;
-  return { ...DEFAULT_THRESHOLDS, durationToleranceMs: sync.crosswalk.duration_tolerance_ms, ...overrides };
+  const i = sync.crosswalk.integrity;
+  return { minSimilarity: i.min_similarity, maxOffsetMs: i.max_offset_ms, durationToleranceMs: sync.crosswalk.duration_tolerance_ms, ...overrides };
 }
 
 type Side = { copy: Copy } | { copy: Copy | null; error: AppError };
