@@ -13,6 +13,7 @@ import {
 import type { Config } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { checkStagingKey, type Staging, type StagingReader, type StagingWriter } from './staging.js';
+import { s3Client } from '../sources/s3/client.js';
 
 export type S3StagingConfig = Extract<Config['jobs']['staging'], { type: 's3' }>;
 
@@ -45,21 +46,7 @@ export class S3Staging implements Staging {
     private readonly tuning: S3StagingTuning = {},
   ) {
     this.partSize = cfg.part_size_mib * MIB;
-    const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
-    const agent = { keepAlive: true, maxSockets: tuning.maxSockets ?? 50 };
-    this.client = new S3Client({
-      region: cfg.region,
-      ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
-      forcePathStyle: cfg.force_path_style,
-      // A provider rather than plain strings keeps the secret out of the client's config object.
-      ...(id && secret
-        ? { credentials: async () => ({ accessKeyId: id.reveal(), secretAccessKey: secret.reveal(), ...(token ? { sessionToken: token.reveal() } : {}) }) }
-        : {}),
-      // Without these the SDK's checksum framing ends up inside objects on some S3-compatible stores.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { httpAgent: agent, httpsAgent: agent, connectionTimeout: 5_000, requestTimeout: 60_000 },
-    });
+    this.client = s3Client(cfg, { maxSockets: tuning.maxSockets ?? 50, connectionTimeoutMs: 5_000, requestTimeoutMs: 60_000 });
   }
 
   /** The object key of a staging key: the configured prefix + the (checked) key. */

@@ -81,21 +81,34 @@ export async function prepareMedia(input: Readable, want: AudioFormat, opts: Pre
   return prepared;
 }
 
-async function prepare(input: Readable, want: AudioFormat, opts: PrepareOptions): Promise<PreparedMedia> {
-  const { signal, sourceSize } = opts;
+/**
+ * Reads the head of `input` and sniffs it: the codec and layout, the size when known, and a
+ * stream that replays every byte. On failure `input` is destroyed; afterwards the caller owns
+ * `stream` (and destroys it on its own errors).
+ */
+export async function sniffStream(
+  input: Readable,
+  opts: Pick<PrepareOptions, 'signal' | 'sourceSize' | 'rawCodecHint'>,
+): Promise<{ stream: Readable; sniff: SniffResult; totalSize: number | undefined }> {
   let peeked;
   try {
-    signal.throwIfAborted();
-    peeked = await peekHead(input, SNIFF_BYTES, signal);
+    opts.signal.throwIfAborted();
+    peeked = await peekHead(input, SNIFF_BYTES, opts.signal);
   } catch (err) {
     input.destroy();
     throw err;
   }
   const { head, stream, ended } = peeked;
+  const totalSize = opts.sourceSize ?? (ended ? head.length : undefined);
+  let s = sniff(head, totalSize === undefined ? {} : { totalSize });
+  if (opts.rawCodecHint === 'g729' && s.container === 'unknown') s = rawG729(totalSize);
+  return { stream, sniff: s, totalSize };
+}
+
+async function prepare(input: Readable, want: AudioFormat, opts: PrepareOptions): Promise<PreparedMedia> {
+  const { signal } = opts;
+  const { stream, sniff: s, totalSize } = await sniffStream(input, opts);
   try {
-    const totalSize = sourceSize ?? (ended ? head.length : undefined);
-    let s = sniff(head, totalSize === undefined ? {} : { totalSize });
-    if (opts.rawCodecHint === 'g729' && s.container === 'unknown') s = rawG729(totalSize);
     const plan = describeOutput(s, want);
     const base = { codec: s.codec, contentType: plan.action === 'refuse' ? ('application/octet-stream' as const) : plan.contentType, sniff: s, plan };
 

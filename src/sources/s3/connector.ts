@@ -4,6 +4,7 @@ import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type 
 import { AppError } from '../../errors.js';
 import { locatorOf } from '../locator.js';
 import type { ByteRange, CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
+import { s3Client } from './client.js';
 import type { S3SourceConfig } from './config.js';
 
 /** Tuning that is not configuration: tests shrink the socket pool to prove aborted reads give sockets back. */
@@ -38,20 +39,7 @@ export class S3Connector implements SourceConnector {
     tuning: S3ConnectorTuning = {},
   ) {
     this.name = cfg.name;
-    const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
-    const agent = { keepAlive: true, maxSockets: tuning.maxSockets ?? 50 };
-    this.client = new S3Client({
-      region: cfg.region,
-      ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
-      forcePathStyle: cfg.force_path_style,
-      // A provider rather than plain strings keeps the secret out of the client's config object.
-      ...(id && secret
-        ? { credentials: async () => ({ accessKeyId: id.reveal(), secretAccessKey: secret.reveal(), ...(token ? { sessionToken: token.reveal() } : {}) }) }
-        : {}),
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { httpAgent: agent, httpsAgent: agent },
-    });
+    this.client = s3Client(cfg, { maxSockets: tuning.maxSockets ?? 50 });
   }
 
   /** SSE-C key headers, revealed per request so the key never sits on the instance in clear. */

@@ -3,8 +3,7 @@ import { AppError } from '../../errors.js';
 import { DataSlice } from '../../media/data-slice.js';
 import { describeOutput, ffmpegInvocation } from '../../media/describe-output.js';
 import { G711Decoder } from '../../media/g711.js';
-import { peekHead } from '../../media/peek-head.js';
-import { SNIFF_BYTES, sniff, type SniffResult } from '../../media/sniff.js';
+import { sniffStream } from '../../media/prepare.js';
 import type { Transcoder } from '../../media/transcoder.js';
 import { SAMPLE_RATE } from './fingerprint.js';
 
@@ -41,19 +40,8 @@ export interface CanonicalOptions {
  */
 export async function canonicalPcm(input: Readable, opts: CanonicalOptions): Promise<CanonicalPcm> {
   const { signal } = opts;
-  let peeked;
+  const { stream, sniff: s } = await sniffStream(input, opts);
   try {
-    signal.throwIfAborted();
-    peeked = await peekHead(input, SNIFF_BYTES, signal);
-  } catch (err) {
-    input.destroy();
-    throw err;
-  }
-  const { head, stream, ended } = peeked;
-  try {
-    const totalSize = opts.sourceSize ?? (ended ? head.length : undefined);
-    let s = sniff(head, totalSize === undefined ? {} : { totalSize });
-    if (opts.rawCodecHint === 'g729' && s.container === 'unknown') s = rawG729(totalSize);
     const plan = describeOutput(s, 'wav');
     if (plan.action === 'refuse') {
       throw new AppError(plan.error, `The stored bytes cannot be decoded for comparison: ${plan.why}`, { extra: { codec: s.codec } });
@@ -80,17 +68,3 @@ export async function canonicalPcm(input: Readable, opts: CanonicalOptions): Pro
 }
 
 function noop(): void {}
-
-/** As prepareMedia: a `.g729` file is bare 10-byte frames, known only from the catalog. */
-function rawG729(totalSize: number | undefined): SniffResult {
-  return {
-    container: 'unknown',
-    codec: 'g729',
-    sampleRate: 8000,
-    channels: 1,
-    blockAlign: 10,
-    dataOffset: 0,
-    ...(totalSize === undefined ? {} : { dataLength: totalSize }),
-    notes: ['declared raw G.729 frames (no container)'],
-  };
-}
