@@ -1,3 +1,4 @@
+import { IdleWaiters } from './idle-waiters.js';
 import type { AppDeps } from '../deps.js';
 import { executeJob } from './run-job.js';
 
@@ -9,7 +10,7 @@ import { executeJob } from './run-job.js';
 export class JobWorker {
   private stopped = false;
   private readonly loops: Promise<void>[] = [];
-  private readonly wakers = new Set<() => void>();
+  private readonly idle = new IdleWaiters();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: AppDeps) {}
@@ -23,8 +24,7 @@ export class JobWorker {
 
   /** New work exists (a job was queued here): skip the rest of the poll wait. */
   poke(): void {
-    const first = this.wakers.values().next();
-    if (!first.done) first.value();
+    this.idle.wakeOne();
   }
 
   private async loop(): Promise<void> {
@@ -40,15 +40,7 @@ export class JobWorker {
         await executeJob(this.deps, job).catch((e: unknown) => this.deps.logger.error({ err: e, job: job.id }, 'job crashed'));
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(t);
-          this.wakers.delete(wake);
-          resolve();
-        };
-        const t = setTimeout(wake, cfg.poll_interval_ms);
-        this.wakers.add(wake);
-      });
+      await this.idle.wait(cfg.poll_interval_ms);
     }
   }
 
@@ -64,7 +56,7 @@ export class JobWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.sweeper);
-    for (const wake of [...this.wakers]) wake();
+    this.idle.wakeAll();
     await Promise.allSettled(this.loops);
   }
 }

@@ -1,3 +1,4 @@
+import { IdleWaiters } from '../../jobs/idle-waiters.js';
 import { randomUUID } from 'node:crypto';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,7 +37,7 @@ export class EvidenceJobs {
   readonly store: EvidenceJobStore;
   private stopped = false;
   private readonly loops: Promise<void>[] = [];
-  private readonly wakers = new Set<() => void>();
+  private readonly idle = new IdleWaiters();
   private readonly running = new Map<string, AbortController>();
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -71,8 +72,7 @@ export class EvidenceJobs {
       },
       ...ctx,
     });
-    const first = this.wakers.values().next();
-    if (!first.done) first.value();
+    this.idle.wakeOne();
     return job;
   }
 
@@ -89,15 +89,7 @@ export class EvidenceJobs {
         await this.run(job).catch((e: unknown) => this.deps.logger.error({ err: e, job: job.id }, 'evidence job crashed'));
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(t);
-          this.wakers.delete(wake);
-          resolve();
-        };
-        const t = setTimeout(wake, cfg.poll_interval_ms);
-        this.wakers.add(wake);
-      });
+      await this.idle.wait(cfg.poll_interval_ms);
     }
   }
 
@@ -228,7 +220,7 @@ export class EvidenceJobs {
   async close(): Promise<void> {
     this.stopped = true;
     clearInterval(this.sweeper);
-    for (const wake of [...this.wakers]) wake();
+    this.idle.wakeAll();
     for (const ac of this.running.values()) ac.abort(new Error('gateway closing'));
     await Promise.allSettled(this.loops);
   }
