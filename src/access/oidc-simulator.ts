@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type CryptoKey, type JWK, SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { closeServers } from '../sources/sim-server.js';
 
 /**
  * A small OpenID Connect provider for tests, the demo and anyone who wants to try the console's
@@ -279,10 +280,6 @@ export async function startOidcSimulator(opts: OidcSimulatorOptions): Promise<Oi
         .setExpirationTime(Math.floor(Date.now() / 1000) + ttlS)
         .setJti(randomUUID())
         .sign(privateKey),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeServers([server]),
   };
 }

@@ -17,6 +17,7 @@ import {
 } from './models.js';
 import { queryConversationDetails, uuidFrom } from './simulator-analytics.js';
 import { parseSimRange } from '../sim-range.js';
+import { cliArg, closeServers } from '../sim-server.js';
 
 /**
  * A Genesys Cloud simulator: a real HTTP server speaking the routes, status codes, model field
@@ -956,25 +957,14 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     },
     async close() {
       for (const r of recordings.values()) clearTimeout(r.restoreTimer);
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeAllConnections();
-            }),
-        ),
-      );
+      await closeServers(servers);
     },
   };
 }
 
 // Standalone: `npx tsx src/sources/genesys/simulator.ts [--port N] [--file media.wav]`
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? process.argv[i + 1] : undefined;
-  };
+  const arg = (name: string) => cliArg(name);
   const file = arg('--file');
   const sim = await startGenesysSimulator({
     layout: 'combined',

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { AVAYA_DEFAULTS, MEDIASENSE_DEFAULTS, type LegacyProvider } from './config.js';
 import { parseSimRange } from '../sim-range.js';
+import { cliArg, closeServers } from '../sim-server.js';
 
 /**
  * A legacy recorder simulator: a real HTTP server speaking the default paths of a provider
@@ -650,25 +651,14 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
     async close() {
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeAllConnections();
-            }),
-        ),
-      );
+      await closeServers(servers);
     },
   };
 }
 
 // Standalone: `npx tsx src/sources/legacy-http/simulator.ts --provider avaya_aura|cisco_mediasense|generic_http [--port N] [--file media.wav]`
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? process.argv[i + 1] : undefined;
-  };
+  const arg = (name: string) => cliArg(name);
   const provider = (arg('--provider') ?? 'avaya_aura') as LegacyProvider;
   if (!['avaya_aura', 'cisco_mediasense', 'generic_http'].includes(provider)) {
     console.error('--provider must be avaya_aura, cisco_mediasense or generic_http');
