@@ -179,11 +179,28 @@ export interface ChildSpec {
 }
 
 const CHILD_ENTRY = fileURLToPath(new URL('../gateway-process.ts', import.meta.url));
+// Two directories deep, like src/<dir>/: the gateway's paths relative to its own files (web/dist, demo/audio) still resolve.
+const CHILD_BUNDLE = fileURLToPath(new URL('../.build/gateway-process.mjs', import.meta.url));
+let built: Promise<unknown> | undefined;
 
-/** Starts bench/gateway-process.ts under tsx, as `npm run serve` runs the gateway. */
+/**
+ * The child runs compiled JavaScript, as production does (`npm run build`, `node dist/cli/main.js
+ * serve`): bench/gateway-process.ts and the gateway bundled once per run with esbuild, npm packages
+ * left external. Under tsx the same gateway holds ~45 MiB more (the loader), which is not the
+ * gateway's memory.
+ */
+function buildChild(): Promise<unknown> {
+  built ??= import('esbuild').then((esbuild) =>
+    esbuild.build({ entryPoints: [CHILD_ENTRY], outfile: CHILD_BUNDLE, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' }),
+  );
+  return built;
+}
+
+/** Starts bench/gateway-process.ts, compiled, alone in a child process. */
 export async function spawnGateway(spec: ChildSpec, specPath: string): Promise<ChildGateway> {
   writeFileSync(specPath, JSON.stringify(spec));
-  const child = fork(CHILD_ENTRY, [specPath], { execArgv: ['--import', 'tsx', ...(spec.execArgv ?? [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await buildChild();
+  const child = fork(CHILD_BUNDLE, [specPath], { execArgv: [...(spec.execArgv ?? [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let seq = 0;
   const waiting = new Map<number, (v: any) => void>();
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
