@@ -114,6 +114,9 @@ export function storedEvent(r: Selectable<AuditEventsTable>): StoredEvent {
   return { seq: Number(r.seq), ...rest, prevHash, hash: r.hash };
 }
 
+/** Most events one group commit carries. */
+const GROUP_MAX = 256;
+
 /** All SQL of the audit trail. Appends are serialised so the chain has one order across instances. */
 export class AuditRepository {
   private readonly listeners = new Set<(e: AuditEvent) => void>();
@@ -131,10 +134,49 @@ export class AuditRepository {
     return () => this.listeners.delete(listener);
   }
 
-  async append(input: AuditEventInput): Promise<AuditEvent> {
-    const ev = await writeTransaction(this.db, (trx) => this.appendIn(trx, input));
-    this.published([ev]);
-    return ev;
+  /**
+   * Appends one event in its own commit — shared with the appends that arrive while another
+   * commit is in flight (group commit): one transaction, one chain lock and one durable flush for
+   * the whole group, in arrival order. Under concurrency on PostgreSQL one commit per event was
+   * the ceiling (~800 appends/s at 50 concurrent, p50 58 ms). Each caller still learns of its own
+   * event only once it has committed; if a group fails, its events are retried one by one so one
+   * bad event never refuses the others.
+   */
+  append(input: AuditEventInput): Promise<AuditEvent> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ input, resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  readonly #pending: { input: AuditEventInput; resolve: (e: AuditEvent) => void; reject: (e: unknown) => void }[] = [];
+  #flushing = false;
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#pending.length) {
+        const group = this.#pending.splice(0, GROUP_MAX);
+        try {
+          const events = await this.#commit(group.map((g) => g.input));
+          group.forEach((g, i) => g.resolve(events[i]!));
+        } catch (e) {
+          if (group.length === 1) {
+            group[0]!.reject(e);
+            continue;
+          }
+          for (const g of group) await this.#commit([g.input]).then(([ev]) => g.resolve(ev!), g.reject);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #commit(inputs: AuditEventInput[]): Promise<AuditEvent[]> {
+    const events = await writeTransaction(this.db, (trx) => this.insertEvents(trx, inputs));
+    this.published(events);
+    return events;
   }
 
   /**
@@ -161,12 +203,18 @@ export class AuditRepository {
   }
 
   private async insertEvent(trx: Kysely<Database>, input: AuditEventInput): Promise<AuditEvent> {
-    {
-      // One chain, one writer at a time: on PostgreSQL an advisory lock spans instances; on
-      // SQLite the transaction holds the database's write lock from its start (BEGIN IMMEDIATE),
-      // which also serialises a CLI process appending beside the server.
-      if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(7431001)`.execute(trx);
-      const last = await trx.selectFrom('audit_events').select('hash').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    return (await this.insertEvents(trx, [input]))[0]!;
+  }
+
+  /** Chains and inserts events in order: one lock, one read of the head, one multi-row INSERT. */
+  private async insertEvents(trx: Kysely<Database>, inputs: AuditEventInput[]): Promise<AuditEvent[]> {
+    // One chain, one writer at a time: on PostgreSQL an advisory lock spans instances; on
+    // SQLite the transaction holds the database's write lock from its start (BEGIN IMMEDIATE),
+    // which also serialises a CLI process appending beside the server.
+    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(7431001)`.execute(trx);
+    const last = await trx.selectFrom('audit_events').select('hash').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    let prevHash = last?.hash ?? GENESIS_HASH;
+    const rows = inputs.map((input) => {
       const fields: ChainedFields = {
         id: input.id ?? randomUUID(),
         occurredAt: new Date().toISOString(),
@@ -191,42 +239,46 @@ export class AuditRepository {
         userAgent: input.userAgent ?? null,
         relatedEventId: input.relatedEventId ?? null,
         detail: input.detail ? JSON.stringify(input.detail) : null,
-        prevHash: last?.hash ?? GENESIS_HASH,
+        prevHash,
       };
       const hash = chainHash(fields);
-      const row = await trx
-        .insertInto('audit_events')
-        .values({
-          id: fields.id,
-          occurred_at: fields.occurredAt,
-          tenant_id: fields.tenantId,
-          principal_id: fields.principalId,
-          principal_kind: fields.principalKind,
-          caller_id: fields.callerId,
-          request_id: fields.requestId,
-          audit_log_id: fields.auditLogId,
-          http_request_id: fields.httpRequestId,
-          action: fields.action,
-          ref: fields.ref,
-          recording_pk: fields.recordingPk,
-          copy_id: fields.copyId,
-          origin: fields.origin,
-          outcome: fields.outcome,
-          status: fields.status,
-          error_code: fields.errorCode,
-          bytes_sent: fields.bytesSent,
-          sha256: fields.sha256,
-          client_ip: fields.clientIp,
-          user_agent: fields.userAgent,
-          related_event_id: fields.relatedEventId,
-          detail: fields.detail,
-          prev_hash: fields.prevHash,
-          hash,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      return toEvent(row);
+      prevHash = hash;
+      return {
+        id: fields.id,
+        occurred_at: fields.occurredAt,
+        tenant_id: fields.tenantId,
+        principal_id: fields.principalId,
+        principal_kind: fields.principalKind,
+        caller_id: fields.callerId,
+        request_id: fields.requestId,
+        audit_log_id: fields.auditLogId,
+        http_request_id: fields.httpRequestId,
+        action: fields.action,
+        ref: fields.ref,
+        recording_pk: fields.recordingPk,
+        copy_id: fields.copyId,
+        origin: fields.origin,
+        outcome: fields.outcome,
+        status: fields.status,
+        error_code: fields.errorCode,
+        bytes_sent: fields.bytesSent,
+        sha256: fields.sha256,
+        client_ip: fields.clientIp,
+        user_agent: fields.userAgent,
+        related_event_id: fields.relatedEventId,
+        detail: fields.detail,
+        prev_hash: fields.prevHash,
+        hash,
+      };
+    });
+    const inserted = await trx.insertInto('audit_events').values(rows).returningAll().execute();
+    const events = inserted.map(toEvent).sort((x, y) => x.seq - y.seq);
+    // The chain is the seq order: the rows must have taken their seqs in the order they were
+    // chained (one multi-row INSERT does). Anything else rolls the group back.
+    if (events.length !== rows.length || events.some((e, i) => e.id !== rows[i]!.id)) {
+      throw new Error('audit events were not numbered in chain order');
     }
+    return events;
   }
 
   async query(q: AuditQuery): Promise<{ items: AuditEvent[]; next: number | null }> {
