@@ -84,7 +84,17 @@ describe.runIf(await postgresAvailable())('request budget across instances (Post
   it('a 429 seen by one instance holds back the other (Genesys connectors against the simulator)', async () => {
     const sim = await startGenesysSimulator({ recordings: [{ conversationId: 'c1', recordingId: 'r1', bytes: Buffer.alloc(4_000, 7) }] });
     const cfg = configFor(sim, { request_budget: { max: 1_000, window_ms: 60_000 } });
-    const one = new GenesysConnector('acme', cfg, a);
+    // Instance one's store tells the test when its pause has reached PostgreSQL: sharing is as
+    // fast as that write, so the other instance is checked from then on.
+    let paused!: () => void;
+    const pauseShared = new Promise<void>((r) => (paused = r));
+    const watched: BudgetStore = {
+      budget: (key, max, windowMs) => {
+        const inner = a.budget(key, max, windowMs);
+        return { take: (s) => inner.take(s), pause: (ms) => inner.pause(ms).finally(paused) };
+      },
+    };
+    const one = new GenesysConnector('acme', cfg, watched);
     const two = new GenesysConnector('acme', cfg, b);
     try {
       await one.check(never());
@@ -95,8 +105,9 @@ describe.runIf(await postgresAvailable())('request budget across instances (Post
       const first = one.open(copyOf('c1', 'r1'), { signal: never() }).then((m) => drain(m.body));
       while (!sim.requests.some((e) => e.status === 429)) await new Promise((r) => setTimeout(r, 5));
       const limitedAt = sim.requests.find((e) => e.status === 429)!.at;
+      await pauseShared;
       const seen = sim.requests.length;
-      // Instance two starts right after the 429: sharing the pause, it sends nothing to the API until the pause has passed.
+      // Instance two starts right after: sharing the pause, it sends nothing to the API until the pause has passed.
       const second = two.open(copyOf('c1', 'r1'), { signal: never() }).then((m) => drain(m.body));
       expect((await first).length).toBe(4_000);
       expect((await second).length).toBe(4_000);
