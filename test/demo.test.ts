@@ -1,53 +1,21 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DemoProcess, startDemo } from './support/demo-process.js';
 import { post, raw } from './support/http.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** What a newcomer does after `npm ci && npm start`: paste the printed curl and get a recording. */
 describe('the demo (npm start)', () => {
-  let child: ChildProcess;
+  let demo: DemoProcess;
   let out = '';
   let url = '';
   let key = '';
-  const dataDir = mkdtempSync(join(tmpdir(), 'custodian-demo-'));
 
   beforeAll(async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'demo'], {
-      cwd: ROOT,
-      env: { ...process.env, PORT: '0', CUSTODIAN_DATA_DIR: dataDir, CUSTODIAN_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}`)), 30_000);
-      const check = setInterval(() => {
-        const m = /custodian demo is up at (http:\/\/\S+)/.exec(out);
-        const k = /Bearer (cst_demo_[A-Za-z0-9_-]+)/.exec(out);
-        if (m && k) {
-          clearInterval(check);
-          clearTimeout(timer);
-          url = m[1]!;
-          key = k[1]!;
-          resolve();
-        }
-      }, 50);
-      child.once('exit', (code) => reject(new Error(`demo exited ${code}:\n${out}`)));
-    });
+    demo = await startDemo(['--import', 'tsx', 'src/cli/main.ts', 'demo']);
+    ({ url, key } = demo);
+    out = demo.output();
   }, 60_000);
 
-  afterAll(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => demo?.stop());
 
   it('prints curls that work: the brief request comes from Genesys Cloud, the G.729 Avaya recording as PCM WAV', async () => {
     expect(out).toContain('curl -sS');
@@ -89,8 +57,8 @@ describe('the demo (npm start)', () => {
 
   it('shuts down gracefully on SIGTERM', async () => {
     expect((await raw(`${url}/healthz`)).status).toBe(200);
-    child.kill('SIGTERM');
-    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    demo.child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => demo.child.once('exit', (c) => r(c)));
     expect(code).toBe(0);
   });
 });
