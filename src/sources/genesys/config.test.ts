@@ -28,6 +28,22 @@ describe('genesys source config', () => {
     if (ok.success) expect(genesysBaseUrls(ok.data)).toEqual({ login: 'https://gw.example/login', api: 'https://gw.example/api' });
   });
 
+  it('request_budget: off by default, bounded, strict, errors name the field', () => {
+    const r = parse(base);
+    expect(r.success && r.data.request_budget).toEqual({ max: 0, window_ms: 60_000 });
+    expect(parse({ ...base, request_budget: { max: 280 } }).success).toBe(true);
+    for (const [budget, field] of [
+      [{ max: -1 }, 'max'],
+      [{ max: 1.5 }, 'max'],
+      [{ window_ms: 10 }, 'window_ms'],
+      [{ per_minute: 300 }, undefined],
+    ] as const) {
+      const bad = parse({ ...base, request_budget: budget });
+      expect(bad.success).toBe(false);
+      expect(bad.error?.issues[0]?.path).toEqual(field ? ['request_budget', field] : ['request_budget']);
+    }
+  });
+
   it('allows plain http only to loopback', () => {
     expect(parse({ ...base, login_base_url: 'http://127.0.0.1:9000', api_base_url: 'http://localhost:9001' }).success).toBe(true);
     expect(parse({ ...base, login_base_url: 'http://login.example', api_base_url: 'https://api.example' }).success).toBe(false);
