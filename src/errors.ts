@@ -27,6 +27,7 @@ export const ERRORS = {
   'access.scope_missing': { status: 403, title: 'The principal lacks a required scope' },
   'access.caller_mismatch': { status: 403, title: 'caller_id does not match the authenticated principal' },
   'access.rate_limited': { status: 429, title: 'Too many requests' },
+  'access.rate_limit_unavailable': { status: 503, title: 'The rate limit store cannot be reached (PostgreSQL, or the cluster primary); access is refused' },
   // Recordings
   'recording.not_found': { status: 404, title: 'Recording not found' },
   'recording.ambiguous_ref': { status: 409, title: 'The reference matches more than one recording' },

@@ -10,6 +10,7 @@ import { toCatalogRecords } from '../catalog/record.js';
 import { importFile } from '../catalog/import.js';
 import { buildDeps, startGateway } from '../main.js';
 import { auditExport } from './audit-export.js';
+import { serve } from '../cluster/serve.js';
 import { startGenesysSimulator } from '../sources/genesys/simulator.js';
 import { DEMO_AUDIO_DIR, DEMO_CALLER, DEMO_GENESYS_RECORDINGS, prepareDemoArchives } from './demo-seed.js';
 import { demoConfigDocument } from './demo-config.js';
@@ -72,9 +73,9 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig(configPath, env);
   switch (cmd) {
     case 'serve': {
-      const gw = await startGateway(config);
-      gw.deps.logger.info({ address: gw.url }, 'custodian listening');
-      onSignals(() => gw.close());
+      // One process, or (server.workers > 1) a cluster primary and its workers: src/cluster/serve.ts.
+      const code = await serve(config);
+      if (code >= 0) process.exit(code);
       return -1;
     }
     case 'migrate': {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { API_KEY_ID, isKeyOf, keyFormatHint } from '../access/key-format.js';
 import { filesystemSourceConfig } from '../sources/filesystem/config.js';
@@ -6,6 +7,10 @@ import { legacyHttpSourceConfig, normaliseLegacyBlock } from '../sources/legacy-
 import { refineS3Credentials, s3Connection, s3SourceConfig } from '../sources/s3/config.js';
 import { syncTenantConfig } from '../sync/config.js';
 import { Secret, secretRef } from './secret.js';
+
+/** More gateway processes than this on one host is a mistake, not a plan (server.workers). */
+export const MAX_WORKERS = 64;
+const WORKERS_HINT = `must be an integer from 1 to ${MAX_WORKERS}, or "auto" (one per core)`;
 
 export const SCOPES = ['recordings:read', 'recordings:export', 'audit:read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -157,6 +162,14 @@ export const configSchema = z
         trust_proxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
         /** Longest a graceful shutdown waits for streams before aborting them. */
         shutdown_grace_ms: z.number().int().min(0).max(600_000).default(10_000),
+        /**
+         * Gateway processes sharing the port (node:cluster): one JS thread is the ceiling of one
+         * process, so a 2-core host serves with 2. "auto" = os.availableParallelism(). 1 = no cluster.
+         */
+        workers: z
+          .union([z.literal('auto'), z.number().int(WORKERS_HINT).min(1, WORKERS_HINT).max(MAX_WORKERS, WORKERS_HINT)], { error: WORKERS_HINT })
+          .default(1)
+          .transform((w) => (w === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : w)),
       })
       .strict()
       .prefault({}),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterCluster, RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { abortedError, sleep } from './net.js';
 
 /**
@@ -67,6 +67,16 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 /** One process: budgets in memory (right for a single instance on SQLite). */
 export function memoryBudgetStore(): BudgetStore {
   return cached(async (max, windowMs) => new RateLimiterMemory({ points: max, duration: seconds(windowMs), keyPrefix: 'custodian_source' }));
+}
+
+/**
+ * The workers of one `custodian serve` on SQLite (server.workers > 1): budgets kept by the cluster
+ * primary (access/rate-limit.ts clusterLimitStore), reached over IPC. The primary keeps one
+ * limiter per key prefix with the options of the first worker that asks, so the prefix names the
+ * shape: two budgets of different sizes never share a limiter.
+ */
+export function clusterBudgetStore(): BudgetStore {
+  return cached(async (max, windowMs) => new RateLimiterCluster({ points: max, duration: seconds(windowMs), keyPrefix: `custodian_source_${max}_${seconds(windowMs)}`, timeoutMs: 5_000 }));
 }
 
 /** Several instances on one PostgreSQL: budgets in rate-limiter-flexible's table there (created on first use). */

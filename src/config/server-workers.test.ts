@@ -1,0 +1,36 @@
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { checkClusterConfig } from '../cluster/prepare.js';
+import { ConfigError, parseConfig } from './load.js';
+
+const issues = (workers: unknown): string[] => {
+  try {
+    parseConfig({ server: { workers } }, {});
+  } catch (e) {
+    if (e instanceof ConfigError) return e.issues;
+    throw e;
+  }
+  return [];
+};
+
+describe('server.workers', () => {
+  it('defaults to one process; "auto" is one per core; 1..64 as given', () => {
+    expect(parseConfig({}, {}).server.workers).toBe(1);
+    expect(parseConfig({ server: { workers: 'auto' } }, {}).server.workers).toBe(Math.min(64, availableParallelism()));
+    expect(parseConfig({ server: { workers: 1 } }, {}).server.workers).toBe(1);
+    expect(parseConfig({ server: { workers: 64 } }, {}).server.workers).toBe(64);
+  });
+
+  it.each([0, 65, -1, 2.5, 'many', '2', null, true, []])('refuses %j, naming server.workers and what it accepts', (bad) => {
+    expect(issues(bad)).toEqual(['server.workers: must be an integer from 1 to 64, or "auto" (one per core)']);
+  });
+
+  it('refuses several workers on an in-memory SQLite catalog (one per process), naming server.workers', () => {
+    const mem = parseConfig({ server: { workers: 2 }, catalog: { driver: 'sqlite', path: ':memory:' } }, {});
+    expect(() => checkClusterConfig(mem)).toThrow(ConfigError);
+    expect(() => checkClusterConfig(mem)).toThrow(/^server\.workers: 2 workers cannot share catalog\.path ":memory:"/);
+    // One worker, or a file: fine.
+    expect(() => checkClusterConfig(parseConfig({ server: { workers: 1 }, catalog: { driver: 'sqlite', path: ':memory:' } }, {}))).not.toThrow();
+    expect(() => checkClusterConfig(parseConfig({ server: { workers: 2 } }, {}))).not.toThrow();
+  });
+});
