@@ -17,6 +17,9 @@
  *   npx tsx bench/stream.ts [--quick] [--big-mib=1024] [--small-mib=50] [--clients=200]
  *        [--big-reps=2] [--ttfb-levels=1,50,200] [--ttfb-requests=2000] [--slow-clients=200] [--slow-kib-s=64] [--slow-seconds=20]
  *        [--fd-recheck-s=12] [--client=curl|undici]
+ *        [--phases=bulk,ttfb,rss] [--targets=origin,nginx,custodian-http,custodian-fs] [--gateway-flags=--cpu-prof]
+ * (--phases / --targets narrow a run for experiments; origin and nginx are always measured, as the
+ * references the ratios need. --gateway-flags are node flags for the gateway child, space-separated.)
  */
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -110,6 +113,9 @@ async function run(args: BenchArgs) {
     slow_seconds: numParam(args, 'slow-seconds', 20, 4),
     fd_recheck_s: numParam(args, 'fd-recheck-s', 12, 0),
     client: strParam(args, 'client', hasCurl() ? 'curl' : 'undici'),
+    phases: strParam(args, 'phases', 'bulk,ttfb,rss').split(','),
+    targets: strParam(args, 'targets', 'origin,nginx,custodian-http,custodian-fs').split(','),
+    gateway_flags: strParam(args, 'gateway-flags', '').split(' ').filter(Boolean),
   };
   const r = newResult('stream', args, p);
   const wired = legacyHttpWired();
@@ -155,7 +161,7 @@ async function run(args: BenchArgs) {
     const childSpec = (name: string) => {
       const d = join(dir, name);
       mkdirSync(d, { recursive: true });
-      return { doc: gatewayDoc({ dir: d, archiveRoot: originRoot, sources }), seed: seed as never[] };
+      return { doc: gatewayDoc({ dir: d, archiveRoot: originRoot, sources }), seed: seed as never[], execArgv: p.gateway_flags };
     };
     const gw = await spawnGateway(childSpec('gw-main'), join(dir, 'gw-main.json'));
     children.push(gw);
@@ -173,7 +179,7 @@ async function run(args: BenchArgs) {
       { key: 'nginx', label: 'nginx proxy_pass', url: nginxUrl(ng.proxyUrl), custodian: false, agent: agent() },
       ...(wired ? [{ key: 'custodian-http', label: 'custodian (legacy-http)', url: custodianUrl(gw.url, ''), headers: bearer, custodian: true, agent: agent() }] : []),
       { key: 'custodian-fs', label: 'custodian (filesystem)', url: custodianUrl(gw.url, 'fs-'), headers: bearer, custodian: true, agent: agent() },
-    ];
+    ].filter((t) => !t.custodian || p.targets.includes(t.key));
     const dl = (t: Target, f: FileRef, extra: { bytesPerSecond?: number; signal?: AbortSignal } = {}) =>
       download(t.url(f), t.agent, { ...(t.headers ? { headers: t.headers } : {}), ...extra });
 
@@ -185,6 +191,8 @@ async function run(args: BenchArgs) {
     }
     await dl(targets[0]!, { kind: 'big' });
 
+    // The gateway's event-loop thread alone (its tid is its pid): what bounds one stream.
+    const loopCpu = (t: Target) => (t.custodian ? procCpuSeconds(gw.pid, gw.pid) : Number.NaN);
     const serverCpu = (t: Target) => (t.key === 'custodian-fs' ? 0 : nginxCpu(ng!)) + (t.custodian ? procCpuSeconds(gw.pid) : 0);
     const phasePeaks: Record<string, number> = {};
 
@@ -204,29 +212,34 @@ async function run(args: BenchArgs) {
     };
 
     // ---------------------------------------------------------------- one big recording
-    const big: Record<string, { mbps: number; runs: number[]; server_cpu_s_per_gib: number; errors: Record<string, number> }> = {};
-    for (const t of targets) {
+    const bulkTargets = p.phases.includes('bulk') ? targets : [];
+    const big: Record<string, { mbps: number; runs: number[]; server_cpu_s_per_gib: number; loop_cpu_s_per_gib: number; errors: Record<string, number> }> = {};
+    for (const t of bulkTargets) {
       const runs: number[] = [];
       const cpus: number[] = [];
+      const loops: number[] = [];
       const errors: Record<string, number> = {};
       if (t.custodian) resetPeakRss(gw.pid);
       for (let rep = 0; rep < p.big_reps; rep++) {
         const c0 = serverCpu(t);
+        const l0 = loopCpu(t);
         const b = await bulk(t, [{ kind: 'big' }], p.big_bytes);
         const bytes = b.bytes[0] ?? 0;
         cpus.push((serverCpu(t) - c0) / (bytes / (1024 * MiB)));
+        loops.push((loopCpu(t) - l0) / (bytes / (1024 * MiB)));
         runs.push(mbps(bytes, b.totals[0] ?? b.wallMs));
         for (const [k, v] of Object.entries(b.errors)) errors[k] = (errors[k] ?? 0) + v;
       }
       if (t.custodian) phasePeaks[`big ${t.key}`] = procStatus(gw.pid).hwm;
-      big[t.key] = { mbps: Math.max(...runs), runs, server_cpu_s_per_gib: Math.min(...cpus), errors };
+      big[t.key] = { mbps: Math.max(...runs), runs, server_cpu_s_per_gib: Math.min(...cpus), loop_cpu_s_per_gib: Math.min(...loops), errors };
     }
 
     // ---------------------------------------------------------------- N concurrent recordings
-    const many: Record<string, { mbps: number; wall_s: number; per_stream_mbps: Summary; server_cpu_s_per_gib: number; errors: Record<string, number> }> = {};
-    for (const t of targets) {
+    const many: Record<string, { mbps: number; wall_s: number; per_stream_mbps: Summary; server_cpu_s_per_gib: number; loop_cpu_s_per_gib: number; errors: Record<string, number> }> = {};
+    for (const t of bulkTargets) {
       if (t.custodian) resetPeakRss(gw.pid);
       const c0 = serverCpu(t);
+      const l0 = loopCpu(t);
       const b = await bulk(
         t,
         Array.from({ length: p.clients }, (_, i) => ({ kind: 'small', i }) as FileRef),
@@ -239,14 +252,15 @@ async function run(args: BenchArgs) {
         wall_s: b.wallMs / 1000,
         per_stream_mbps: summarize(b.bytes.map((x, i) => mbps(x, b.totals[i]!))),
         server_cpu_s_per_gib: (serverCpu(t) - c0) / (bytes / (1024 * MiB)),
+        loop_cpu_s_per_gib: (loopCpu(t) - l0) / (bytes / (1024 * MiB)),
         errors: b.errors,
       };
     }
 
     const ref = (k: 'big' | 'many', t: string) => (k === 'big' ? big[t]!.mbps / big.nginx!.mbps : many[t]!.mbps / many.nginx!.mbps);
-    printTable(
+    if (bulkTargets.length) printTable(
       `Throughput (MB/s; ${fmt.mib(p.big_bytes)} MiB alone, best of ${p.big_reps}; ${p.clients} × ${fmt.mib(p.small_bytes)} MiB at once, aggregate)`,
-      ['target', 'big MB/s', 'big ÷ nginx', `${p.clients}× MB/s`, `${p.clients}× ÷ nginx`, 'stream p50 MB/s', 'server CPU s/GiB (big, many)', 'errors'],
+      ['target', 'big MB/s', 'big ÷ nginx', `${p.clients}× MB/s`, `${p.clients}× ÷ nginx`, 'stream p50 MB/s', 'server CPU s/GiB (big, many)', 'of it event loop', 'errors'],
       targets.map((t) => [
         t.label,
         fmt.n(big[t.key]!.mbps, 0),
@@ -255,13 +269,15 @@ async function run(args: BenchArgs) {
         fmt.ratio(ref('many', t.key)),
         fmt.n(many[t.key]!.per_stream_mbps.p50, 1),
         `${fmt.n(big[t.key]!.server_cpu_s_per_gib, 2)}, ${fmt.n(many[t.key]!.server_cpu_s_per_gib, 2)}`,
+        t.custodian ? `${fmt.n(big[t.key]!.loop_cpu_s_per_gib, 2)}, ${fmt.n(many[t.key]!.loop_cpu_s_per_gib, 2)}` : '',
         Object.entries({ ...big[t.key]!.errors, ...many[t.key]!.errors }).map(([k, v]) => `${v}× ${k}`).join('; ') || '0',
       ]),
     );
 
     // ---------------------------------------------------------------- time to first byte
     const ttfb: Record<string, Record<string, Summary & { rps: number; errors: Record<string, number> }>> = {};
-    for (const c of p.ttfb_levels) {
+    const ttfbLevels = p.phases.includes('ttfb') ? p.ttfb_levels : [];
+    for (const c of ttfbLevels) {
       const total = Math.max(p.ttfb_requests, c * 10);
       ttfb[c] = {};
       for (const t of targets) {
@@ -293,7 +309,7 @@ async function run(args: BenchArgs) {
     }
     const ttfbRows: (string | number)[][] = [];
     const overhead: Record<string, Record<string, { p50: number; p99: number }>> = {};
-    for (const c of p.ttfb_levels) {
+    for (const c of ttfbLevels) {
       overhead[c] = {};
       for (const t of targets) {
         const s = ttfb[c]![t.key]!;
@@ -310,7 +326,7 @@ async function run(args: BenchArgs) {
         ]);
       }
     }
-    printTable(
+    if (ttfbLevels.length) printTable(
       `Time to first byte of a ${(tinyBytes / 1024).toFixed(0)} KiB recording, closed-loop clients (ms)`,
       ['clients: target', 'p50', 'p99', 'max', 'req/s', 'minus origin p50 / p99', 'errors'],
       ttfbRows,
@@ -321,7 +337,7 @@ async function run(args: BenchArgs) {
 
     // ---------------------------------------------------------------- RSS with slow clients
     const rss: Record<string, unknown> = {};
-    for (const t of targets.filter((x) => x.custodian)) {
+    for (const t of targets.filter((x) => x.custodian && p.phases.includes('rss'))) {
       const child = await spawnGateway(childSpec(`gw-rss-${t.key}`), join(dir, `gw-rss-${t.key}.json`));
       children.push(child);
       const a = loadAgent();
@@ -378,11 +394,14 @@ async function run(args: BenchArgs) {
 
     // ---------------------------------------------------------------- goals and observations
     const headline = wired ? 'custodian-http' : 'custodian-fs';
-    r.goals.push(
-      { goal: `big recording through ${headline} ÷ nginx proxy`, target: '≥ 0.8', value: fmt.ratio(ref('big', headline)), met: ref('big', headline) >= 0.8 },
-      { goal: `${p.clients} concurrent through ${headline} ÷ nginx proxy`, target: '≥ 0.8', value: fmt.ratio(ref('many', headline)), met: ref('many', headline) >= 0.8 },
-    );
-    for (const c of p.ttfb_levels) {
+    if (big[headline]) {
+      r.goals.push(
+        { goal: `big recording through ${headline} ÷ nginx proxy`, target: '≥ 0.8', value: fmt.ratio(ref('big', headline)), met: ref('big', headline) >= 0.8 },
+        { goal: `${p.clients} concurrent through ${headline} ÷ nginx proxy`, target: '≥ 0.8', value: fmt.ratio(ref('many', headline)), met: ref('many', headline) >= 0.8 },
+      );
+    }
+    for (const c of ttfbLevels) {
+      if (!overhead[c]![headline]) continue;
       const o = overhead[c]![headline]!;
       r.goals.push({ goal: `TTFB overhead p99 at ${c} client${c > 1 ? 's' : ''} (${headline} − origin)`, target: '< 5 ms', value: `${fmt.ms(o.p99)} ms (p50 ${fmt.ms(o.p50)})`, met: o.p99 < 5 });
     }
@@ -398,9 +417,9 @@ async function run(args: BenchArgs) {
       if (Object.keys(v.non_abort_errors).length) r.observations.push(`${k}: slow clients saw ${JSON.stringify(v.non_abort_errors)}`);
     }
     for (const t of targets) {
-      const errs = { ...big[t.key]!.errors, ...many[t.key]!.errors };
+      const errs = { ...big[t.key]?.errors, ...many[t.key]?.errors };
       if (Object.keys(errs).length) r.observations.push(`${t.label}: incomplete downloads ${JSON.stringify(errs)}`);
-      for (const c of p.ttfb_levels) {
+      for (const c of ttfbLevels) {
         const e = ttfb[c]![t.key]!.errors;
         if (Object.keys(e).length) r.observations.push(`${t.label} at ${c} clients: ${JSON.stringify(e)}`);
       }

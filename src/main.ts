@@ -6,12 +6,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiKeyService } from './access/api-keys.js';
 import { JwtVerifier } from './access/jwt.js';
-import { memoryRateLimiter, postgresRateLimiter } from './access/rate-limit.js';
+import { clusterRateLimiter, memoryRateLimiter, postgresRateLimiter } from './access/rate-limit.js';
 import { buildApp } from './app.js';
 import { AuditRepository } from './audit/audit-repository.js';
 import { Checkpointer } from './audit/checkpointer.js';
 import { AuditRecorder } from './audit/recorder.js';
 import { type CatalogDb, openCatalog } from './catalog/database.js';
+import { tagResponses } from './cluster/worker-header.js';
 import { migrateToLatest } from './catalog/migrations.js';
 import { RecordingRepository } from './catalog/recording-repository.js';
 import { RequestRepository } from './catalog/request-repository.js';
@@ -29,11 +30,12 @@ import { LocalKeyring } from './keys/keyring.js';
 import { KmsKeyService } from './keys/kms.js';
 import { createLogger } from './logger.js';
 import { Transcoder } from './media/transcoder.js';
+import { DigestThread } from './http/digest-thread.js';
 import { GenesysRefFinder } from './resolve/genesys-finder.js';
 import { Resolver } from './resolve/resolver.js';
 import { GenesysConnector } from './sources/genesys/connector.js';
 import { createConnector } from './sources/factory.js';
-import { memoryBudgetStore, postgresBudgetStore } from './sources/request-budget.js';
+import { clusterBudgetStore, memoryBudgetStore, postgresBudgetStore } from './sources/request-budget.js';
 import { type ConnectorFactory, SourceRegistry } from './sources/registry.js';
 import { startSyncScheduler } from './sync/scheduler.js';
 
@@ -59,19 +61,27 @@ export interface BuildDepsOptions {
   catalog?: CatalogDb;
   connectorFactory?: ConnectorFactory;
   metrics?: Metrics;
+  /**
+   * Set in a node:cluster worker of `custodian serve` (server.workers > 1; src/cluster/): its
+   * cluster worker id. The primary has run the migrations; on SQLite the rate limits and request
+   * budgets are kept by the primary; responses carry X-Custodian-Worker.
+   */
+  clusterWorker?: number;
 }
 
 /** The composition root: every adapter is built here and nowhere else. */
 export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Promise<AppDeps> {
   const logger = opts.logger ?? createLogger(config.logging.level);
   const catalog = opts.catalog ?? openCatalog(config);
-  await migrateToLatest(catalog.db, catalog.dialect);
+  // In a cluster worker the primary migrated once before forking: concurrent migrators race on SQLite.
+  if (opts.clusterWorker === undefined) await migrateToLatest(catalog.db, catalog.dialect);
   const recordings = new RecordingRepository(catalog.db);
   const keys = config.keys.provider === 'aws_kms' ? KmsKeyService.fromConfig(config.keys.aws_kms!) : new LocalKeyring(join(config.data_dir, 'keys', 'staging.key'));
   // The key service also verifies the trail's signed checkpoints.
   const auditRepo = new AuditRepository(catalog.db, catalog.dialect, keys);
   // Several instances on one PostgreSQL share each source's request budget there.
-  const budgets = catalog.pgPool ? postgresBudgetStore(catalog.pgPool) : memoryBudgetStore();
+  // The workers of one cluster on SQLite share theirs through the primary.
+  const budgets = catalog.pgPool ? postgresBudgetStore(catalog.pgPool) : opts.clusterWorker !== undefined ? clusterBudgetStore() : memoryBudgetStore();
   const sources = new SourceRegistry(config.tenants, opts.connectorFactory ?? ((t, c) => createConnector(t, c, budgets)));
   // Per tenant, its own Genesys sources answer for refs the catalog does not know yet.
   const finders = new Map(
@@ -97,10 +107,13 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
     audit: new AuditRecorder(auditRepo),
     apiKeys: new ApiKeyService(catalog.db, staticKeys),
     jwt: config.auth.jwt ? await JwtVerifier.create(config.auth.jwt) : null,
-    // Several instances share one PostgreSQL catalog, so they share one budget there too.
+    // Several instances share one PostgreSQL catalog, so they share one budget there too; the
+    // workers of one cluster on SQLite share theirs through the primary.
     rateLimiter: catalog.pgPool
       ? await postgresRateLimiter(catalog.pgPool, config.auth.rate_limit.max, config.auth.rate_limit.window_ms)
-      : memoryRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms),
+      : opts.clusterWorker !== undefined
+        ? clusterRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms)
+        : memoryRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms),
     sources,
     resolver: new Resolver(recordings, (tenantId) => finders.get(tenantId) ?? []),
     transcoder: new Transcoder({
@@ -109,6 +122,7 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
       maxQueued: config.media.max_queued_transcodes,
       timeoutMs: config.media.transcode_timeout_ms,
     }),
+    digests: new DigestThread({ onError: (e) => logger.error({ err: e }, 'the digest thread failed; streams hash on the event loop from now on') }),
     metrics,
     jobs: new JobRepository(catalog.db, catalog.dialect),
     // S3 lets every instance serve what any of them staged; local is <data_dir>/staging.
@@ -126,10 +140,12 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
   const deps = await buildDeps(config, opts);
   const tls = config.server.tls;
   const app = await buildApp(deps, tls ? { https: { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) } } : {});
+  if (opts.clusterWorker !== undefined) tagResponses(app, opts.clusterWorker);
   await app.listen({ host: config.server.host, port: config.server.port });
   const worker = new JobWorker(deps);
   deps.worker = worker;
   worker.start();
+  deps.digests.start?.();
   const checkpointer = new Checkpointer(deps.auditRepo, deps.keys, {
     everyEvents: config.audit.checkpoint_every_events,
     intervalMs: config.audit.checkpoint_interval_ms,
@@ -164,6 +180,7 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
         await checkpointer.stop().catch((e: unknown) => deps.logger.error({ err: e }, 'final audit checkpoint failed'));
         await deps.sources.close();
         await deps.staging.close?.();
+        await deps.digests.close();
         await deps.catalog.close();
       })()),
   };

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { CatalogRecord } from '../../src/catalog/record.js';
+import type { RecordingRepository } from '../../src/catalog/recording-repository.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { REDACT_PATHS } from '../../src/logger.js';
@@ -126,8 +127,13 @@ export async function bootGateway(spec: GatewaySpec): Promise<BenchGateway> {
 }
 
 export async function seedInto(gw: Gateway, records: Partial<CatalogRecord>[]): Promise<void> {
+  await seedRecordings(gw.deps.recordings, records);
+}
+
+/** Seeds through a repository (a cluster primary seeds before any gateway runs). */
+export async function seedRecordings(recordings: Pick<RecordingRepository, 'upsertAll'>, records: Partial<CatalogRecord>[]): Promise<void> {
   const full = records.map((r) => ({ state: 'AVAILABLE', legal_hold: false, source_system: 'avaya_aura', tenant_id: 'acme', ...r }) as CatalogRecord);
-  for (let i = 0; i < full.length; i += 5000) await gw.deps.recordings.upsertAll(full.slice(i, i + 5000));
+  for (let i = 0; i < full.length; i += 5000) await recordings.upsertAll(full.slice(i, i + 5000));
 }
 
 /** Whether this checkout's gateway accepts `type: legacy-http` sources (the connector is being wired in). */
@@ -160,11 +166,19 @@ export interface ChildStats {
   logs: Record<string, number>;
   audit: Record<string, number>;
   transcoder: { active: number; queued: number };
+  /** With workers: the figures above are sums over these (the primary and each worker). */
+  processes?: { pid: number; role: 'primary' | 'worker'; rss: number; heapUsed: number }[];
 }
 
 export interface ChildGateway {
   url: string;
+  /** The child process: the gateway, or with `workers` the cluster primary. */
   pid: number;
+  /**
+   * Every process of the gateway now: [pid] alone, or the primary and its workers (primary first;
+   * a replaced worker's new pid appears here). Sum procCpuSeconds / procStatus over these.
+   */
+  pids(): number[];
   child: ChildProcess;
   stats(): Promise<ChildStats>;
   resetLogs(): Promise<void>;
@@ -174,8 +188,10 @@ export interface ChildGateway {
 export interface ChildSpec {
   doc: Record<string, unknown>;
   seed: Partial<CatalogRecord>[];
-  /** Extra node flags for the child (e.g. --max-old-space-size). */
+  /** Extra node flags for the child (e.g. --max-old-space-size); cluster workers inherit them. */
   execArgv?: string[];
+  /** Run the gateway as `custodian serve` with server.workers = N (a node:cluster primary and N workers); default 1: one process. */
+  workers?: number;
 }
 
 const CHILD_ENTRY = fileURLToPath(new URL('../gateway-process.ts', import.meta.url));
@@ -198,14 +214,17 @@ function buildChild(): Promise<unknown> {
 
 /** Starts bench/gateway-process.ts, compiled, alone in a child process. */
 export async function spawnGateway(spec: ChildSpec, specPath: string): Promise<ChildGateway> {
-  writeFileSync(specPath, JSON.stringify(spec));
+  const doc = spec.workers === undefined ? spec.doc : { ...spec.doc, server: { ...(spec.doc.server as object | undefined), workers: spec.workers } };
+  writeFileSync(specPath, JSON.stringify({ ...spec, doc }));
   await buildChild();
   const child = fork(CHILD_BUNDLE, [specPath], { execArgv: [...(spec.execArgv ?? [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let seq = 0;
   const waiting = new Map<number, (v: any) => void>();
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let pids = [child.pid!];
   const ready = new Promise<{ url: string }>((resolve, reject) => {
     child.on('message', (m: any) => {
+      if (m?.type === 'pids' || m?.type === 'ready') pids = m.pids ?? pids;
       if (m?.type === 'ready') resolve(m);
       else if (m?.type === 'failed') reject(new Error(`gateway child failed: ${m.error}`));
       else if (m?.id !== undefined) {
@@ -225,6 +244,7 @@ export async function spawnGateway(spec: ChildSpec, specPath: string): Promise<C
   return {
     url,
     pid: child.pid!,
+    pids: () => [...pids],
     child,
     stats: () => ask<ChildStats>('stats'),
     resetLogs: () => ask<void>('reset-logs'),
@@ -257,9 +277,9 @@ export function resetPeakRss(pid: number): boolean {
   }
 }
 
-/** utime + stime of a process in seconds. */
-export function procCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** utime + stime of a process (all its threads), or of one of its threads, in seconds. */
+export function procCpuSeconds(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[11] = utime, fields[12] = stime (1-based 14 and 15 in proc(5))
   return (Number(fields[11]) + Number(fields[12])) / 100;

@@ -75,7 +75,7 @@ export async function toSourceMedia(res: MediaAnswer, range: ByteRange | undefin
     res.body.destroy();
     throw e;
   }
-  const body = Readable.from(bytes(res, skip, take, signal, what), { objectMode: false, highWaterMark: 64 * 1024 });
+  const body = new ExactBody(res.body as Readable, skip, take, signal, what);
   return {
     body,
     ...(totalSize !== undefined ? { totalSize } : {}),
@@ -84,37 +84,93 @@ export async function toSourceMedia(res: MediaAnswer, range: ByteRange | undefin
   };
 }
 
-async function* bytes(res: MediaAnswer, skip: number, take: number | undefined, signal: AbortSignal, what: string): AsyncGenerator<Buffer> {
-  let delivered = 0;
-  try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      let buf = chunk;
-      if (skip > 0) {
-        if (buf.length <= skip) {
-          skip -= buf.length;
-          continue;
-        }
-        buf = buf.subarray(skip);
-        skip = 0;
+/**
+ * The answer's body cut to [skip, skip + take): it ends cleanly only after exactly `take` bytes
+ * (when known), and a body that breaks or ends short errors with a source error that carries
+ * no request details. Forwarded chunk by chunk with pause/resume rather than through an async
+ * iterator: at hundreds of concurrent streams the per-chunk promises were a visible part of the
+ * gateway's CPU per GiB (docs/BENCHMARKS.md).
+ */
+class ExactBody extends Readable {
+  private delivered = 0;
+  private done = false;
+
+  constructor(
+    private readonly source: Readable,
+    private skip: number,
+    private readonly want: number | undefined,
+    private readonly signal: AbortSignal,
+    private readonly what: string,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+    source.pause();
+    source.on('data', (c: Buffer) => this.onChunk(c));
+    source.once('end', () => this.onEnd());
+    source.once('error', (e) => this.fail(e));
+    source.once('close', () => {
+      if (!this.done) this.fail(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    });
+    if (want === 0) this.finish();
+  }
+
+  override _read(): void {
+    if (!this.done) this.source.resume();
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.done = true;
+    this.source.destroy();
+    cb(err);
+  }
+
+  private onChunk(chunk: Buffer): void {
+    if (this.done) return;
+    let buf = chunk;
+    if (this.skip > 0) {
+      if (buf.length <= this.skip) {
+        this.skip -= buf.length;
+        return;
       }
-      if (take !== undefined && buf.length > take - delivered) buf = buf.subarray(0, take - delivered);
-      if (buf.length > 0) {
-        delivered += buf.length;
-        yield buf;
-      }
-      if (take !== undefined && delivered >= take) break;
+      buf = buf.subarray(this.skip);
+      this.skip = 0;
     }
-  } catch (e) {
-    if (signal.aborted) throw abortedError();
+    if (this.want !== undefined && buf.length > this.want - this.delivered) buf = buf.subarray(0, this.want - this.delivered);
+    if (buf.length === 0) return;
+    this.delivered += buf.length;
+    const more = this.push(buf);
+    if (this.want !== undefined && this.delivered >= this.want) this.finish();
+    else if (!more) this.source.pause();
+  }
+
+  private onEnd(): void {
+    if (this.done) return;
+    if (this.want !== undefined && this.delivered < this.want) {
+      this.done = true;
+      this.destroy(new AppError('source.unavailable', `${this.what}: the transfer ended after ${this.delivered} of ${this.want} bytes`, { extra: { delivered_bytes: this.delivered } }));
+      return;
+    }
+    this.finish();
+  }
+
+  /** Every byte wanted arrived: end here and let go of the source (the rest of a 200 is not read). */
+  private finish(): void {
+    this.done = true;
+    this.push(null);
+    this.source.destroy();
+  }
+
+  private fail(e: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.destroy(this.mapped(e));
+  }
+
+  private mapped(e: unknown): Error {
+    if (this.signal.aborted) return abortedError();
     // A composed body (an Avaya call) fails with its own error, naming the segment that broke.
-    if (e instanceof AppError) throw e;
+    if (e instanceof AppError) return e;
     // Only the code travels on: undici errors can carry request details.
     const code = netCodeOf(e) ?? 'error';
-    throw new AppError('source.unavailable', `${what}: the transfer broke after ${delivered} bytes (${code})`, { extra: { delivered_bytes: delivered } });
-  } finally {
-    res.body.destroy();
-  }
-  if (take !== undefined && delivered < take) {
-    throw new AppError('source.unavailable', `${what}: the transfer ended after ${delivered} of ${take} bytes`, { extra: { delivered_bytes: delivered } });
+    return new AppError('source.unavailable', `${this.what}: the transfer broke after ${this.delivered} bytes (${code})`, { extra: { delivered_bytes: this.delivered } });
   }
 }
