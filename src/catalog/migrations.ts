@@ -383,7 +383,50 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_refs_by_value': {
+      async up(db: Kysely<any>) {
+        // recording_refs keyed by (value, tenant_id, kind, recording_pk): every read of the table
+        // starts from the value (a lookup: value + tenant; the cross-tenant audit read: value
+        // alone), so the key serves them all and the separate index on value (refs_value, a copy
+        // of every value) goes. On SQLite the table becomes WITHOUT ROWID: the refs are that one
+        // B-tree instead of a rowid table plus a key index plus refs_value — an import wrote
+        // every ref three times, now once (refs_recording, for cascades and merges, stays).
+        if (dialect === 'postgres') {
+          await sql`alter table recording_refs drop constraint recording_refs_pk`.execute(db);
+          await sql`alter table recording_refs add constraint recording_refs_pk primary key (value, tenant_id, kind, recording_pk)`.execute(db);
+          await sql`drop index refs_value`.execute(db);
+          return;
+        }
+        // Kysely runs SQLite migrations outside a transaction: the savepoint makes the swap all or
+        // nothing (a crash between the DROP and the RENAME must not leave a catalog without refs).
+        await sql`savepoint refs_by_value`.execute(db);
+        try {
+          await refsByValueSqlite(db);
+          await sql`release refs_by_value`.execute(db);
+        } catch (e) {
+          await sql`rollback to refs_by_value`.execute(db);
+          await sql`release refs_by_value`.execute(db);
+          throw e;
+        }
+      },
+    },
   };
+}
+
+/** 0010 on SQLite: a WITHOUT ROWID copy of the table in key order, swapped in for the old one. */
+async function refsByValueSqlite(db: Kysely<any>): Promise<void> {
+  await sql`create table recording_refs_by_value (
+      tenant_id text not null,
+      value text not null,
+      kind text not null,
+      recording_pk text not null references recordings (id) on delete cascade,
+      constraint recording_refs_pk primary key (value, tenant_id, kind, recording_pk)
+    ) without rowid`.execute(db);
+  await sql`insert into recording_refs_by_value (tenant_id, value, kind, recording_pk)
+    select tenant_id, value, kind, recording_pk from recording_refs order by value, tenant_id, kind, recording_pk`.execute(db);
+  await sql`drop table recording_refs`.execute(db);
+  await sql`alter table recording_refs_by_value rename to recording_refs`.execute(db);
+  await sql`create index refs_recording on recording_refs (recording_pk)`.execute(db);
 }
 
 class StaticProvider implements MigrationProvider {
@@ -399,4 +442,11 @@ export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promis
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** Brings the schema up to the named migration (and no further): tests of a migration start from the schema before it. */
+export async function migrateTo(db: Kysely<any>, dialect: Dialect, name: string): Promise<void> {
+  const migrator = new Migrator({ db, provider: new StaticProvider(dialect) });
+  const { error } = await migrator.migrateTo(name);
+  if (error) throw error instanceof Error ? error : new Error(String(error));
 }
