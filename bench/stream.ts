@@ -18,6 +18,10 @@
  *        [--big-reps=2] [--ttfb-levels=1,50,200] [--ttfb-requests=2000] [--slow-clients=200] [--slow-kib-s=64] [--slow-seconds=20]
  *        [--fd-recheck-s=12] [--client=curl|undici]
  *        [--phases=bulk,ttfb,rss] [--targets=origin,nginx,custodian-http,custodian-fs] [--gateway-flags=--cpu-prof]
+ *        [--gateway-workers=1,2]
+ * (--gateway-workers: the throughput and TTFB phases run once per value, the gateway as
+ * `custodian serve` with server.workers = N — nginx runs one worker per core; the RSS phase uses
+ * the first value.)
  * (--phases / --targets narrow a run for experiments; origin and nginx are always measured, as the
  * references the ratios need. --gateway-flags are node flags for the gateway child, space-separated.)
  */
@@ -61,6 +65,10 @@ interface Target {
   headers?: Record<string, string>;
   custodian: boolean;
   agent: Agent;
+  /** The gateway child serving a custodian target. */
+  gw?: ChildGateway;
+  /** Its kind without the worker suffix (custodian-http, custodian-fs). */
+  base?: string;
 }
 
 /** A file of `size` bytes: a PCM WAV header, then a repeated random MiB (real data, not a sparse file). */
@@ -116,6 +124,7 @@ async function run(args: BenchArgs) {
     phases: strParam(args, 'phases', 'bulk,ttfb,rss').split(','),
     targets: strParam(args, 'targets', 'origin,nginx,custodian-http,custodian-fs').split(','),
     gateway_flags: strParam(args, 'gateway-flags', '').split(' ').filter(Boolean),
+    gateway_workers: listParam(args, 'gateway-workers', [1, 2], [1]),
   };
   const r = newResult('stream', args, p);
   const wired = legacyHttpWired();
@@ -158,13 +167,19 @@ async function run(args: BenchArgs) {
       seed.push({ legacy_archive_id: 'big', source_system: 'legacy_web', connector: 'web' }, { legacy_archive_id: 'tiny', source_system: 'legacy_web', connector: 'web' });
       for (let i = 0; i < smallIds; i++) seed.push({ legacy_archive_id: `small-${i}`, source_system: 'legacy_web', connector: 'web' });
     }
-    const childSpec = (name: string) => {
+    const childSpec = (name: string, workers = 1) => {
       const d = join(dir, name);
       mkdirSync(d, { recursive: true });
-      return { doc: gatewayDoc({ dir: d, archiveRoot: originRoot, sources }), seed: seed as never[], execArgv: p.gateway_flags };
+      return { doc: gatewayDoc({ dir: d, archiveRoot: originRoot, sources }), seed: seed as never[], execArgv: p.gateway_flags, ...(workers > 1 ? { workers } : {}) };
     };
-    const gw = await spawnGateway(childSpec('gw-main'), join(dir, 'gw-main.json'));
-    children.push(gw);
+    // One gateway per worker count (server.workers); the first is "the" gateway of the RSS phase.
+    const gws = new Map<number, ChildGateway>();
+    for (const n of p.gateway_workers) {
+      const g = await spawnGateway(childSpec(`gw-main-w${n}`, n), join(dir, `gw-main-w${n}.json`));
+      children.push(g);
+      gws.set(n, g);
+    }
+    const gw = gws.get(p.gateway_workers[0]!)!;
 
     const agent = () => {
       const a = loadAgent();
@@ -174,12 +189,19 @@ async function run(args: BenchArgs) {
     const nginxUrl = (base: string) => (f: FileRef) => `${base}/archive/recordings/${f.kind === 'small' ? `small-${f.i}` : f.kind}.wav`;
     const custodianUrl = (base: string, prefix: string) => (f: FileRef) =>
       `${base}/api/v1/recordings/${prefix}${f.kind === 'small' ? `small-${f.i}` : f.kind}/media?format=original`;
+    const custodianTargets = (n: number, g: ChildGateway): Target[] => {
+      const suffix = n > 1 ? `-w${n}` : '';
+      const more = n > 1 ? `, ${n} workers` : '';
+      return [
+        ...(wired ? [{ key: `custodian-http${suffix}`, base: 'custodian-http', label: `custodian (legacy-http${more})`, url: custodianUrl(g.url, ''), headers: bearer, custodian: true, agent: agent(), gw: g }] : []),
+        { key: `custodian-fs${suffix}`, base: 'custodian-fs', label: `custodian (filesystem${more})`, url: custodianUrl(g.url, 'fs-'), headers: bearer, custodian: true, agent: agent(), gw: g },
+      ];
+    };
     const targets: Target[] = [
       { key: 'origin', label: 'origin (nginx static)', url: nginxUrl(ng.originUrl), custodian: false, agent: agent() },
       { key: 'nginx', label: 'nginx proxy_pass', url: nginxUrl(ng.proxyUrl), custodian: false, agent: agent() },
-      ...(wired ? [{ key: 'custodian-http', label: 'custodian (legacy-http)', url: custodianUrl(gw.url, ''), headers: bearer, custodian: true, agent: agent() }] : []),
-      { key: 'custodian-fs', label: 'custodian (filesystem)', url: custodianUrl(gw.url, 'fs-'), headers: bearer, custodian: true, agent: agent() },
-    ].filter((t) => !t.custodian || p.targets.includes(t.key));
+      ...[...gws].flatMap(([n, g]) => custodianTargets(n, g)),
+    ].filter((t) => !t.custodian || p.targets.includes(t.base!));
     const dl = (t: Target, f: FileRef, extra: { bytesPerSecond?: number; signal?: AbortSignal } = {}) =>
       download(t.url(f), t.agent, { ...(t.headers ? { headers: t.headers } : {}), ...extra });
 
@@ -192,8 +214,12 @@ async function run(args: BenchArgs) {
     await dl(targets[0]!, { kind: 'big' });
 
     // The gateway's event-loop thread alone (its tid is its pid): what bounds one stream.
-    const loopCpu = (t: Target) => (t.custodian ? procCpuSeconds(gw.pid, gw.pid) : Number.NaN);
-    const serverCpu = (t: Target) => (t.key === 'custodian-fs' ? 0 : nginxCpu(ng!)) + (t.custodian ? procCpuSeconds(gw.pid) : 0);
+    // With several workers: their event loops summed, and every process of the gateway.
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const loopCpu = (t: Target) => (t.gw ? sum(t.gw.pids().map((pid) => procCpuSeconds(pid, pid))) : Number.NaN);
+    const serverCpu = (t: Target) => (t.base === 'custodian-fs' ? 0 : nginxCpu(ng!)) + (t.gw ? sum(t.gw.pids().map((pid) => procCpuSeconds(pid))) : 0);
+    const peakRss = (t: Target) => Math.max(...t.gw!.pids().map((pid) => procStatus(pid).hwm));
+    const resetPeaks = (t: Target) => t.gw!.pids().forEach((pid) => resetPeakRss(pid));
     const phasePeaks: Record<string, number> = {};
 
     // ---------------------------------------------------------------- bulk transfers
@@ -219,7 +245,7 @@ async function run(args: BenchArgs) {
       const cpus: number[] = [];
       const loops: number[] = [];
       const errors: Record<string, number> = {};
-      if (t.custodian) resetPeakRss(gw.pid);
+      if (t.custodian) resetPeaks(t);
       for (let rep = 0; rep < p.big_reps; rep++) {
         const c0 = serverCpu(t);
         const l0 = loopCpu(t);
@@ -230,14 +256,14 @@ async function run(args: BenchArgs) {
         runs.push(mbps(bytes, b.totals[0] ?? b.wallMs));
         for (const [k, v] of Object.entries(b.errors)) errors[k] = (errors[k] ?? 0) + v;
       }
-      if (t.custodian) phasePeaks[`big ${t.key}`] = procStatus(gw.pid).hwm;
+      if (t.custodian) phasePeaks[`big ${t.key}`] = peakRss(t);
       big[t.key] = { mbps: Math.max(...runs), runs, server_cpu_s_per_gib: Math.min(...cpus), loop_cpu_s_per_gib: Math.min(...loops), errors };
     }
 
     // ---------------------------------------------------------------- N concurrent recordings
     const many: Record<string, { mbps: number; wall_s: number; per_stream_mbps: Summary; server_cpu_s_per_gib: number; loop_cpu_s_per_gib: number; errors: Record<string, number> }> = {};
     for (const t of bulkTargets) {
-      if (t.custodian) resetPeakRss(gw.pid);
+      if (t.custodian) resetPeaks(t);
       const c0 = serverCpu(t);
       const l0 = loopCpu(t);
       const b = await bulk(
@@ -246,7 +272,7 @@ async function run(args: BenchArgs) {
         p.small_bytes,
       );
       const bytes = b.bytes.reduce((s, x) => s + x, 0);
-      if (t.custodian) phasePeaks[`${p.clients} concurrent ${t.key}`] = procStatus(gw.pid).hwm;
+      if (t.custodian) phasePeaks[`${p.clients} concurrent ${t.key}`] = peakRss(t);
       many[t.key] = {
         mbps: mbps(bytes, b.wallMs),
         wall_s: b.wallMs / 1000,
@@ -333,16 +359,16 @@ async function run(args: BenchArgs) {
     );
 
     const mainStats = await gw.stats();
-    await gw.stop();
+    for (const g of gws.values()) await g.stop();
 
     // ---------------------------------------------------------------- RSS with slow clients
     const rss: Record<string, unknown> = {};
-    for (const t of targets.filter((x) => x.custodian && p.phases.includes('rss'))) {
+    for (const t of targets.filter((x) => x.gw === gw && p.phases.includes('rss'))) {
       const child = await spawnGateway(childSpec(`gw-rss-${t.key}`), join(dir, `gw-rss-${t.key}.json`));
       children.push(child);
       const a = loadAgent();
       agents.push(a);
-      const target: Target = { ...t, agent: a, url: t.key === 'custodian-fs' ? custodianUrl(child.url, 'fs-') : custodianUrl(child.url, '') };
+      const target: Target = { ...t, agent: a, url: t.base === 'custodian-fs' ? custodianUrl(child.url, 'fs-') : custodianUrl(child.url, ''), gw: child };
       for (let i = 0; i < 3; i++) await dl(target, { kind: 'tiny' });
       await sleep(1000);
       const baseline = procStatus(child.pid).rss;
@@ -393,17 +419,19 @@ async function run(args: BenchArgs) {
     );
 
     // ---------------------------------------------------------------- goals and observations
-    const headline = wired ? 'custodian-http' : 'custodian-fs';
-    if (big[headline]) {
+    // The like-for-like target, once per worker count (nginx serves with one worker per core).
+    const headlines = targets.filter((t) => t.base === (wired ? 'custodian-http' : 'custodian-fs')).map((t) => t.key);
+    for (const headline of headlines.filter((h) => big[h])) {
       r.goals.push(
         { goal: `big recording through ${headline} ÷ nginx proxy`, target: '≥ 0.8', value: fmt.ratio(ref('big', headline)), met: ref('big', headline) >= 0.8 },
         { goal: `${p.clients} concurrent through ${headline} ÷ nginx proxy`, target: '≥ 0.8', value: fmt.ratio(ref('many', headline)), met: ref('many', headline) >= 0.8 },
       );
     }
-    for (const c of ttfbLevels) {
+    for (const [c, headline] of ttfbLevels.flatMap((c) => headlines.map((h) => [c, h] as const))) {
       if (!overhead[c]![headline]) continue;
       const o = overhead[c]![headline]!;
-      r.goals.push({ goal: `TTFB overhead p99 at ${c} client${c > 1 ? 's' : ''} (${headline} − origin)`, target: '< 5 ms', value: `${fmt.ms(o.p99)} ms (p50 ${fmt.ms(o.p50)})`, met: o.p99 < 5 });
+      const np = overhead[c]!.nginx!;
+      r.goals.push({ goal: `TTFB overhead p99 at ${c} client${c > 1 ? 's' : ''} (${headline} − origin)`, target: '< 5 ms', value: `${fmt.ms(o.p99)} ms (p50 ${fmt.ms(o.p50)}; nginx proxy: p99 ${fmt.ms(np.p99)}, p50 ${fmt.ms(np.p50)})`, met: o.p99 < 5 });
     }
     for (const [k, v] of Object.entries(rss) as [string, any][]) {
       r.goals.push({ goal: `gateway peak RSS, ${p.slow_clients} slow clients (${k})`, target: '< 256 MiB', value: `${fmt.n(v.peak_mib)} MiB`, met: v.peak_mib < 256 });
