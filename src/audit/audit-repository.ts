@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { type Dialect, writeTransaction } from '../catalog/database.js';
+import { newId } from '../catalog/ids.js';
 import type { AuditEventsTable, Database } from '../catalog/tables.js';
 import type { AuditCheckpointsTable } from '../catalog/tables.js';
 import type { KeyService } from '../keys/keyring.js';
@@ -216,7 +216,8 @@ export class AuditRepository {
     let prevHash = last?.hash ?? GENESIS_HASH;
     const rows = inputs.map((input) => {
       const fields: ChainedFields = {
-        id: input.id ?? randomUUID(),
+        // Time-ordered: the unique index on id grows at its right edge instead of taking a page miss per event.
+        id: input.id ?? newId(),
         occurredAt: new Date().toISOString(),
         tenantId: input.tenantId,
         principalId: input.principalId,

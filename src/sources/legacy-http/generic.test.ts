@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LegacyHttpConnector } from './connector.js';
 import { startLegacySimulator, type LegacySimulator } from './simulator.js';
 import { FIXTURE, FIXTURE_PATH, configFor, copyOf, drain, failure, sha256, signal } from './test-helpers.js';
 
 let sim: LegacySimulator;
+const BIG = randomBytes(3 * 1024 * 1024);
 const open: LegacyHttpConnector[] = [];
 
 function connector(over: Record<string, unknown> = {}): LegacyHttpConnector {
@@ -15,7 +17,11 @@ function connector(over: Record<string, unknown> = {}): LegacyHttpConnector {
 beforeEach(async () => {
   sim = await startLegacySimulator({
     provider: 'generic_http',
-    recordings: [{ id: 'REC-0001', path: FIXTURE_PATH, urlPath: '2026/03/04/REC-0001.wav' }],
+    recordings: [
+      { id: 'REC-0001', path: FIXTURE_PATH, urlPath: '2026/03/04/REC-0001.wav' },
+      // Many socket reads long: its last chunk and the response's end arrive apart.
+      { id: 'REC-BIG', bytes: BIG },
+    ],
   });
 });
 
@@ -25,6 +31,23 @@ afterEach(async () => {
 });
 
 describe('LegacyHttpConnector — generic_http against the simulator', () => {
+  it('a body read to its end leaves its connection to the next request; a 200 cut to a range does not', async () => {
+    const c = connector();
+    for (let i = 0; i < 6; i++) {
+      expect(sha256(await drain((await c.open(copyOf('REC-BIG'), { signal: signal() })).body))).toBe(sha256(BIG));
+      // The pool takes the connection back a moment after the body's end.
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const ports = sim.requests.map((e) => e.clientPort);
+    expect(new Set(ports).size, `client ports ${ports.join(', ')}`).toBe(1);
+    // The simulator ignoring Range: the connector cuts the 200 down and lets the rest go, with its connection.
+    sim.set({ ignoreRange: true });
+    const part = await drain((await c.open(copyOf('REC-0001'), { signal: signal(), range: { start: 0, end: 99 } })).body);
+    expect(part.equals(FIXTURE.subarray(0, 100))).toBe(true);
+    expect((await drain((await c.open(copyOf('REC-0001'), { signal: signal() })).body)).equals(FIXTURE)).toBe(true);
+    expect(sim.requests.at(-1)!.clientPort).not.toBe(ports[0]);
+  });
+
   it('GETs media_url_template with basic auth, byte for byte', async () => {
     const m = await connector().open(copyOf('REC-0001'), { signal: signal() });
     expect(sha256(await drain(m.body))).toBe(sha256(FIXTURE));

@@ -75,7 +75,9 @@ export async function toSourceMedia(res: MediaAnswer, range: ByteRange | undefin
     res.body.destroy();
     throw e;
   }
-  const body = new ExactBody(res.body as Readable, skip, take, signal, what);
+  // Only a 200 cut down to a range leaves bytes unread; every other body is read to its end.
+  const cut = res.statusCode !== 206 && range !== undefined && totalSize !== undefined && skip + (take ?? 0) < totalSize;
+  const body = new ExactBody(res.body as Readable, skip, take, cut, signal, what);
   return {
     body,
     ...(totalSize !== undefined ? { totalSize } : {}),
@@ -99,6 +101,8 @@ class ExactBody extends Readable {
     private readonly source: Readable,
     private skip: number,
     private readonly want: number | undefined,
+    /** The source holds bytes past the wanted ones (a 200 to a range): stop reading once they are in. */
+    private readonly cut: boolean,
     private readonly signal: AbortSignal,
     private readonly what: string,
   ) {
@@ -110,7 +114,7 @@ class ExactBody extends Readable {
     source.once('close', () => {
       if (!this.done) this.fail(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
     });
-    if (want === 0) this.finish();
+    if (want === 0 && cut) this.finish();
   }
 
   override _read(): void {
@@ -138,7 +142,7 @@ class ExactBody extends Readable {
     if (buf.length === 0) return;
     this.delivered += buf.length;
     const more = this.push(buf);
-    if (this.want !== undefined && this.delivered >= this.want) this.finish();
+    if (this.cut && this.delivered >= this.want!) this.finish();
     else if (!more) this.source.pause();
   }
 
@@ -152,11 +156,14 @@ class ExactBody extends Readable {
     this.finish();
   }
 
-  /** Every byte wanted arrived: end here and let go of the source (the rest of a 200 is not read). */
+  /**
+   * Every byte wanted arrived. A body read to its end ends here and leaves its connection to the
+   * pool for the next request; a 200 cut to a range is let go of (its connection with it).
+   */
   private finish(): void {
     this.done = true;
     this.push(null);
-    this.source.destroy();
+    if (this.cut) this.source.destroy();
   }
 
   private fail(e: unknown): void {

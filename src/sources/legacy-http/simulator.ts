@@ -103,6 +103,8 @@ export interface LegacySimRequestLog {
   bytesSent?: number;
   /** The client went away before the answer was complete. */
   clientClosed?: boolean;
+  /** The client's port: requests on one kept-alive connection share it. */
+  clientPort: number;
 }
 
 export interface LegacySimulatorOptions {
@@ -565,6 +567,7 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
           query: url.search.replace(/^\?/, ''),
           headers: { ...req.headers },
           body: Buffer.concat(chunks).subarray(0, 64 * 1024).toString('utf8'),
+          clientPort: req.socket.remotePort ?? 0,
         };
         log.push(entry);
         if (log.length > logLimit) log.splice(0, log.length - logLimit);
