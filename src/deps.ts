@@ -16,7 +16,6 @@ import type { Staging } from './jobs/staging.js';
 import type { HoldRepository } from './holds/hold-repository.js';
 import type { KeyService } from './keys/keyring.js';
 import type { Transcoder } from './media/transcoder.js';
-import type { DigestService } from './http/digest-thread.js';
 import type { Resolver } from './resolve/resolver.js';
 import type { SourceRegistry } from './sources/registry.js';
 
@@ -35,8 +34,6 @@ export interface AppDeps {
   sources: SourceRegistry;
   resolver: Resolver;
   transcoder: Transcoder;
-  /** SHA-256 of the bytes each stream sends (the audit's digest), off the event loop. */
-  digests: DigestService;
   metrics: Metrics;
   jobs: JobRepository;
   staging: Staging;

@@ -30,7 +30,6 @@ import { LocalKeyring } from './keys/keyring.js';
 import { KmsKeyService } from './keys/kms.js';
 import { createLogger } from './logger.js';
 import { Transcoder } from './media/transcoder.js';
-import { DigestThread } from './http/digest-thread.js';
 import { GenesysRefFinder } from './resolve/genesys-finder.js';
 import { Resolver } from './resolve/resolver.js';
 import { GenesysConnector } from './sources/genesys/connector.js';
@@ -122,7 +121,6 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
       maxQueued: config.media.max_queued_transcodes,
       timeoutMs: config.media.transcode_timeout_ms,
     }),
-    digests: new DigestThread({ onError: (e) => logger.error({ err: e }, 'the digest thread failed; streams hash on the event loop from now on') }),
     metrics,
     jobs: new JobRepository(catalog.db, catalog.dialect),
     // S3 lets every instance serve what any of them staged; local is <data_dir>/staging.
@@ -145,7 +143,6 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
   const worker = new JobWorker(deps);
   deps.worker = worker;
   worker.start();
-  deps.digests.start?.();
   const checkpointer = new Checkpointer(deps.auditRepo, deps.keys, {
     everyEvents: config.audit.checkpoint_every_events,
     intervalMs: config.audit.checkpoint_interval_ms,
@@ -180,7 +177,6 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
         await checkpointer.stop().catch((e: unknown) => deps.logger.error({ err: e }, 'final audit checkpoint failed'));
         await deps.sources.close();
         await deps.staging.close?.();
-        await deps.digests.close();
         await deps.catalog.close();
       })()),
   };

@@ -1,15 +1,13 @@
+import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import { AppError } from '../errors.js';
-import { type DigestService, type StreamDigest, mainThreadDigests } from './digest-thread.js';
 
 export interface ResponseSinkOptions {
   /** A whole stored object whose digest the catalog knows: a mismatch aborts instead of ending cleanly. */
   expectSha256?: string | null;
   /** Send the digest as the X-Content-SHA256 trailer (chunked responses). */
   trailer?: boolean;
-  /** Where the SHA-256 is computed (the gateway's digest thread); the event loop by default. */
-  digests?: DigestService;
 }
 
 const clientGoneError = () => Object.assign(new Error('the client closed the connection'), { code: 'ERR_CLIENT_GONE' });
@@ -19,16 +17,13 @@ const clientGoneError = () => Object.assign(new Error('the client closed the con
  * hashes) a chunk only once the socket has taken it — its write callback — so when the client
  * goes away the audit event names the bytes that left the process, not those still queued in it.
  * It also tells "the client went away first" from "the source failed first": whichever came
- * first decides the outcome (pipeline then destroys everything else). Once the stream is over,
- * sha256() must be called (it ends the digest, here or in the digest thread).
+ * first decides the outcome (pipeline then destroys everything else).
  */
 export class ResponseSink extends Writable {
   bytes = 0;
   /** The response closed before it finished, while the stream was still going. */
   clientGone = false;
-  private readonly digests: DigestService;
-  private readonly digest: StreamDigest;
-  private final: Promise<string> | undefined;
+  private readonly hash = createHash('sha256');
   private inFlight = 0;
   private allWritten: (() => void) | undefined;
 
@@ -38,8 +33,6 @@ export class ResponseSink extends Writable {
   ) {
     // No buffering of its own: the socket's buffer and the stages before provide the depth.
     super({ highWaterMark: 0 });
-    this.digests = opts.digests ?? mainThreadDigests();
-    this.digest = this.digests.create();
     res.once('close', () => {
       if (res.writableFinished || this.destroyed) return;
       this.clientGone = true;
@@ -54,43 +47,35 @@ export class ResponseSink extends Writable {
       this.inFlight--;
       // Callbacks come in write order. Node also calls back, without an error, for a write a
       // destroyed socket discarded: a chunk counts only if the socket was still there.
-      // Once the digest is final nothing more counts: bytes and digest always describe the same bytes.
-      if (!err && !socket?.destroyed && !this.final) {
+      if (!err && !socket?.destroyed) {
         this.bytes += chunk.length;
-        this.digest.update(chunk);
+        this.hash.update(chunk);
       }
       if (this.inFlight === 0) this.allWritten?.();
     });
-    // Several writes may be in flight (throughput); the socket's drain is the backpressure, and
-    // so is a digest thread with too many bytes still to hash.
-    const next = () => (this.digests.congested ? void this.digests.whenUncongested().then(() => cb()) : cb());
-    if (flowing) next();
-    else this.res.once('drain', next);
+    // Several writes may be in flight (throughput); the socket's drain is the backpressure.
+    if (flowing) cb();
+    else this.res.once('drain', () => cb());
   }
 
   override _final(cb: (err?: Error | null) => void): void {
     // The digest is final once the socket has taken every byte.
     const finish = () => {
       this.allWritten = undefined;
-      this.sha256().then(
-        (sha) => {
-          if (this.opts.expectSha256 && this.opts.expectSha256 !== sha) {
-            cb(new AppError('source.integrity_mismatch', 'the stored bytes do not match the SHA-256 recorded in the catalog', { extra: { expected: this.opts.expectSha256 } }));
-            return;
-          }
-          if (this.opts.trailer) this.res.addTrailers({ 'X-Content-SHA256': sha });
-          this.res.end(() => cb());
-        },
-        // No digest, no clean end: the client sees an incomplete transfer.
-        (e: unknown) => cb(e instanceof Error ? e : new Error(String(e))),
-      );
+      const sha = this.sha256();
+      if (this.opts.expectSha256 && this.opts.expectSha256 !== sha) {
+        cb(new AppError('source.integrity_mismatch', 'the stored bytes do not match the SHA-256 recorded in the catalog', { extra: { expected: this.opts.expectSha256 } }));
+        return;
+      }
+      if (this.opts.trailer) this.res.addTrailers({ 'X-Content-SHA256': sha });
+      this.res.end(() => cb());
     };
     if (this.inFlight === 0) finish();
     else this.allWritten = finish;
   }
 
-  /** SHA-256 of the bytes counted (`bytes`); asking ends the digest. */
-  sha256(): Promise<string> {
-    return (this.final ??= this.digest.digest());
+  /** SHA-256 of the bytes counted so far. */
+  sha256(): string {
+    return this.hash.copy().digest('hex');
   }
 }

@@ -360,7 +360,7 @@ export async function streamOut(
   res.writeHead(status, headers);
   // Meters what the socket took, not what was queued: the audit event names the bytes that left.
   // Trailers go out with the last chunk; the digest is of exactly the bytes sent.
-  const sink = new ResponseSink(res, { expectSha256: ctx.expectSha256, trailer: ctx.chunked, digests: deps.digests });
+  const sink = new ResponseSink(res, { expectSha256: ctx.expectSha256, trailer: ctx.chunked });
   let outcome: 'completed' | 'aborted' | 'failed' = 'completed';
   let errorCode: string | null = null;
   let sourceError: unknown;
@@ -381,17 +381,12 @@ export async function streamOut(
   }
   deps.metrics.bytesStreamed.inc({ origin: ctx.origin, transcoded: String(ctx.transcoded) }, sink.bytes);
   deps.metrics.requests.inc({ route: req.routeOptions.url ?? '', origin: ctx.origin, outcome, status: String(status) });
-  // Only a dead digest thread fails this; the stream was then cut (no digest, no clean end).
-  const sha256 = await sink.sha256().catch((e: unknown) => {
-    req.log.error({ err: e }, 'no digest of the bytes sent');
-    return null;
-  });
   try {
     await deps.audit.record(req, {
       outcome,
       status,
       bytesSent: sink.bytes,
-      sha256,
+      sha256: sink.sha256(),
       errorCode,
       relatedEventId: ctx.allowedEventId,
       action: `${req.audit.action}.end`,

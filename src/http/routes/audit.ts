@@ -135,7 +135,7 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
             status: 200,
             errorCode,
             bytesSent: sink.bytes,
-            sha256: await sink.sha256(),
+            sha256: sink.sha256(),
             relatedEventId: allowed.id,
           });
         } catch (e) {
