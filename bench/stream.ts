@@ -18,7 +18,12 @@
  *        [--big-reps=2] [--ttfb-levels=1,50,200] [--ttfb-requests=2000] [--slow-clients=200] [--slow-kib-s=64] [--slow-seconds=20]
  *        [--fd-recheck-s=12] [--client=curl|undici]
  *        [--phases=bulk,ttfb,rss] [--targets=origin,nginx,custodian-http,custodian-fs] [--gateway-flags=--cpu-prof]
- *        [--gateway-workers=1,2]
+ *        [--gateway-workers=1,2] [--ttfb-paced-rps=200] [--ttfb-paced-seconds=10]
+ * (TTFB is measured twice: closed-loop clients, each sending its next request as soon as the last
+ * one answered — at 50 and 200 clients that saturates every target and measures its queue — and
+ * paced: the same connections sending --ttfb-paced-rps requests per second in all, on a fixed
+ * schedule, each latency counted from its scheduled time (no coordinated omission), which is the
+ * time a request spends in the target rather than in the line in front of it.)
  * (--gateway-workers: the throughput and TTFB phases run once per value, the gateway as
  * `custodian serve` with server.workers = N — nginx runs one worker per core; the RSS phase uses
  * the first value.)
@@ -116,6 +121,8 @@ async function run(args: BenchArgs) {
     big_reps: numParam(args, 'big-reps', 2, 1),
     ttfb_levels: listParam(args, 'ttfb-levels', [1, 50, 200], [1, 20]),
     ttfb_requests: numParam(args, 'ttfb-requests', 2000, 150),
+    ttfb_paced_rps: numParam(args, 'ttfb-paced-rps', 200, 100),
+    ttfb_paced_seconds: numParam(args, 'ttfb-paced-seconds', 10, 3),
     slow_clients: numParam(args, 'slow-clients', 200, 20),
     slow_bytes_per_s: numParam(args, 'slow-kib-s', 64, 64) * 1024,
     slow_seconds: numParam(args, 'slow-seconds', 20, 4),
@@ -333,6 +340,64 @@ async function run(args: BenchArgs) {
         ttfb[c]![t.key] = { ...summarize(samples.filter(Number.isFinite)), rps: total / (wall / 1000), errors: failures(ds, tinyBytes) };
       }
     }
+    // Paced: R requests per second over the c connections, request i due at t0 + i/R on connection
+    // i mod c; its time counts from when it was due, so a late start (the connection still busy)
+    // is part of its latency.
+    const paced: Record<string, Record<string, Summary & { late_starts: number; errors: Record<string, number> }>> = {};
+    for (const c of p.ttfb_paced_rps > 0 ? ttfbLevels : []) {
+      paced[c] = {};
+      const total = Math.round(p.ttfb_paced_rps * p.ttfb_paced_seconds);
+      for (const t of targets) {
+        const lanes = Array.from({ length: c }, () => laneClient(new URL(t.url({ kind: 'tiny' })).origin));
+        const opts = t.headers ? { headers: t.headers } : {};
+        await Promise.all(lanes.map((lane) => download(t.url({ kind: 'tiny' }), lane, opts))); // connect + warm
+        const samples: number[] = [];
+        const ds: Download[] = [];
+        let late = 0;
+        const t0 = performance.now() + 20;
+        await Promise.all(
+          lanes.map(async (lane, l) => {
+            for (let i = l; i < total; i += c) {
+              const due = t0 + (i * 1000) / p.ttfb_paced_rps;
+              const wait = due - performance.now();
+              if (wait > 0) await sleep(wait);
+              else if (wait < -1) late++;
+              const start = performance.now();
+              const d = await download(t.url({ kind: 'tiny' }), lane, opts);
+              samples.push(Math.max(0, start - due) + d.ttfbMs); // a timer may wake a fraction of a ms early
+              ds.push(d);
+            }
+          }),
+        );
+        await Promise.all(lanes.map((l) => l.close().catch(() => {})));
+        paced[c]![t.key] = { ...summarize(samples.filter(Number.isFinite)), late_starts: late, errors: failures(ds, tinyBytes) };
+      }
+    }
+    const pacedOverhead: Record<string, Record<string, { p50: number; p99: number }>> = {};
+    const pacedRows: (string | number)[][] = [];
+    for (const [c, byTarget] of Object.entries(paced)) {
+      pacedOverhead[c] = {};
+      for (const t of targets) {
+        const s = byTarget[t.key]!;
+        const o = byTarget.origin!;
+        pacedOverhead[c]![t.key] = { p50: s.p50 - o.p50, p99: s.p99 - o.p99 };
+        pacedRows.push([
+          `${c} connection${Number(c) > 1 ? 's' : ''}: ${t.label}`,
+          fmt.ms(s.p50),
+          fmt.ms(s.p99),
+          fmt.ms(s.max),
+          fmt.int(s.late_starts),
+          t.key === 'origin' ? '' : `${fmt.ms(s.p50 - o.p50)} / ${fmt.ms(s.p99 - o.p99)}`,
+          Object.entries(s.errors).map(([k, v]) => `${v}× ${k}`).join('; ') || '0',
+        ]);
+      }
+    }
+    if (pacedRows.length) printTable(
+      `Time to first byte, paced: ${p.ttfb_paced_rps} requests/s in all for ${p.ttfb_paced_seconds} s, spread over the connections; from each request's scheduled time (ms)`,
+      ['connections: target', 'p50', 'p99', 'max', 'late starts', 'minus origin p50 / p99', 'errors'],
+      pacedRows,
+    );
+
     const ttfbRows: (string | number)[][] = [];
     const overhead: Record<string, Record<string, { p50: number; p99: number }>> = {};
     for (const c of ttfbLevels) {
@@ -454,7 +519,15 @@ async function run(args: BenchArgs) {
     }
     const warnLines = Object.entries(mainStats.logs);
     if (warnLines.length) r.observations.push(`gateway log lines during throughput/TTFB phases: ${JSON.stringify(mainStats.logs)}`);
-    r.results = { legacy_http_wired: wired, big, many, ttfb, ttfb_overhead_vs_origin: overhead, rss, phase_peak_rss_mib: Object.fromEntries(Object.entries(phasePeaks).map(([k, v]) => [k, v / MiB])), gateway_after_main: mainStats };
+    for (const [c, byTarget] of Object.entries(pacedOverhead)) {
+      for (const headline of headlines) {
+        const o = byTarget[headline];
+        if (!o) continue;
+        const np = byTarget.nginx!;
+        r.goals.push({ goal: `TTFB overhead p99, paced ${p.ttfb_paced_rps} req/s over ${c} connection${Number(c) > 1 ? 's' : ''} (${headline} − origin)`, target: '< 5 ms', value: `${fmt.ms(o.p99)} ms (p50 ${fmt.ms(o.p50)}; nginx proxy: p99 ${fmt.ms(np.p99)}, p50 ${fmt.ms(np.p50)})`, met: o.p99 < 5 });
+      }
+    }
+    r.results = { legacy_http_wired: wired, big, many, ttfb, ttfb_overhead_vs_origin: overhead, ttfb_paced: paced, ttfb_paced_overhead_vs_origin: pacedOverhead, rss, phase_peak_rss_mib: Object.fromEntries(Object.entries(phasePeaks).map(([k, v]) => [k, v / MiB])), gateway_after_main: mainStats };
   } finally {
     for (const c of children) await c.stop().catch(() => {});
     for (const a of agents) await a.close().catch(() => {});
