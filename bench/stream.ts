@@ -373,51 +373,37 @@ async function run(args: BenchArgs) {
         paced[c]![t.key] = { ...summarize(samples.filter(Number.isFinite)), late_starts: late, errors: failures(ds, tinyBytes) };
       }
     }
-    const pacedOverhead: Record<string, Record<string, { p50: number; p99: number }>> = {};
-    const pacedRows: (string | number)[][] = [];
-    for (const [c, byTarget] of Object.entries(paced)) {
-      pacedOverhead[c] = {};
-      for (const t of targets) {
-        const s = byTarget[t.key]!;
+    // Per level and target: the summary row and the overhead over the origin measured alongside.
+    const tabulate = <S extends Summary & { errors: Record<string, number> }>(byLevel: Record<string, Record<string, S>>, noun: string, extra: (s: S) => number) => {
+      const rows: (string | number)[][] = [];
+      const over: Record<string, Record<string, { p50: number; p99: number }>> = {};
+      for (const [c, byTarget] of Object.entries(byLevel)) {
+        over[c] = {};
         const o = byTarget.origin!;
-        pacedOverhead[c]![t.key] = { p50: s.p50 - o.p50, p99: s.p99 - o.p99 };
-        pacedRows.push([
-          `${c} connection${Number(c) > 1 ? 's' : ''}: ${t.label}`,
-          fmt.ms(s.p50),
-          fmt.ms(s.p99),
-          fmt.ms(s.max),
-          fmt.int(s.late_starts),
-          t.key === 'origin' ? '' : `${fmt.ms(s.p50 - o.p50)} / ${fmt.ms(s.p99 - o.p99)}`,
-          Object.entries(s.errors).map(([k, v]) => `${v}× ${k}`).join('; ') || '0',
-        ]);
+        for (const t of targets) {
+          const s = byTarget[t.key]!;
+          over[c]![t.key] = { p50: s.p50 - o.p50, p99: s.p99 - o.p99 };
+          rows.push([
+            `${c} ${noun}${Number(c) > 1 ? 's' : ''}: ${t.label}`,
+            fmt.ms(s.p50),
+            fmt.ms(s.p99),
+            fmt.ms(s.max),
+            fmt.int(extra(s)),
+            t.key === 'origin' ? '' : `${fmt.ms(s.p50 - o.p50)} / ${fmt.ms(s.p99 - o.p99)}`,
+            Object.entries(s.errors).map(([k, v]) => `${v}× ${k}`).join('; ') || '0',
+          ]);
+        }
       }
-    }
+      return { rows, over };
+    };
+    const { rows: pacedRows, over: pacedOverhead } = tabulate(paced, 'connection', (s) => s.late_starts);
     if (pacedRows.length) printTable(
       `Time to first byte, paced: ${p.ttfb_paced_rps} requests/s in all for ${p.ttfb_paced_seconds} s, spread over the connections; from each request's scheduled time (ms)`,
       ['connections: target', 'p50', 'p99', 'max', 'late starts', 'minus origin p50 / p99', 'errors'],
       pacedRows,
     );
-
-    const ttfbRows: (string | number)[][] = [];
-    const overhead: Record<string, Record<string, { p50: number; p99: number }>> = {};
-    for (const c of ttfbLevels) {
-      overhead[c] = {};
-      for (const t of targets) {
-        const s = ttfb[c]![t.key]!;
-        const o = ttfb[c]!.origin!;
-        overhead[c]![t.key] = { p50: s.p50 - o.p50, p99: s.p99 - o.p99 };
-        ttfbRows.push([
-          `${c} client${c > 1 ? 's' : ''}: ${t.label}`,
-          fmt.ms(s.p50),
-          fmt.ms(s.p99),
-          fmt.ms(s.max),
-          fmt.int(s.rps),
-          t.key === 'origin' ? '' : `${fmt.ms(s.p50 - o.p50)} / ${fmt.ms(s.p99 - o.p99)}`,
-          Object.entries(s.errors).map(([k, v]) => `${v}× ${k}`).join('; ') || '0',
-        ]);
-      }
-    }
-    if (ttfbLevels.length) printTable(
+    const { rows: ttfbRows, over: overhead } = tabulate(ttfb, 'client', (s) => s.rps);
+    if (ttfbRows.length) printTable(
       `Time to first byte of a ${(tinyBytes / 1024).toFixed(0)} KiB recording, closed-loop clients (ms)`,
       ['clients: target', 'p50', 'p99', 'max', 'req/s', 'minus origin p50 / p99', 'errors'],
       ttfbRows,
