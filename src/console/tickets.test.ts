@@ -23,7 +23,10 @@ describe('media tickets (sealed)', () => {
     const { a, b } = instances();
     const { secret, ticket } = await a.issue({ principal: alice, ...base });
     expect(secret).toMatch(/^mt_[A-Za-z0-9_-]{60,}$/);
-    for (const s of ['alice', 'acme', 'Case 12', 'r1']) expect(Buffer.from(secret.slice(3), 'base64url').toString('latin1')).not.toContain(s);
+    // Claims long enough that random ciphertext cannot hold them by chance ('r1' did, 1 run in ~300).
+    const plain = { recordingPk: 'rec-7f3a9c2e', ref: 'ref-5b1d8e40' };
+    const sealed = (await a.issue({ principal: alice, ...base, ...plain })).secret;
+    for (const s of ['alice', 'acme', 'Case 12', plain.recordingPk, plain.ref]) expect(Buffer.from(sealed.slice(3), 'base64url').toString('latin1')).not.toContain(s);
     const used = await b.use(secret);
     expect(used).toMatchObject({ id: ticket.id, recordingPk: 'r1', purpose: 'Case 12: review', format: 'wav', uses: 1 });
     expect(used?.principal).toMatchObject({ id: 'alice', tenantId: 'acme', kind: 'api_key', credentialId: 'k1' });
