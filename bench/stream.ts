@@ -18,7 +18,7 @@
  *        [--big-reps=2] [--ttfb-levels=1,50,200] [--ttfb-requests=2000] [--slow-clients=200] [--slow-kib-s=64] [--slow-seconds=20]
  *        [--fd-recheck-s=12] [--client=curl|undici]
  *        [--phases=bulk,ttfb,rss] [--targets=origin,nginx,custodian-http,custodian-fs] [--gateway-flags=--cpu-prof]
- *        [--gateway-workers=1,2] [--ttfb-paced-rps=200] [--ttfb-paced-seconds=10]
+ *        [--gateway-workers=1,2] [--gateway-scheduling=round_robin|os] [--ttfb-paced-rps=200] [--ttfb-paced-seconds=10]
  * (TTFB is measured twice: closed-loop clients, each sending its next request as soon as the last
  * one answered — at 50 and 200 clients that saturates every target and measures its queue — and
  * paced: the same connections sending --ttfb-paced-rps requests per second in all, on a fixed
@@ -132,6 +132,7 @@ async function run(args: BenchArgs) {
     targets: strParam(args, 'targets', 'origin,nginx,custodian-http,custodian-fs').split(','),
     gateway_flags: strParam(args, 'gateway-flags', '').split(' ').filter(Boolean),
     gateway_workers: listParam(args, 'gateway-workers', [1, 2], [1]),
+    gateway_scheduling: strParam(args, 'gateway-scheduling', 'round_robin'),
   };
   const r = newResult('stream', args, p);
   const wired = legacyHttpWired();
@@ -177,7 +178,9 @@ async function run(args: BenchArgs) {
     const childSpec = (name: string, workers = 1) => {
       const d = join(dir, name);
       mkdirSync(d, { recursive: true });
-      return { doc: gatewayDoc({ dir: d, archiveRoot: originRoot, sources }), seed: seed as never[], execArgv: p.gateway_flags, ...(workers > 1 ? { workers } : {}) };
+      const doc = gatewayDoc({ dir: d, archiveRoot: originRoot, sources });
+      if (workers > 1) doc.server = { ...(doc.server as object), worker_scheduling: p.gateway_scheduling };
+      return { doc, seed: seed as never[], execArgv: p.gateway_flags, ...(workers > 1 ? { workers } : {}) };
     };
     // One gateway per worker count (server.workers); the first is "the" gateway of the RSS phase.
     const gws = new Map<number, ChildGateway>();

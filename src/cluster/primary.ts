@@ -68,6 +68,8 @@ export function startPrimary(config: Config, opts: PrimaryOptions): ClusterPrima
   const closeMargin = opts.closeMarginMs ?? 15_000;
   // Before any worker exists: a worker's first consume is sent while it starts.
   if (config.catalog.driver === 'sqlite') clusterLimitStore();
+  // Read by node:cluster at the first fork (server.worker_scheduling).
+  cluster.schedulingPolicy = config.server.worker_scheduling === 'os' ? cluster.SCHED_NONE : cluster.SCHED_RR;
 
   const slots: Slot[] = Array.from({ length: config.server.workers }, () => ({ ready: false, readyAt: 0, startFailures: 0, backoffMs: baseBackoff }));
   const live = new Set<Worker>();

@@ -170,6 +170,14 @@ export const configSchema = z
           .union([z.literal('auto'), z.number().int(WORKERS_HINT).min(1, WORKERS_HINT).max(MAX_WORKERS, WORKERS_HINT)], { error: WORKERS_HINT })
           .default(1)
           .transform((w) => (w === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : w)),
+        /**
+         * Who hands connections to the workers: the primary in turn ("round_robin", node:cluster's
+         * default on Linux), or the kernel ("os": every worker accepts on the shared socket).
+         * Measured (docs/BENCHMARKS.md): with round robin, 200 concurrent streams kept one worker's
+         * V8 running a full GC every ~150 ms (4.7 vs 2.5 CPU-s per GiB); "os" does not, but may
+         * spread a few connections unevenly.
+         */
+        worker_scheduling: z.enum(['round_robin', 'os'], { error: 'must be "round_robin" or "os"' }).default('round_robin'),
       })
       .strict()
       .prefault({}),

@@ -25,6 +25,14 @@ describe('server.workers', () => {
     expect(issues(bad)).toEqual(['server.workers: must be an integer from 1 to 64, or "auto" (one per core)']);
   });
 
+  it('server.worker_scheduling: round_robin by default, or os; anything else named', () => {
+    expect(parseConfig({}, {}).server.worker_scheduling).toBe('round_robin');
+    expect(parseConfig({ server: { worker_scheduling: 'os' } }, {}).server.worker_scheduling).toBe('os');
+    for (const bad of ['kernel', 1, null]) {
+      expect(() => parseConfig({ server: { worker_scheduling: bad } }, {})).toThrow(/server\.worker_scheduling: must be "round_robin" or "os"/);
+    }
+  });
+
   it('refuses several workers on an in-memory SQLite catalog (one per process), naming server.workers', () => {
     const mem = parseConfig({ server: { workers: 2 }, catalog: { driver: 'sqlite', path: ':memory:' } }, {});
     expect(() => checkClusterConfig(mem)).toThrow(ConfigError);
