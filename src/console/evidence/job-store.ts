@@ -1,4 +1,4 @@
-import type { Generated, Kysely, Selectable } from 'kysely';
+import type { Generated, Kysely, Selectable, Updateable } from 'kysely';
 import type { Principal } from '../../access/principal.js';
 import type { Scope } from '../../config/schema.js';
 import type { CatalogDb } from '../../catalog/database.js';
@@ -160,62 +160,47 @@ export class EvidenceJobStore {
   /** Extends the lease and records progress; false: the lease was lost. */
   async heartbeat(id: string, owner: string, leaseMs: number, progress: EvidenceProgress): Promise<boolean> {
     const now = Date.now();
-    const r = await this.db
-      .updateTable('evidence_jobs')
-      .set({ lease_until: iso(now + leaseMs), progress_json: JSON.stringify(progress), updated_at: iso(now) })
-      .where('id', '=', id)
-      .where('lease_owner', '=', owner)
-      .where('status', '=', 'running')
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+    return this.updateHeld(id, owner, { lease_until: iso(now + leaseMs), progress_json: JSON.stringify(progress), updated_at: iso(now) });
   }
 
   async markReady(id: string, owner: string, r: { progress: EvidenceProgress; size: number; sha256: string; problems: number; stagingKey: string; dekKeyId: string; dekWrapped: string; expiresAt: string }): Promise<boolean> {
     const now = iso(Date.now());
-    const res = await this.db
-      .updateTable('evidence_jobs')
-      .set({
-        status: 'ready',
-        lease_owner: null,
-        lease_until: null,
-        progress_json: JSON.stringify(r.progress),
-        size: r.size,
-        sha256: r.sha256,
-        problems: r.problems,
-        staging_key: r.stagingKey,
-        dek_key_id: r.dekKeyId,
-        dek_wrapped: r.dekWrapped,
-        error_code: null,
-        error_detail: null,
-        finished_at: now,
-        expires_at: r.expiresAt,
-        updated_at: now,
-      })
-      .where('id', '=', id)
-      .where('lease_owner', '=', owner)
-      .where('status', '=', 'running')
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+    return this.updateHeld(id, owner, {
+      status: 'ready',
+      lease_owner: null,
+      lease_until: null,
+      progress_json: JSON.stringify(r.progress),
+      size: r.size,
+      sha256: r.sha256,
+      problems: r.problems,
+      staging_key: r.stagingKey,
+      dek_key_id: r.dekKeyId,
+      dek_wrapped: r.dekWrapped,
+      error_code: null,
+      error_detail: null,
+      finished_at: now,
+      expires_at: r.expiresAt,
+      updated_at: now,
+    });
   }
 
   /** Fails the job for good, or (`requeue`) gives it back to the queue, e.g. when this instance shuts down mid-build. */
   async release(id: string, owner: string, e: { code: string; detail: string } | null, requeue: boolean): Promise<boolean> {
     const now = iso(Date.now());
-    const res = await this.db
-      .updateTable('evidence_jobs')
-      .set({
-        status: requeue ? 'queued' : 'failed',
-        lease_owner: null,
-        lease_until: null,
-        error_code: e?.code ?? null,
-        error_detail: e ? e.detail.slice(0, 500) : null,
-        ...(requeue ? {} : { finished_at: now }),
-        updated_at: now,
-      })
-      .where('id', '=', id)
-      .where('lease_owner', '=', owner)
-      .where('status', '=', 'running')
-      .executeTakeFirst();
+    return this.updateHeld(id, owner, {
+      status: requeue ? 'queued' : 'failed',
+      lease_owner: null,
+      lease_until: null,
+      error_code: e?.code ?? null,
+      error_detail: e ? e.detail.slice(0, 500) : null,
+      ...(requeue ? {} : { finished_at: now }),
+      updated_at: now,
+    });
+  }
+
+  /** Updates a job this instance still holds (running, under its lease); false: the lease was lost. */
+  private async updateHeld(id: string, owner: string, set: Updateable<EvidenceJobsTable>): Promise<boolean> {
+    const res = await this.db.updateTable('evidence_jobs').set(set).where('id', '=', id).where('lease_owner', '=', owner).where('status', '=', 'running').executeTakeFirst();
     return Number(res.numUpdatedRows) > 0;
   }
 
