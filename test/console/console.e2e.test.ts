@@ -69,6 +69,12 @@ describe.skipIf(!RUN)('auditor console in headless Chromium', () => {
     await expect.poll(() => page.locator('h1').textContent()).toBe('Sign in to the auditor console');
     await shot('01-sign-in');
 
+    // No purpose of access: refused by the form, the field marked.
+    await page.getByLabel('API key').fill('cst_acme-console_' + 'x'.repeat(32));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('Give a purpose of access');
+    expect(await page.getByLabel('Purpose of access').getAttribute('aria-invalid')).toBe('true');
+
     // A wrong key is refused by the gateway, not by the form.
     await page.getByLabel('API key').fill('cst_acme-console_' + 'x'.repeat(32));
     await page.getByLabel('Purpose of access').fill(PURPOSE);

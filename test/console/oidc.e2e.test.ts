@@ -127,6 +127,15 @@ describe('console OIDC sign-in', () => {
       await expect.poll(() => page.locator('h1').textContent()).toBe('OIDC simulator');
     }
 
+    it('without a purpose of access the organisation sign-in stays on the page and says why', async () => {
+      await fresh();
+      await page.goto(`${gw.url}/console/`);
+      await page.getByRole('button', { name: 'Sign in with your organisation' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toContain('Give a purpose of access');
+      expect(await page.getByLabel('Purpose of access').getAttribute('aria-invalid')).toBe('true');
+      expect(new URL(page.url()).origin).toBe(new URL(gw.url).origin);
+    });
+
     it('signs in through the provider (code + PKCE), then searches and plays a G.729 recording with the access token', async () => {
       await fresh();
       await toProvider('07-sign-in-oidc.png');

@@ -30,20 +30,26 @@ export const signinPage: Page = (main) => {
     status,
     h('div', { class: 'actions' }, submit),
   );
+  /** The purpose of access, or null after telling the user it is missing (both sign-in ways need one). */
+  const purposeGiven = (): string | null => {
+    const p = purpose.value.trim();
+    if (!p) {
+      replace(status, notice('error', 'Give a purpose of access: it is recorded with every access you make.'));
+      purpose.setAttribute('aria-invalid', 'true');
+      purpose.focus();
+      return null;
+    }
+    purpose.removeAttribute('aria-invalid');
+    return p;
+  };
   const oidcSlot = h('div', { class: 'oidc-slot' });
   form.appendChild(oidcSlot);
   void oidcSettings().then((cfg) => {
     if (!cfg) return;
     const btn = h('button', { type: 'button', class: 'primary', id: 'oidc-signin' }, 'Sign in with your organisation');
     btn.addEventListener('click', async () => {
-      const p = purpose.value.trim();
-      if (!p) {
-        replace(status, notice('error', 'Give a purpose of access: it is recorded with every access you make.'));
-        purpose.setAttribute('aria-invalid', 'true');
-        purpose.focus();
-        return;
-      }
-      purpose.removeAttribute('aria-invalid');
+      const p = purposeGiven();
+      if (!p) return;
       btn.disabled = true;
       replace(status, notice('info', 'Going to your organisation’s sign-in page…'));
       try {
@@ -58,7 +64,6 @@ export const signinPage: Page = (main) => {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const k = key.value.trim();
-    const p = purpose.value.trim();
     if (!KEY_RE.test(k)) {
       replace(status, notice('error', 'That is not an API key: it looks like cst_<id>_<secret>.'));
       key.setAttribute('aria-invalid', 'true');
@@ -66,13 +71,8 @@ export const signinPage: Page = (main) => {
       return;
     }
     key.removeAttribute('aria-invalid');
-    if (!p) {
-      replace(status, notice('error', 'Give a purpose of access: it is recorded with every access you make.'));
-      purpose.setAttribute('aria-invalid', 'true');
-      purpose.focus();
-      return;
-    }
-    purpose.removeAttribute('aria-invalid');
+    const p = purposeGiven();
+    if (!p) return;
     submit.disabled = true;
     replace(status, notice('info', 'Checking the key…'));
     try {
