@@ -34,6 +34,7 @@ function processStats(logs: LogTally, gw?: Gateway): Omit<ChildStats, 'audit'> {
   const mem = process.memoryUsage();
   return {
     rss: mem.rss,
+    heapTotal: mem.heapTotal,
     heapUsed: mem.heapUsed,
     external: mem.external,
     arrayBuffers: mem.arrayBuffers,
@@ -113,13 +114,14 @@ async function primary(spec: ChildSpec, config: Config): Promise<void> {
       case 'stats': {
         const own = processStats(logs);
         const workers = (await askAll('stats')) as (ChildStats & { pid: number })[];
-        const sum = (k: 'rss' | 'heapUsed' | 'external' | 'arrayBuffers' | 'fds' | 'activeHandles') => workers.reduce((s, w) => s + w[k], own[k]);
+        const sum = (k: 'rss' | 'heapTotal' | 'heapUsed' | 'external' | 'arrayBuffers' | 'fds' | 'activeHandles') => workers.reduce((s, w) => s + w[k], own[k]);
         const merged = new LogTally();
         for (const l of [own.logs, ...workers.map((w) => w.logs)]) for (const [k, n] of Object.entries(l)) merged.counts.set(k, (merged.counts.get(k) ?? 0) + n);
         send({
           id: m.id,
           value: {
             rss: sum('rss'),
+            heapTotal: sum('heapTotal'),
             heapUsed: sum('heapUsed'),
             external: sum('external'),
             arrayBuffers: sum('arrayBuffers'),

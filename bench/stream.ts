@@ -432,6 +432,8 @@ async function run(args: BenchArgs) {
       const ac = new AbortController();
       setMaxListeners(0, ac.signal);
       const stopAt = setTimeout(() => ac.abort(), p.slow_seconds * 1000);
+      // What the memory is, halfway through (V8 heap, buffers outside it), beside the RSS.
+      const midway = sleep((p.slow_seconds * 1000) / 2).then(() => child.stats());
       const ds = await Promise.all(Array.from({ length: p.slow_clients }, (_, i) => dl(target, { kind: 'small', i }, { bytesPerSecond: p.slow_bytes_per_s, signal: ac.signal })));
       clearTimeout(stopAt);
       const during = sampler.stop();
@@ -450,6 +452,7 @@ async function run(args: BenchArgs) {
         peak_mib: Math.max(hwm, during.peak) / MiB,
         growth_mib: (Math.max(hwm, during.peak) - baseline) / MiB,
         rss_after_mib: procStatus(child.pid).rss / MiB,
+        midway_mib: await midway.then((m) => ({ rss: m.rss / MiB, heap_total: m.heapTotal / MiB, heap_used: m.heapUsed / MiB, external: m.external / MiB, array_buffers: m.arrayBuffers / MiB })),
         fds_before: fds0,
         fds_after: after.fds,
         fds_later: fdsLater,

@@ -158,6 +158,7 @@ export function legacyHttpWired(): boolean {
 
 export interface ChildStats {
   rss: number;
+  heapTotal: number;
   heapUsed: number;
   external: number;
   arrayBuffers: number;

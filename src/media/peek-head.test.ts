@@ -103,6 +103,23 @@ describe('peekHead', () => {
     await expect(peekHead(src, 65536, ac.signal)).rejects.toThrow('client left');
   });
 
+  it('past the head, the stream is the source itself: no stage that copies (and holds) every later chunk', async () => {
+    const src = counting();
+    const { stream, head } = await peekHead(src);
+    expect(stream).toBe(src);
+    const first = stream.read() as Buffer;
+    expect(first.subarray(0, head.length)).toEqual(head);
+    stream.destroy();
+  });
+
+  it('a source error before anyone listens does not take the process down, and the consumer still sees it', async () => {
+    const src = counting();
+    const { stream } = await peekHead(src);
+    src.destroy(new Error('late failure'));
+    await new Promise((r) => setImmediate(r));
+    await expect(collect(stream)).rejects.toThrow('late failure');
+  });
+
   it('destroying the replay destroys the source', async () => {
     const src = counting();
     const { stream } = await peekHead(src);

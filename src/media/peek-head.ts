@@ -9,14 +9,18 @@ export interface PeekedStream {
   ended: boolean;
 }
 
+const ignore = (): void => {};
+
 function prematureClose(): Error {
   return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
 /**
- * Reads the first bytes of `source` so they can be sniffed, and hands back a stream that replays
- * them followed by the rest. Only the peeked chunks are held in memory (about `bytes`); the rest
- * is pulled from `source` as the consumer reads, so a slow client still slows the source down.
+ * Reads the first bytes of `source` so they can be sniffed, and hands back a stream of every byte,
+ * the head included: `source` itself with the head put back in front (unshift), or, when it
+ * ended within the peek, the whole of it. Only the peeked chunks are held in memory (about
+ * `bytes`); the rest is read from `source` as the consumer reads, so a slow client still slows
+ * the source down.
  *
  * On failure (source error, premature close, abort) the promise rejects and the caller still owns
  * `source` (and should destroy it). Destroying the returned stream destroys `source`.
@@ -39,7 +43,16 @@ export function peekHead(source: Readable, bytes = 65536, signal?: AbortSignal):
       settled = true;
       cleanup();
       const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      resolve({ head: all.length > bytes ? all.subarray(0, bytes) : all, stream: new Replay(chunks, source, ended), ended });
+      const head = all.length > bytes ? all.subarray(0, bytes) : all;
+      if (ended) return resolve({ head, stream: whole(chunks, source), ended });
+      // The head goes back to the front of the source's own buffer, and the source is the stream
+      // handed back: no extra stage that copies every later chunk through (and holds one while a
+      // slow client waits). Until the caller wires it up nobody listens, and an 'error' with no
+      // listener would take the process down; consumers still see it through pipeline() or
+      // for-await, which read the stream's errored state.
+      source.unshift(all);
+      source.on('error', ignore);
+      resolve({ head, stream: source, ended });
     };
     const fail = (err: unknown): void => {
       if (settled) return;
@@ -81,69 +94,17 @@ export function peekHead(source: Readable, bytes = 65536, signal?: AbortSignal):
   });
 }
 
-/** Replays already-read chunks, then pulls the remainder from the source on demand. */
-class Replay extends Readable {
-  readonly #pending: Buffer[];
-  readonly #source: Readable;
-  #sourceEnded: boolean;
-  #wanted = false;
-  #done = false;
-  #error: Error | undefined;
-
-  constructor(pending: Buffer[], source: Readable, ended: boolean) {
-    super();
-    this.#pending = pending;
-    this.#source = source;
-    this.#sourceEnded = ended;
-    if (!ended) {
-      source.on('readable', () => this.#pump());
-      source.on('end', () => {
-        this.#sourceEnded = true;
-        this.#pump();
-      });
-      source.on('error', (err) => this.#fail(err));
-      source.on('close', () => {
-        if (!this.#sourceEnded) this.#fail(prematureClose());
-      });
-    }
-  }
-
-  /**
-   * A source failure is delivered when someone is listening or reading. Between peekHead()
-   * resolving and the caller wiring the stream up (e.g. while waiting for a transcoder slot)
-   * nobody is, and an 'error' emitted then would be an uncaught exception.
-   */
-  #fail(err: Error): void {
-    this.#error ??= err;
-    if (!this.destroyed && (this.#wanted || this.listenerCount('error') > 0)) this.destroy(this.#error);
-  }
-
-  override _read(): void {
-    this.#wanted = true;
-    if (this.#error) return void this.destroy(this.#error);
-    this.#pump();
-  }
-
-  #pump(): void {
-    while (this.#wanted && !this.#done && !this.destroyed) {
-      let chunk: Buffer | null = this.#pending.shift() ?? null;
-      if (chunk === null) {
-        if (this.#sourceEnded) {
-          this.#done = true;
-          this.push(null);
-          return;
-        }
-        const c: unknown = this.#source.read();
-        if (c === null) return; // wait for 'readable' or 'end'
-        chunk = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
-      }
-      this.#wanted = this.push(chunk);
-    }
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    this.#pending.length = 0;
-    if (!this.#source.destroyed) this.#source.destroy();
-    cb(err);
-  }
+/** A source that ended within the peek: its whole content, already read. */
+function whole(chunks: Buffer[], source: Readable): Readable {
+  return new Readable({
+    read() {
+      for (const c of chunks.splice(0)) this.push(c);
+      this.push(null);
+    },
+    destroy(err, cb) {
+      chunks.length = 0;
+      if (!source.destroyed) source.destroy();
+      cb(err);
+    },
+  });
 }

@@ -89,9 +89,15 @@ export async function toSourceMedia(res: MediaAnswer, range: ByteRange | undefin
 /**
  * The answer's body cut to [skip, skip + take): it ends cleanly only after exactly `take` bytes
  * (when known), and a body that breaks or ends short errors with a source error that carries
- * no request details. Forwarded chunk by chunk with pause/resume rather than through an async
- * iterator: at hundreds of concurrent streams the per-chunk promises were a visible part of the
- * gateway's CPU per GiB (docs/BENCHMARKS.md).
+ * no request details.
+ *
+ * It buffers nothing of its own (highWaterMark 0): chunks go straight through to a consumer that
+ * is reading, and the source is paused the moment the consumer stops, so while a slow client
+ * holds the stream up the waiting chunk stays in undici's body, not in a copy here as well (with
+ * 200 slow clients, stages that each held a 64 KiB chunk were most of the gateway's memory,
+ * docs/BENCHMARKS.md). 'data' with pause/resume rather than read(): read() in paused mode joins
+ * every buffered chunk into a new buffer, a copy of each byte. No async iterator either: at
+ * hundreds of concurrent streams its per-chunk promises were a visible part of the CPU per GiB.
  */
 class ExactBody extends Readable {
   private delivered = 0;
@@ -106,7 +112,7 @@ class ExactBody extends Readable {
     private readonly signal: AbortSignal,
     private readonly what: string,
   ) {
-    super({ highWaterMark: 64 * 1024 });
+    super({ highWaterMark: 0 });
     source.pause();
     source.on('data', (c: Buffer) => this.onChunk(c));
     source.once('end', () => this.onEnd());
@@ -141,9 +147,11 @@ class ExactBody extends Readable {
     if (this.want !== undefined && buf.length > this.want - this.delivered) buf = buf.subarray(0, this.want - this.delivered);
     if (buf.length === 0) return;
     this.delivered += buf.length;
-    const more = this.push(buf);
+    this.push(buf);
     if (this.cut && this.delivered >= this.want!) this.finish();
-    else if (!more) this.source.pause();
+    // The source stops as soon as a chunk had to be kept (nobody reading) or the consumer paused
+    // while taking it; push()'s answer says neither (it is true whenever the buffer was empty).
+    else if (this.readableLength > 0 || this.readableFlowing !== true) this.source.pause();
   }
 
   private onEnd(): void {
