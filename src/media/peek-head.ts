@@ -22,10 +22,13 @@ function prematureClose(): Error {
  * `bytes`); the rest is read from `source` as the consumer reads, so a slow client still slows
  * the source down.
  *
+ * `enough` lets the caller stop earlier: it is asked after each read with what has arrived so far
+ * (a source that trickles need not deliver the whole window before the first byte goes out).
+ *
  * On failure (source error, premature close, abort) the promise rejects and the caller still owns
  * `source` (and should destroy it). Destroying the returned stream destroys `source`.
  */
-export function peekHead(source: Readable, bytes = 65536, signal?: AbortSignal): Promise<PeekedStream> {
+export function peekHead(source: Readable, bytes = 65536, signal?: AbortSignal, enough?: (head: Buffer) => boolean): Promise<PeekedStream> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
@@ -68,6 +71,7 @@ export function peekHead(source: Readable, bytes = 65536, signal?: AbortSignal):
         n += buf.length;
       }
       if (n >= bytes) finish(false);
+      else if (enough && n > 0 && enough(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))) finish(false);
     }
     function onEnd(): void {
       finish(true);

@@ -82,6 +82,21 @@ export async function prepareMedia(input: Readable, want: AudioFormat, opts: Pre
 }
 
 /**
+ * A WAV of known size whose fmt and data chunk headers have arrived is identified: a clean answer
+ * for it depends on those header bytes and the size alone (a header that promises more than the
+ * size is caught from them), so more of the file cannot change it, and the first byte need not
+ * wait for the whole sniff window from a source that trickles (a slow WAN link to a legacy
+ * recorder at 64 KiB/s made that a second). Everything else still gets the whole window: MP3
+ * frame chains and Ogg pages, unknown bytes, a WAV with a problem, and a WAV of unknown size —
+ * a short one is caught as truncated only by reading it to its end within the window.
+ */
+function identifiedEarly(head: Buffer, sourceSize: number | undefined): boolean {
+  if (sourceSize === undefined) return false;
+  const s = sniff(head, { totalSize: sourceSize });
+  return s.container === 'wav' && s.codec !== 'unknown' && s.problem === undefined;
+}
+
+/**
  * Reads the head of `input` and sniffs it: the codec and layout, the size when known, and a
  * stream that replays every byte. On failure `input` is destroyed; afterwards the caller owns
  * `stream` (and destroys it on its own errors).
@@ -93,7 +108,7 @@ export async function sniffStream(
   let peeked;
   try {
     opts.signal.throwIfAborted();
-    peeked = await peekHead(input, SNIFF_BYTES, opts.signal);
+    peeked = await peekHead(input, SNIFF_BYTES, opts.signal, (h) => identifiedEarly(h, opts.sourceSize));
   } catch (err) {
     input.destroy();
     throw err;
