@@ -89,6 +89,9 @@ export async function prepareMedia(input: Readable, want: AudioFormat, opts: Pre
  * recorder at 64 KiB/s made that a second). Everything else still gets the whole window: MP3
  * frame chains and Ogg pages, unknown bytes, a WAV with a problem, and a WAV of unknown size —
  * a short one is caught as truncated only by reading it to its end within the window.
+ * The price: a source that breaks after its header but within what would have been the window
+ * now fails the response mid-body instead of before it, so there is no falling back to another
+ * copy for it (resolve/open-copy.ts) — as for any break later in the file.
  */
 function identifiedEarly(head: Buffer, sourceSize: number | undefined): boolean {
   if (sourceSize === undefined) return false;
