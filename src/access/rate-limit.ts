@@ -35,9 +35,9 @@ export function memoryRateLimiter(max: number, windowMs: number): RateLimiter {
  * when it is made. A primary that does not answer in `timeoutMs` fails the request (503
  * access.rate_limit_unavailable), never lets it through unlimited.
  */
-export function clusterRateLimiter(max: number, windowMs: number, keyPrefix = 'custodian_principal'): RateLimiter {
+export function clusterRateLimiter(max: number, windowMs: number, keyPrefix = 'custodian_principal', timeoutMs = 5_000): RateLimiter {
   if (max === 0) return { consume: async () => ({ ok: true }) };
-  return wrap(new RateLimiterCluster({ points: max, duration: Math.ceil(windowMs / 1000), keyPrefix, timeoutMs: 5_000 }));
+  return wrap(new RateLimiterCluster({ points: max, duration: Math.ceil(windowMs / 1000), keyPrefix, timeoutMs }));
 }
 
 /**
