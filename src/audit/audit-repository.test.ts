@@ -123,6 +123,7 @@ describe.each(CATALOGS)('AuditRepository on %s', (kind) => {
     // The stored row reads back exactly as returned, and its hash is the hash of its content.
     const back = (await repo.byId(a.id))!;
     expect(back).toEqual(a);
+    expect(await repo.byId(b.id)).toEqual(b);
     expect(chainHash({ ...back, detail: JSON.stringify(back.detail) })).toBe(back.hash);
     expect(await repo.byId('no-such-event')).toBeNull();
     // A caller-reserved id is kept (X-Audit-Event-Id names it before the write).
