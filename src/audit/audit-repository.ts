@@ -1,4 +1,5 @@
 import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
+import { multiRowInsertText } from '../catalog/bulk-insert.js';
 import { type Dialect, writeTransaction } from '../catalog/database.js';
 import { newId } from '../catalog/ids.js';
 import type { AuditEventsTable, Database } from '../catalog/tables.js';
@@ -124,27 +125,6 @@ const EVENT_COLUMNS = [
   'prev_hash', 'hash',
 ] as const satisfies readonly (keyof AuditEventsTable)[];
 type EventRow = Omit<Selectable<AuditEventsTable>, 'seq'>;
-
-const insertTexts = new Map<string, string>();
-
-/**
- * The INSERT of n events, its text built once per dialect and size and handed to the driver as
- * is (on SQLite the statement cache then prepares it once): building and compiling it with the
- * query builder for every group, with RETURNING of every column, was about a third of an
- * append's CPU — and an append sits before the first byte of every retrieval. Only seq and id
- * come back: the rest is what was just written.
- */
-function insertEventsText(postgres: boolean, n: number): string {
-  const key = `${postgres}|${n}`;
-  let text = insertTexts.get(key);
-  if (!text) {
-    let p = 0;
-    const row = () => `(${EVENT_COLUMNS.map(() => (postgres ? `$${++p}` : '?')).join(', ')})`;
-    text = `insert into audit_events (${EVENT_COLUMNS.join(', ')}) values ${Array.from({ length: n }, row).join(', ')} returning seq, id`;
-    insertTexts.set(key, text);
-  }
-  return text;
-}
 
 /** All SQL of the audit trail. Appends are serialised so the chain has one order across instances. */
 export class AuditRepository {
@@ -303,7 +283,13 @@ export class AuditRepository {
     });
     const params: unknown[] = [];
     for (const r of rows) for (const c of EVENT_COLUMNS) params.push(r[c]);
-    const numbered = (await trx.executeQuery<{ seq: number | string; id: string }>(CompiledQuery.raw(insertEventsText(this.dialect === 'postgres', rows.length), params))).rows
+    // The text is built once per group size and handed to the driver as is (on SQLite the
+    // statement cache then prepares it once): building and compiling it with the query builder
+    // for every group, with RETURNING of every column, was about a third of an append's CPU —
+    // and an append sits before the first byte of every retrieval. Only seq and id come back:
+    // the rest is what was just written.
+    const text = multiRowInsertText(this.dialect === 'sqlite', 'audit_events', EVENT_COLUMNS, rows.length, ' returning seq, id');
+    const numbered = (await trx.executeQuery<{ seq: number | string; id: string }>(CompiledQuery.raw(text, params))).rows
       .map((r) => ({ seq: Number(r.seq), id: r.id }))
       .sort((x, y) => x.seq - y.seq);
     // The chain is the seq order: the rows must have taken their seqs in the order they were

@@ -24,18 +24,23 @@ export async function insertRows<R extends object>(db: Kysely<Database>, table: 
     const n = Math.min(most, 2 ** Math.floor(Math.log2(rows.length - i)));
     const params: unknown[] = [];
     for (let k = i; k < i + n; k++) for (const c of columns) params.push((rows[k]![c] as unknown) ?? null);
-    await db.executeQuery(CompiledQuery.raw(insertText(sqlite, table, columns, n, ignoreConflicts), params));
+    await db.executeQuery(CompiledQuery.raw(multiRowInsertText(sqlite, table, columns, n, ignoreConflicts ? ' on conflict do nothing' : ''), params));
     i += n;
   }
 }
 
-function insertText(sqlite: boolean, table: Table, columns: readonly string[], n: number, ignoreConflicts: boolean): string {
-  const key = `${sqlite}|${table}|${columns.join(',')}|${n}|${ignoreConflicts}`;
+/**
+ * `insert into <table> (<columns>) values (…), (…) <tail>` for n rows, with SQLite's `?` or
+ * PostgreSQL's `$n` placeholders; the text is built once per shape and kept (also used by the
+ * audit trail's group append, whose tail is its RETURNING).
+ */
+export function multiRowInsertText(sqlite: boolean, table: string, columns: readonly string[], n: number, tail = ''): string {
+  const key = `${sqlite}|${table}|${columns.join(',')}|${n}|${tail}`;
   let text = texts.get(key);
   if (!text) {
     let p = 0;
     const row = () => `(${columns.map(() => (sqlite ? '?' : `$${++p}`)).join(', ')})`;
-    text = `insert into ${table} (${columns.join(', ')}) values ${Array.from({ length: n }, row).join(', ')}${ignoreConflicts ? ' on conflict do nothing' : ''}`;
+    text = `insert into ${table} (${columns.join(', ')}) values ${Array.from({ length: n }, row).join(', ')}${tail}`;
     texts.set(key, text);
   }
   return text;
