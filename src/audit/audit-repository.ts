@@ -118,12 +118,7 @@ export function storedEvent(r: Selectable<AuditEventsTable>): StoredEvent {
 /** Most events one group commit carries. */
 const GROUP_MAX = 256;
 
-/** The columns an append writes (all but seq), in the order of its INSERT's values. */
-const EVENT_COLUMNS = [
-  'id', 'occurred_at', 'tenant_id', 'principal_id', 'principal_kind', 'caller_id', 'request_id', 'audit_log_id', 'http_request_id', 'action', 'ref',
-  'recording_pk', 'copy_id', 'origin', 'outcome', 'status', 'error_code', 'bytes_sent', 'sha256', 'client_ip', 'user_agent', 'related_event_id', 'detail',
-  'prev_hash', 'hash',
-] as const satisfies readonly (keyof AuditEventsTable)[];
+/** A row as an append writes it: every column but seq. */
 type EventRow = Omit<Selectable<AuditEventsTable>, 'seq'>;
 
 /** All SQL of the audit trail. Appends are serialised so the chain has one order across instances. */
@@ -281,14 +276,16 @@ export class AuditRepository {
         hash,
       };
     });
+    // The columns are the row's own keys (built above in one literal, the same order for every row).
+    const columns = Object.keys(rows[0]!) as (keyof EventRow)[];
     const params: unknown[] = [];
-    for (const r of rows) for (const c of EVENT_COLUMNS) params.push(r[c]);
+    for (const r of rows) for (const c of columns) params.push(r[c]);
     // The text is built once per group size and handed to the driver as is (on SQLite the
     // statement cache then prepares it once): building and compiling it with the query builder
     // for every group, with RETURNING of every column, was about a third of an append's CPU —
     // and an append sits before the first byte of every retrieval. Only seq and id come back:
     // the rest is what was just written.
-    const text = multiRowInsertText(this.dialect === 'sqlite', 'audit_events', EVENT_COLUMNS, rows.length, ' returning seq, id');
+    const text = multiRowInsertText(this.dialect === 'sqlite', 'audit_events', columns, rows.length, ' returning seq, id');
     const numbered = (await trx.executeQuery<{ seq: number | string; id: string }>(CompiledQuery.raw(text, params))).rows
       .map((r) => ({ seq: Number(r.seq), id: r.id }))
       .sort((x, y) => x.seq - y.seq);
