@@ -2,6 +2,7 @@ import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
 import { multiRowInsertText } from '../catalog/bulk-insert.js';
 import { type Dialect, writeTransaction } from '../catalog/database.js';
 import { newId } from '../catalog/ids.js';
+import { yieldToLoop } from '../catalog/yield-to-loop.js';
 import type { AuditEventsTable, Database } from '../catalog/tables.js';
 import type { AuditCheckpointsTable } from '../catalog/tables.js';
 import type { KeyService } from '../keys/keyring.js';
@@ -60,6 +61,13 @@ export interface ExportQuery {
 }
 
 const n = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+/**
+ * Events per page of a scan (verify, the checkpointer's re-check, export). The scan yields to the
+ * event loop between pages (yield-to-loop.ts), so a page is the longest a running gateway waits on
+ * it: on SQLite ~3 ms for 250 events read and re-hashed, 12 ms for 1 000.
+ */
+const SCAN_PAGE = 250;
 
 function toEvent(r: Selectable<AuditEventsTable>): AuditEvent {
   return {
@@ -332,6 +340,7 @@ export class AuditRepository {
       yield* page;
       if (page.length < pageSize) return;
       after = Number(page[page.length - 1]!.seq);
+      await yieldToLoop();
     }
   }
 
@@ -343,7 +352,7 @@ export class AuditRepository {
    * first test but not this one. Memory stays flat: pages of rows, not the table.
    */
   async verify(opts: number | VerifyOptions = {}): Promise<VerifyResult> {
-    const { pageSize = 1000, checkpoints: withCheckpoints = true } = typeof opts === 'number' ? { pageSize: opts } : opts;
+    const { pageSize = SCAN_PAGE, checkpoints: withCheckpoints = true } = typeof opts === 'number' ? { pageSize: opts } : opts;
     const cps = withCheckpoints ? await this.checkpoints() : [];
     const keys = this.keys;
     if (cps.length && !keys) throw new Error('verifying audit checkpoints needs the key service');
@@ -396,7 +405,7 @@ export class AuditRepository {
    * Checks the links and hashes of the events after `from` (a trusted point, or the start) up to
    * `throughSeq`: the checkpointer never signs a chain it has not checked since its last signature.
    */
-  async verifySegment(from: { seq: number; hash: string } | null, throughSeq: number, pageSize = 1000): Promise<{ ok: true; count: number; lastHash: string } | { ok: false; seq: number; reason: BreakReason }> {
+  async verifySegment(from: { seq: number; hash: string } | null, throughSeq: number, pageSize = SCAN_PAGE): Promise<{ ok: true; count: number; lastHash: string } | { ok: false; seq: number; reason: BreakReason }> {
     let prev = from?.hash ?? GENESIS_HASH;
     let count = 0;
     for await (const r of this.rows(from?.seq ?? -1, throughSeq, pageSize)) {
@@ -453,7 +462,7 @@ export class AuditRepository {
    * between the first and the last in the time window, so each links to the one before); with a
    * tenant, only that tenant's events in the window.
    */
-  async *exportEvents(q: ExportQuery, pageSize = 1000): AsyncGenerator<StoredEvent> {
+  async *exportEvents(q: ExportQuery, pageSize = SCAN_PAGE): AsyncGenerator<StoredEvent> {
     if (!q.tenantId) {
       const bounds = await this.seqBounds(q);
       if (!bounds) return;
@@ -469,6 +478,7 @@ export class AuditRepository {
       for (const r of page) yield storedEvent(r);
       if (page.length < pageSize) return;
       after = Number(page[page.length - 1]!.seq);
+      await yieldToLoop();
     }
   }
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOGS, catalogAvailable, openTestCatalog, type TestCatalog } from '../../test/support/catalogs.js';
+import { loopTurnsDuring } from '../../test/support/loop-turns.js';
 import { AppError } from '../errors.js';
 import { REF_KINDS } from './model.js';
 import { type CatalogRecord, catalogRecord } from './record.js';
@@ -408,6 +409,13 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
         after = page.next;
       }
       expect(new Set(seen).size).toBe(Math.ceil(N / 2));
+    });
+
+    test('iterate gives the event loop a turn between pages (a sync report must not stop retrievals)', async () => {
+      const drain = async () => {
+        for await (const _ of repo.iterate(t, 5));
+      };
+      expect(await loopTurnsDuring(drain)).toBeGreaterThanOrEqual(Math.floor(N / 5) - 1);
     });
 
     test('iterate streams one tenant, or all tenants, in pages', async () => {

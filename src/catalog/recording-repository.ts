@@ -8,6 +8,7 @@ import { type Copy, type Recording, type RefKind, originOf } from './model.js';
 import type { Database, RecordingCopiesTable, RecordingsTable } from './tables.js';
 import { COPY_COLUMNS, type LookupRow, lookupRows } from './lookup.js';
 import { newId } from './ids.js';
+import { yieldToLoop } from './yield-to-loop.js';
 
 export type UpsertOutcome = 'inserted' | 'updated' | 'unchanged';
 
@@ -165,6 +166,7 @@ export class RecordingRepository {
         yield* page.items;
         if (!page.next) break;
         after = page.next;
+        await yieldToLoop();
       }
     }
   }
