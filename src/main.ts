@@ -19,6 +19,7 @@ import { RequestRepository } from './catalog/request-repository.js';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { AppDeps } from './deps.js';
+import { applyHeapGrowth } from './heap-growth.js';
 import { HandoffClock } from './http/handoff-clock.js';
 import { Metrics } from './http/metrics.js';
 import { JobRepository } from './jobs/job-repository.js';
@@ -135,6 +136,7 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
 
 export async function startGateway(config: Config, opts: BuildDepsOptions = {}): Promise<Gateway> {
   checkTransport(config);
+  applyHeapGrowth(config.server.heap_growing_percent);
   const deps = await buildDeps(config, opts);
   const tls = config.server.tls;
   const app = await buildApp(deps, tls ? { https: { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) } } : {});

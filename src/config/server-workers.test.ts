@@ -33,6 +33,21 @@ describe('server.workers', () => {
     }
   });
 
+  it('server.heap_growing_percent: 100 by default, 0 to 300 as given; anything else named', () => {
+    expect(parseConfig({}, {}).server.heap_growing_percent).toBe(100);
+    for (const ok of [0, 50, 300]) expect(parseConfig({ server: { heap_growing_percent: ok } }, {}).server.heap_growing_percent).toBe(ok);
+    for (const bad of [-1, 301, 12.5, '100', null, true]) {
+      let got: string[] = [];
+      try {
+        parseConfig({ server: { heap_growing_percent: bad } }, {});
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        got = e.issues;
+      }
+      expect(got).toEqual(["server.heap_growing_percent: must be an integer from 0 (V8's own choice) to 300"]);
+    }
+  });
+
   it('refuses several workers on an in-memory SQLite catalog (one per process), naming server.workers', () => {
     const mem = parseConfig({ server: { workers: 2 }, catalog: { driver: 'sqlite', path: ':memory:' } }, {});
     expect(() => checkClusterConfig(mem)).toThrow(ConfigError);
