@@ -142,7 +142,7 @@ async function run(args: BenchArgs) {
       : 'The legacy-http connector is not accepted by this checkout\'s config schema yet: custodian reads the files through its filesystem connector ("custodian-fs"), nginx proxies the nginx static origin. The ratio compares a disk-reading gateway with an HTTP proxy.',
     'Origin = nginx static (sendfile). nginx proxy = proxy_pass to that origin with an upstream keep-alive pool, proxy_max_temp_file_size 0 (no spooling to disk). One nginx master, workers = nproc.',
     'Clients: bulk transfers (big, N concurrent) with one curl --parallel process writing to /dev/null (unless --client=undici); time to first byte with closed-loop undici clients, one connection each (the first request of each is not counted); slow clients with undici. All in the benchmark process, sharing the 2 cores with the servers. MB = 10^6 bytes.',
-    'Gateway = bench/gateway-process.ts (the real gateway under tsx, as `npm run serve` runs it), SQLite catalog, audit on, logging warn, rate limit off.',
+    'Gateway = bench/gateway-process.ts (the real gateway, compiled: an esbuild bundle, as production runs `npm run build` output), SQLite catalog, audit on, logging warn, rate limit off.',
   );
 
   const dir = mkdtempSync(join(tmpdir(), 'custodian-bench-stream-'));
@@ -346,7 +346,7 @@ async function run(args: BenchArgs) {
     // Paced: R requests per second over the c connections, request i due at t0 + i/R on connection
     // i mod c; its time counts from when it was due, so a late start (the connection still busy)
     // is part of its latency.
-    const paced: Record<string, Record<string, Summary & { late_starts: number; errors: Record<string, number> }>> = {};
+    const paced: Record<string, Record<string, Summary & { late_starts: number; late_ms: Summary; first_byte_ms: Summary; errors: Record<string, number> }>> = {};
     for (const c of p.ttfb_paced_rps > 0 ? ttfbLevels : []) {
       paced[c] = {};
       const total = Math.round(p.ttfb_paced_rps * p.ttfb_paced_seconds);
@@ -357,6 +357,10 @@ async function run(args: BenchArgs) {
         const samples: number[] = [];
         const ds: Download[] = [];
         let late = 0;
+        // The latency's two parts: how late the request could start (its connection still busy
+        // with the one before) and its own time to first byte. On one connection a single slow
+        // answer makes the next few late, so the p99 there counts one stall several times.
+        const lateMs: number[] = [];
         const t0 = performance.now() + 20;
         await Promise.all(
           lanes.map(async (lane, l) => {
@@ -368,16 +372,23 @@ async function run(args: BenchArgs) {
               const start = performance.now();
               const d = await download(t.url({ kind: 'tiny' }), lane, opts);
               samples.push(Math.max(0, start - due) + d.ttfbMs); // a timer may wake a fraction of a ms early
+              lateMs.push(Math.max(0, start - due));
               ds.push(d);
             }
           }),
         );
         await Promise.all(lanes.map((l) => l.close().catch(() => {})));
-        paced[c]![t.key] = { ...summarize(samples.filter(Number.isFinite)), late_starts: late, errors: failures(ds, tinyBytes) };
+        paced[c]![t.key] = {
+          ...summarize(samples.filter(Number.isFinite)),
+          late_starts: late,
+          late_ms: summarize(lateMs),
+          first_byte_ms: summarize(ds.map((d) => d.ttfbMs).filter(Number.isFinite)),
+          errors: failures(ds, tinyBytes),
+        };
       }
     }
     // Per level and target: the summary row and the overhead over the origin measured alongside.
-    const tabulate = <S extends Summary & { errors: Record<string, number> }>(byLevel: Record<string, Record<string, S>>, noun: string, extra: (s: S) => number) => {
+    const tabulate = <S extends Summary & { errors: Record<string, number> }>(byLevel: Record<string, Record<string, S>>, noun: string, extra: (s: S) => string) => {
       const rows: (string | number)[][] = [];
       const over: Record<string, Record<string, { p50: number; p99: number }>> = {};
       for (const [c, byTarget] of Object.entries(byLevel)) {
@@ -391,7 +402,7 @@ async function run(args: BenchArgs) {
             fmt.ms(s.p50),
             fmt.ms(s.p99),
             fmt.ms(s.max),
-            fmt.int(extra(s)),
+            extra(s),
             t.key === 'origin' ? '' : `${fmt.ms(s.p50 - o.p50)} / ${fmt.ms(s.p99 - o.p99)}`,
             Object.entries(s.errors).map(([k, v]) => `${v}× ${k}`).join('; ') || '0',
           ]);
@@ -399,13 +410,13 @@ async function run(args: BenchArgs) {
       }
       return { rows, over };
     };
-    const { rows: pacedRows, over: pacedOverhead } = tabulate(paced, 'connection', (s) => s.late_starts);
+    const { rows: pacedRows, over: pacedOverhead } = tabulate(paced, 'connection', (s) => `${fmt.int(s.late_starts)} / ${fmt.ms(s.late_ms.p99)} / ${fmt.ms(s.first_byte_ms.p99)}`);
     if (pacedRows.length) printTable(
       `Time to first byte, paced: ${p.ttfb_paced_rps} requests/s in all for ${p.ttfb_paced_seconds} s, spread over the connections; from each request's scheduled time (ms)`,
-      ['connections: target', 'p50', 'p99', 'max', 'late starts', 'minus origin p50 / p99', 'errors'],
+      ['connections: target', 'p50', 'p99', 'max', 'late starts / late p99 / own TTFB p99', 'minus origin p50 / p99', 'errors'],
       pacedRows,
     );
-    const { rows: ttfbRows, over: overhead } = tabulate(ttfb, 'client', (s) => s.rps);
+    const { rows: ttfbRows, over: overhead } = tabulate(ttfb, 'client', (s) => fmt.int(s.rps));
     if (ttfbRows.length) printTable(
       `Time to first byte of a ${(tinyBytes / 1024).toFixed(0)} KiB recording, closed-loop clients (ms)`,
       ['clients: target', 'p50', 'p99', 'max', 'req/s', 'minus origin p50 / p99', 'errors'],
