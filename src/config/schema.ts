@@ -174,9 +174,10 @@ export const configSchema = z
         /**
          * Who hands connections to the workers: the primary in turn ("round_robin", node:cluster's
          * default on Linux), or the kernel ("os": every worker accepts on the shared socket).
-         * Measured (docs/BENCHMARKS.md): with round robin, 200 concurrent streams kept one worker's
-         * V8 running a full GC every ~150 ms (4.7 vs 2.5 CPU-s per GiB); "os" does not, but may
-         * spread a few connections unevenly.
+         * Measured (docs/BENCHMARKS.md): with V8's own old-generation growth, round robin kept one
+         * worker running a full GC every ~150 ms at 200 concurrent streams (4.7 vs 2.5 CPU-s per
+         * GiB); with heap_growing_percent at its default the two measure alike. "os" may spread a
+         * few connections unevenly.
          */
         worker_scheduling: z.enum(['round_robin', 'os'], { error: 'must be "round_robin" or "os"' }).default('round_robin'),
         /**
