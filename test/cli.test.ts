@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,5 +111,27 @@ describe.each(await usableCatalogs())('custodian CLI on %s', { timeout: 120_000 
     expect(r.code).toBe(78);
     expect(r.stderr).toContain('server.port');
     expect(r.stderr).toContain('tenants[0].id');
+  });
+});
+
+/** An unreadable command line is a usage error: exit 2 and one line naming the option — it used to be a TypeError's stack and exit 1. */
+describe('custodian CLI refusing its command line', { timeout: 120_000 }, () => {
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, timeout: 60_000 }, (e, _out, stderr) =>
+        resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, stderr }),
+      );
+    });
+
+  it.each([
+    [['serve', '--bogus'], /^custodian serve: Unknown option '--bogus' \(custodian serve --help\)$/],
+    [['doctor', 'stray'], /^custodian doctor: Unexpected argument 'stray'/],
+    [['sim', 'genesys', '--port'], /^custodian sim: Option '--port <value>' argument missing/],
+    [['verify', 'integrity', '--recordings', 'x'], /^custodian verify: Unknown option '--recordings'/],
+  ])('%j exits 2 with one line', async (args, message) => {
+    const r = await run(args);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim()).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

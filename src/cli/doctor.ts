@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 import { ConfigError, loadConfig, type ConfigEnv } from '../config/load.js';
 import { isAppError } from '../errors.js';
 import { createConnector } from '../sources/factory.js';
@@ -164,7 +164,7 @@ const DOCTOR_USAGE = `custodian doctor [--config file] [--tenant t] [--json] [--
 /* The CLI talks to a human: console output is its interface. */
 /* eslint-disable no-console */
 export async function runDoctor(argv: string[], env: ConfigEnv): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs('doctor', {
     args: argv,
     allowPositionals: false,
     options: {

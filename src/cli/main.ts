@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs, UsageError } from './args.js';
 import { SCOPES, type Scope } from '../config/schema.js';
 import { ConfigError, loadConfig, parseConfig } from '../config/load.js';
 import { processEnv } from '../config/env.js';
@@ -42,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'doctor') return runDoctor(argv.slice(1), processEnv());
   if (argv[0] === 'sim') return runSim(argv.slice(1));
   if (argv[0] === 'verify') return (await import('../sync/integrity/cli.js')).runVerify(argv.slice(1), processEnv());
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs(argv.find((a) => !a.startsWith('-')) ?? '', {
     args: argv,
     allowPositionals: true,
     options: {
@@ -256,8 +256,8 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof ConfigError) console.error(e.message);
+    if (e instanceof ConfigError || e instanceof UsageError) console.error(e.message);
     else console.error(e);
-    process.exitCode = e instanceof ConfigError ? 78 : 1;
+    process.exitCode = e instanceof UsageError ? 2 : e instanceof ConfigError ? 78 : 1;
   },
 );

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 import { z } from 'zod';
 import { ConfigError } from '../config/load.js';
 import { FILE_STATES, MEDIA_SUBTYPES } from '../sources/genesys/models.js';
@@ -111,7 +111,7 @@ function untilSignal(): Promise<string> {
 /* The CLI talks to a human: console output is its interface. */
 /* eslint-disable no-console */
 export async function runSim(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('sim', {
     args: argv,
     allowPositionals: true,
     options: {

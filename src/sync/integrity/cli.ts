@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../../cli/args.js';
 import { ConfigError, type ConfigEnv, loadConfig } from '../../config/load.js';
 import { isAppError } from '../../errors.js';
 import { buildDeps } from '../../main.js';
@@ -38,7 +38,7 @@ const line = (c: IntegrityCheck) =>
 
 /** `custodian verify integrity …`: parses its own flags (main.ts hands over argv after `verify`). */
 export async function runVerify(argv: string[], env: ConfigEnv): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('verify', {
     args: argv,
     allowPositionals: true,
     options: {
