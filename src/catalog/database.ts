@@ -44,8 +44,19 @@ export function openSqlite(path: string): CatalogDb {
   };
 }
 
-export function openPostgres(url: string, poolSize = 10): CatalogDb {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+export interface PoolOptions {
+  size?: number;
+  /** Kept open however idle (pg-pool's `min`): they keep their prepared statements. */
+  min?: number;
+  /** Idle time after which a connection above `min` closes; 0 = never. */
+  idleTimeoutMs?: number;
+}
+
+export function openPostgres(url: string, opts: PoolOptions | number = {}): CatalogDb {
+  const { size = 10, min = 0, idleTimeoutMs = 10_000 } = typeof opts === 'number' ? { size: opts } : opts;
+  // TCP keep-alive: a connection kept idle for long (pool_min) that a firewall or NAT dropped is
+  // found dead by the kernel and replaced, instead of failing the first query after a quiet spell.
+  const pool = new pg.Pool({ connectionString: url, max: size, min: Math.min(min, size), idleTimeoutMillis: idleTimeoutMs, keepAlive: true });
   // A dropped idle connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   // Statements marked with preparedMarker (the catalog lookup, the API key read) are prepared once per connection.
@@ -54,7 +65,10 @@ export function openPostgres(url: string, poolSize = 10): CatalogDb {
 }
 
 export function openCatalog(config: Config): CatalogDb {
-  if (config.catalog.driver === 'postgres') return openPostgres(config.catalog.url.reveal(), config.catalog.pool_size);
+  if (config.catalog.driver === 'postgres') {
+    const c = config.catalog;
+    return openPostgres(c.url.reveal(), { size: c.pool_size, min: c.pool_min, idleTimeoutMs: c.pool_idle_timeout_ms });
+  }
   return openSqlite(config.catalog.path ?? join(config.data_dir, 'catalog.sqlite'));
 }
 

@@ -196,6 +196,21 @@ describe('secrets', () => {
     }
   });
 
+  it('takes the PostgreSQL pool size, floor and idle timeout, and names each bad one', () => {
+    const pg = (more: object) => ({ catalog: { driver: 'postgres', url: 'env:PG', ...more } });
+    const env = { PG: 'postgres://db/x' };
+    const c = parseConfig(pg({}), env).catalog;
+    expect(c.driver === 'postgres' && [c.pool_size, c.pool_min, c.pool_idle_timeout_ms]).toEqual([10, 2, 300_000]);
+    const d = parseConfig(pg({ pool_size: 4, pool_min: 4, pool_idle_timeout_ms: 0 }), env).catalog;
+    expect(d.driver === 'postgres' && [d.pool_size, d.pool_min, d.pool_idle_timeout_ms]).toEqual([4, 4, 0]);
+    expect(configError(pg({ pool_size: 4, pool_min: 5 }), env).issues).toEqual(['catalog.pool_min: pool_min must not exceed pool_size']);
+    expect(configError(pg({ pool_min: -1 }), env).issues[0]).toMatch(/^catalog\.pool_min: /);
+    expect(configError(pg({ pool_min: 1.5 }), env).issues[0]).toMatch(/^catalog\.pool_min: /);
+    expect(configError(pg({ pool_idle_timeout_ms: '5m' }), env).issues[0]).toMatch(/^catalog\.pool_idle_timeout_ms: /);
+    expect(configError(pg({ pool_idle_timeout_ms: -1 }), env).issues[0]).toMatch(/^catalog\.pool_idle_timeout_ms: /);
+    expect(configError({ catalog: { driver: 'sqlite', pool_min: 1 } }).issues[0]).toMatch(/^catalog: .*pool_min/);
+  });
+
   it('refuses inline secrets unless allow_inline_secrets is set', () => {
     const doc = { catalog: { driver: 'postgres', url: 'postgres://inline:pw@db/x' } };
     const e = configError(doc);

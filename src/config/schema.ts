@@ -196,7 +196,22 @@ export const configSchema = z
     catalog: z
       .discriminatedUnion('driver', [
         z.object({ driver: z.literal('sqlite'), path: z.string().min(1).optional() }).strict(),
-        z.object({ driver: z.literal('postgres'), url: secretRef(), pool_size: z.number().int().min(1).max(200).default(10) }).strict(),
+        z
+          .object({
+            driver: z.literal('postgres'),
+            url: secretRef(),
+            pool_size: z.number().int().min(1).max(200).default(10),
+            /**
+             * Connections kept open however idle. Each holds the catalog's prepared statements
+             * (named-statements.ts): a connection closed when idle is a re-prepare (4–7 ms under
+             * load) for the first lookup on its replacement, after every quiet spell.
+             */
+            pool_min: z.number().int().min(0).max(200).default(2),
+            /** Connections above pool_min close after this long idle; 0 = never. */
+            pool_idle_timeout_ms: z.number().int().min(0).max(86_400_000).default(300_000),
+          })
+          .strict()
+          .refine((c) => c.pool_min <= c.pool_size, { message: 'pool_min must not exceed pool_size', path: ['pool_min'] }),
       ])
       .prefault({ driver: 'sqlite' }),
     auth: z
