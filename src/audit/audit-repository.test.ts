@@ -132,6 +132,21 @@ describe.each(CATALOGS)('AuditRepository on %s', (kind) => {
     expect(reserved.id).toBe('reserved-event-id');
   });
 
+  // A request with "\ud800" (JSON escape of a lone surrogate) as its ref broke the chain for good:
+  // the hash covered the JS string, the database stored U+FFFD, and verify reported hash_mismatch.
+  test('text a database cannot store as given (lone surrogates, NUL) is stored as hashed, and the chain verifies', async () => {
+    const before = await repo.verify();
+    const e = await repo.append(
+      event({ principalId: 'p\udc00', callerId: 'a\u0000b', requestId: '\ud83d', ref: '\ud800x', auditLogId: 'ok \ud83d\ude00', userAgent: 'ua\ud800', detail: { s: '\ud800\u0000' } }),
+    );
+    expect(e).toMatchObject({ principalId: 'p\ufffd', callerId: 'a\ufffdb', requestId: '\ufffd', ref: '\ufffdx', auditLogId: 'ok \ud83d\ude00', userAgent: 'ua\ufffd' });
+    // detail is JSON text: its escapes keep the original code units
+    expect(e.detail).toEqual({ s: '\ud800\u0000' });
+    expect(await repo.byId(e.id)).toEqual(e);
+    const after = await repo.verify();
+    expect(after).toMatchObject({ ok: true, checked: before.checked + 1, lastHash: e.hash });
+  });
+
   test('verify passes an intact chain of 200 events, whatever the page size', async () => {
     for (let i = 0; i < 200; i++) await repo.append(event({ tenantId: i % 2 ? 'acme' : 'globex', action: 'catalog.search', detail: { i } }));
     const whole = await repo.verify();

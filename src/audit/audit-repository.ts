@@ -6,7 +6,7 @@ import { yieldToLoop } from '../catalog/yield-to-loop.js';
 import type { AuditEventsTable, Database } from '../catalog/tables.js';
 import type { AuditCheckpointsTable } from '../catalog/tables.js';
 import type { KeyService } from '../keys/keyring.js';
-import { type ChainedFields, chainHash } from './chain.js';
+import { type ChainedFields, chainHash, storableText } from './chain.js';
 import { type Checkpoint, type CheckpointFields, canonicalCheckpoint } from './checkpoint.js';
 import { type AuditEvent, type AuditEventInput, GENESIS_HASH } from './event.js';
 
@@ -238,15 +238,16 @@ export class AuditRepository {
         // Time-ordered: the unique index on id grows at its right edge instead of taking a page miss per event.
         id: input.id ?? newId(),
         occurredAt: new Date().toISOString(),
-        tenantId: input.tenantId,
-        principalId: input.principalId,
+        // Text from clients and tokens as the database will store it (chain.ts storableText).
+        tenantId: storableText(input.tenantId),
+        principalId: storableText(input.principalId),
         principalKind: input.principalKind,
-        callerId: input.callerId ?? null,
-        requestId: input.requestId ?? null,
-        auditLogId: input.auditLogId ?? null,
-        httpRequestId: input.httpRequestId ?? null,
-        action: input.action,
-        ref: input.ref ?? null,
+        callerId: storableText(input.callerId ?? null),
+        requestId: storableText(input.requestId ?? null),
+        auditLogId: storableText(input.auditLogId ?? null),
+        httpRequestId: storableText(input.httpRequestId ?? null),
+        action: storableText(input.action),
+        ref: storableText(input.ref ?? null),
         recordingPk: input.recordingPk ?? null,
         copyId: input.copyId ?? null,
         origin: input.origin ?? null,
@@ -255,8 +256,8 @@ export class AuditRepository {
         errorCode: input.errorCode ?? null,
         bytesSent: input.bytesSent ?? null,
         sha256: input.sha256 ?? null,
-        clientIp: input.clientIp ?? null,
-        userAgent: input.userAgent ?? null,
+        clientIp: storableText(input.clientIp ?? null),
+        userAgent: storableText(input.userAgent ?? null),
         relatedEventId: input.relatedEventId ?? null,
         detail: input.detail ? JSON.stringify(input.detail) : null,
         prevHash,

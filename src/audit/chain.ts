@@ -39,6 +39,23 @@ export function canonicalEvent(e: ChainedFields): string {
   ]);
 }
 
+/**
+ * Text as both databases store it, so what is hashed is what is read back. A lone UTF-16
+ * surrogate (JSON can carry one as an escape, "\ud800") has no UTF-8 form: SQLite and PostgreSQL
+ * store U+FFFD instead, and an event hashed over the original never verified again — one request
+ * could break the chain for good. PostgreSQL refuses NUL in text outright (the append, and so the
+ * request, failed). Both become U+FFFD before hashing.
+ */
+export function storableText(s: string): string;
+export function storableText(s: string | null): string | null;
+export function storableText(s: string | null): string | null {
+  // String.prototype.toWellFormed does the first part, but TypeScript's lib for Node 20 lacks it.
+  return s === null ? null : s.replace(UNSTORABLE, '\ufffd');
+}
+
+/** A high surrogate not followed by a low one, a low one not preceded by a high one, or NUL. */
+const UNSTORABLE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/g;
+
 /** Each event commits to its predecessor: hash = SHA-256(canonical(event) including prev_hash). */
 export function chainHash(e: ChainedFields): string {
   return createHash('sha256').update(canonicalEvent(e)).digest('hex');

@@ -4,11 +4,14 @@ import type { Copy, Recording } from './model.js';
 /** Identifiers are opaque but printable: no control, format or separator characters, bounded length. */
 // eslint-disable-next-line no-control-regex
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 export const identifier = z
   .string()
   .min(1)
   .max(256)
   .refine((s) => !UNPRINTABLE.test(s), 'must not contain control or invisible characters')
+  // JSON can carry a lone surrogate as an escape ("\ud800"): no UTF-8 form, no database stores it as given.
+  .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (a lone surrogate is not)')
   .refine((s) => s.trim() === s, 'must not start or end with white space');
 
 const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
