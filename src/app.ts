@@ -1,5 +1,5 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { outcomeOf } from './audit/recorder.js';
 import { consolePlugin } from './console/plugin.js';
@@ -24,6 +24,39 @@ export interface BuildOptions {
   https?: { cert: Buffer; key: Buffer };
 }
 
+/** The longest path parameter the router takes: a 256-character ref, each character percent-encoded UTF-8 (up to 12). */
+const MAX_PATH_PARAM = 256 * 12;
+
+async function auditRefusal(deps: AppDeps, req: FastifyRequest, e: AppError): Promise<void> {
+  try {
+    await deps.audit.record(req, { outcome: outcomeOf(e.status), status: e.status, errorCode: e.code });
+  } catch (auditErr) {
+    req.log.error({ err: auditErr }, 'audit write failed for an error response');
+  }
+}
+
+function sendProblem(reply: FastifyReply, e: AppError, requestId: string): FastifyReply {
+  for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+  if (e.status === 503 && !e.headers['Retry-After']) reply.header('Retry-After', '5');
+  reply.code(e.status).header('Content-Type', 'application/problem+json').header('Cache-Control', 'no-store');
+  // A Buffer, so fastify adds no charset parameter to the problem media type.
+  return reply.send(Buffer.from(JSON.stringify(problemBody(e, requestId))));
+}
+
+/**
+ * A request the router cannot route (its path does not percent-decode, or a parameter is longer
+ * than MAX_PATH_PARAM). No route and no hook has run: the request is anonymous, as before
+ * authentication, and is audited as such.
+ */
+async function refuseUnrouted(deps: AppDeps, err: { code?: string }, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const e = new AppError(err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'request.uri_too_long' : 'request.bad_url');
+  req.log.info({ code: e.code }, 'request refused');
+  req.audit = { action: 'http.request', written: false };
+  await auditRefusal(deps, req, e);
+  deps.metrics.requests.inc({ route: 'unknown', origin: 'none', outcome: outcomeOf(e.status), status: String(e.status) });
+  sendProblem(reply.header('X-Request-Id', req.id), e, req.id);
+}
+
 /** Builds the gateway around its dependencies; main.ts and the tests both call this. */
 export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const serverOpts: FastifyServerOptions & { https?: object } = {
@@ -39,6 +72,11 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     requestTimeout: 0,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A ref is up to 256 characters, each up to 12 when percent-encoded (4 UTF-8 bytes): every
+    // ref the body of a retrieve accepts also fits a path (find-my-way's default is 100).
+    routerOptions: { maxParamLength: MAX_PATH_PARAM },
+    // What the router refuses before any route matches: problem+json and an audit event like every other refusal, not fastify's own JSON.
+    frameworkErrors: (err, req, reply) => void refuseUnrouted(deps, err, req, reply),
   };
   if (opts.https) serverOpts.https = { ...opts.https, minVersion: 'TLSv1.2' };
   const app = Fastify(serverOpts) as unknown as FastifyInstance;
@@ -61,20 +99,10 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     const e = toAppError(err);
     if (e.status >= 500) req.log.error({ err, code: e.code }, 'request failed');
     else req.log.info({ code: e.code }, 'request refused');
-    if (!req.routeOptions.config.unaudited && !req.audit.written) {
-      try {
-        await deps.audit.record(req, { outcome: outcomeOf(e.status), status: e.status, errorCode: e.code });
-      } catch (auditErr) {
-        req.log.error({ err: auditErr }, 'audit write failed for an error response');
-      }
-    }
+    if (!req.routeOptions.config.unaudited && !req.audit.written) await auditRefusal(deps, req, e);
     deps.metrics.requests.inc({ route: req.routeOptions.url ?? 'unknown', origin: req.audit.origin ?? 'none', outcome: outcomeOf(e.status), status: String(e.status) });
     if (reply.sent || reply.raw.headersSent) return;
-    for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
-    if (e.status === 503 && !e.headers['Retry-After']) reply.header('Retry-After', '5');
-    reply.code(e.status).header('Content-Type', 'application/problem+json').header('Cache-Control', 'no-store');
-    // A Buffer, so fastify adds no charset parameter to the problem media type.
-    return reply.send(Buffer.from(JSON.stringify(problemBody(e, req.id))));
+    return sendProblem(reply, e, req.id);
   });
   app.setNotFoundHandler(async () => {
     throw new AppError('request.not_found');

@@ -40,6 +40,9 @@ describe('bad input and refused access', () => {
     ['control character in ref', JSON.stringify(retrieveBody({ target_recording_ref: 'avaya\u0000_8923' })), 422, 'request.invalid'],
     ['bidi override in ref', JSON.stringify(retrieveBody({ target_recording_ref: 'avaya\u202e8923' })), 422, 'request.invalid'],
     ['line separator in caller', JSON.stringify(retrieveBody({ caller_id: 'alice\u2028' })), 422, 'request.invalid'],
+    // JSON.stringify writes a lone surrogate as the escape a client would send
+    ['lone surrogate in ref', JSON.stringify(retrieveBody({ target_recording_ref: 'avaya_\ud800' })), 422, 'request.invalid'],
+    ['lone low surrogate in request_id', JSON.stringify(retrieveBody({ request_id: '\udc00r' })), 422, 'request.invalid'],
     ['oversized ref', JSON.stringify(retrieveBody({ target_recording_ref: 'x'.repeat(300) })), 422, 'request.invalid'],
     ['oversized body', JSON.stringify(retrieveBody({ purpose: 'p'.repeat(100_000) })), 413, 'request.too_large'],
   ])('%s → %i %s', async (_name, body, status, code) => {
@@ -92,6 +95,17 @@ describe('bad input and refused access', () => {
       expect(res.headers['content-range']).toMatch(/^bytes \*\/\d+$/);
       expect(body.size).toBeGreaterThan(0);
     }
+  });
+
+  // These two were fastify's own JSON (not problem+json, no audit event), and a 101-character ref was 414 on GET although retrieve accepts 256.
+  it('refuses a path that does not decode, or a segment longer than any ref, with problem bodies and an audit event', async () => {
+    await expectProblem(await raw(`${gw.url}/api/v1/recordings/%`, { headers: bearer(KEYS.acme) }), 400, 'request.bad_url');
+    await expectProblem(await raw(`${gw.url}/api/v1/recordings/%ED%A0%80/media`, { headers: bearer(KEYS.acme) }), 400, 'request.bad_url');
+    await expectProblem(await raw(`${gw.url}/api/v1/recordings/${'0123456789'.repeat(308)}`, { headers: bearer(KEYS.acme) }), 414, 'request.uri_too_long');
+    // the longest ref the retrieve body accepts, percent-encoded, is an ordinary lookup
+    const longest = encodeURIComponent('録'.repeat(256));
+    expect(longest.length).toBeGreaterThan(100);
+    await expectProblem(await raw(`${gw.url}/api/v1/recordings/${longest}/media`, { headers: bearer(KEYS.acme) }), 404, 'recording.not_found');
   });
 
   it('rejects bad query strings and unknown routes with problem bodies', async () => {
