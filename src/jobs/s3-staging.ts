@@ -1,19 +1,8 @@
 import { Readable, Writable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
 import type { Config } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { checkStagingKey, type Staging, type StagingReader, type StagingWriter } from './staging.js';
-import { s3Client } from '../sources/s3/client.js';
+import { destroyLazy, preloadS3, type S3Handle, s3Client } from '../sources/s3/client.js';
 
 export type S3StagingConfig = Extract<Config['jobs']['staging'], { type: 's3' }>;
 
@@ -39,14 +28,15 @@ export class S3Staging implements Staging {
   /** Not a local directory: a scan of it finds nothing (leftovers are the bucket lifecycle rule's). */
   readonly dir = '';
   readonly partSize: number;
-  private readonly client: S3Client;
+  /** Made on first use: the SDK is imported asynchronously (sources/s3/client.ts), the constructor is not. */
+  private handle: Promise<S3Handle> | undefined;
 
   constructor(
     private readonly cfg: S3StagingConfig,
     private readonly tuning: S3StagingTuning = {},
   ) {
     this.partSize = cfg.part_size_mib * MIB;
-    this.client = s3Client(cfg, { maxSockets: tuning.maxSockets ?? 50, connectionTimeoutMs: 5_000, requestTimeoutMs: 60_000 });
+    preloadS3();
   }
 
   /** The object key of a staging key: the configured prefix + the (checked) key. */
@@ -60,6 +50,10 @@ export class S3Staging implements Staging {
     return { ServerSideEncryption: s.mode, ...(s.kms_key_id ? { SSEKMSKeyId: s.kms_key_id } : {}) };
   }
 
+  private s3(): Promise<S3Handle> {
+    return (this.handle ??= s3Client(this.cfg, { maxSockets: this.tuning.maxSockets ?? 50, connectionTimeoutMs: 5_000, requestTimeoutMs: 60_000 }));
+  }
+
   private send<T>(name: string, run: () => Promise<T>): Promise<T> {
     this.tuning.onRequest?.(name);
     return run();
@@ -68,6 +62,8 @@ export class S3Staging implements Staging {
   async writer(key: string): Promise<StagingWriter> {
     const Bucket = this.cfg.bucket;
     const Key = this.objectKey(key);
+    // Loaded before the stream exists, so each command is still built in the tick that sends it.
+    const { client, sdk } = await this.s3();
     const partSize = this.partSize;
     // Aborts the part upload in flight when the stream is destroyed (client gone, lease lost).
     let part: Buffer | undefined;
@@ -81,7 +77,7 @@ export class S3Staging implements Staging {
 
     const uploadPart = async (): Promise<void> => {
       // An upload created while the stream dies is still learnt of, so abort() can end it.
-      creating ??= this.send('CreateMultipartUpload', () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key, ...this.sse() }))).then((out) => {
+      creating ??= this.send('CreateMultipartUpload', () => client.send(new sdk.CreateMultipartUploadCommand({ Bucket, Key, ...this.sse() }))).then((out) => {
         if (!out.UploadId) throw new Error('CreateMultipartUpload answered without an UploadId');
         return out.UploadId;
       });
@@ -92,7 +88,7 @@ export class S3Staging implements Staging {
       // uploads in progress might or might not succeed" after an abort), which would outlive the
       // AbortMultipartUpload. abort() waits for it instead (bounded by the client's timeouts).
       const out = await this.send('UploadPart', () =>
-        this.client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: part!.subarray(0, filled), ContentLength: filled })),
+        client.send(new sdk.UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: part!.subarray(0, filled), ContentLength: filled })),
       );
       if (!out.ETag) throw new Error('UploadPart answered without an ETag');
       parts.push({ PartNumber, ETag: out.ETag });
@@ -152,11 +148,11 @@ export class S3Staging implements Staging {
         try {
           if (!creating) {
             await this.send('PutObject', () =>
-              this.client.send(new PutObjectCommand({ Bucket, Key, Body: part ? part.subarray(0, filled) : Buffer.alloc(0), ContentLength: filled, ...this.sse() })),
+              client.send(new sdk.PutObjectCommand({ Bucket, Key, Body: part ? part.subarray(0, filled) : Buffer.alloc(0), ContentLength: filled, ...this.sse() })),
             );
           } else {
             const UploadId = await creating;
-            await this.send('CompleteMultipartUpload', () => this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } })));
+            await this.send('CompleteMultipartUpload', () => client.send(new sdk.CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } })));
           }
         } catch (e) {
           throw new AppError('staging.write_failed', `staging could not be written (${errorName(e)})`, { cause: e });
@@ -175,7 +171,7 @@ export class S3Staging implements Staging {
         if (!UploadId) return;
         // Parts stored so far are freed. A failure here is not the job's failure: the upload stays
         // invisible under the key, and the bucket's AbortIncompleteMultipartUpload rule removes it.
-        await this.send('AbortMultipartUpload', () => this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }))).catch(() => {});
+        await this.send('AbortMultipartUpload', () => client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId }))).catch(() => {});
       },
     };
   }
@@ -193,8 +189,9 @@ export class S3Staging implements Staging {
 
   async delete(key: string): Promise<void> {
     const Key = this.objectKey(key);
+    const { client, sdk } = await this.s3();
     try {
-      await this.send('DeleteObject', () => this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key })));
+      await this.send('DeleteObject', () => client.send(new sdk.DeleteObjectCommand({ Bucket: this.cfg.bucket, Key })));
     } catch (e) {
       if (statusOf(e) === 404) return;
       throw readError(e, 'deleted');
@@ -202,12 +199,13 @@ export class S3Staging implements Staging {
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    await destroyLazy(this.handle);
   }
 
   private async head(Key: string): Promise<{ size: number; etag: string | undefined } | null> {
+    const { client, sdk } = await this.s3();
     try {
-      const out = await this.send('HeadObject', () => this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key })));
+      const out = await this.send('HeadObject', () => client.send(new sdk.HeadObjectCommand({ Bucket: this.cfg.bucket, Key })));
       if (out.ContentLength === undefined) throw new Error('HeadObject answered without a Content-Length');
       return { size: out.ContentLength, etag: out.ETag };
     } catch (e) {
@@ -218,10 +216,11 @@ export class S3Staging implements Staging {
 
   /** A GET from `position` to the end; the ETag pins the object the reader started with. */
   private async get(Key: string, position: number, etag: string | undefined): Promise<Readable> {
+    const { client, sdk } = await this.s3();
     let out;
     try {
       out = await this.send('GetObject', () =>
-        this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key, Range: `bytes=${position}-`, ...(etag ? { IfMatch: etag } : {}) })),
+        client.send(new sdk.GetObjectCommand({ Bucket: this.cfg.bucket, Key, Range: `bytes=${position}-`, ...(etag ? { IfMatch: etag } : {}) })),
       );
     } catch (e) {
       throw readError(e, 'read');

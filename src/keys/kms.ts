@@ -1,16 +1,18 @@
-import {
-  DecryptCommand,
-  DescribeKeyCommand,
-  GenerateDataKeyCommand,
-  GetPublicKeyCommand,
-  KMSClient,
-  SignCommand,
-  VerifyCommand,
-} from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { createPublicKey } from 'node:crypto';
 import type { KmsConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import type { DataKey, KeyCheck, KeyService, KeyState, Signature } from './keyring.js';
+
+type KmsSdk = typeof import('@aws-sdk/client-kms');
+
+let kmsModule: Promise<KmsSdk> | undefined;
+
+/**
+ * The SDK is imported only when KMS is configured, not by every process at start: it costs
+ * several MiB and start-up time, and the local keyring (the default) never needs it.
+ */
+const loadKms = (): Promise<KmsSdk> => (kmsModule ??= import('@aws-sdk/client-kms'));
 
 /** KMS signs at most 4096 bytes of RAW message; checkpoints and manifests are a few hundred. */
 const MAX_RAW_MESSAGE = 4096;
@@ -63,9 +65,11 @@ export class KmsKeyService implements KeyService {
   private readonly publicKeys = new Map<string, string>();
   private signingArn: string | undefined;
   private readonly now: () => number;
+  private loaded: Promise<{ client: KMSClient; sdk: KmsSdk }> | undefined;
 
+  /** `client` is a client, or how to make one once the SDK is imported (fromConfig: the import is asynchronous). */
   constructor(
-    private readonly client: KMSClient,
+    private readonly client: KMSClient | ((sdk: KmsSdk) => KMSClient),
     private readonly opts: KmsKeyServiceOptions,
   ) {
     this.now = opts.now ?? Date.now;
@@ -73,19 +77,29 @@ export class KmsKeyService implements KeyService {
 
   static fromConfig(cfg: KmsConfig): KmsKeyService {
     const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
-    const client = new KMSClient({
-      region: cfg.region,
-      ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
-      // A provider keeps the secret out of the client's config object.
-      ...(id && secret ? { credentials: async () => ({ accessKeyId: id.reveal(), secretAccessKey: secret.reveal(), ...(token ? { sessionToken: token.reveal() } : {}) }) } : {}),
-    });
+    const client = (kms: KmsSdk) =>
+      new kms.KMSClient({
+        region: cfg.region,
+        ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+        // A provider keeps the secret out of the client's config object.
+        ...(id && secret ? { credentials: async () => ({ accessKeyId: id.reveal(), secretAccessKey: secret.reveal(), ...(token ? { sessionToken: token.reveal() } : {}) }) } : {}),
+      });
+    // The config uses KMS: loading starts now, in the background, so the first call does not wait for it.
+    loadKms().catch(() => {});
     return new KmsKeyService(client, { dataKeyId: cfg.data_key_id, signingKeyId: cfg.signing_key_id, checkCacheMs: cfg.check_cache_ms });
   }
 
+  /** The client and the SDK module its commands are built from, loaded once. */
+  private kms(): Promise<{ client: KMSClient; sdk: KmsSdk }> {
+    const c = this.client;
+    return (this.loaded ??= loadKms().then((sdk) => ({ sdk, client: typeof c === 'function' ? c(sdk) : c })));
+  }
+
   async generateDataKey(): Promise<DataKey> {
+    const { client, sdk } = await this.kms();
     let out;
     try {
-      out = await this.client.send(new GenerateDataKeyCommand({ KeyId: this.opts.dataKeyId, KeySpec: 'AES_256' }));
+      out = await client.send(new sdk.GenerateDataKeyCommand({ KeyId: this.opts.dataKeyId, KeySpec: 'AES_256' }));
     } catch (e) {
       throw keyError(e, 'GenerateDataKey');
     }
@@ -97,9 +111,10 @@ export class KmsKeyService implements KeyService {
   }
 
   async unwrap(keyId: string, wrapped: string): Promise<Buffer> {
+    const { client, sdk } = await this.kms();
     let out;
     try {
-      out = await this.client.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: Buffer.from(wrapped, 'base64') }));
+      out = await client.send(new sdk.DecryptCommand({ KeyId: keyId, CiphertextBlob: Buffer.from(wrapped, 'base64') }));
     } catch (e) {
       throw keyError(e, 'Decrypt');
     }
@@ -112,9 +127,10 @@ export class KmsKeyService implements KeyService {
   /** The signing key's ARN (the configured id may be an alias): what signatures name and verifiers look up. */
   async signingKeyId(): Promise<string> {
     if (this.signingArn) return this.signingArn;
+    const { client, sdk } = await this.kms();
     let out;
     try {
-      out = await this.client.send(new GetPublicKeyCommand({ KeyId: this.opts.signingKeyId }));
+      out = await client.send(new sdk.GetPublicKeyCommand({ KeyId: this.opts.signingKeyId }));
     } catch (e) {
       throw keyError(e, 'GetPublicKey');
     }
@@ -128,9 +144,10 @@ export class KmsKeyService implements KeyService {
   async sign(data: Buffer): Promise<Signature> {
     if (data.length > MAX_RAW_MESSAGE) throw new Error(`KMS signs at most ${MAX_RAW_MESSAGE} bytes of raw message`);
     const keyId = await this.signingKeyId();
+    const { client, sdk } = await this.kms();
     let out;
     try {
-      out = await this.client.send(new SignCommand({ KeyId: keyId, Message: data, MessageType: 'RAW', SigningAlgorithm: 'ED25519_SHA_512' }));
+      out = await client.send(new sdk.SignCommand({ KeyId: keyId, Message: data, MessageType: 'RAW', SigningAlgorithm: 'ED25519_SHA_512' }));
     } catch (e) {
       throw keyError(e, 'Sign');
     }
@@ -139,9 +156,10 @@ export class KmsKeyService implements KeyService {
   }
 
   async verify(data: Buffer, signature: string, keyId: string): Promise<boolean> {
+    const { client, sdk } = await this.kms();
     try {
-      const out = await this.client.send(
-        new VerifyCommand({ KeyId: keyId, Message: data, MessageType: 'RAW', Signature: Buffer.from(signature, 'base64'), SigningAlgorithm: 'ED25519_SHA_512' }),
+      const out = await client.send(
+        new sdk.VerifyCommand({ KeyId: keyId, Message: data, MessageType: 'RAW', Signature: Buffer.from(signature, 'base64'), SigningAlgorithm: 'ED25519_SHA_512' }),
       );
       return out.SignatureValid === true;
     } catch (e) {
@@ -155,9 +173,10 @@ export class KmsKeyService implements KeyService {
   async publicKey(keyId: string): Promise<string> {
     const cached = this.publicKeys.get(keyId);
     if (cached) return cached;
+    const { client, sdk } = await this.kms();
     let out;
     try {
-      out = await this.client.send(new GetPublicKeyCommand({ KeyId: keyId }));
+      out = await client.send(new sdk.GetPublicKeyCommand({ KeyId: keyId }));
     } catch (e) {
       throw keyError(e, 'GetPublicKey');
     }
@@ -172,9 +191,10 @@ export class KmsKeyService implements KeyService {
     const ttl = this.opts.checkCacheMs ?? 30_000;
     const hit = this.checks.get(keyId);
     if (hit && this.now() - hit.at < ttl) return hit.check;
+    const { client, sdk } = await this.kms();
     let check: KeyCheck;
     try {
-      const out = await this.client.send(new DescribeKeyCommand({ KeyId: keyId }));
+      const out = await client.send(new sdk.DescribeKeyCommand({ KeyId: keyId }));
       check = { keyId, state: stateOf(out.KeyMetadata?.KeyState, out.KeyMetadata?.Enabled) };
     } catch (e) {
       const name = errName(e);

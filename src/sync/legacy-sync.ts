@@ -1,11 +1,11 @@
 import { lstat, open, readdir, realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { AppError } from '../errors.js';
 import { checkLocator } from '../sources/filesystem/connector.js';
 import type { FilesystemSourceConfig } from '../sources/filesystem/config.js';
 import type { S3SourceConfig } from '../sources/s3/config.js';
-import { checkKey } from '../sources/s3/connector.js';
+import { checkKey } from '../sources/s3/check-key.js';
+import { destroyLazy, loadS3, type S3Handle } from '../sources/s3/client.js';
 import { addResults, type ApplyItem, type ApplyResult, applyRecords, emptyResult, type SyncContext } from './apply.js';
 import type { LegacySyncSource, SyncTenantConfig } from './config.js';
 import type { Progress } from './progress.js';
@@ -110,22 +110,29 @@ export function filesystemLister(cfg: FilesystemSourceConfig): ArchiveLister {
 /** S3 listing with the source's own credentials (a credential never crosses sources). */
 export function s3Lister(cfg: S3SourceConfig): ArchiveLister {
   const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
-  const client = new S3Client({
-    region: cfg.region,
-    ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
-    forcePathStyle: cfg.force_path_style,
-    ...(id && secret ? { credentials: async () => ({ accessKeyId: id.reveal(), secretAccessKey: secret.reveal(), ...(token ? { sessionToken: token.reveal() } : {}) }) } : {}),
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  // Made on first use, so that building the lister does not load the SDK (sources/s3/client.ts).
+  let handle: Promise<S3Handle> | undefined;
+  const s3 = () =>
+    (handle ??= loadS3().then((sdk) => ({
+      sdk,
+      client: new sdk.S3Client({
+        region: cfg.region,
+        ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+        forcePathStyle: cfg.force_path_style,
+        ...(id && secret ? { credentials: async () => ({ accessKeyId: id.reveal(), secretAccessKey: secret.reveal(), ...(token ? { sessionToken: token.reveal() } : {}) }) } : {}),
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      }),
+    })));
   const sseKey = cfg.sse.mode === 'sse-c' ? cfg.sse.customer_key : undefined;
   return {
     async *walk(prefix, after, signal) {
       const listPrefix = cfg.prefix + prefix.replace(/^\/+/, '');
+      const { client, sdk } = await s3();
       let token: string | undefined;
       do {
         const out = await client.send(
-          new ListObjectsV2Command({
+          new sdk.ListObjectsV2Command({
             Bucket: cfg.bucket,
             Prefix: listPrefix,
             ...(token ? { ContinuationToken: token } : after !== null ? { StartAfter: cfg.prefix + after } : {}),
@@ -144,9 +151,10 @@ export function s3Lister(cfg: S3SourceConfig): ArchiveLister {
     async readSmall(locator, maxBytes, signal) {
       const key = cfg.prefix + locator;
       checkKey(key);
+      const { client, sdk } = await s3();
       try {
         const out = await client.send(
-          new GetObjectCommand({
+          new sdk.GetObjectCommand({
             Bucket: cfg.bucket,
             Key: key,
             ...(sseKey ? { SSECustomerAlgorithm: 'AES256', SSECustomerKey: sseKey.reveal() } : {}),
@@ -165,7 +173,7 @@ export function s3Lister(cfg: S3SourceConfig): ArchiveLister {
       }
     },
     close() {
-      client.destroy();
+      void destroyLazy(handle);
     },
   };
 }

@@ -1,5 +1,32 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Secret } from '../../config/secret.js';
+
+/** The S3 SDK module (types only here: the module itself is loaded by loadS3). */
+export type S3Sdk = typeof import('@aws-sdk/client-s3');
+
+let s3Module: Promise<S3Sdk> | undefined;
+
+/**
+ * The SDK is imported only by what uses S3, not by every process at start: it costs several MiB
+ * and start-up time, and a deployment with no S3 source and no S3 staging never needs it.
+ */
+export function loadS3(): Promise<S3Sdk> {
+  return (s3Module ??= import('@aws-sdk/client-s3'));
+}
+
+/**
+ * Starts loading in the background, for an adapter built because the config uses S3: the first
+ * request then does not wait for the load (~0.1–0.2 s). A failure is met again at first use.
+ */
+export function preloadS3(): void {
+  loadS3().catch(() => {});
+}
+
+/** A client with the SDK module it came from (commands must be built from the same module). */
+export interface S3Handle {
+  sdk: S3Sdk;
+  client: S3Client;
+}
 
 /** The connection fields an S3 source and the S3 staging store share (config.ts `s3Connection`). */
 export interface S3ConnectionConfig {
@@ -18,10 +45,11 @@ export interface S3ClientOptions {
 }
 
 /** One way to build an S3 client from config, for the S3 connector and S3 staging. */
-export function s3Client(cfg: S3ConnectionConfig, opts: S3ClientOptions = {}): S3Client {
+export async function s3Client(cfg: S3ConnectionConfig, opts: S3ClientOptions = {}): Promise<S3Handle> {
+  const s3 = await loadS3();
   const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
   const agent = { keepAlive: true, maxSockets: opts.maxSockets ?? 50 };
-  return new S3Client({
+  const client = new s3.S3Client({
     region: cfg.region,
     ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
     forcePathStyle: cfg.force_path_style,
@@ -39,4 +67,11 @@ export function s3Client(cfg: S3ConnectionConfig, opts: S3ClientOptions = {}): S
       ...(opts.requestTimeoutMs ? { requestTimeout: opts.requestTimeoutMs } : {}),
     },
   });
+  return { sdk: s3, client };
+}
+
+/** Destroys a client made lazily, if it was made; nothing to do when the first use never came. */
+export async function destroyLazy(handle: Promise<S3Handle> | undefined): Promise<void> {
+  const h = await handle?.catch(() => undefined);
+  h?.client.destroy();
 }

@@ -1,26 +1,16 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type GetObjectCommandInput } from '@aws-sdk/client-s3';
+import type { GetObjectCommandInput } from '@aws-sdk/client-s3';
 import { AppError } from '../../errors.js';
 import { locatorOf } from '../locator.js';
 import type { ByteRange, CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
-import { s3Client } from './client.js';
+import { checkKey } from './check-key.js';
+import { destroyLazy, preloadS3, type S3Handle, s3Client } from './client.js';
 import type { S3SourceConfig } from './config.js';
 
 /** Tuning that is not configuration: tests shrink the socket pool to prove aborted reads give sockets back. */
 export interface S3ConnectorTuning {
   maxSockets?: number;
-}
-
-/**
- * Keys come from the catalog, which imports come from outside. S3 itself has no directories to
- * escape, but S3-compatible servers backed by a filesystem (MinIO, s3rver, Ceph gateways) may
- * resolve `..`, so such keys are refused before any request is sent.
- */
-export function checkKey(key: string): void {
-  if (key.includes('\0')) throw new AppError('source.path_refused', 'the object key contains a NUL byte');
-  if (key.startsWith('/') || key.startsWith('\\')) throw new AppError('source.path_refused', 'the object key is absolute');
-  if (key.split(/[\\/]/).some((seg) => seg === '..')) throw new AppError('source.path_refused', 'the object key climbs out of the prefix');
 }
 
 type Subject = 'object' | 'bucket';
@@ -31,15 +21,20 @@ export class S3Connector implements SourceConnector {
   readonly kind = 's3';
   readonly origin = 'LEGACY_ARCHIVE' as const;
   readonly name: string;
-  private readonly client: S3Client;
+  /** Made on first use: the SDK is imported asynchronously (client.ts), the constructor is not. */
+  private handle: Promise<S3Handle> | undefined;
 
   constructor(
     readonly tenantId: string,
     private readonly cfg: S3SourceConfig,
-    tuning: S3ConnectorTuning = {},
+    private readonly tuning: S3ConnectorTuning = {},
   ) {
     this.name = cfg.name;
-    this.client = s3Client(cfg, { maxSockets: tuning.maxSockets ?? 50 });
+    preloadS3();
+  }
+
+  private s3(): Promise<S3Handle> {
+    return (this.handle ??= s3Client(this.cfg, { maxSockets: this.tuning.maxSockets ?? 50 }));
   }
 
   /** SSE-C key headers, revealed per request so the key never sits on the instance in clear. */
@@ -62,9 +57,9 @@ export class S3Connector implements SourceConnector {
     const { range, signal } = opts;
     if (range && !validRange(range)) throw await this.unsatisfiable(key, signal);
     const out = await this.call(
-      (abortSignal) =>
-        this.client.send(
-          new GetObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse(), ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}) }),
+      ({ client, sdk }, abortSignal) =>
+        client.send(
+          new sdk.GetObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse(), ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}) }),
           { abortSignal },
         ),
       signal,
@@ -101,18 +96,18 @@ export class S3Connector implements SourceConnector {
   }
 
   async check(signal: AbortSignal): Promise<void> {
-    await this.call((abortSignal) => this.client.send(new HeadBucketCommand({ Bucket: this.cfg.bucket }), { abortSignal }), signal, 'bucket');
+    await this.call(({ client, sdk }, abortSignal) => client.send(new sdk.HeadBucketCommand({ Bucket: this.cfg.bucket }), { abortSignal }), signal, 'bucket');
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    await destroyLazy(this.handle);
   }
 
   /** The 416 answer needs the object's size for `Content-Range: bytes *\/size`; without it, it goes out bare. */
   private async unsatisfiable(key: string, signal: AbortSignal): Promise<AppError> {
     try {
       const head = await this.call(
-        (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse() }), { abortSignal }),
+        ({ client, sdk }, abortSignal) => client.send(new sdk.HeadObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse() }), { abortSignal }),
         signal,
         'object',
       );
@@ -124,7 +119,9 @@ export class S3Connector implements SourceConnector {
   }
 
   /** One SDK call bounded by timeout_ms until its response headers arrive, and by the caller's signal. */
-  private async call<T>(send: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal, subject: Subject): Promise<T> {
+  private async call<T>(send: (s3: S3Handle, abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal, subject: Subject): Promise<T> {
+    // Outside the timeout: loading the SDK on first use is not the source being slow.
+    const s3 = await this.s3();
     if (signal.aborted) throw aborted();
     const ctl = new AbortController();
     const relay = () => ctl.abort();
@@ -135,7 +132,7 @@ export class S3Connector implements SourceConnector {
       ctl.abort();
     }, this.cfg.timeout_ms);
     try {
-      return await send(ctl.signal);
+      return await send(s3, ctl.signal);
     } catch (e) {
       if (signal.aborted) throw aborted();
       if (timedOut) throw new AppError('source.timeout', `the source did not answer within ${this.cfg.timeout_ms} ms`);
