@@ -218,6 +218,26 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
     expect(await repo.count(t)).toBe(0);
   });
 
+  // Bytes that are not UTF-8 were decoded to U+FFFD and imported as a different identifier, silently.
+  test('refuses a line that is not UTF-8, and a file it cannot read, writing nothing', async () => {
+    const t = newTenant();
+    const row = (id: string) => Buffer.from(JSON.stringify({ tenant_id: t, source_system: 'avaya_aura', legacy_archive_id: id }) + '\n');
+    const bad = Buffer.concat([row('ok1'), Buffer.from(JSON.stringify({ tenant_id: t, source_system: 'avaya_aura', legacy_archive_id: 'x' }).replace('"x"', '"x\xff"'), 'latin1'), Buffer.from('\n'), row('ok2')]);
+    const p = join(dir, `f${++fileSeq}.jsonl`);
+    writeFileSync(p, bad);
+    expect(await importFile(repo, p)).toMatchObject({ written: null, errors: [{ line: 2, message: 'not valid UTF-8' }] });
+    const csv = join(dir, `f${++fileSeq}.csv`);
+    writeFileSync(csv, Buffer.concat([Buffer.from(`tenant_id,source_system,legacy_archive_id\n${t},avaya_aura,"multi\nline"\n${t},avaya_aura,ok\n${t},avaya_aura,b`), Buffer.from([0xc3]), Buffer.from('\n')]));
+    expect(await importFile(repo, csv)).toMatchObject({ written: null, errors: [{ line: 5, message: 'not valid UTF-8' }] });
+    // U+FFFD itself, written as UTF-8, is a character like any other
+    expect((await importFile(repo, file('jsonl', jsonl([{ tenant_id: t, source_system: 'avaya_aura', legacy_archive_id: 'r\ufffd' }])))).errors).toEqual([]);
+    expect(await repo.count(t)).toBe(1);
+    for (const missing of [join(dir, 'absent.jsonl'), join(dir, 'absent.csv'), dir]) {
+      const r = await importFile(repo, missing);
+      expect(r).toMatchObject({ written: null, errors: [{ line: 0, message: expect.stringMatching(/^cannot read the file \((ENOENT|EISDIR)/) }] });
+    }
+  });
+
   test('an export re-imports into a fresh catalog as the same catalog', async () => {
     const t = newTenant();
     const u = newTenant();

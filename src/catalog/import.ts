@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { Readable, pipeline } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
 import { formatIssues } from '../config/load.js';
 import { type CatalogRecord, catalogRecord } from './record.js';
 import type { RecordingRepository, UpsertOutcome } from './recording-repository.js';
+import { NotUtf8Error, checkedUtf8, utf8Lines } from './utf8-lines.js';
 
 export interface RowError {
   line: number;
@@ -20,10 +21,11 @@ type Row = { line: number; value: unknown } | { line: number; error: string };
 
 /** JSONL: one object per line, blank lines skipped. Line numbers are 1-based file lines. */
 async function* jsonlRows(path: string): AsyncGenerator<Row> {
-  const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  let line = 0;
-  for await (const raw of rl) {
-    line++;
+  for await (const { line, text: raw } of utf8Lines(createReadStream(path))) {
+    if (raw === null) {
+      yield { line, error: 'not valid UTF-8' };
+      continue;
+    }
     // Editors on Windows save UTF-8 with a byte-order mark; it is not part of the first object.
     const text = line === 1 ? raw.replace(/^\ufeff/, '') : raw;
     if (text.trim() === '') continue;
@@ -61,7 +63,9 @@ async function* csvRows(path: string): AsyncGenerator<Row> {
   };
   // csv-parse types on_record as returning a record of the input type; ours wraps it with its line.
   const on_record = onRecord as unknown as (fields: string[], info: CsvInfo) => string[];
-  const parser = createReadStream(path).pipe(parseCsv({ bom: true, skip_empty_lines: true, relax_column_count: true, trim: false, on_record }));
+  const parser = parseCsv({ bom: true, skip_empty_lines: true, relax_column_count: true, trim: false, on_record });
+  // The bytes are checked as UTF-8 before csv-parse decodes them (utf8-lines.ts); pipeline hands a failure on to the parser.
+  pipeline(Readable.from(checkedUtf8(createReadStream(path))), parser, () => {});
   let header: string[] | null = null;
   try {
     for await (const { fields, line } of parser as AsyncIterable<{ fields: string[]; line: number }>) {
@@ -89,6 +93,11 @@ async function* csvRows(path: string): AsyncGenerator<Row> {
       yield { line, value };
     }
   } catch (e) {
+    if (e instanceof NotUtf8Error) {
+      yield { line: e.line, error: 'not valid UTF-8' };
+      return;
+    }
+    if (isFileError(e)) throw e;
     const err = e as Error & { code?: string; lines?: number; empty_lines?: number };
     // An unclosed quote is found at the end of the file; the row it breaks starts after the last good one.
     const line =
@@ -101,8 +110,16 @@ async function* csvRows(path: string): AsyncGenerator<Row> {
   }
 }
 
-function rowsOf(path: string): AsyncGenerator<Row> {
-  return /\.csv$/i.test(path) ? csvRows(path) : jsonlRows(path);
+/** The file itself cannot be read (missing, a directory, no permission): an error of the run, at line 0. */
+const isFileError = (e: unknown): e is NodeJS.ErrnoException => typeof (e as NodeJS.ErrnoException | null)?.syscall === 'string';
+
+async function* rowsOf(path: string): AsyncGenerator<Row> {
+  try {
+    yield* /\.csv$/i.test(path) ? csvRows(path) : jsonlRows(path);
+  } catch (e) {
+    if (!isFileError(e)) throw e;
+    yield { line: 0, error: `cannot read the file (${e.code ?? 'error'}: ${e.message.replace(/^\w+: /, '')})` };
+  }
 }
 
 /** Ends the import transaction (rolling it back) once a bad row has been seen and the file read. */

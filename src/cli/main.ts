@@ -90,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
       try {
         const report = await importFile(deps.recordings, sub, { tenants: new Set(config.tenants.map((t) => t.id)) });
         if (report.errors.length) {
-          for (const e of report.errors) console.error(`${sub}:${e.line}: ${e.message}`);
+          for (const e of report.errors) console.error(`${sub}${e.line ? `:${e.line}` : ''}: ${e.message}`);
           console.error(`${report.errors.length} bad row(s); nothing was written`);
           return 1;
         }
