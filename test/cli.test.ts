@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,6 +102,24 @@ describe.each(await usableCatalogs())('custodian CLI on %s', { timeout: 120_000 
     const v = cli(['audit', 'verify', '--config', config]);
     expect(v.code).toBe(0);
     expect(JSON.parse(v.stdout)).toMatchObject({ ok: true });
+  });
+
+  // These were a raw ENOENT dump, an unhandled 'error' event, an AppError stack, and an export of nothing for a tenant that does not exist.
+  it.runIf(kind === 'sqlite')('refuses flags it cannot act on with one line, and writes no file', () => {
+    const oneLine = (r: ReturnType<typeof cli>, code: number, re: RegExp) => {
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr.trim()).toMatch(re);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    };
+    oneLine(cli(['export', '--tenant', 'nope', '--config', config]), 78, /^--tenant: unknown tenant "nope"$/);
+    oneLine(cli(['export', '--out', join(dir, 'absent', 'x.jsonl'), '--config', config]), 1, /^ENOENT: no such file or directory/);
+    oneLine(cli(['audit', 'export', '--from', '2026-01-01', '--to', '2026-01-02', '--out', join(dir, 'absent', 'a.jsonl'), '--config', config]), 1, /^ENOENT: /);
+    oneLine(cli(['sync', '--source', 'nope', '--config', config]), 1, /^--source: "nope" is not a genesys source/);
+    const out = join(dir, 'export-again.jsonl');
+    writeFileSync(out, 'PREVIOUS-CONTENT\n');
+    expect(cli(['export', '--out', out, '--config', config]).code).toBe(0);
+    expect(readFileSync(out, 'utf8')).not.toContain('PREVIOUS-CONTENT');
+    expect(readFileSync(out, 'utf8')).toMatch(/^{"tenant_id"/);
   });
 
   it.runIf(kind === 'sqlite')('stops on a bad config file with a message naming the field', () => {

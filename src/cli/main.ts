@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { parseCommandArgs, UsageError } from './args.js';
 import { SCOPES, type Scope } from '../config/schema.js';
@@ -10,6 +11,8 @@ import { toCatalogRecords } from '../catalog/record.js';
 import { importFile } from '../catalog/import.js';
 import { buildDeps, startGateway } from '../main.js';
 import { auditExport } from './audit-export.js';
+import { writeWhole } from './write-whole.js';
+import { AppError } from '../errors.js';
 import { serve } from '../cluster/serve.js';
 import { startGenesysSimulator } from '../sources/genesys/simulator.js';
 import { DEMO_AUDIO_DIR, DEMO_CALLER, DEMO_GENESYS_RECORDINGS, prepareDemoArchives } from './demo-seed.js';
@@ -101,19 +104,25 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     case 'export': {
+      if (values.tenant !== undefined && !config.tenants.some((t) => t.id === values.tenant)) throw new ConfigError(`--tenant: unknown tenant "${values.tenant}"`);
       const deps = await buildDeps(config);
-      const out = values.out ? createWriteStream(values.out) : process.stdout;
-      let n = 0;
-      for await (const rec of deps.recordings.iterate(values.tenant ?? null)) {
-        for (const r of toCatalogRecords(rec)) {
-          if (!out.write(JSON.stringify(r) + '\n')) await new Promise<void>((res) => out.once('drain', () => res()));
-          n++;
+      try {
+        let n = 0;
+        async function* lines() {
+          for await (const rec of deps.recordings.iterate(values.tenant ?? null)) {
+            for (const r of toCatalogRecords(rec)) {
+              n++;
+              yield JSON.stringify(r) + '\n';
+            }
+          }
         }
+        if (values.out) await writeWhole(values.out, Readable.from(lines()));
+        else await pipeline(Readable.from(lines()), process.stdout, { end: false });
+        console.error(`${n} record(s) exported`);
+        return 0;
+      } finally {
+        await deps.catalog.close();
       }
-      if (values.out) await new Promise<void>((res) => (out as NodeJS.WritableStream).end(() => res()));
-      console.error(`${n} record(s) exported`);
-      await deps.catalog.close();
-      return 0;
     }
     case 'keys': {
       const deps = await buildDeps(config);
@@ -256,7 +265,10 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof ConfigError || e instanceof UsageError) console.error(e.message);
+    // What a person can act on is one line: a usage or config error, a refusal from the catalog or
+    // a source (AppError), a file that cannot be opened or written. Anything else is a defect: its stack.
+    if (e instanceof ConfigError || e instanceof UsageError || e instanceof AppError) console.error(e.message);
+    else if (typeof (e as NodeJS.ErrnoException | null)?.syscall === 'string') console.error((e as Error).message);
     else console.error(e);
     process.exitCode = e instanceof UsageError ? 2 : e instanceof ConfigError ? 78 : 1;
   },
