@@ -1,9 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
+import { makeDirsSync } from '../make-dirs.js';
 import { withNamedStatements } from './named-statements.js';
 import { withStatementCache } from './statement-cache.js';
 import { startWalCheckpointer } from './wal-checkpointer.js';
@@ -23,7 +23,7 @@ export interface CatalogDb {
 pg.types.setTypeParser(20, (v) => Number(v));
 
 export function openSqlite(path: string): CatalogDb {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') makeDirsSync(dirname(path));
   const sqlite = new SQLite(path);
   // WAL lets readers proceed while a writer appends audit events; NORMAL is durable across app crashes.
   sqlite.pragma('journal_mode = WAL');

@@ -1,8 +1,9 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { AppError, isAppError } from '../errors.js';
+import { makeDirs } from '../make-dirs.js';
 
 /** Positional reads of a staged object (a FileHandle is one); decryptRange reads records through it. */
 export interface StagingReader {
@@ -68,7 +69,7 @@ export class LocalStaging implements Staging {
   }
 
   async writer(key: string): Promise<StagingWriter> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await makeDirs(this.dir, 0o700);
     const final = this.path(key);
     const tmp = `${final}.part`;
     const stream = createWriteStream(tmp, { mode: 0o600 });

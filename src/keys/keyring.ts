@@ -1,7 +1,8 @@
 import { type KeyObject, createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AppError } from '../errors.js';
+import { makeDirsSync } from '../make-dirs.js';
 
 /** A data key: the plaintext stays in memory of this process only; the wrapped form is what gets stored. */
 export interface DataKey {
@@ -65,7 +66,7 @@ export class LocalKeyring implements KeyService {
 
   constructor(path: string) {
     if (!existsSync(path)) {
-      mkdirSync(dirname(path), { recursive: true });
+      makeDirsSync(dirname(path));
       try {
         writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
       } catch (e) {
