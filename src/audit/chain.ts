@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LONE_SURROGATE } from '../lone-surrogate.js';
 import type { AuditEvent } from './event.js';
 
 /**
@@ -49,12 +50,11 @@ export function canonicalEvent(e: ChainedFields): string {
 export function storableText(s: string): string;
 export function storableText(s: string | null): string | null;
 export function storableText(s: string | null): string | null {
-  // String.prototype.toWellFormed does the first part, but TypeScript's lib for Node 20 lacks it.
   return s === null ? null : s.replace(UNSTORABLE, '\ufffd');
 }
 
-/** A high surrogate not followed by a low one, a low one not preceded by a high one, or NUL. */
-const UNSTORABLE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/g;
+/** A lone surrogate (lone-surrogate.ts) or NUL, every occurrence. */
+const UNSTORABLE = new RegExp(`${LONE_SURROGATE.source}|\\u0000`, 'g');
 
 /** Each event commits to its predecessor: hash = SHA-256(canonical(event) including prev_hash). */
 export function chainHash(e: ChainedFields): string {

@@ -1,10 +1,10 @@
 import { z } from 'zod';
+import { LONE_SURROGATE } from '../lone-surrogate.js';
 import type { Copy, Recording } from './model.js';
 
 /** Identifiers are opaque but printable: no control, format or separator characters, bounded length. */
 // eslint-disable-next-line no-control-regex
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 export const identifier = z
   .string()
   .min(1)
