@@ -5,6 +5,7 @@ import { outcomeOf } from './audit/recorder.js';
 import { consolePlugin } from './console/plugin.js';
 import type { AppDeps } from './deps.js';
 import { AppError } from './errors.js';
+import { AllowedMethods, asRouted } from './http/allowed-methods.js';
 import { authHook } from './http/auth.js';
 import './http/context.js';
 import { problemBody, toAppError } from './http/problem.js';
@@ -26,6 +27,9 @@ export interface BuildOptions {
 
 /** The longest path parameter the router takes: a 256-character ref, each character percent-encoded UTF-8 (up to 12). */
 const MAX_PATH_PARAM = 256 * 12;
+
+/** Path matching of fastify's router; the 405 lookup (http/allowed-methods.ts) must match paths the same way. */
+const ROUTER_OPTIONS = { maxParamLength: MAX_PATH_PARAM };
 
 async function auditRefusal(deps: AppDeps, req: FastifyRequest, e: AppError): Promise<void> {
   try {
@@ -74,12 +78,16 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     forceCloseConnections: 'idle',
     // A ref is up to 256 characters, each up to 12 when percent-encoded (4 UTF-8 bytes): every
     // ref the body of a retrieve accepts also fits a path (find-my-way's default is 100).
-    routerOptions: { maxParamLength: MAX_PATH_PARAM },
+    routerOptions: ROUTER_OPTIONS,
     // What the router refuses before any route matches: problem+json and an audit event like every other refusal, not fastify's own JSON.
     frameworkErrors: (err, req, reply) => void refuseUnrouted(deps, err, req, reply),
   };
   if (opts.https) serverOpts.https = { ...opts.https, minVersion: 'TLSv1.2' };
   const app = Fastify(serverOpts) as unknown as FastifyInstance;
+
+  // Before any route, so every route (with its plugin prefix) is seen: a wrong method is 405, not 404.
+  const allowedMethods = new AllowedMethods(ROUTER_OPTIONS);
+  app.addHook('onRoute', (route) => allowedMethods.add(route));
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -93,7 +101,8 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     reply.header('X-Request-Id', req.id);
   });
   // Authentication runs before the body is parsed: strangers cannot make us parse their payloads.
-  app.addHook('onRequest', authHook(deps));
+  const authenticate = authHook(deps);
+  app.addHook('onRequest', authenticate);
 
   app.setErrorHandler(async (err, req, reply) => {
     const e = toAppError(err);
@@ -104,8 +113,14 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     if (reply.sent || reply.raw.headersSent) return;
     return sendProblem(reply, e, req.id);
   });
-  app.setNotFoundHandler(async () => {
-    throw new AppError('request.not_found');
+  app.setNotFoundHandler(async (req, reply) => {
+    const allowed = allowedMethods.lookup(req.method, req.url);
+    if (!allowed) throw new AppError('request.not_found');
+    // Which methods a path takes is told to a caller the path's routes would accept: 401 first.
+    // (The paths themselves are public, in /openapi.json.)
+    if (allowed.auth) await authenticate(asRouted(req, { auth: true }), reply);
+    const allow = allowed.methods.join(', ');
+    throw new AppError('request.method_not_allowed', `${req.method} is not supported here; the endpoint takes ${allow}`, { headers: { Allow: allow } });
   });
 
   // Safety net: a response that no handler audited still leaves evidence.
