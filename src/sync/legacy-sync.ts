@@ -5,7 +5,7 @@ import { checkLocator } from '../sources/filesystem/connector.js';
 import type { FilesystemSourceConfig } from '../sources/filesystem/config.js';
 import type { S3SourceConfig } from '../sources/s3/config.js';
 import { checkKey } from '../sources/s3/check-key.js';
-import { destroyLazy, loadS3, type S3Handle } from '../sources/s3/client.js';
+import { destroyLazy, type S3Handle, s3Client } from '../sources/s3/client.js';
 import { addResults, type ApplyItem, type ApplyResult, applyRecords, emptyResult, type SyncContext } from './apply.js';
 import type { LegacySyncSource, SyncTenantConfig } from './config.js';
 import type { Progress } from './progress.js';
@@ -107,23 +107,22 @@ export function filesystemLister(cfg: FilesystemSourceConfig): ArchiveLister {
   };
 }
 
-/** S3 listing with the source's own credentials (a credential never crosses sources). */
+/**
+ * S3 listing with the source's own credentials (a credential never crosses sources): its own client
+ * from the shared factory, made on first use so that building the lister does not load the SDK, and
+ * destroyed by close(). Every attempt is bounded by the source's timeout_ms (connect, and silence on
+ * the socket); the SDK retries a timed-out attempt before the call fails with source.timeout.
+ */
 export function s3Lister(cfg: S3SourceConfig): ArchiveLister {
-  const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
-  // Made on first use, so that building the lister does not load the SDK (sources/s3/client.ts).
   let handle: Promise<S3Handle> | undefined;
-  const s3 = () =>
-    (handle ??= loadS3().then((sdk) => ({
-      sdk,
-      client: new sdk.S3Client({
-        region: cfg.region,
-        ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
-        forcePathStyle: cfg.force_path_style,
-        ...(id && secret ? { credentials: async () => ({ accessKeyId: id.reveal(), secretAccessKey: secret.reveal(), ...(token ? { sessionToken: token.reveal() } : {}) }) } : {}),
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      }),
-    })));
+  const s3 = () => (handle ??= s3Client(cfg, { connectionTimeoutMs: cfg.timeout_ms, socketTimeoutMs: cfg.timeout_ms }));
+  // The HTTP handler also names ECONNRESET/EPIPE "TimeoutError"; only a real timeout is source.timeout (as in the connector).
+  const timeoutOf = (e: unknown) => {
+    const err = (e ?? {}) as { name?: string; code?: string };
+    return err.name === 'TimeoutError' && (err.code === undefined || err.code === 'ETIMEDOUT')
+      ? new AppError('source.timeout', `the source did not answer within ${cfg.timeout_ms} ms`, { cause: e })
+      : e;
+  };
   const sseKey = cfg.sse.mode === 'sse-c' ? cfg.sse.customer_key : undefined;
   return {
     async *walk(prefix, after, signal) {
@@ -138,7 +137,9 @@ export function s3Lister(cfg: S3SourceConfig): ArchiveLister {
             ...(token ? { ContinuationToken: token } : after !== null ? { StartAfter: cfg.prefix + after } : {}),
           }),
           { abortSignal: signal },
-        );
+        ).catch((e: unknown) => {
+          throw timeoutOf(e);
+        });
         for (const o of out.Contents ?? []) {
           if (!o.Key || !o.Key.startsWith(cfg.prefix)) continue;
           const locator = o.Key.slice(cfg.prefix.length);
@@ -169,7 +170,7 @@ export function s3Lister(cfg: S3SourceConfig): ArchiveLister {
       } catch (e) {
         const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
         if (err.name === 'NoSuchKey' || err.$metadata?.httpStatusCode === 404) return null;
-        throw e;
+        throw timeoutOf(e);
       }
     },
     close() {

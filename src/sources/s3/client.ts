@@ -40,11 +40,26 @@ export interface S3ConnectionConfig {
 
 export interface S3ClientOptions {
   maxSockets?: number;
+  /** Bound on establishing the TCP/TLS connection. */
   connectionTimeoutMs?: number;
+  /**
+   * Request-to-response-headers time. The installed @smithy/node-http-handler only logs a warning
+   * when it is exceeded (unless `throwOnRequestTimeout` is set), so it does not end a stalled call.
+   */
   requestTimeoutMs?: number;
+  /**
+   * Socket idle time: a request whose connection carries no byte for this long fails with a
+   * TimeoutError (retried by the SDK like any timeout). This is what ends a call to an endpoint
+   * that accepts the connection and never answers, or stops sending a body.
+   */
+  socketTimeoutMs?: number;
 }
 
-/** One way to build an S3 client from config, for the S3 connector and S3 staging. */
+/**
+ * One way to build an S3 client from config, for the S3 connector, S3 staging and the legacy-sync
+ * lister. Each caller builds its own from its own config (credentials never cross sources) and
+ * destroys it when done (`destroyLazy`), which closes its keep-alive sockets.
+ */
 export async function s3Client(cfg: S3ConnectionConfig, opts: S3ClientOptions = {}): Promise<S3Handle> {
   const s3 = await loadS3();
   const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
@@ -65,6 +80,7 @@ export async function s3Client(cfg: S3ConnectionConfig, opts: S3ClientOptions = 
       httpsAgent: agent,
       ...(opts.connectionTimeoutMs ? { connectionTimeout: opts.connectionTimeoutMs } : {}),
       ...(opts.requestTimeoutMs ? { requestTimeout: opts.requestTimeoutMs } : {}),
+      ...(opts.socketTimeoutMs ? { socketTimeout: opts.socketTimeoutMs } : {}),
     },
   });
   return { sdk: s3, client };
