@@ -114,7 +114,7 @@ describe.each(await usableCatalogs())('custodian CLI on %s', { timeout: 120_000 
     oneLine(cli(['export', '--tenant', 'nope', '--config', config]), 78, /^--tenant: unknown tenant "nope"$/);
     oneLine(cli(['export', '--out', join(dir, 'absent', 'x.jsonl'), '--config', config]), 1, /^ENOENT: no such file or directory/);
     oneLine(cli(['audit', 'export', '--from', '2026-01-01', '--to', '2026-01-02', '--out', join(dir, 'absent', 'a.jsonl'), '--config', config]), 1, /^ENOENT: /);
-    oneLine(cli(['sync', '--source', 'nope', '--config', config]), 1, /^--source: "nope" is not a genesys source/);
+    oneLine(cli(['sync', '--source', 'nope', '--config', config]), 78, /^--source: unknown source "nope" for tenant "acme" \(known: none\)$/);
     const out = join(dir, 'export-again.jsonl');
     writeFileSync(out, 'PREVIOUS-CONTENT\n');
     expect(cli(['export', '--out', out, '--config', config]).code).toBe(0);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
-import { parseCommandArgs, UsageError } from './args.js';
+import { parseCommandLine, USAGE, UsageError } from './args.js';
 import { SCOPES, type Scope } from '../config/schema.js';
 import { ConfigError, loadConfig, parseConfig } from '../config/load.js';
 import { processEnv } from '../config/env.js';
@@ -20,24 +20,6 @@ import { demoConfigDocument } from './demo-config.js';
 import { runDoctor } from './doctor.js';
 import { runSim } from './sim.js';
 
-const USAGE = `custodian <command> [--config file]
-
-  serve                 run the gateway with the config file (CUSTODIAN_CONFIG or --config)
-  demo                  seed a demo catalog and archive in the data directory and serve it (npm start)
-  migrate               bring the catalog schema up to date
-  import <file>         load catalog records (.jsonl or .csv); nothing is written if any row is bad
-  export [--tenant t]   write catalog records as JSONL to stdout (or --out file)
-  keys create --tenant t --principal p --scopes a,b   issue an API key (shown once)
-  keys revoke <id>      revoke an API key
-  audit verify          walk the audit hash chain and its signed checkpoints; report the first broken link
-  audit export --from d --to d [--tenant t] --out file.jsonl   events + signed manifest (docs/AUDIT.md)
-  sync [--tenant t] [--source name] [--since ISO]   sync the catalog from Genesys Cloud and legacy archives, then link copies (docs/SYNC.md)
-  report migration [--tenant t] [--format json|csv] [--out file]   legacy-only, cloud-only, both, ambiguous, mismatched, retention gaps
-  verify integrity [--tenant t] (--recording ref | --sample N|P%)   decode both copies of linked recordings and compare them (docs/SYNC.md)
-  doctor [--tenant t] [--json]   preflight every source: reachable, credentials, Genesys rights, link lifetime, clock skew
-  sim genesys [--port N] [--seed file.json]   run the Genesys Cloud simulator standalone
-  sim legacy --provider p [--port N] [--file media.wav]   run a legacy recorder simulator standalone`;
-
 /* The CLI talks to a human: console output is its interface. */
 /* eslint-disable no-console */
 async function main(argv: string[]): Promise<number> {
@@ -45,36 +27,23 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'doctor') return runDoctor(argv.slice(1), processEnv());
   if (argv[0] === 'sim') return runSim(argv.slice(1));
   if (argv[0] === 'verify') return (await import('../sync/integrity/cli.js')).runVerify(argv.slice(1), processEnv());
-  const { values, positionals } = parseCommandArgs(argv.find((a) => !a.startsWith('-')) ?? '', {
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      tenant: { type: 'string' },
-      principal: { type: 'string' },
-      scopes: { type: 'string' },
-      out: { type: 'string' },
-      description: { type: 'string' },
-      source: { type: 'string' },
-      since: { type: 'string' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      format: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [cmd, sub, arg] = positionals;
-  if (!cmd || values.help) {
+  // Each command takes only the options and arguments it acts on (COMMANDS in ./args.ts); the rest is refused.
+  const { command, rest, values, help, positionals } = parseCommandLine(argv);
+  if (!positionals.length || help) {
     console.log(USAGE);
-    return cmd ? 0 : 2;
+    return help ? 0 : 2;
+  }
+  if (!command) {
+    console.error(USAGE);
+    return 2;
   }
   const env = processEnv();
   const configPath = values.config ?? env.CUSTODIAN_CONFIG;
 
-  if (cmd === 'demo') return demo(configPath, env);
+  if (command === 'demo') return demo(configPath, env);
 
   const config = loadConfig(configPath, env);
-  switch (cmd) {
+  switch (command) {
     case 'serve': {
       // One process, or (server.workers > 1) a cluster primary and its workers: src/cluster/serve.ts.
       const code = await serve(config);
@@ -88,12 +57,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'import': {
-      if (!sub) throw new ConfigError('import needs a file: custodian import records.jsonl');
+      const file = rest[0]!;
       const deps = await buildDeps(config);
       try {
-        const report = await importFile(deps.recordings, sub, { tenants: new Set(config.tenants.map((t) => t.id)) });
+        const report = await importFile(deps.recordings, file, { tenants: new Set(config.tenants.map((t) => t.id)) });
         if (report.errors.length) {
-          for (const e of report.errors) console.error(`${sub}${e.line ? `:${e.line}` : ''}: ${e.message}`);
+          for (const e of report.errors) console.error(`${file}${e.line ? `:${e.line}` : ''}: ${e.message}`);
           console.error(`${report.errors.length} bad row(s); nothing was written`);
           return 1;
         }
@@ -124,31 +93,33 @@ async function main(argv: string[]): Promise<number> {
         await deps.catalog.close();
       }
     }
-    case 'keys': {
+    case 'keys create': {
+      const tenant = values.tenant;
+      const principal = values.principal;
+      const scopes = (values.scopes ?? 'recordings:read').split(',').map((s) => s.trim());
+      if (!tenant || !config.tenants.some((t) => t.id === tenant)) throw new ConfigError(`--tenant: unknown tenant "${tenant ?? ''}"`);
+      if (!principal) throw new ConfigError('--principal is required');
+      const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+      if (bad.length) throw new ConfigError(`--scopes: unknown scope(s) ${bad.join(', ')}; known: ${SCOPES.join(', ')}`);
       const deps = await buildDeps(config);
       try {
-        if (sub === 'create') {
-          const tenant = values.tenant;
-          const principal = values.principal;
-          const scopes = (values.scopes ?? 'recordings:read').split(',').map((s) => s.trim());
-          if (!tenant || !config.tenants.some((t) => t.id === tenant)) throw new ConfigError(`--tenant: unknown tenant "${tenant ?? ''}"`);
-          if (!principal) throw new ConfigError('--principal is required');
-          const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
-          if (bad.length) throw new ConfigError(`--scopes: unknown scope(s) ${bad.join(', ')}; known: ${SCOPES.join(', ')}`);
-          const k = await deps.apiKeys.issue(tenant, principal, scopes as Scope[], values.description);
-          await deps.auditRepo.append({ tenantId: tenant, principalId: 'cli', principalKind: 'system', action: 'admin.api_key.create', outcome: 'completed', detail: { key_id: k.id, principal, scopes } });
-          console.log(k.key);
-          console.error(`key ${k.id} for ${principal}@${tenant} (${scopes.join(' ')}); it is shown once and stored hashed`);
-          return 0;
-        }
-        if (sub === 'revoke' && arg) {
-          const ok = await deps.apiKeys.revoke(arg);
-          await deps.auditRepo.append({ tenantId: null, principalId: 'cli', principalKind: 'system', action: 'admin.api_key.revoke', outcome: ok ? 'completed' : 'failed', detail: { key_id: arg } });
-          console.error(ok ? `key ${arg} revoked` : `no active key ${arg}`);
-          return ok ? 0 : 1;
-        }
-        console.error(USAGE);
-        return 2;
+        const k = await deps.apiKeys.issue(tenant, principal, scopes as Scope[], values.description);
+        await deps.auditRepo.append({ tenantId: tenant, principalId: 'cli', principalKind: 'system', action: 'admin.api_key.create', outcome: 'completed', detail: { key_id: k.id, principal, scopes } });
+        console.log(k.key);
+        console.error(`key ${k.id} for ${principal}@${tenant} (${scopes.join(' ')}); it is shown once and stored hashed`);
+        return 0;
+      } finally {
+        await deps.catalog.close();
+      }
+    }
+    case 'keys revoke': {
+      const id = rest[0]!;
+      const deps = await buildDeps(config);
+      try {
+        const ok = await deps.apiKeys.revoke(id);
+        await deps.auditRepo.append({ tenantId: null, principalId: 'cli', principalKind: 'system', action: 'admin.api_key.revoke', outcome: ok ? 'completed' : 'failed', detail: { key_id: id } });
+        console.error(ok ? `key ${id} revoked` : `no active key ${id}`);
+        return ok ? 0 : 1;
       } finally {
         await deps.catalog.close();
       }
@@ -163,8 +134,7 @@ async function main(argv: string[]): Promise<number> {
         await deps.catalog.close();
       }
     }
-    case 'report': {
-      if (sub !== 'migration') break;
+    case 'report migration': {
       const deps = await buildDeps(config);
       try {
         const { reportCommand } = await import('../sync/cli.js');
@@ -173,18 +143,17 @@ async function main(argv: string[]): Promise<number> {
         await deps.catalog.close();
       }
     }
-    case 'audit': {
-      if (sub === 'export') {
-        const deps = await buildDeps(config);
-        try {
-          const m = await auditExport(deps, { from: values.from, to: values.to, tenant: values.tenant, out: values.out });
-          console.error(`${m.count} event(s) exported to ${values.out}; manifest signed by ${m.key_id}`);
-          return 0;
-        } finally {
-          await deps.catalog.close();
-        }
+    case 'audit export': {
+      const deps = await buildDeps(config);
+      try {
+        const m = await auditExport(deps, { from: values.from, to: values.to, tenant: values.tenant, out: values.out });
+        console.error(`${m.count} event(s) exported to ${values.out}; manifest signed by ${m.key_id}`);
+        return 0;
+      } finally {
+        await deps.catalog.close();
       }
-      if (sub !== 'verify') break;
+    }
+    case 'audit verify': {
       const deps = await buildDeps(config);
       try {
         const r = await deps.auditRepo.verify();
@@ -196,8 +165,6 @@ async function main(argv: string[]): Promise<number> {
       }
     }
   }
-  console.error(USAGE);
-  return 2;
 }
 
 async function demo(configPath: string | undefined, env: ReturnType<typeof processEnv>): Promise<number> {

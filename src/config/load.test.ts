@@ -298,11 +298,47 @@ describe('loadConfig', () => {
     expect(fromYaml.server.port).toBe(8181);
     expect((fromYaml.tenants[0]!.sources[0] as { root: string }).root).toBe(join(dir, 'd', 'archive'));
     expect(fromYaml.auth.api_keys[0]!.key.reveal()).toBe(env.ACME_KEY);
-    // .yml and an empty file (embedded defaults) load too
+    // .yml loads too
     expect(loadConfig(write('c.yml', 'server:\n  port: 1234\n'), {}).server.port).toBe(1234);
-    expect(loadConfig(write('empty.yaml', ''), {}).server.port).toBe(8080);
     // The brief's legacy connector block is plain data in YAML.
     expect(loadConfig(write('env.yaml', 'server: {port: 1}\n'), { PORT: '2' }).server.port).toBe(2);
+  });
+
+  // A truncated or blanked production file must not start the gateway on SQLite with demo defaults.
+  it('an empty file is a ConfigError naming the path, not the embedded defaults', () => {
+    const cases: [string, string][] = [
+      ['zero.yaml', ''],
+      ['blank.yml', '  \n\n\t\n'],
+      ['comments.yaml', '# server:\n#   port: 8443\n\n'],
+      ['null.yaml', 'null\n'],
+      ['tilde.yaml', '~'],
+      ['end.yaml', '---\n...\n'],
+      ['zero.json', ''],
+      ['blank.json', ' \n'],
+      ['null.json', 'null'],
+    ];
+    for (const [name, text] of cases) {
+      const path = write(name, text);
+      expect(() => loadConfig(path, {}), name).toThrow(ConfigError);
+      expect(() => loadConfig(path, {}), name).toThrow(new RegExp(`^config file ${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is empty$`));
+    }
+    // An empty mapping is a deliberate choice of every default, not a truncated file.
+    expect(loadConfig(write('braces.yaml', '{}\n'), {}).server.port).toBe(8080);
+    expect(loadConfig(write('braces.json', '{}'), {}).server.port).toBe(8080);
+  });
+
+  it('a file whose top level is not a mapping is a ConfigError naming the path and what it holds', () => {
+    for (const [name, text, found] of [
+      ['list.yaml', '- server\n- tenants\n', 'a list'],
+      ['list.json', '[]', 'a list'],
+      ['scalar.yaml', 'server\n', 'a string'],
+      ['number.json', '8080', 'a number'],
+      ['bool.yaml', 'true\n', 'a boolean'],
+    ] as const) {
+      const path = write(name, text);
+      expect(() => loadConfig(path, {}), name).toThrow(ConfigError);
+      expect(() => loadConfig(path, {}), name).toThrow(`config file ${path} must be a mapping of fields (server:, tenants:, …) at the top level, not ${found}`);
+    }
   });
 
   it('a missing or unreadable file is a ConfigError naming the path', () => {

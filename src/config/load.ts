@@ -84,7 +84,11 @@ export function parseConfig(raw: unknown, env: ConfigEnv = {}): Config {
   return config;
 }
 
-/** Reads YAML or JSON from a file; a missing path means "embedded defaults". */
+/**
+ * Reads YAML or JSON from a file; no path means "embedded defaults". A file that holds nothing
+ * (zero bytes, blanks, only comments, `null`) is refused: a truncated production config must not
+ * start the gateway on SQLite with the embedded defaults. `{}` asks for every default on purpose.
+ */
 export function loadConfig(path: string | undefined, env: ConfigEnv): Config {
   if (!path) return parseConfig({}, env);
   let text: string;
@@ -93,11 +97,17 @@ export function loadConfig(path: string | undefined, env: ConfigEnv): Config {
   } catch (e) {
     throw new ConfigError(`config file ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
+  const json = /\.json$/i.test(path);
+  if (!text.trim()) throw new ConfigError(`config file ${path} is empty`);
   let raw: unknown;
   try {
-    raw = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+    raw = json ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
-    throw new ConfigError(`config file ${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+    throw new ConfigError(`config file ${path} is not valid ${json ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+  if (raw === null || raw === undefined) throw new ConfigError(`config file ${path} is empty`);
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(`config file ${path} must be a mapping of fields (server:, tenants:, …) at the top level, not ${Array.isArray(raw) ? 'a list' : `a ${typeof raw}`}`);
   }
   return parseConfig(raw, env);
 }

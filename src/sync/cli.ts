@@ -1,22 +1,62 @@
 import { createWriteStream } from 'node:fs';
 import { ConfigError } from '../config/load.js';
+import type { Config, TenantConfig } from '../config/schema.js';
 import type { AppDeps } from '../deps.js';
 import { terminalProgress } from './progress.js';
 import { migrationReport, reportCsv } from './report.js';
-import { runSync } from './runner.js';
+import { runSync, syncConfigOf } from './runner.js';
 
 /* The CLI talks to a human: console output is its interface. */
 /* eslint-disable no-console */
 
-/** `custodian sync [--tenant t] [--source name] [--since ISO]`: exit 0 when every run succeeded, 1 when one failed, 3 when one was busy. */
-export async function syncCommand(deps: AppDeps, opts: { tenant?: string | undefined; source?: string | undefined; since?: string | undefined }): Promise<number> {
+interface SyncArgs {
+  tenant?: string | undefined;
+  source?: string | undefined;
+  since?: string | undefined;
+}
+
+/**
+ * The sources a sync of this tenant runs, by name: its genesys sources (or those under
+ * sync.genesys_sources), and those under sync.legacy and sync.legacy_search. The same choice as
+ * jobsOf in ./runner.ts, read from the configuration alone.
+ */
+function syncedSources(t: TenantConfig): string[] {
+  const cfg = syncConfigOf(t);
+  const genesys = t.sources.filter((s) => s.type === 'genesys' && (!cfg.genesys_sources || cfg.genesys_sources.includes(s.name))).map((s) => s.name);
+  return [...genesys, ...cfg.legacy.map((l) => l.source), ...cfg.legacy_search.map((l) => l.source)].sort();
+}
+
+/**
+ * Refuses (ConfigError, exit 78) a command line the sync cannot honour, before any run starts: a
+ * --source that a tenant in scope does not sync would otherwise fail after the tenants before it
+ * had run — or, with no tenant configured, do nothing and report success.
+ */
+export function checkSyncArgs(config: Config, opts: SyncArgs): { since?: Date } {
   let since: Date | undefined;
   if (opts.since !== undefined) {
     const t = Date.parse(opts.since);
     if (Number.isNaN(t) || !/^\d{4}-\d{2}-\d{2}/.test(opts.since)) throw new ConfigError('--since: an ISO-8601 date or date-time, e.g. 2024-03-01 or 2024-03-01T00:00:00Z');
     since = new Date(t);
   }
-  if (opts.tenant !== undefined && !deps.config.tenants.some((t) => t.id === opts.tenant)) throw new ConfigError(`--tenant: unknown tenant "${opts.tenant}"`);
+  if (opts.tenant !== undefined && !config.tenants.some((t) => t.id === opts.tenant)) throw new ConfigError(`--tenant: unknown tenant "${opts.tenant}"`);
+  if (opts.source !== undefined) {
+    const source = opts.source;
+    if (!config.tenants.length) throw new ConfigError(`--source: unknown source "${source}" (the config has no tenants)`);
+    const inScope = opts.tenant !== undefined ? config.tenants.filter((t) => t.id === opts.tenant) : config.tenants;
+    const lacking = inScope.find((t) => !syncedSources(t).includes(source));
+    if (lacking) {
+      const known = syncedSources(lacking);
+      const elsewhere = config.tenants.filter((t) => t !== lacking && syncedSources(t).includes(source)).map((t) => t.id);
+      const hint = elsewhere.length ? `; it is a source of ${elsewhere.join(', ')}: use --tenant ${elsewhere.length === 1 ? elsewhere[0] : '<tenant>'}` : '';
+      throw new ConfigError(`--source: unknown source "${source}" for tenant "${lacking.id}" (known: ${known.length ? known.join(', ') : 'none'})${hint}`);
+    }
+  }
+  return since ? { since } : {};
+}
+
+/** `custodian sync [--tenant t] [--source name] [--since ISO]`: exit 0 when every run succeeded, 1 when one failed, 3 when one was busy, 78 for an unknown tenant or source. */
+export async function syncCommand(deps: AppDeps, opts: SyncArgs): Promise<number> {
+  const { since } = checkSyncArgs(deps.config, opts);
   const report = await runSync(deps, {
     ...(opts.tenant ? { tenantId: opts.tenant } : {}),
     ...(opts.source ? { source: opts.source } : {}),
