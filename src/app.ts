@@ -8,6 +8,7 @@ import { AppError } from './errors.js';
 import { AllowedMethods, asRouted } from './http/allowed-methods.js';
 import { authHook } from './http/auth.js';
 import './http/context.js';
+import { useStrictJsonBodies } from './http/json-body.js';
 import { problemBody, toAppError } from './http/problem.js';
 import { auditRoutes } from './http/routes/audit.js';
 import { holdRoutes } from './http/routes/holds.js';
@@ -93,6 +94,7 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
   app.setSerializerCompiler(serializerCompiler);
   // JSON only: a text/plain body is refused with 415 rather than parsed and half-understood.
   app.removeContentTypeParser('text/plain');
+  useStrictJsonBodies(app);
   app.decorateRequest('principal', null);
   app.decorateRequest('audit', null as never);
 

@@ -29,7 +29,7 @@ describe('bad input and refused access', () => {
     return body;
   }
 
-  it.each([
+  const BAD_BODIES: [string, string | Buffer, number, string][] = [
     ['malformed JSON', '{"request_id": ', 400, 'request.malformed_json'],
     ['empty body', '', 400, 'request.malformed_json'],
     ['JSON array', '[]', 422, 'request.invalid'],
@@ -44,9 +44,33 @@ describe('bad input and refused access', () => {
     ['lone surrogate in ref', JSON.stringify(retrieveBody({ target_recording_ref: 'avaya_\ud800' })), 422, 'request.invalid'],
     ['lone low surrogate in request_id', JSON.stringify(retrieveBody({ request_id: '\udc00r' })), 422, 'request.invalid'],
     ['oversized ref', JSON.stringify(retrieveBody({ target_recording_ref: 'x'.repeat(300) })), 422, 'request.invalid'],
+    // Free text too: fastify decoded these to U+FFFD and the audit recorded a purpose never sent.
+    ['lone surrogate in purpose', JSON.stringify(retrieveBody({ purpose: 'audit \ud800 case 7' })), 422, 'request.invalid'],
+    ['lone surrogate in a field name', JSON.stringify({ ...retrieveBody(), ['x\udc00']: 1 }), 422, 'request.invalid'],
+    ['invalid UTF-8 bytes in purpose', Buffer.concat([Buffer.from(JSON.stringify(retrieveBody({ purpose: 'audit ' })).slice(0, -2)), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]), 400, 'request.malformed_json'],
+    ['deeply nested body', '['.repeat(20_000) + ']'.repeat(20_000), 422, 'request.invalid'],
     ['oversized body', JSON.stringify(retrieveBody({ purpose: 'p'.repeat(100_000) })), 413, 'request.too_large'],
-  ])('%s → %i %s', async (_name, body, status, code) => {
-    await expectProblem(await post(gw, body), status as number, code as string);
+  ];
+  it.each(BAD_BODIES.map(([name, body, status, code]) => ({ name, body, status, code })))('$name → $status $code', async ({ body, status, code }) => {
+    const res = Buffer.isBuffer(body)
+      ? await raw(`${gw.url}/api/v1/recordings/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(KEYS.acme) }, body })
+      : await post(gw, body);
+    await expectProblem(res, status, code);
+  });
+
+  it('keeps well-formed text as sent: a purpose with an emoji (a surrogate pair) and a BOM before the body', async () => {
+    const purpose = 'case 7 \u{1F600} ü';
+    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(retrieveBody({ purpose, format_preference: 'json' })))]);
+    const res = await raw(`${gw.url}/api/v1/recordings/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(KEYS.acme) }, body });
+    expect(res.status, res.body.toString()).toBe(200);
+    const ev = (await gw.deps.auditRepo.query({ tenantId: 'acme', limit: 1000 })).items.find((e) => e.httpRequestId === res.headers['x-request-id']);
+    expect(ev?.detail).toMatchObject({ purpose });
+  });
+
+  it('still refuses prototype poisoning in a body', async () => {
+    const res = await post(gw, '{"request_id":"r","caller_id":"a","target_recording_ref":"avaya_8923","__proto__":{"x":1}}');
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body.toString()).code).toBe('request.malformed_json');
   });
 
   it('refuses a non-JSON content type with 415', async () => {
