@@ -10,9 +10,24 @@ const MIB = 1024 * 1024;
 /** S3 numbers parts 1..10000. */
 const MAX_PARTS = 10_000;
 
-/** Tuning that is not configuration: tests count requests and shrink the socket pool. */
+/**
+ * Socket idle timeout of every staging call: a call whose connection carries no byte for this long
+ * fails (the SDK tries 3 times). It bounds silence, not duration, so a 512 MiB part on a slow link
+ * is not cut while its bytes flow; it is what ends a call to a store that accepts the connection and
+ * stops answering, which would otherwise hold a job's lease or a download for ever. A constant, not
+ * config: a store that is working is never silent this long in the middle of a call (S3 sends
+ * whitespace while it completes a multipart upload), so it does not depend on the deployment;
+ * 60 s is the AWS SDKs' usual read timeout (botocore 60 s, Java 50 s).
+ */
+const IDLE_TIMEOUT_MS = 60_000;
+/** Establishing the TCP/TLS connection. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** Tuning that is not configuration: tests count requests, shrink the socket pool and the idle timeout. */
 export interface S3StagingTuning {
   maxSockets?: number;
+  /** Replaces IDLE_TIMEOUT_MS (tests of a stalled store). */
+  idleTimeoutMs?: number;
   /** Called with each command name before it is sent (tests). */
   onRequest?: (command: string) => void;
 }
@@ -51,7 +66,13 @@ export class S3Staging implements Staging {
   }
 
   private s3(): Promise<S3Handle> {
-    return (this.handle ??= s3Client(this.cfg, { maxSockets: this.tuning.maxSockets ?? 50, connectionTimeoutMs: 5_000, requestTimeoutMs: 60_000 }));
+    // No requestTimeoutMs: in the installed handler it only logs (client.ts), and it would measure a
+    // large part's whole upload rather than silence.
+    return (this.handle ??= s3Client(this.cfg, {
+      maxSockets: this.tuning.maxSockets ?? 50,
+      connectionTimeoutMs: CONNECT_TIMEOUT_MS,
+      socketTimeoutMs: this.tuning.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+    }));
   }
 
   private send<T>(name: string, run: () => Promise<T>): Promise<T> {
@@ -86,7 +107,8 @@ export class S3Staging implements Staging {
       if (PartNumber > MAX_PARTS) throw Object.assign(new Error(`more than ${MAX_PARTS} parts: raise jobs.staging.part_size_mib`), { code: 'TooManyParts' });
       // Not cancelled when the stream dies: S3 may still store a part whose request was cut ("part
       // uploads in progress might or might not succeed" after an abort), which would outlive the
-      // AbortMultipartUpload. abort() waits for it instead (bounded by the client's timeouts).
+      // AbortMultipartUpload. abort() waits for it instead (bounded by the idle timeout: the
+      // attempts of a part the store never answers end in ETIMEDOUT).
       const out = await this.send('UploadPart', () =>
         client.send(new sdk.UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: part!.subarray(0, filled), ContentLength: filled })),
       );
@@ -169,8 +191,8 @@ export class S3Staging implements Staging {
         await uploading?.catch(() => {});
         const UploadId = await creating?.catch(() => undefined);
         if (!UploadId) return;
-        // Parts stored so far are freed. A failure here is not the job's failure: the upload stays
-        // invisible under the key, and the bucket's AbortIncompleteMultipartUpload rule removes it.
+        // Parts stored so far are freed. A failure here (a timeout too) is not the job's failure: the
+        // upload stays invisible under the key, and the bucket's AbortIncompleteMultipartUpload rule removes it.
         await this.send('AbortMultipartUpload', () => client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId }))).catch(() => {});
       },
     };
@@ -241,6 +263,11 @@ export class S3Staging implements Staging {
  * Positional reads served from one ranged GET stream while they are sequential (decryptRange reads
  * record after record); a read elsewhere starts a new GET there. One read at a time. Closing (or
  * any restart) destroys the body, so its socket goes back or is closed, never leaked.
+ *
+ * A body that fails while a read waits on it (the store went silent: idle timeout) fails the read.
+ * One that fails while no read was waiting failed because of our own silence — a slow client holds
+ * the download back, the socket idles, the idle timeout (or the store) ends it — so the next read
+ * resumes with a new GET at the exact offset, pinned to the same object by its ETag.
  */
 export class S3ObjectReader implements StagingReader {
   private body: Readable | undefined;
@@ -249,6 +276,10 @@ export class S3ObjectReader implements StagingReader {
   private pos = -1;
   private pending: Buffer | undefined;
   private closed = false;
+  /** A read is waiting on the body. */
+  private waiting = false;
+  /** The body failed while no read was waiting on it. */
+  private dropped = false;
   /** GETs started so far (tests check sequential reads share one). */
   gets = 0;
 
@@ -260,8 +291,9 @@ export class S3ObjectReader implements StagingReader {
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
     if (this.closed) throw new Error('the staging reader is closed');
     if (length <= 0 || position >= this.size) return { bytesRead: 0 };
-    if (!this.chunks || position !== this.pos) await this.restart(position);
+    if (!this.chunks || position !== this.pos || this.dropped) await this.restart(position);
     let n = 0;
+    this.waiting = true;
     try {
       while (n < length) {
         if (!this.pending?.length) {
@@ -278,6 +310,8 @@ export class S3ObjectReader implements StagingReader {
     } catch (e) {
       this.drop();
       throw e instanceof AppError ? e : new AppError('staging.unavailable', `the staged object could not be read (${errorName(e)})`, { cause: e });
+    } finally {
+      this.waiting = false;
     }
     return { bytesRead: n };
   }
@@ -296,6 +330,9 @@ export class S3ObjectReader implements StagingReader {
       throw new Error('the staging reader is closed');
     }
     this.body = body;
+    body.once('error', () => {
+      if (this.body === body && !this.waiting) this.dropped = true;
+    });
     this.chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     this.pos = position;
   }
@@ -305,6 +342,7 @@ export class S3ObjectReader implements StagingReader {
     this.body = undefined;
     this.chunks = undefined;
     this.pending = undefined;
+    this.dropped = false;
   }
 }
 
@@ -323,6 +361,9 @@ function errorName(e: unknown): string {
   if (e instanceof AppError) return e.code;
   const s = (e ?? {}) as SdkError;
   if (s.name === 'AbortError') return 'aborted';
+  // The HTTP handler names a connect or idle timeout TimeoutError without a code (and ECONNRESET/EPIPE
+  // TimeoutError with theirs): a real timeout reads ETIMEDOUT, like the system's own.
+  if (s.name === 'TimeoutError' && (s.code === undefined || s.code === 'ETIMEDOUT')) return 'ETIMEDOUT';
   return s.$metadata?.httpStatusCode !== undefined ? (s.name ?? `HTTP ${s.$metadata.httpStatusCode}`) : (s.code ?? s.name ?? 'error');
 }
 
