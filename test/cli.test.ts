@@ -89,8 +89,16 @@ describe.each(await usableCatalogs())('custodian CLI on %s', { timeout: 120_000 
     expect(r.stderr).toMatch(/bad\.csv:3: retention_expiry/);
     expect(r.stderr).toMatch(/bad\.csv:4: tenant_id: unknown tenant "nobody"/);
     expect(r.stderr).toMatch(/bad\.csv:5: size_bytes/);
-    expect(r.stderr).toContain('nothing was written');
+    expect(r.stderr).toContain('3 bad row(s); nothing was written');
     expect(cli(['export', '--config', config]).stdout).not.toContain('ok_1');
+  });
+
+  it.runIf(kind === 'sqlite')('a file it cannot read is one line about the file, not "bad rows"', () => {
+    const r = cli(['import', join(dir, 'no-such.jsonl'), '--config', config]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no-such\.jsonl: cannot read the file \(ENOENT/);
+    expect(r.stderr).toContain('nothing was written');
+    expect(r.stderr).not.toContain('bad row');
   });
 
   it.runIf(kind === 'sqlite')('issues an API key shown once, and verifies the audit chain', () => {

@@ -63,7 +63,9 @@ async function main(argv: string[]): Promise<number> {
         const report = await importFile(deps.recordings, file, { tenants: new Set(config.tenants.map((t) => t.id)) });
         if (report.errors.length) {
           for (const e of report.errors) console.error(`${file}${e.line ? `:${e.line}` : ''}: ${e.message}`);
-          console.error(`${report.errors.length} bad row(s); nothing was written`);
+          // Line 0 is the file itself (it could not be read), not a row.
+          const rows = report.errors.filter((e) => e.line > 0).length;
+          console.error(rows ? `${rows} bad row(s); nothing was written` : 'nothing was written');
           return 1;
         }
         console.log(`${report.rows} row(s): ${report.written!.inserted} new, ${report.written!.updated} updated, ${report.written!.unchanged} unchanged`);
