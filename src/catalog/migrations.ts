@@ -410,6 +410,21 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0011_tenant_order_indexes': {
+      async up(db: Kysely<any>) {
+        // A tenant's rows in the order its pages are read. Without them every page of the audit
+        // query and of a tenant's audit export (ORDER BY seq), and of the recording search and
+        // `iterate` (ORDER BY id), read and sorted all of the tenant's rows (SQLite, 100 000 of
+        // them: 16 ms a page of audit events, 28 ms a page of recordings, now under 1 ms; a whole
+        // tenant export 8.5 s → 1.8 s, `iterate` 32 s → 3.4 s). Each audit append writes one more
+        // index entry (about +10 % per event).
+        await db.schema.createIndex('audit_tenant_seq').on('audit_events').columns(['tenant_id', 'seq']).execute();
+        await db.schema.createIndex('recordings_tenant_id').on('recordings').columns(['tenant_id', 'id']).execute();
+        // A legacy search's window of start times (vanish.ts copiesStartedIn) read all the facts of
+        // the source system for each window: 29 ms a window at 100 000 facts, now 0.4 ms.
+        await db.schema.createIndex('sync_facts_started').on('sync_facts').columns(['tenant_id', 'source_system', 'started_at']).execute();
+      },
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import { writeTransaction } from '../catalog/database.js';
+import { filterOnly } from '../catalog/filter-only.js';
 import type { Database, LegalHoldsTable } from '../catalog/tables.js';
 import { AppError } from '../errors.js';
 
@@ -92,7 +93,10 @@ export class HoldRepository {
   }
 
   async list(q: HoldQuery): Promise<{ items: LegalHold[]; next: { createdAt: string; id: string } | null }> {
-    let query = this.db.selectFrom('legal_holds').selectAll().where('tenant_id', '=', q.tenantId);
+    // A recording's holds are found by holds_recording, the tenant only filters: with a plain
+    // `tenant_id = ?` SQLite without statistics walked every hold of the tenant (filter-only.ts).
+    const tenant = q.recordingPk ? filterOnly(this.db, 'tenant_id') : sql.ref<string>('tenant_id');
+    let query = this.db.selectFrom('legal_holds').selectAll().where(tenant, '=', q.tenantId);
     if (q.status === 'active') query = query.where('released_at', 'is', null);
     if (q.status === 'released') query = query.where('released_at', 'is not', null);
     if (q.recordingPk) query = query.where('recording_pk', '=', q.recordingPk);

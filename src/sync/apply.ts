@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { AuditRepository } from '../audit/audit-repository.js';
 import type { AuditEvent } from '../audit/event.js';
 import { writeTransaction } from '../catalog/database.js';
+import { filterOnly } from '../catalog/filter-only.js';
 import { type CatalogRecord, catalogRecord } from '../catalog/record.js';
 import type { RecordingRepository } from '../catalog/recording-repository.js';
 import type { Database, RecordingCopiesTable } from '../catalog/tables.js';
@@ -57,11 +58,20 @@ type CopyRow = Selectable<RecordingCopiesTable>;
 const natKey = (sourceSystem: string, sourceKey: string) => `${sourceSystem}\u0000${sourceKey}`;
 export const sourceKeyOf = (r: CatalogRecord): string => r.recording_id ?? r.legacy_archive_id ?? r.locator!;
 
-async function copiesByKey(ctx: SyncContext, keys: string[]): Promise<Map<string, CopyRow>> {
+async function copiesByKey(ctx: SyncContext, systems: string[], keys: string[]): Promise<Map<string, CopyRow>> {
   const out = new Map<string, CopyRow>();
   for (let i = 0; i < keys.length; i += 500) {
     const part = keys.slice(i, i + 500);
-    const rows = await ctx.db.selectFrom('recording_copies').selectAll().where('tenant_id', '=', ctx.tenantId).where('source_key', 'in', part).execute();
+    // All three columns of copies_natural_key: with source_key alone beside the tenant, SQLite
+    // read every copy of the tenant, twice a page (with the recordings read below: 150 ms a page
+    // of 200 at 150 000 copies, now 27 ms).
+    const rows = await ctx.db
+      .selectFrom('recording_copies')
+      .selectAll()
+      .where('tenant_id', '=', ctx.tenantId)
+      .where('source_system', 'in', systems)
+      .where('source_key', 'in', part)
+      .execute();
     for (const r of rows) out.set(natKey(r.source_system, r.source_key), r);
   }
   return out;
@@ -93,17 +103,20 @@ export async function applyRecords(ctx: SyncContext, items: ApplyItem[]): Promis
   }
   if (!valid.size) return result;
   const keys = [...new Set([...valid.values()].map((v) => sourceKeyOf(v.record)))];
+  const systems = [...new Set([...valid.values()].map((v) => v.record.source_system))];
   // The page and the audit events of its mapping changes commit together: a crash leaves both or neither.
   const events = await writeTransaction(ctx.db, async (trx) => {
     const tctx = { ...ctx, db: trx };
-    const before = await copiesByKey(tctx, keys);
+    const before = await copiesByKey(tctx, systems, keys);
     const recPks = [...new Set([...before.values()].map((c) => c.recording_pk))];
     const recs = new Map<string, { started_at: string | null; retention_expiry: string | null; customer_ref: string | null }>();
     for (let i = 0; i < recPks.length; i += 500) {
+      // The ids drive the search (primary key), the tenant only filters: as `tenant_id = ?`
+      // SQLite without statistics read every recording of the tenant instead (filter-only.ts).
       const rows = await trx
         .selectFrom('recordings')
         .select(['id', 'started_at', 'retention_expiry', 'customer_ref'])
-        .where('tenant_id', '=', ctx.tenantId)
+        .where(filterOnly(trx, 'tenant_id'), '=', ctx.tenantId)
         .where('id', 'in', recPks.slice(i, i + 500))
         .execute();
       for (const r of rows) recs.set(r.id, r);
@@ -125,7 +138,7 @@ export async function applyRecords(ctx: SyncContext, items: ApplyItem[]): Promis
     result.updated = counts.updated;
     result.unchanged = counts.unchanged;
 
-    const after = await copiesByKey(tctx, keys);
+    const after = await copiesByKey(tctx, systems, keys);
     const added: { source_system: string; source_key: string; recording_pk: string; copy_id: string }[] = [];
     const changes: { row: CopyRow; old: Record<string, unknown>; new: Record<string, unknown> }[] = [];
     for (const k of valid.keys()) {

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { writeTransaction } from '../catalog/database.js';
+import { filterOnly } from '../catalog/filter-only.js';
 import type { SyncContext } from './apply.js';
 import type { SyncTenantConfig } from './config.js';
 import type { Facts, Finding } from './store.js';
@@ -212,7 +213,8 @@ async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evi
       select tenant_id, value, kind, cast(${S.id} as text) from recording_refs where tenant_id = ${t} and recording_pk = ${A.id}
       on conflict do nothing`.execute(trx);
     // A legal hold follows the logical recording (holds are never deleted).
-    await trx.updateTable('legal_holds').set({ recording_pk: S.id }).where('tenant_id', '=', t).where('recording_pk', '=', A.id).execute();
+    // By holds_recording; as `tenant_id = ?` SQLite without statistics walked every hold of the tenant per merge (filter-only.ts).
+    await trx.updateTable('legal_holds').set({ recording_pk: S.id }).where(filterOnly(trx, 'tenant_id'), '=', t).where('recording_pk', '=', A.id).execute();
     await trx.deleteFrom('recordings').where('id', '=', A.id).execute();
     await trx
       .updateTable('recordings')

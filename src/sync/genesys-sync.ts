@@ -1,3 +1,4 @@
+import { filterOnly } from '../catalog/filter-only.js';
 import { AppError } from '../errors.js';
 import type { GenesysConnector } from '../sources/genesys/connector.js';
 import type { AnalyticsConversation, ConversationQuery, RecordingMetadata } from '../sources/genesys/models.js';
@@ -207,20 +208,37 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
 /** Copies the catalog holds for these conversations that the listing no longer has: DELETED at the source. */
 async function vanishedCopies(ctx: SyncContext, conversationIds: string[], listed: Set<string>): Promise<ApplyItem[]> {
   if (!conversationIds.length) return [];
-  const rows = await ctx.db
-    .selectFrom('recording_copies as c')
-    .innerJoin('recordings as r', 'r.id', 'c.recording_pk')
-    .select(['c.genesys_recording_id', 'r.conversation_id'])
-    .where('c.tenant_id', '=', ctx.tenantId)
-    .where('c.source_system', '=', 'genesys_cloud')
-    .where('c.connector', '=', ctx.source)
-    .where('c.state', '!=', 'DELETED')
-    .where('r.conversation_id', 'in', conversationIds)
-    .execute();
+  const rows = await liveCloudCopiesQuery(ctx, conversationIds).execute();
   return rows
     .filter((r) => r.genesys_recording_id && !listed.has(r.genesys_recording_id))
     .map((r) => ({
       origin: `conversation ${r.conversation_id} recording ${r.genesys_recording_id} (no longer listed)`,
       record: { source_system: 'genesys_cloud', recording_id: r.genesys_recording_id, conversation_id: r.conversation_id, connector: ctx.source, state: 'DELETED' },
     }));
+}
+
+/**
+ * Live Genesys copies of this source for recordings of these conversations. The conversation ids
+ * drive the search: their refs (whose key starts with the value), the recordings whose conversation
+ * id it is, then their copies. Started from the copies (recordings.conversation_id has no index),
+ * SQLite read every Genesys copy of the tenant for each page: 105 ms a page of 100 conversations
+ * at 50 000 cloud copies (now 1 ms), a sync quadratic in the tenant's size. The terms on r and c only filter
+ * (filter-only.ts). Every recording has a `conversation_id` ref for its conversation id
+ * (recording-repository.ts writes one with the column; a crosswalk merge carries the refs along).
+ */
+export function liveCloudCopiesQuery(ctx: Pick<SyncContext, 'db' | 'tenantId' | 'source'>, conversationIds: string[]) {
+  const db = ctx.db;
+  return db
+    .selectFrom('recording_refs as f')
+    .innerJoin('recordings as r', (j) => j.onRef('r.id', '=', 'f.recording_pk').onRef('r.conversation_id', '=', 'f.value'))
+    .innerJoin('recording_copies as c', 'c.recording_pk', 'r.id')
+    .select(['c.genesys_recording_id', 'r.conversation_id'])
+    .where('f.value', 'in', conversationIds)
+    .where('f.tenant_id', '=', ctx.tenantId)
+    .where('f.kind', '=', 'conversation_id')
+    .where(filterOnly(db, 'r.tenant_id'), '=', ctx.tenantId)
+    .where(filterOnly(db, 'c.tenant_id'), '=', ctx.tenantId)
+    .where(filterOnly(db, 'c.source_system'), '=', 'genesys_cloud')
+    .where('c.connector', '=', ctx.source)
+    .where('c.state', '!=', 'DELETED');
 }
