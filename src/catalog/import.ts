@@ -164,6 +164,7 @@ export async function importFile(repo: RecordingRepository, path: string, opts: 
   }
   try {
     const written = await repo.upsertAll(records());
+    if (written.inserted || written.updated) await repo.refreshStatistics();
     return { rows, errors, written };
   } catch (e) {
     if (e instanceof RowsRejected) return { rows, errors, written: null };

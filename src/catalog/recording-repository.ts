@@ -204,6 +204,18 @@ export class RecordingRepository {
     return writeTransaction(this.db, async (trx) => (await upsertChunk(trx, [record]))[0]!);
   }
 
+  /**
+   * After a bulk import on PostgreSQL: fresh statistics for the catalog's tables, so the next reads
+   * are not planned on tables autovacuum has not analyzed yet (right after a load its estimates are
+   * of the empty tables, and it chose a tenant's index over a key list). ANALYZE samples, so this
+   * is about a second however large the catalog. SQLite: nothing — custodian never analyzes a
+   * SQLite catalog; its statements are written for, and their plans tested on, one without statistics.
+   */
+  async refreshStatistics(): Promise<void> {
+    if (this.db.getExecutor().adapter instanceof SqliteAdapter) return;
+    await sql`analyze recordings, recording_copies, recording_refs`.execute(this.db);
+  }
+
   async count(tenantId?: string): Promise<number> {
     let q = this.db.selectFrom('recordings').select((eb) => eb.fn.countAll<number | string>().as('n'));
     if (tenantId) q = q.where('tenant_id', '=', tenantId);
