@@ -5,8 +5,8 @@ import { outcomeOf } from './audit/recorder.js';
 import { consolePlugin } from './console/plugin.js';
 import type { AppDeps } from './deps.js';
 import { AppError } from './errors.js';
-import { AllowedMethods, asRouted } from './http/allowed-methods.js';
-import { authHook } from './http/auth.js';
+import { AllowedMethods } from './http/allowed-methods.js';
+import { authHook, authenticate } from './http/auth.js';
 import './http/context.js';
 import { useStrictJsonBodies } from './http/json-body.js';
 import { problemBody, toAppError } from './http/problem.js';
@@ -103,8 +103,7 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     reply.header('X-Request-Id', req.id);
   });
   // Authentication runs before the body is parsed: strangers cannot make us parse their payloads.
-  const authenticate = authHook(deps);
-  app.addHook('onRequest', authenticate);
+  app.addHook('onRequest', authHook(deps));
 
   app.setErrorHandler(async (err, req, reply) => {
     const e = toAppError(err);
@@ -115,12 +114,12 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     if (reply.sent || reply.raw.headersSent) return;
     return sendProblem(reply, e, req.id);
   });
-  app.setNotFoundHandler(async (req, reply) => {
+  app.setNotFoundHandler(async (req) => {
     const allowed = allowedMethods.lookup(req.method, req.url);
     if (!allowed) throw new AppError('request.not_found');
     // Which methods a path takes is told to a caller the path's routes would accept: 401 first.
     // (The paths themselves are public, in /openapi.json.)
-    if (allowed.auth) await authenticate(asRouted(req, { auth: true }), reply);
+    if (allowed.auth) await authenticate(deps, req);
     const allow = allowed.methods.join(', ');
     throw new AppError('request.method_not_allowed', `${req.method} is not supported here; the endpoint takes ${allow}`, { headers: { Allow: allow } });
   });

@@ -1,4 +1,4 @@
-import type { FastifyContextConfig, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyContextConfig, RouteOptions } from 'fastify';
 import FindMyWay from 'find-my-way';
 
 /** The router options app.ts gives fastify that change which paths match (find-my-way reads the same names). */
@@ -63,15 +63,4 @@ export class AllowedMethods {
     }
     return methods.length ? { methods: methods.sort(), auth } : null;
   }
-}
-
-/**
- * The request as route-config-driven hooks (authHook) would see it had it matched a route with
- * `config`; what they set on it (the principal) lands on the request itself.
- */
-export function asRouted(req: FastifyRequest, config: FastifyContextConfig): FastifyRequest {
-  return new Proxy(req, {
-    get: (target, prop) => (prop === 'routeOptions' ? { ...target.routeOptions, config } : Reflect.get(target, prop)),
-    set: (target, prop, value) => Reflect.set(target, prop, value),
-  });
 }
