@@ -85,6 +85,11 @@ describe('parseCommandLine', () => {
     expect((caught as Error).message).not.toContain('\n');
   });
 
+  it('names the command, not an option value before it, when parseArgs itself refuses', () => {
+    expect(() => parseCommandLine(['--config', 'c.yaml', 'audit', 'verify', '--bogus'])).toThrow(/^custodian audit verify: Unknown option '--bogus' \(custodian audit verify --help\)$/);
+    expect(() => parseCommandLine(['--config', 'c.yaml', 'sync', '--since'])).toThrow(/^custodian sync: /);
+  });
+
   it('answers --help (or -h) before judging the rest, and leaves unknown commands to the caller', () => {
     expect(parseCommandLine(['audit', 'verify', '--tenant', 't1', '--help']).help).toBe(true);
     expect(parseCommandLine(['-h']).help).toBe(true);

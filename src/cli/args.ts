@@ -109,11 +109,18 @@ export interface CommandLine {
   help: boolean;
 }
 
+function commandOf(positionals: string[]): CommandName | undefined {
+  const two = positionals.slice(0, 2).join(' ');
+  return (Object.hasOwn(COMMANDS, two) ? two : Object.hasOwn(COMMANDS, positionals[0] ?? '') ? positionals[0] : undefined) as CommandName | undefined;
+}
+
 /** Reads the command line of every command in COMMANDS, refusing (UsageError) what the command named does not take. */
 export function parseCommandLine(argv: string[]): CommandLine {
-  const { values, positionals } = parseCommandArgs(argv.find((a) => !a.startsWith('-')) ?? '', { args: argv, allowPositionals: true, options: OPTIONS });
-  const two = positionals.slice(0, 2).join(' ');
-  const command = (Object.hasOwn(COMMANDS, two) ? two : Object.hasOwn(COMMANDS, positionals[0] ?? '') ? positionals[0] : undefined) as CommandName | undefined;
+  // The command a refusal names, read leniently first: the first word not starting with '-' may be
+  // an option's value (`--config x audit verify --bogus` is about `audit verify`, not `x`).
+  const named = commandOf(parseArgs({ args: argv, allowPositionals: true, options: OPTIONS, strict: false }).positionals);
+  const { values, positionals } = parseCommandArgs(named ?? '', { args: argv, allowPositionals: true, options: OPTIONS });
+  const command = commandOf(positionals);
   const rest = command ? positionals.slice(command.split(' ').length) : [];
   const help = values.help === true;
   if (!command || help) return { command, rest, positionals, values, help };
