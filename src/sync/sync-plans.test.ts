@@ -12,7 +12,7 @@ import { DEFAULT_SYNC_CONFIG } from './config.js';
 import { runCrosswalk } from './crosswalk.js';
 import { liveCloudCopiesQuery } from './genesys-sync.js';
 import { SyncStore } from './store.js';
-import { copiesStartedIn } from './vanish.js';
+import { copiesInLocatorRange, copiesStartedIn } from './vanish.js';
 
 const T0 = Date.UTC(2024, 0, 1);
 const at = (i: number) => new Date(T0 + i * 60_000).toISOString();
@@ -133,6 +133,30 @@ describe('sync plans (SQLite, no statistics)', () => {
       'SEARCH c USING INDEX copies_natural_key (tenant_id=? AND source_system=? AND source_key=?)',
     ]);
     expect((await copiesStartedIn(ctxOf(cat.db), 'verint', at(100), at(160))).length).toBe(60);
+  });
+
+  it("a legacy walk's batch reads the copies of its locator range by locator, not every copy of the source system", async () => {
+    const L = (i: number) => `2024/01/01/L-${i}.wav`;
+    // The walk's calls: the first batch (open below), a middle one, the last (open above), and a walk under a prefix.
+    const ranges: [string, string | null, string | null][] = [
+      ['', null, L(150)],
+      ['', L(150), L(330)],
+      ['', L(330), null],
+      ['2024/01/01/L-2', null, L(250)],
+    ];
+    const all = await cat.db.selectFrom('recording_copies').select(['source_key', 'locator']).where('tenant_id', '=', 'acme').where('source_system', '=', 'verint').where('locator', 'is not', null).execute();
+    for (const [prefix, after, through] of ranges) {
+      const steps = await plannedStatements(path, (db) => copiesInLocatorRange(ctxOf(db), 'verint', prefix, after, through));
+      const [s] = statementsLike(steps, /from "recording_copies" as "c" where/);
+      // Open below, SQLite still bounds the search by `locator is not null` (locator>NULL).
+      expect(s!.plan).toEqual([`SEARCH c USING INDEX copies_locator (tenant_id=? AND source_system=? AND ${through === null ? 'locator>?' : 'locator>? AND locator<?'})`]);
+      const want = all
+        .filter((r) => r.locator!.startsWith(prefix) && (after === null || r.locator! > after) && (through === null || r.locator! <= through))
+        .map((r) => r.source_key)
+        .sort();
+      expect(want.length).toBeGreaterThan(0);
+      expect((await copiesInLocatorRange(ctxOf(cat.db), 'verint', prefix, after, through)).map((g) => g.source_key).sort()).toEqual(want);
+    }
   });
 
   it("a crosswalk merge moves the merged recording's holds and copies by that recording, not by the tenant", async () => {

@@ -10,7 +10,10 @@ export interface GoneCopy {
   locator: string | null;
 }
 
-/** Locators compare in byte order, as the walk orders them (PostgreSQL would use the database's collation). */
+/**
+ * Locators compare in byte order, as the walk orders them (PostgreSQL would use the database's
+ * collation). Index copies_locator (migration 0012) is in that collation: change both together.
+ */
 function locatorRef(db: Kysely<Database>) {
   return db.getExecutor().adapter instanceof SqliteAdapter ? sql<string>`c.locator` : sql<string>`c.locator collate "C"`;
 }
@@ -27,6 +30,7 @@ export async function copiesInLocatorRange(ctx: SyncContext, sourceSystem: strin
     .where('c.connector', '=', ctx.source)
     .where('c.source_system', '=', sourceSystem)
     .where('c.state', '!=', 'DELETED')
+    // Also what lets SQLite use the partial index copies_locator (`where locator is not null`).
     .where('c.locator', 'is not', null);
   const loc = locatorRef(ctx.db);
   if (after !== null) q = q.where(loc, '>', after);
