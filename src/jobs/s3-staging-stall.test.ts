@@ -1,8 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { rawServer } from '../../test/support/raw-server.js';
 import { configSchema } from '../config/schema.js';
 import { withSecretContext } from '../config/secret.js';
 import { AppError } from '../errors.js';
@@ -13,37 +12,6 @@ const MIB = 1024 * 1024;
 const IDLE = 300;
 /** A call: the SDK tries 3 times, each attempt ended by IDLE of silence, with a short backoff between. */
 const BOUND = 3 * IDLE + 2_500;
-
-interface Seen {
-  method: string;
-  query: string[];
-  range: string | undefined;
-}
-
-/** A real HTTP server on loopback that answers as `handler` says (or not at all). */
-async function rawServer(handler: (req: IncomingMessage, res: ServerResponse, url: URL) => void) {
-  const seen: Seen[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url!, 'http://x');
-    seen.push({ method: req.method!, query: [...url.searchParams.keys()].filter((k) => k !== 'x-id'), range: req.headers.range });
-    handler(req, res, url);
-  });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    stop: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
 
 const stops: (() => Promise<void>)[] = [];
 afterEach(async () => {
