@@ -19,7 +19,7 @@ Every failure is an \`application/problem+json\` body (RFC 9457):
 also sent as \`X-Request-Id\` and names the request in the logs and the audit trail. Some errors carry
 more members (\`errors\` for schema violations, \`codec\` for 415, \`size\` for 416) and headers
 (\`Retry-After\` on 429 and 503, \`X-Retention-Status\` on 410, \`Content-Range\` on 416,
-\`WWW-Authenticate\` on 401).
+\`WWW-Authenticate\` on 401, \`Allow\` on 405).
 
 Every error response also writes an audit event (outcome \`denied\` for 401/403/404/410/429,
 \`failed\` otherwise). A failure after the first byte of a stream cannot change the status any
