@@ -12,7 +12,7 @@ import { DEFAULT_SYNC_CONFIG } from './config.js';
 import { runCrosswalk } from './crosswalk.js';
 import { liveCloudCopiesQuery } from './genesys-sync.js';
 import { SyncStore } from './store.js';
-import { copiesInLocatorRange, copiesStartedIn } from './vanish.js';
+import { afterPrefix, copiesInLocatorRange, copiesStartedIn } from './vanish.js';
 
 const T0 = Date.UTC(2024, 0, 1);
 const at = (i: number) => new Date(T0 + i * 60_000).toISOString();
@@ -143,13 +143,15 @@ describe('sync plans (SQLite, no statistics)', () => {
       ['', L(150), L(330)],
       ['', L(330), null],
       ['2024/01/01/L-2', null, L(250)],
+      // The last call of a prefixed walk: bounded above by the prefix, not read to the end of the index.
+      ['2024/01/01/L-2', L(250), null],
     ];
     const all = await cat.db.selectFrom('recording_copies').select(['source_key', 'locator']).where('tenant_id', '=', 'acme').where('source_system', '=', 'verint').where('locator', 'is not', null).execute();
     for (const [prefix, after, through] of ranges) {
       const steps = await plannedStatements(path, (db) => copiesInLocatorRange(ctxOf(db), 'verint', prefix, after, through));
       const [s] = statementsLike(steps, /from "recording_copies" as "c" where/);
       // Open below, SQLite still bounds the search by `locator is not null` (locator>NULL).
-      expect(s!.plan).toEqual([`SEARCH c USING INDEX copies_locator (tenant_id=? AND source_system=? AND ${through === null ? 'locator>?' : 'locator>? AND locator<?'})`]);
+      expect(s!.plan).toEqual([`SEARCH c USING INDEX copies_locator (tenant_id=? AND source_system=? AND ${through === null && !prefix ? 'locator>?' : 'locator>? AND locator<?'})`]);
       const want = all
         .filter((r) => r.locator!.startsWith(prefix) && (after === null || r.locator! > after) && (through === null || r.locator! <= through))
         .map((r) => r.source_key)
@@ -157,6 +159,18 @@ describe('sync plans (SQLite, no statistics)', () => {
       expect(want.length).toBeGreaterThan(0);
       expect((await copiesInLocatorRange(ctxOf(cat.db), 'verint', prefix, after, through)).map((g) => g.source_key).sort()).toEqual(want);
     }
+  });
+
+  it('bounds a prefix above by the least string past it, in UTF-8 byte order', () => {
+    expect(afterPrefix('2024/01/')).toBe('2024/010');
+    expect(afterPrefix('a\u{D7FF}')).toBe('a\u{E000}');
+    expect(afterPrefix('a\u{FFFF}')).toBe('a\u{10000}');
+    expect(afterPrefix('a\u{10FFFF}')).toBe('b');
+    expect(afterPrefix('\u{10FFFF}')).toBeNull();
+    // every string with the prefix sorts below the bound, in byte order
+    const end = Buffer.from(afterPrefix('x/é')!);
+    for (const s of ['x/é', 'x/é\u{10FFFF}\u{10FFFF}', 'x/éz']) expect(Buffer.compare(Buffer.from(s), end)).toBe(-1);
+    expect(Buffer.compare(Buffer.from('x/ê'), end)).toBe(0);
   });
 
   it("a crosswalk merge moves the merged recording's holds and copies by that recording, not by the tenant", async () => {

@@ -35,9 +35,29 @@ export async function copiesInLocatorRange(ctx: SyncContext, sourceSystem: strin
   const loc = locatorRef(ctx.db);
   if (after !== null) q = q.where(loc, '>', after);
   if (through !== null) q = q.where(loc, '<=', through);
-  if (prefix) q = q.where(loc, '>=', prefix);
+  if (prefix) {
+    q = q.where(loc, '>=', prefix);
+    // Bounded above too: the last call of a prefixed walk (no `through`) read every copy of the
+    // source system from the prefix to the end of copies_locator and dropped the rest here.
+    const end = afterPrefix(prefix);
+    if (end !== null) q = q.where(loc, '<', end);
+  }
   const rows = await q.execute();
   return rows.filter((r) => r.locator!.startsWith(prefix));
+}
+
+/**
+ * The least string above every string that starts with `prefix`, in code point order — which is
+ * UTF-8 byte order, SQLite's BINARY and PostgreSQL's "C" — or null when there is none (a prefix
+ * of U+10FFFF only). The last code point is raised by one (past the surrogates, which UTF-8 lacks).
+ */
+export function afterPrefix(prefix: string): string | null {
+  const cps = [...prefix];
+  while (cps.length) {
+    const last = cps.pop()!.codePointAt(0)!;
+    if (last < 0x10ffff) return cps.join('') + String.fromCodePoint(last + 1 === 0xd800 ? 0xe000 : last + 1);
+  }
+  return null;
 }
 
 /** Live copies of this source and source_system whose recorded start (sync_facts) lies in [from, to). */
