@@ -1,10 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import { ConfigError } from '../config/load.js';
-import type { Config, TenantConfig } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import type { AppDeps } from '../deps.js';
 import { terminalProgress } from './progress.js';
 import { migrationReport, reportCsv } from './report.js';
-import { runSync, syncConfigOf } from './runner.js';
+import { runSync, syncedSources } from './runner.js';
 
 /* The CLI talks to a human: console output is its interface. */
 /* eslint-disable no-console */
@@ -13,17 +13,6 @@ interface SyncArgs {
   tenant?: string | undefined;
   source?: string | undefined;
   since?: string | undefined;
-}
-
-/**
- * The sources a sync of this tenant runs, by name: its genesys sources (or those under
- * sync.genesys_sources), and those under sync.legacy and sync.legacy_search. The same choice as
- * jobsOf in ./runner.ts, read from the configuration alone.
- */
-function syncedSources(t: TenantConfig): string[] {
-  const cfg = syncConfigOf(t);
-  const genesys = t.sources.filter((s) => s.type === 'genesys' && (!cfg.genesys_sources || cfg.genesys_sources.includes(s.name))).map((s) => s.name);
-  return [...genesys, ...cfg.legacy.map((l) => l.source), ...cfg.legacy_search.map((l) => l.source)].sort();
 }
 
 /**

@@ -77,6 +77,22 @@ interface Job {
   run(ctx: SyncContext, owner: string): Promise<object & { to?: string }>;
 }
 
+/**
+ * The sources a sync of this tenant runs, by name, read from its configuration alone (the CLI
+ * checks --source with it before any run): its genesys sources (or those under
+ * sync.genesys_sources), the filesystem/s3 sources under sync.legacy and the legacy-http ones
+ * under sync.legacy_search. jobsOf below makes the same choice from the live connectors: keep
+ * the two together.
+ */
+export function syncedSources(t: TenantConfig): string[] {
+  const cfg = syncConfigOf(t);
+  const typeOf = (name: string) => t.sources.find((s) => s.name === name)?.type;
+  const genesys = t.sources.filter((s) => s.type === 'genesys' && (!cfg.genesys_sources || cfg.genesys_sources.includes(s.name))).map((s) => s.name);
+  const legacy = cfg.legacy.map((l) => l.source).filter((n) => typeOf(n) === 'filesystem' || typeOf(n) === 's3');
+  const search = cfg.legacy_search.map((l) => l.source).filter((n) => typeOf(n) === 'legacy-http');
+  return [...genesys, ...legacy, ...search].sort();
+}
+
 function jobsOf(deps: SyncDeps, t: TenantConfig, req: SyncRequest): Job[] {
   const cfg = syncConfigOf(t);
   const jobs: Job[] = [];
