@@ -90,6 +90,51 @@ describe('operations endpoints', () => {
     } while (cursor);
     expect(seen.size).toBe(7);
   });
+
+  it('pages a time window in (started_at, id) order, start times shared across pages, and refuses a cursor of the other order', async () => {
+    // 4 calls at one instant, 1, 5 at another, 1: with limit 3 a page ends inside a group of equals.
+    const groups = [['2024-04-02T10:00:00Z', 4], ['2024-04-03T10:00:00Z', 1], ['2024-04-04T10:00:00Z', 5], ['2024-04-05T10:00:00Z', 1]] as const;
+    await gw.seed(groups.flatMap(([at, n], g) => Array.from({ length: n }, (_, i) => ({ call_id: `${at}-w${g}-${i}`, legacy_archive_id: `w_${g}_${i}`, locator: 'call_mono_pcm16_8k.wav' }))));
+    const search = (query: string) => raw(`${gw.url}/api/v1/recordings?${query}`, { headers: bearer(KEYS.acme) });
+    const expectBadCursor = async (query: string) => {
+      const res = await search(query);
+      expect(res.status, res.body.toString()).toBe(422);
+      expect(res.headers['content-type']).toBe('application/problem+json');
+      expect(JSON.parse(res.body.toString())).toMatchObject({ status: 422, code: 'request.invalid', detail: 'cursor is not one this server issued' });
+    };
+    const window = 'from=2024-04-01T00:00:00Z&to=2024-05-01T00:00:00Z';
+    const seen: { id: string; started_at: string }[] = [];
+    const cursors: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await search(`limit=3&${window}${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(res.status, res.body.toString()).toBe(200);
+      const page = JSON.parse(res.body.toString());
+      seen.push(...page.items.map((r: { id: string; started_at: string }) => ({ id: r.id, started_at: r.started_at })));
+      cursor = page.next_cursor;
+      if (cursor) cursors.push(cursor);
+    } while (cursor);
+    expect(seen).toHaveLength(11);
+    expect(new Set(seen.map((r) => r.id)).size).toBe(11);
+    const ordered = [...seen].sort((a, b) => (a.started_at < b.started_at ? -1 : a.started_at > b.started_at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    expect(seen).toEqual(ordered);
+    // The cursor names the last item's start time and id.
+    expect(JSON.parse(Buffer.from(cursors[0]!, 'base64url').toString())).toEqual([seen[2]!.started_at, seen[2]!.id]);
+
+    // A window's cursor without the window is another order's: refused, not misread as an id.
+    await expectBadCursor(`limit=3&cursor=${cursors[0]}`);
+    // An id cursor (no window) given with a window.
+    const plain = JSON.parse((await search('limit=1')).body.toString());
+    expect(Buffer.from(plain.next_cursor, 'base64url').toString()).toBe(plain.items[0].id);
+    await expectBadCursor(`limit=3&${window}&cursor=${plain.next_cursor}`);
+    // Cursors this server never issues for the window: a start time outside it, a start time not in the catalog's form, not a pair.
+    const forge = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    await expectBadCursor(`limit=3&${window}&cursor=${forge(['2024-06-01T00:00:00.000Z', seen[0]!.id])}`);
+    await expectBadCursor(`limit=3&${window}&cursor=${forge(['2024-04-02T10:00:00Z', seen[0]!.id])}`);
+    await expectBadCursor(`limit=3&${window}&cursor=${forge([seen[0]!.started_at, seen[0]!.id, 1])}`);
+    await expectBadCursor(`limit=3&${window}&cursor=${forge({ started_at: seen[0]!.started_at, id: seen[0]!.id })}`);
+    await expectBadCursor(`limit=3&${window}&cursor=${forge([seen[0]!.started_at, 'not-an-id'])}`);
+  });
 });
 
 describe('transport and sign-in', () => {

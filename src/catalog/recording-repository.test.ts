@@ -6,7 +6,7 @@ import { loopTurnsDuring } from '../../test/support/loop-turns.js';
 import { AppError } from '../errors.js';
 import { REF_KINDS } from './model.js';
 import { type CatalogRecord, catalogRecord } from './record.js';
-import { RecordingRepository } from './recording-repository.js';
+import { RecordingRepository, type SearchQuery } from './recording-repository.js';
 
 const AVAILABLE: Record<string, boolean> = {};
 for (const k of CATALOGS) AVAILABLE[k] = await catalogAvailable(k);
@@ -384,7 +384,7 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
     test('keyset pagination returns every recording exactly once', async () => {
       for (const limit of [1, 4, 7, N, N + 5]) {
         const seen: string[] = [];
-        let after: string | undefined;
+        let after: SearchQuery['after'];
         let pages = 0;
         for (;;) {
           const page = await repo.search({ tenantId: t, limit, ...(after ? { after } : {}) });
@@ -401,7 +401,7 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
       }
       // Pagination composes with filters.
       const seen: string[] = [];
-      let after: string | undefined;
+      let after: SearchQuery['after'];
       for (;;) {
         const page = await repo.search({ tenantId: t, sourceSystem: 'verint', limit: 2, ...(after ? { after } : {}) });
         seen.push(...page.items.map((x) => x.id));
@@ -409,6 +409,52 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
         after = page.next;
       }
       expect(new Set(seen).size).toBe(Math.ceil(N / 2));
+    });
+
+    test('with a time window, pages run in (started_at, id) order, each recording once, equal start times included', async () => {
+      const w = newTenant();
+      // Groups of 1 to 9 recordings sharing a start time: a group longer than a page spans pages.
+      const records: CatalogRecord[] = [];
+      for (let i = 0, group = 0; i < 120; group++) {
+        const started_at = new Date(Date.UTC(2024, 2, 1) + group * 60_000).toISOString();
+        for (let k = 0; k <= group % 9 && i < 120; k++, i++) records.push(rec({ tenant_id: w, source_system: 'verint', legacy_archive_id: `W${i}`, started_at }));
+      }
+      records.push(rec({ tenant_id: w, source_system: 'verint', legacy_archive_id: 'W-no-start' }));
+      await repo.upsertAll(records);
+      const all = (await repo.search({ tenantId: w, limit: 500 })).items
+        .filter((r) => r.startedAt !== null)
+        .map((r) => ({ startedAt: r.startedAt!, id: r.id }))
+        .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      expect(all).toHaveLength(120);
+      for (const [from, to] of [
+        ['2024-03-01T00:00:00.000Z', '2024-04-01T00:00:00.000Z'],
+        ['2024-03-01T00:04:00.000Z', '2024-03-01T00:17:00.000Z'],
+        [undefined, '2024-03-01T00:09:00.000Z'],
+        ['2024-03-01T00:13:00.000Z', undefined],
+      ] as const) {
+        const seen: { startedAt: string; id: string }[] = [];
+        let after: SearchQuery['after'];
+        for (;;) {
+          const page = await repo.search({ tenantId: w, limit: 7, ...(from ? { from } : {}), ...(to ? { to } : {}), ...(after ? { after } : {}) });
+          seen.push(...page.items.map((r) => ({ startedAt: r.startedAt!, id: r.id })));
+          if (!page.next) break;
+          expect(page.next).toEqual(seen[seen.length - 1]);
+          after = page.next;
+        }
+        expect(seen).toEqual(all.filter((r) => (!from || r.startedAt >= from) && (!to || r.startedAt < to)));
+      }
+    });
+
+    test('refuses a cursor of the other order (a time-window cursor without a window, an id cursor with one)', async () => {
+      const windowed = await repo.search({ tenantId: t, from: '2023-10-01T00:00:00.000Z', limit: 2 });
+      const plain = await repo.search({ tenantId: t, limit: 2 });
+      expect(typeof windowed.next).toBe('object');
+      expect(typeof plain.next).toBe('string');
+      const e1 = await rejection(repo.search({ tenantId: t, limit: 2, after: windowed.next! }));
+      expect(e1).toBeInstanceOf(AppError);
+      expect((e1 as AppError).code).toBe('request.invalid');
+      const e2 = await rejection(repo.search({ tenantId: t, to: '2024-01-01T00:00:00.000Z', limit: 2, after: plain.next! }));
+      expect((e2 as AppError).code).toBe('request.invalid');
     });
 
     test('iterate gives the event loop a turn between pages (a sync report must not stop retrievals)', async () => {

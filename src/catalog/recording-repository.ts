@@ -22,11 +22,28 @@ export interface SearchQuery {
   origin?: string;
   state?: string;
   limit: number;
-  /** Opaque keyset cursor: the id of the last item of the previous page. */
-  after?: string;
+  /** Keyset cursor: the `next` of the previous page of the same kind of search (see SearchCursor). */
+  after?: SearchCursor;
 }
 
+/**
+ * Where the previous page ended. Without a time window pages run in id order and the cursor is
+ * the last id; with one (`from` and/or `to`) they run in (started_at, id) order and the cursor is
+ * the last item's pair. The two are not interchangeable: search refuses the other kind.
+ */
+export type SearchCursor = string | WindowCursor;
+export interface WindowCursor {
+  startedAt: string;
+  id: string;
+}
+
+/** A time window makes a search page in (started_at, id) order. */
+export const isWindowed = (q: Pick<SearchQuery, 'from' | 'to'>): boolean => q.from !== undefined || q.to !== undefined;
+
 const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+/** The cursor after a page's last row (a windowed search only returns rows with a start time). */
+const cursorAfter = (r: Selectable<RecordingsTable>, windowed: boolean): SearchCursor => (windowed ? { startedAt: r.started_at!, id: r.id } : r.id);
 
 function toCopy(r: Selectable<RecordingCopiesTable>): Copy {
   return {
@@ -120,10 +137,19 @@ export class RecordingRepository {
     return recordingOf(await lookupRows(this.db, tenantId, { id }));
   }
 
-  async search(q: SearchQuery): Promise<{ items: Recording[]; next: string | null }> {
+  async search(q: SearchQuery): Promise<{ items: Recording[]; next: SearchCursor | null }> {
+    const windowed = isWindowed(q);
+    // A cursor of the other order would be misread (an id as a start time, or the reverse) and
+    // skip or repeat rows without a word: it is not a cursor of this search.
+    if (q.after !== undefined && (typeof q.after === 'string') === windowed) throw new AppError('request.invalid', 'cursor is not one this server issued');
     let query = this.db.selectFrom('recordings').selectAll('recordings').where('recordings.tenant_id', '=', q.tenantId);
     if (q.callId) query = query.where('recordings.call_id', '=', q.callId);
-    if (q.from) query = query.where('recordings.started_at', '>=', q.from);
+    // A later windowed page starts at the later of `from` and the cursor's start time, written as
+    // one bound: given both, SQLite seeks by the first and only filters by the other, so a page
+    // deep in the window read it again from `from` (15 ms instead of 0.2 at 200 000 recordings).
+    const after = windowed && q.after !== undefined ? (q.after as WindowCursor) : undefined;
+    const lower = after === undefined ? q.from : q.from !== undefined && q.from > after.startedAt ? q.from : after.startedAt;
+    if (lower !== undefined) query = query.where('recordings.started_at', '>=', lower);
     if (q.to) query = query.where('recordings.started_at', '<', q.to);
     if (q.sourceSystem || q.origin || q.state) {
       query = query.where((eb) =>
@@ -138,9 +164,25 @@ export class RecordingRepository {
         ),
       );
     }
-    if (q.after) query = query.where('recordings.id', '>', q.after);
-    // Served in order by recordings_tenant_id (0011): a page no longer sorts the whole tenant.
-    const rows = await query.orderBy('recordings.id').limit(q.limit + 1).execute();
+    if (windowed) {
+      // Paged in (started_at, id) order, read by recordings_tenant_started (tenant_id, started_at).
+      // In id order a first page sorted the whole window (SQLite: 300 ms at 200 000 recordings),
+      // and later pages walked the tenant's ids testing each start time: a narrow window read the
+      // tenant's other rows on every page, and on its last page the rest of the tenant. Now a page
+      // reads its own rows. The keyset is `started_at >= a and (started_at > a or id > b)`: the
+      // plain bound (above) seeks the index to the previous page's start time on SQLite and
+      // PostgreSQL alike, and the OR only settles the rows of that one start time. The index holds
+      // no id, so rows of equal start time are sorted by id (SQLite: "USE TEMP B-TREE FOR RIGHT PART
+      // — or LAST TERM — OF ORDER BY", PostgreSQL: an incremental sort): one run of ties at a time,
+      // never the window. A recording without a start time never matches a window.
+      if (after) query = query.where((eb) => eb.or([eb('recordings.started_at', '>', after.startedAt), eb('recordings.id', '>', after.id)]));
+      query = query.orderBy('recordings.started_at').orderBy('recordings.id');
+    } else {
+      if (q.after !== undefined) query = query.where('recordings.id', '>', q.after as string);
+      // Served in order by recordings_tenant_id (0011): a page no longer sorts the whole tenant.
+      query = query.orderBy('recordings.id');
+    }
+    const rows = await query.limit(q.limit + 1).execute();
     const page = rows.slice(0, q.limit);
     const ids = page.map((r) => r.id);
     // The page's ids drive the search (copies_recording): with a plain `tenant_id = ?` SQLite
@@ -154,13 +196,13 @@ export class RecordingRepository {
     const held = await this.holds.activeCounts(q.tenantId, ids);
     return {
       items: page.map((r) => ({ ...toRecording(r, byRec.get(r.id) ?? []), activeHolds: held.get(r.id) ?? 0 })),
-      next: rows.length > q.limit ? page[page.length - 1]!.id : null,
+      next: rows.length > q.limit ? cursorAfter(page[page.length - 1]!, windowed) : null,
     };
   }
 
   /** Streams every recording of a tenant (or all tenants) in id order, a page at a time. */
   async *iterate(tenantId: string | null, pageSize = 500): AsyncGenerator<Recording> {
-    let after: string | undefined;
+    let after: SearchCursor | undefined;
     const tenants = tenantId
       ? [tenantId]
       : (await this.db.selectFrom('recordings').select('tenant_id').distinct().orderBy('tenant_id').execute()).map((r) => r.tenant_id);

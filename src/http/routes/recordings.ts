@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { recordingMetadata } from '../../catalog/metadata.js';
 import { identifier } from '../../catalog/record.js';
+import type { SearchCursor } from '../../catalog/recording-repository.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
 import { FORMAT_PREFERENCES } from '../../media/format.js';
@@ -11,6 +12,39 @@ import { serveRecording } from '../serve-recording.js';
 
 const refParams = z.object({ ref: identifier }).strict();
 const isoTime = z.iso.datetime({ offset: true });
+
+/**
+ * A search's next_cursor: base64url of the last id (no time window, id order), or of the JSON
+ * pair [started_at, id] (a time window: (started_at, id) order, as holds.ts pages).
+ */
+const cursorOf = (c: SearchCursor) => Buffer.from(typeof c === 'string' ? c : JSON.stringify([c.startedAt, c.id])).toString('base64url');
+
+const ID = /^[0-9a-f-]{36}$/;
+/** A start time exactly as the catalog stores it (toISOString), so the cursor compares like the column. */
+const isStoredTime = (v: unknown): v is string => typeof v === 'string' && !Number.isNaN(Date.parse(v)) && new Date(v).toISOString() === v;
+
+/**
+ * Reads a cursor back as what this server issues for this kind of query, or refuses it: an id
+ * cursor given with a window (or a window's cursor without one) would page in the wrong order.
+ * A window's cursor also names a start time inside the window, as every row of its pages has.
+ */
+function parseCursor(s: string, timeWindow: { from?: string; to?: string } | null): SearchCursor {
+  const text = Buffer.from(s, 'base64url').toString('utf8');
+  if (!timeWindow) {
+    if (ID.test(text)) return text;
+  } else {
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (Array.isArray(v) && v.length === 2 && isStoredTime(v[0]) && typeof v[1] === 'string' && ID.test(v[1])) {
+        const [startedAt, id] = v as [string, string];
+        if ((!timeWindow.from || startedAt >= timeWindow.from) && (!timeWindow.to || startedAt < timeWindow.to)) return { startedAt, id };
+      }
+    } catch {
+      // falls through: not JSON, so not a window's cursor
+    }
+  }
+  throw new AppError('request.invalid', 'cursor is not one this server issued');
+}
 
 /** Player-friendly media, normalised metadata and catalog search (product.md). */
 export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
@@ -69,6 +103,8 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
               origin: z.enum(['GENESYS_CLOUD', 'LEGACY_ARCHIVE']).optional(),
               state: z.enum(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']).optional(),
               limit: z.coerce.number().int().min(1).max(500).default(50),
+              // A window's cursor, ["<24-character time>","<36-character id>"], is 67 bytes, 90 in
+              // base64url (94 with a six-digit year); an id cursor is 48.
               cursor: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/).optional(),
             })
             .strict(),
@@ -78,17 +114,14 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const q = req.query;
         req.audit.callerId = req.principal!.id;
         req.audit.detail = { query: q };
-        let after: string | undefined;
-        if (q.cursor) {
-          after = Buffer.from(q.cursor, 'base64url').toString('utf8');
-          if (!/^[0-9a-f-]{36}$/.test(after)) throw new AppError('request.invalid', 'cursor is not one this server issued');
-        }
+        // Bounds in the catalog's form (UTC, milliseconds), as stored started_at values compare.
+        const timeWindow = q.from || q.to ? { ...(q.from ? { from: new Date(q.from).toISOString() } : {}), ...(q.to ? { to: new Date(q.to).toISOString() } : {}) } : null;
+        const after = q.cursor ? parseCursor(q.cursor, timeWindow) : undefined;
         const page = await deps.recordings.search({
           tenantId: req.principal!.tenantId,
           limit: q.limit,
           ...(q.call_id ? { callId: q.call_id } : {}),
-          ...(q.from ? { from: new Date(q.from).toISOString() } : {}),
-          ...(q.to ? { to: new Date(q.to).toISOString() } : {}),
+          ...timeWindow,
           ...(q.source_system ? { sourceSystem: q.source_system } : {}),
           ...(q.origin ? { origin: q.origin } : {}),
           ...(q.state ? { state: q.state } : {}),
@@ -98,7 +131,7 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         return {
           items: page.items.map((r) => recordingMetadata(r, retentionStatus(r))),
-          next_cursor: page.next ? Buffer.from(page.next).toString('base64url') : null,
+          next_cursor: page.next ? cursorOf(page.next) : null,
         };
       },
     );
