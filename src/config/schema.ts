@@ -116,6 +116,8 @@ const staticApiKey = z
   })
   .strict();
 
+const IDLE_LOGOFF_HINT = 'must be an integer from 1000 to 900000 (15 minutes, the most PCI DSS allows)';
+
 /**
  * The auditor console (docs/console/README.md). `oidc`: organisation sign-in by the OAuth 2.0
  * authorization code flow with PKCE (S256), the console being a public client (no secret). The
@@ -146,6 +148,17 @@ const consoleConfig = z
       })
       .strict()
       .optional(),
+    /**
+     * Automatic logoff (PCI DSS 8.2.8: re-authenticate after at most 15 idle minutes; HIPAA
+     * 164.312(a)(2)(iii)): a console tab with no pointer, key, touch or scroll input for this long
+     * signs out. At most 15 minutes; the 1 s floor exists for tests, not for operators.
+     */
+    idle_logoff_ms: z
+      .number({ error: IDLE_LOGOFF_HINT })
+      .int(IDLE_LOGOFF_HINT)
+      .min(1_000, IDLE_LOGOFF_HINT)
+      .max(900_000, IDLE_LOGOFF_HINT)
+      .default(900_000),
   })
   .strict();
 

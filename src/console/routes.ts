@@ -65,11 +65,14 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
     // Public: what the sign-in page needs before anyone is signed in (no secret: a public client).
     app.get(
       '/api/v1/console/config',
-      { config: { unaudited: true }, schema: { summary: 'Public console settings: the OIDC provider to sign in with, if any' } },
+      { config: { unaudited: true }, schema: { summary: 'Public console settings: the OIDC provider to sign in with, if any, and the idle logoff' } },
       async (_req, reply) => {
         reply.header('Cache-Control', 'no-store');
         const o = deps.config.console.oidc;
-        return { oidc: o ? { issuer: o.issuer, client_id: o.client_id, scopes: o.scopes, redirect_path: o.redirect_path } : null };
+        return {
+          oidc: o ? { issuer: o.issuer, client_id: o.client_id, scopes: o.scopes, redirect_path: o.redirect_path } : null,
+          idle_logoff_ms: deps.config.console.idle_logoff_ms,
+        };
       },
     );
 

@@ -64,7 +64,7 @@ describe('console OIDC sign-in', () => {
   it('publishes the public settings and lets the page reach the provider (CSP connect-src), nothing else', async () => {
     const cfg = await fetch(`${gw.url}/api/v1/console/config`);
     expect(cfg.headers.get('cache-control')).toBe('no-store');
-    expect(await cfg.json()).toEqual({ oidc: { issuer: sim.issuer, client_id: CLIENT_ID, scopes: ['openid', 'profile'], redirect_path: '/console/callback' } });
+    expect(await cfg.json()).toEqual({ oidc: { issuer: sim.issuer, client_id: CLIENT_ID, scopes: ['openid', 'profile'], redirect_path: '/console/callback' }, idle_logoff_ms: 900_000 });
     const page = await fetch(`${gw.url}/console/`);
     expect(page.headers.get('content-security-policy')).toContain(`connect-src 'self' ${sim.issuer};`);
     const cb = await fetch(`${gw.url}/console/callback?code=abc&state=def`);

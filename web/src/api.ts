@@ -29,6 +29,8 @@ const K_SELECTION = 'custodian.selection';
 /** 'api_key' or 'oidc', and for OIDC the token's expiry (ms since the epoch). */
 const K_VIA = 'custodian.via';
 const K_EXPIRES = 'custodian.expires_at';
+/** This tab's last user input (ms since the epoch), for the idle logoff (idle.ts); survives a reload. */
+const K_ACTIVE = 'custodian.active_at';
 export const K_OIDC_PENDING = 'custodian.oidc.pending';
 
 export const session = {
@@ -57,7 +59,16 @@ export const session = {
     const v = Number(sessionStorage.getItem(K_EXPIRES));
     return Number.isFinite(v) && v > 0 ? v : null;
   },
+  /** The last user input in this tab (ms since the epoch), or null when none was recorded. */
+  get activeAt(): number | null {
+    const v = Number(sessionStorage.getItem(K_ACTIVE));
+    return Number.isFinite(v) && v > 0 ? v : null;
+  },
+  markActive(at: number): void {
+    if (this.key) sessionStorage.setItem(K_ACTIVE, String(at));
+  },
   start(key: string, who: Who, purpose: string, oidc?: { expiresAt: number | null }): void {
+    sessionStorage.setItem(K_ACTIVE, String(Date.now()));
     sessionStorage.setItem(K_KEY, key);
     sessionStorage.setItem(K_WHO, JSON.stringify(who));
     sessionStorage.setItem(K_PURPOSE, purpose);
@@ -66,7 +77,7 @@ export const session = {
     else sessionStorage.removeItem(K_EXPIRES);
   },
   end(): void {
-    for (const k of [K_KEY, K_WHO, K_PURPOSE, K_SELECTION, K_VIA, K_EXPIRES, K_OIDC_PENDING]) sessionStorage.removeItem(k);
+    for (const k of [K_KEY, K_WHO, K_PURPOSE, K_SELECTION, K_VIA, K_EXPIRES, K_ACTIVE, K_OIDC_PENDING]) sessionStorage.removeItem(k);
   },
 };
 

@@ -7,7 +7,8 @@ import { evidencePage } from './pages/evidence.js';
 import { findPage } from './pages/find.js';
 import { recordingPage } from './pages/recording.js';
 import { signinPage } from './pages/signin.js';
-import { finishOidcSignIn, isOidcCallback, oidcSettings } from './oidc.js';
+import { consoleSettings, finishOidcSignIn, isOidcCallback } from './oidc.js';
+import { setIdleLogoff, watchIdle } from './idle.js';
 
 const PAGES: Record<string, { page: Page; title: string; signedIn: boolean }> = {
   signin: { page: signinPage, title: 'Sign in', signedIn: false },
@@ -64,7 +65,11 @@ function render(): void {
     return;
   }
   const def = PAGES[route.name]!;
+  const wasSignedIn = !!session.key;
   watchExpiry();
+  watchIdle();
+  // Just signed out (token expired, or idle): signOut's own navigation renders the sign-in page with its message.
+  if (wasSignedIn && !session.key) return;
   if (def.signedIn && !session.key) {
     go('signin');
     return;
@@ -90,9 +95,11 @@ function render(): void {
   }
 }
 
-setUnauthorizedHandler((e: ApiError) =>
-  signOut(e.code === 'auth.expired_token' ? 'Your sign-in has expired (the gateway answered auth.expired_token). Sign in again.' : `The gateway no longer accepts your credential (${e.code}). Sign in again.`),
-);
+setUnauthorizedHandler((e: ApiError) => {
+  // Already signed out (e.g. a poll that went out after the idle logoff): keep that sign-out's message.
+  if (!session.key) return;
+  signOut(e.code === 'auth.expired_token' ? 'Your sign-in has expired (the gateway answered auth.expired_token). Sign in again.' : `The gateway no longer accepts your credential (${e.code}). Sign in again.`);
+});
 window.addEventListener('hashchange', render);
 window.addEventListener('selectionchange-custodian', () => {
   const c = document.getElementById('sel-count');
@@ -106,7 +113,9 @@ document.querySelector('.skip-link')?.addEventListener('click', (ev) => {
 window.addEventListener('pagehide', () => cleanup?.());
 
 async function boot(): Promise<void> {
-  const oidc = await oidcSettings();
+  const settings = await consoleSettings();
+  setIdleLogoff(settings.idle_logoff_ms);
+  const oidc = settings.oidc ?? null;
   if (isOidcCallback(oidc)) {
     replace(app, h('main', { id: 'main', tabindex: -1 }, h('div', { class: 'center' }, h('p', { role: 'status' }, 'Finishing the sign-in…'))));
     const failure = await finishOidcSignIn(oidc).catch((e: Error) => `The sign-in could not be completed (${e.message}).`);

@@ -29,14 +29,25 @@ interface Pending {
 /** A sign-in attempt older than this is not finished (the provider's code would have expired anyway). */
 const PENDING_MAX_AGE_MS = 10 * 60_000;
 
-let settings: Promise<OidcSettings | null> | null = null;
+/** GET /api/v1/console/config: what the page needs before anyone is signed in. */
+export interface ConsoleSettings {
+  oidc: OidcSettings | null;
+  /** Automatic logoff after this much time without input (idle.ts); absent if the gateway could not be asked. */
+  idle_logoff_ms?: number;
+}
+
+let settings: Promise<ConsoleSettings> | null = null;
 
 /** The gateway's public console settings (GET /api/v1/console/config), fetched once per page load. */
-export function oidcSettings(): Promise<OidcSettings | null> {
+export function consoleSettings(): Promise<ConsoleSettings> {
   settings ??= fetch('/api/v1/console/config', { cache: 'no-store', credentials: 'omit', headers: { Accept: 'application/json' } })
-    .then(async (r) => (r.ok ? (((await r.json()) as { oidc: OidcSettings | null }).oidc ?? null) : null))
-    .catch(() => null);
+    .then(async (r) => (r.ok ? ((await r.json()) as ConsoleSettings) : { oidc: null }))
+    .catch(() => ({ oidc: null }));
   return settings;
+}
+
+export function oidcSettings(): Promise<OidcSettings | null> {
+  return consoleSettings().then((s) => s.oidc ?? null);
 }
 
 const redirectUri = (s: OidcSettings) => new URL(s.redirect_path, location.origin).toString();

@@ -1,0 +1,152 @@
+import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
+import type { TestGateway } from '../support/gateway.js';
+import { CHROMIUM, CHROMIUM_ARGS, CONSOLE_KEY, chromiumAvailable, ensureConsoleBuilt, startConsoleGateway } from './support.js';
+
+const RUN = chromiumAvailable();
+const PURPOSE = 'Case 2024-301: idle logoff check';
+const IDLE_MS = 2_000;
+const SIGN_IN = 'Sign in to the auditor console';
+const HINT = 'console.idle_logoff_ms: must be an integer from 1000 to 900000 (15 minutes, the most PCI DSS allows)';
+
+const issues = (idle_logoff_ms: unknown): string[] => {
+  try {
+    parseConfig({ console: { idle_logoff_ms } }, {});
+  } catch (e) {
+    if (e instanceof ConfigError) return e.issues;
+    throw e;
+  }
+  return [];
+};
+
+describe('console.idle_logoff_ms', () => {
+  it('is 15 minutes by default, 1000 to 900000 ms as given', () => {
+    expect(parseConfig({}, {}).console.idle_logoff_ms).toBe(900_000);
+    for (const ok of [1_000, 2_000, 300_000, 900_000]) expect(parseConfig({ console: { idle_logoff_ms: ok } }, {}).console.idle_logoff_ms).toBe(ok);
+  });
+
+  it('refuses anything else, naming the field and its bounds (PCI DSS: 15 minutes at most)', () => {
+    for (const bad of [999, 0, -1, 900_001, 3_600_000, 1500.5, '900000', null, true, [], {}, Number.POSITIVE_INFINITY, Number.NaN]) {
+      expect(issues(bad), String(bad)).toEqual([HINT]);
+    }
+  });
+});
+
+/**
+ * Automatic logoff (PCI DSS: re-authenticate after 15 idle minutes; HIPAA: automatic logoff) in
+ * headless Chromium, with the gateway's idle_logoff_ms at 2 s: no input signs out even while a
+ * recording plays; input keeps the session; the clock is timestamps (a reload or a machine that
+ * slept does not restart it).
+ */
+describe.skipIf(!RUN)('console idle logoff in headless Chromium', () => {
+  let gw: TestGateway;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+
+  beforeAll(async () => {
+    await ensureConsoleBuilt();
+    gw = await startConsoleGateway((doc) => {
+      doc.console = { ...doc.console, idle_logoff_ms: IDLE_MS };
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await gw?.stop();
+  });
+
+  beforeEach(async () => {
+    context = await browser.newContext({ viewport: { width: 1360, height: 900 }, locale: 'en-GB', timezoneId: 'UTC' });
+    page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+  });
+
+  afterEach(async () => {
+    await context?.close();
+  });
+
+  const h1 = () => page.locator('h1').textContent();
+  const storage = () => page.evaluate(() => ({ key: sessionStorage.getItem('custodian.key'), session: sessionStorage.length, local: localStorage.length }));
+
+  async function signIn(): Promise<void> {
+    await page.goto(`${gw.url}/console/`);
+    await expect.poll(h1).toBe(SIGN_IN);
+    await page.getByLabel('API key').fill(CONSOLE_KEY);
+    await page.getByLabel('Purpose of access').fill(PURPOSE);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(h1).toBe('Find recordings');
+    expect((await storage()).key).toBe(CONSOLE_KEY);
+  }
+
+  /** Within `within` ms: the sign-in page, saying why, and nothing of the session left in the tab. */
+  async function expectSignedOutForIdleness(within = IDLE_MS + 3_000): Promise<void> {
+    await expect.poll(h1, { timeout: within }).toBe(SIGN_IN);
+    await expect.poll(() => page.getByRole('status').first().textContent()).toContain('Signed out after 2 seconds without activity');
+    // Nothing of the session is left in the tab: no credential, nothing in localStorage either.
+    expect(await storage()).toEqual({ key: null, session: 0, local: 0 });
+  }
+
+  it('the gateway publishes the setting to the console', async () => {
+    const cfg = (await (await fetch(`${gw.url}/api/v1/console/config`)).json()) as Record<string, unknown>;
+    expect(cfg).toEqual({ oidc: null, idle_logoff_ms: IDLE_MS });
+  });
+
+  it('signs out after idle_logoff_ms without input, stopping the player, though a recording was playing', async () => {
+    await signIn();
+    await page.goto(`${gw.url}/console/#/recording/v_2001`);
+    await expect.poll(h1).toBe('2024-04-01T10:00:00Z-2001');
+    await page.getByRole('button', { name: 'Play' }).click();
+    const lastInput = await page.evaluate(() => Date.now());
+    const audio = await page.locator('audio').elementHandle();
+    await page.waitForFunction(() => (document.querySelector('audio')?.currentTime ?? 0) > 0.2);
+    // Playing is not input: the session ends all the same, and the player with it.
+    await expectSignedOutForIdleness();
+    const signedOutAfter = (await page.evaluate(() => Date.now())) - lastInput;
+    expect(signedOutAfter).toBeGreaterThanOrEqual(IDLE_MS);
+    expect(await page.locator('audio').count()).toBe(0);
+    expect(await audio!.evaluate((a: HTMLAudioElement) => ({ paused: a.paused, src: a.getAttribute('src') }))).toEqual({ paused: true, src: null });
+    // Going back to a signed-in page leads to the sign-in page, not to data.
+    await page.goto(`${gw.url}/console/#/find`);
+    await expect.poll(h1).toBe(SIGN_IN);
+  });
+
+  it('keeps the session while there is input (mouse moves and key presses every 500 ms for 1.75 times the limit)', async () => {
+    await signIn();
+    const until = Date.now() + IDLE_MS + 1_500;
+    for (let i = 0; Date.now() < until; i++) {
+      if (i % 2) await page.keyboard.press('Shift');
+      else await page.mouse.move(100 + (i % 7) * 40, 200 + (i % 5) * 30);
+      await page.waitForTimeout(500);
+    }
+    expect(await h1()).toBe('Find recordings');
+    expect((await storage()).key).toBe(CONSOLE_KEY);
+  });
+
+  it('counts time across a reload: the last input is remembered in the tab, not restarted', async () => {
+    await signIn();
+    // As if the last input was 10 s ago and the tab was then reloaded (or discarded and restored).
+    await page.evaluate(() => sessionStorage.setItem('custodian.active_at', String(Date.now() - 10_000)));
+    await page.reload();
+    // At once, not IDLE_MS after the reload.
+    await expectSignedOutForIdleness(IDLE_MS / 2);
+  });
+
+  it('after the machine slept (the clock jumped, no timer ran), the first input signs out instead of renewing', async () => {
+    await signIn();
+    // In one task, so no interval check runs in between: 10 s pass, then the first pointer move.
+    await page.evaluate(() => {
+      const real = Date.now.bind(Date);
+      Date.now = () => real() + 10_000;
+      window.dispatchEvent(new PointerEvent('pointermove'));
+    });
+    // Input going on does not bring the session back.
+    for (let i = 0; i < 3; i++) {
+      await page.mouse.move(300 + i * 20, 300);
+      await page.waitForTimeout(200);
+    }
+    await expectSignedOutForIdleness(IDLE_MS / 2);
+  });
+});
