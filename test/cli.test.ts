@@ -1,9 +1,11 @@
 import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgres, openSqlite } from '../src/catalog/database.js';
 import { createTestDatabase } from './support/postgres.js';
 import { usableCatalogs } from './support/catalogs.js';
 
@@ -48,7 +50,7 @@ describe.each(await usableCatalogs())('custodian CLI on %s', { timeout: 120_000 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('migrates, imports the brief record shape idempotently, and exports the same shape', () => {
+  it('migrates, imports the brief record shape idempotently, exports the same shape, and audits both', async () => {
     expect(cli(['migrate', '--config', config]).code).toBe(0);
     const file = join(dir, 'records.jsonl');
     writeFileSync(
@@ -69,6 +71,20 @@ describe.each(await usableCatalogs())('custodian CLI on %s', { timeout: 120_000 
     const rows = out.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(rows).toHaveLength(2);
     expect(rows.find((r) => r.source_system === 'genesys_cloud')).toMatchObject({ ...BRIEF, tenant_id: 'acme', retention_expiry: '2025-10-27T14:30:00.000Z' });
+
+    // Both are admin actions in the trail (PCI DSS 10.2.1.x); what each event holds: test/catalog-commands.test.ts.
+    const cat = kind === 'postgres' ? openPostgres(process.env.CLI_TEST_PG_URL!, 1) : openSqlite(join(dir, 'catalog.sqlite'));
+    try {
+      const events = await cat.db.selectFrom('audit_events').select(['action', 'tenant_id', 'outcome', 'sha256']).where('action', 'like', 'admin.catalog.%').orderBy('seq').execute();
+      const sha = createHash('sha256').update(readFileSync(file)).digest('hex');
+      expect(events).toEqual([
+        ...['acme', 'globex', 'acme', 'globex'].map((t) => ({ action: 'admin.catalog.import', tenant_id: t, outcome: 'completed', sha256: sha })),
+        { action: 'admin.catalog.export', tenant_id: 'acme', outcome: 'allowed', sha256: null },
+        { action: 'admin.catalog.export.end', tenant_id: 'acme', outcome: 'completed', sha256: createHash('sha256').update(out.stdout).digest('hex') },
+      ]);
+    } finally {
+      await cat.close();
+    }
   });
 
   // The remaining paths do not depend on the dialect; spawning the CLI costs seconds, so SQLite only.

@@ -36,6 +36,7 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
     sim.addRecording({ conversationId: 'conv-slow', recordingId: 'rec-slow', path: join(AUDIO, 'call_mono_pcm16_8k.wav'), transcodePolls: 8 });
     sim.addRecording({ conversationId: 'conv-arch', recordingId: 'rec-arch', path: join(AUDIO, 'call_stereo_pcm16_8k.wav'), fileState: 'ARCHIVED' });
     sim.addRecording({ conversationId: 'conv-fast', recordingId: 'rec-fast', path: join(AUDIO, 'call_mono_pcm16_8k.wav') });
+    sim.addRecording({ conversationId: 'conv-pair', recordingId: 'rec-pair-arch', path: join(AUDIO, 'call_stereo_pcm16_8k.wav'), fileState: 'ARCHIVED' });
     const genesys = {
       name: 'genesys',
       type: 'genesys',
@@ -57,7 +58,11 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
     });
     await gw.seed([
       { call_id: 'c-slow', source_system: 'genesys_cloud', recording_id: 'rec-slow', conversation_id: 'conv-slow' },
-      { call_id: 'c-arch', source_system: 'genesys_cloud', recording_id: 'rec-arch', conversation_id: 'conv-arch' },
+      // The catalog state the sync and the Genesys lookup store for it: Genesys's fileState.
+      { call_id: 'c-arch', source_system: 'genesys_cloud', recording_id: 'rec-arch', conversation_id: 'conv-arch', state: 'ARCHIVED' },
+      // Archived in Genesys, readable in the legacy archive.
+      { call_id: 'c-pair', source_system: 'genesys_cloud', recording_id: 'rec-pair-arch', conversation_id: 'conv-pair', state: 'ARCHIVED' },
+      { call_id: 'c-pair', source_system: 'avaya_aura', legacy_archive_id: 'av-pair', locator: 'call_mono_pcm16_8k.wav' },
       { call_id: 'c-fast', source_system: 'genesys_cloud', recording_id: 'rec-fast', conversation_id: 'conv-fast', connector: 'genesys-fast' },
       { call_id: 'c-async', source_system: 'nice', legacy_archive_id: 'n-async', locator: 'call_mono_pcm16_8k.wav' },
     ]);
@@ -116,16 +121,25 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
   it('hides a job from other principals and tenants (same 404 as none)', async () => {
     const res = await post(gw, retrieveBody({ target_recording_ref: 'c-async', format_preference: 'original' }));
     expect(res.status).toBe(202);
-    const { poll_endpoint: poll } = JSON.parse(res.body.toString());
+    const { poll_endpoint: poll, job_id: jobId } = JSON.parse(res.body.toString());
+    const content = `/api/v1/recordings/jobs/${jobId}/content`;
     expect(JSON.parse((await raw(`${gw.url}${poll}`, { headers: bearer(KEYS.globex) })).body.toString()).code).toBe('job.not_found');
     expect((await raw(`${gw.url}${poll}`, { headers: bearer(KEYS.acmeAdmin) })).status).toBe(200);
     expect(JSON.parse((await raw(`${gw.url}/api/v1/recordings/status/job_00000000-0000-0000-0000-000000000000`, { headers: bearer(KEYS.acme) })).body.toString()).code).toBe('job.not_found');
     expect((await raw(`${gw.url}/api/v1/recordings/status/../../etc`, { headers: bearer(KEYS.acme) })).status).toBe(404);
     const done = await pollUntil(gw, poll, ['ready', 'failed']);
     expect(done.status).toBe('ready');
+    // Another reader of the same tenant did not start it: neither its status nor its media, same 404 as none.
+    for (const path of [poll, content]) {
+      const other = await raw(`${gw.url}${path}`, { headers: bearer(KEYS.acmeReader2) });
+      expect(other.status, path).toBe(404);
+      expect(JSON.parse(other.body.toString()).code, path).toBe('job.not_found');
+    }
+    expect((await raw(`${gw.url}${content}`, { headers: bearer(KEYS.acme) })).status).toBe(200);
   });
 
-  it('restores an archived Genesys recording as a job: 202, restore requested, then ready', async () => {
+  it('restores a Genesys copy the catalog marks ARCHIVED, its only copy, as a job: 202, restore requested, then ready', async () => {
+    expect((await gw.deps.recordings.findByRef('acme', 'c-arch'))!.copies.map((c) => c.state)).toEqual(['ARCHIVED']);
     const res = await post(gw, retrieveBody({ target_recording_ref: 'c-arch', format_preference: 'original' }));
     expect(res.status, res.body.toString()).toBe(202);
     const { poll_endpoint: poll, job_id: jobId } = JSON.parse(res.body.toString());
@@ -136,6 +150,18 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
     expect(events.some((e) => e.detail?.job_id === jobId)).toBe(true);
     const content = await raw(`${gw.url}${done.content_endpoint}`, { headers: bearer(KEYS.acme) });
     expect(sha256(content.body)).toBe(sha256(STEREO));
+  });
+
+  it('serves a readable copy as before when the other copy is ARCHIVED: no Genesys call, no restore', async () => {
+    sim.clearLog();
+    const res = await post(gw, retrieveBody({ target_recording_ref: 'c-pair', format_preference: 'original' }));
+    expect(res.status, res.body.toString()).toBe(200);
+    expect(res.headers['x-recording-origin']).toBe('LEGACY_ARCHIVE');
+    expect(sha256(res.body)).toBe(sha256(PCM));
+    // The archived cloud copy is tried only when nothing readable is left.
+    expect(sim.requests.filter((r) => r.path.includes('rec-pair-arch') || r.path.includes('conv-pair'))).toEqual([]);
+    const ev = (await gw.deps.auditRepo.query({ tenantId: 'acme', action: 'recording.retrieve', limit: 50 })).items.find((e) => e.id === res.headers['x-audit-event-id']);
+    expect(ev?.detail?.fallback_from).toBeUndefined();
   });
 
   it('a job whose worker died is taken over when its lease lapses', async () => {

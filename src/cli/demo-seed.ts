@@ -136,7 +136,8 @@ export function prepareDemoArchives(dataDir: string): { demoRoot: string; otherR
       conversation_id: DEMO_GENESYS_RECORDINGS[2]!.conversationId,
       storage_location: 'GENESYS_CLOUD_ARCHIVE',
       retention_expiry: '2032-06-01T00:00:00Z',
-      state: 'AVAILABLE',
+      // As a sync would store it (Genesys's fileState): the retrieve answers 202 and a job restores it.
+      state: 'ARCHIVED',
       legal_hold: false,
     },
   );

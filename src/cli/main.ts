@@ -1,17 +1,13 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { parseCommandLine, USAGE, UsageError } from './args.js';
 import { SCOPES, type Scope } from '../config/schema.js';
 import { ConfigError, loadConfig, parseConfig } from '../config/load.js';
 import { processEnv } from '../config/env.js';
-import { toCatalogRecords } from '../catalog/record.js';
-import { importFile } from '../catalog/import.js';
 import { buildDeps, startGateway } from '../main.js';
 import { auditExport } from './audit-export.js';
-import { writeWhole } from './write-whole.js';
+import { exportCommand, importCommand } from './catalog-commands.js';
 import { AppError } from '../errors.js';
 import { serve } from '../cluster/serve.js';
 import { startGenesysSimulator } from '../sources/genesys/simulator.js';
@@ -57,19 +53,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'import': {
-      const file = rest[0]!;
       const deps = await buildDeps(config);
       try {
-        const report = await importFile(deps.recordings, file, { tenants: new Set(config.tenants.map((t) => t.id)) });
-        if (report.errors.length) {
-          for (const e of report.errors) console.error(`${file}${e.line ? `:${e.line}` : ''}: ${e.message}`);
-          // Line 0 is the file itself (it could not be read), not a row.
-          const rows = report.errors.filter((e) => e.line > 0).length;
-          console.error(rows ? `${rows} bad row(s); nothing was written` : 'nothing was written');
-          return 1;
-        }
-        console.log(`${report.rows} row(s): ${report.written!.inserted} new, ${report.written!.updated} updated, ${report.written!.unchanged} unchanged`);
-        return 0;
+        return await importCommand(deps, rest[0]!, new Set(config.tenants.map((t) => t.id)));
       } finally {
         await deps.catalog.close();
       }
@@ -78,19 +64,7 @@ async function main(argv: string[]): Promise<number> {
       if (values.tenant !== undefined && !config.tenants.some((t) => t.id === values.tenant)) throw new ConfigError(`--tenant: unknown tenant "${values.tenant}"`);
       const deps = await buildDeps(config);
       try {
-        let n = 0;
-        async function* lines() {
-          for await (const rec of deps.recordings.iterate(values.tenant ?? null)) {
-            for (const r of toCatalogRecords(rec)) {
-              n++;
-              yield JSON.stringify(r) + '\n';
-            }
-          }
-        }
-        if (values.out) await writeWhole(values.out, Readable.from(lines()));
-        else await pipeline(Readable.from(lines()), process.stdout, { end: false });
-        console.error(`${n} record(s) exported`);
-        return 0;
+        return await exportCommand(deps, { tenant: values.tenant ?? null, out: values.out });
       } finally {
         await deps.catalog.close();
       }

@@ -13,6 +13,8 @@ export const AUDIO = DEMO_AUDIO_DIR;
 
 export const KEYS = {
   acme: 'cst_acme-reader_' + 'a'.repeat(32),
+  /** Another reader in acme (another principal): a job is its starter's, not its tenant's. */
+  acmeReader2: 'cst_acme-reader2_' + 'h'.repeat(32),
   acmeAdmin: 'cst_acme-admin_' + 'b'.repeat(32),
   /** A second administrator (four-eyes steps). */
   acmeAdmin2: 'cst_acme-admin2_' + 'f'.repeat(32),
@@ -63,6 +65,7 @@ export async function startTestGateway(opts: GatewayOptions = {}): Promise<TestG
     auth: {
       api_keys: [
         { id: 'acme-reader', tenant: 'acme', principal: 'alice', scopes: ['recordings:read'], key: KEYS.acme },
+        { id: 'acme-reader2', tenant: 'acme', principal: 'bob', scopes: ['recordings:read'], key: KEYS.acmeReader2 },
         { id: 'acme-admin', tenant: 'acme', principal: 'root', scopes: ['admin'], key: KEYS.acmeAdmin },
         { id: 'acme-admin2', tenant: 'acme', principal: 'carol', scopes: ['admin'], key: KEYS.acmeAdmin2 },
         { id: 'globex-admin', tenant: 'globex', principal: 'gadmin', scopes: ['admin'], key: KEYS.globexAdmin },

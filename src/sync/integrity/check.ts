@@ -6,7 +6,7 @@ import type { Copy, Recording } from '../../catalog/model.js';
 import type { Database } from '../../catalog/tables.js';
 import type { Config } from '../../config/schema.js';
 import { AppError, type ErrorCode } from '../../errors.js';
-import { orderCopies } from '../../resolve/copy-policy.js';
+import { readableCopies } from '../../resolve/copy-policy.js';
 import { DEFAULT_SYNC_CONFIG } from '../config.js';
 import { type CopyDigest, type DigestDeps, digestCopy } from './copy-digest.js';
 import { type IntegrityCheck, IntegrityRepository, type SideResult } from './integrity-repository.js';
@@ -56,7 +56,8 @@ export function pairOf(rec: Recording): { legacy: Side; cloud: Side } {
       extra: { legacy_copies: legacy.length, cloud_copies: cloud.length },
     });
   }
-  const readable = orderCopies(rec, 'legacy');
+  // What the catalog says is readable now: a check compares today's bytes and never waits on a restore.
+  const readable = readableCopies(rec, 'legacy');
   const pick = (copies: Copy[]): Side => {
     const c = readable.find((r) => copies.includes(r));
     return c ? { copy: c } : { copy: copies[0] ?? null, error: unreadableSide(copies) };
