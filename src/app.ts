@@ -4,7 +4,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import { outcomeOf } from './audit/recorder.js';
 import { consolePlugin } from './console/plugin.js';
 import type { AppDeps } from './deps.js';
-import { AppError } from './errors.js';
+import { AppError, retryLaterHelps } from './errors.js';
 import { AllowedMethods } from './http/allowed-methods.js';
 import { authHook, authenticate } from './http/auth.js';
 import './http/context.js';
@@ -42,7 +42,9 @@ async function auditRefusal(deps: AppDeps, req: FastifyRequest, e: AppError): Pr
 
 function sendProblem(reply: FastifyReply, e: AppError, requestId: string): FastifyReply {
   for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
-  if (e.status === 503 && !e.headers['Retry-After']) reply.header('Retry-After', '5');
+  // product.md: Retry-After "where a retry can help" (errors.ts retryLaterHelps: 503, 504, a source's
+  // error answer; a 429 brings its own). An error that knows its wait (circuit breaker, rate limit) keeps it.
+  if (retryLaterHelps(e) && !e.headers['Retry-After']) reply.header('Retry-After', '5');
   reply.code(e.status).header('Content-Type', 'application/problem+json').header('Cache-Control', 'no-store');
   // A Buffer, so fastify adds no charset parameter to the problem media type.
   return reply.send(Buffer.from(JSON.stringify(problemBody(e, requestId))));

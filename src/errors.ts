@@ -112,7 +112,18 @@ export function isAppError(e: unknown): e is AppError {
   return e instanceof AppError;
 }
 
-/** Whether a client retry can help; used for Retry-After and for copy fallback. */
+/** Whether a source's failure is worth another try (copy fallback, job retries): any 429 or 5xx from the source side. */
 export function isRetryable(e: AppError): boolean {
   return e.status === 502 || e.status === 503 || e.status === 504 || e.status === 429;
+}
+
+/**
+ * Whether the same request, sent again later, may succeed — product.md: Retry-After "where a retry
+ * can help". A busy or slow source (503, 504) and a source that answered with an error
+ * (source.bad_gateway) may; the other 502s describe the catalog or the stored object (missing,
+ * outside the archive root, bytes not matching their hash, credentials or key refused, a failed
+ * job): asking again changes nothing, so they carry no Retry-After. A 429 brings its own.
+ */
+export function retryLaterHelps(e: AppError): boolean {
+  return e.status === 503 || e.status === 504 || e.code === 'source.bad_gateway';
 }

@@ -65,7 +65,11 @@ describe.each(await usableCatalogs())('custodian serve with server.workers: 2 on
       jobs: { concurrency: 1 },
       audit: { checkpoint_every_events: 20 },
       auth: {
-        api_keys: PRINCIPALS.map((p) => ({ id: `acme-${p}`, tenant: 'acme', principal: p, scopes: ['recordings:read', 'audit:read'], key: keyOf(p) })),
+        api_keys: [
+          ...PRINCIPALS.map((p) => ({ id: `acme-${p}`, tenant: 'acme', principal: p, scopes: ['recordings:read', 'audit:read'], key: keyOf(p) })),
+          // The whole chain's count is an admin's answer from GET /api/v1/audit/verify (docs/AUDIT.md).
+          { id: 'acme-ops', tenant: 'acme', principal: 'ops', scopes: ['admin'], key: keyOf('ops') },
+        ],
         rate_limit: { max: RATE_MAX, window_ms: 60_000 },
       },
       tenants: [{ id: 'acme', sources: [{ name: 'archive', type: 'filesystem', root: join(dir, 'archive'), source_systems: ['avaya_aura'] }] }],
@@ -110,7 +114,7 @@ describe.each(await usableCatalogs())('custodian serve with server.workers: 2 on
       expect(sha256(r.body)).toBe(sha256(PCM));
     }
     expect(new Set(res.map((r) => r.worker))).toEqual(new Set(['1', '2']));
-    const verify = JSON.parse((await get(`${url}/api/v1/audit/verify`, keyOf('bob'))).body.toString());
+    const verify = JSON.parse((await get(`${url}/api/v1/audit/verify`, keyOf('ops'))).body.toString());
     expect(verify.ok, JSON.stringify(verify)).toBe(true);
     expect(verify.checked).toBeGreaterThanOrEqual(res.length * 2);
   });

@@ -145,6 +145,8 @@ describe('Genesys faults through the gateway', () => {
       const r = await retrieve('gf_login');
       const body = problem(r, 504, 'source.timeout');
       expect(String(body.detail)).toMatch(/no answer in time/);
+      // product.md: source failures carry Retry-After where a retry can help; a timeout is one (errors.ts isRetryable).
+      expect(r.headers['retry-after']).toMatch(/^\d+$/);
       expect(Date.now() - t0).toBeLessThan(6_000);
       expect(loginSim.loginAttempts - before).toBe(3);
     } finally {
@@ -157,7 +159,10 @@ describe('Genesys faults through the gateway', () => {
 
   it('malformed JSON from Genesys: 502 source.bad_gateway naming the call, not the body', async () => {
     sim.malformedJsonNext(1);
-    const body = problem(await retrieve('gf_2'), 502, 'source.bad_gateway');
+    const res = await retrieve('gf_2');
+    const body = problem(res, 502, 'source.bad_gateway');
+    // The source's own error answer: a later try may succeed (the next request below does).
+    expect(res.headers['retry-after']).toBe('5');
     expect(String(body.detail)).toMatch(/recording metadata: Genesys answered 200 with a body that is not JSON/);
     // Not retried blindly, and the next request is fine.
     expect((await retrieve('gf_2')).status).toBe(200);

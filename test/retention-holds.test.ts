@@ -139,6 +139,70 @@ describe.each(await usableCatalogs())('retention and legal holds on %s', (kind) 
     expect(r.headers['content-type']).toBe('application/problem+json');
   });
 
+  it("a hold attempt on another tenant's ref is a 404 like an unknown ref, and evidence in the owner's trail (product.md principle 4)", async () => {
+    const strip = (r: { body: Buffer }) => {
+      const { request_id: _id, detail: _detail, ...rest } = JSON.parse(r.body.toString()) as Record<string, unknown>;
+      return rest;
+    };
+    const theirs = await json('POST', '/api/v1/recordings/g-1/holds', KEYS.acmeAdmin, { matter: 'M-x', reason: 'r' });
+    const unknown = await json('POST', '/api/v1/recordings/g-nowhere/holds', KEYS.acmeAdmin, { matter: 'M-x', reason: 'r' });
+    expect(theirs.status).toBe(404);
+    expect(strip(theirs)).toEqual(strip(unknown));
+    const owner = (await gw.deps.auditRepo.query({ tenantId: 'globex', action: 'recording.cross_tenant_attempt', limit: 1000 })).items.filter((e) => e.ref === 'g-1');
+    expect(owner).toMatchObject([{ outcome: 'denied', status: 404, errorCode: 'recording.not_found', principalId: 'root', detail: { requesting_tenant: 'acme' } }]);
+    // The caller's own trail has the refused placement, with what was asked.
+    const mine = (await eventsOf('hold.create')).filter((e) => e.ref === 'g-1');
+    expect(mine).toMatchObject([{ outcome: 'denied', status: 404, detail: { cross_tenant_attempt: true, matter: 'M-x' } }]);
+    expect(await gw.catalogDb.db.selectFrom('legal_holds').select('id').where('matter', '=', 'M-x').execute()).toEqual([]);
+  });
+
+  it('places and releases a hold in one commit with its audit event: with the trail down, 503 and nothing changed', async () => {
+    const repo = gw.deps.audit.repo;
+    const { append, appendIn } = repo;
+    const trailDown = async <T>(fn: () => Promise<T>): Promise<T> => {
+      repo.append = () => Promise.reject(new Error('audit store unavailable'));
+      repo.appendIn = () => Promise.reject(new Error('audit store unavailable'));
+      try {
+        return await fn();
+      } finally {
+        repo.append = append;
+        repo.appendIn = appendIn;
+      }
+    };
+    const holdsOf = () => gw.catalogDb.db.selectFrom('legal_holds').selectAll().where('matter', '=', 'M-down').execute();
+
+    const refused = await trailDown(() => json('POST', '/api/v1/recordings/bad_1/holds', KEYS.acmeAdmin, { matter: 'M-down', reason: 'r' }));
+    expect(refused.status, refused.body.toString()).toBe(503);
+    expect(codeOf(refused)).toBe('audit.unavailable');
+    expect(await holdsOf()).toEqual([]);
+
+    // The trail back: the same placement is not a duplicate of a hold that never committed.
+    const placed = await json('POST', '/api/v1/recordings/bad_1/holds', KEYS.acmeAdmin, { matter: 'M-down', reason: 'r' });
+    expect(placed.status, placed.body.toString()).toBe(201);
+    const id = JSON.parse(placed.body.toString()).id as string;
+
+    // Release request and confirmation: each refused without its event, the hold as it was.
+    const asked = await trailDown(() => json('POST', `/api/v1/holds/${id}/release`, KEYS.acmeAdmin, { reason: 'done' }));
+    expect(asked.status).toBe(503);
+    expect(codeOf(asked)).toBe('audit.unavailable');
+    expect(await holdsOf()).toMatchObject([{ id, release_requested_by: null, released_at: null }]);
+    expect((await json('POST', `/api/v1/holds/${id}/release`, KEYS.acmeAdmin, { reason: 'done' })).status).toBe(202);
+    // A refusal stays the refusal when its event cannot be written: nothing was granted.
+    const self = await trailDown(() => json('POST', `/api/v1/holds/${id}/release`, KEYS.acmeAdmin, {}));
+    expect(self.status).toBe(409);
+    expect(codeOf(self)).toBe('hold.second_admin_required');
+    const confirmed = await trailDown(() => json('POST', `/api/v1/holds/${id}/release`, KEYS.acmeAdmin2));
+    expect(confirmed.status).toBe(503);
+    expect(await holdsOf()).toMatchObject([{ id, release_requested_by: 'root', released_at: null }]);
+    expect((await json('POST', `/api/v1/holds/${id}/release`, KEYS.acmeAdmin2)).status).toBe(200);
+
+    const trail = async (action: string) => (await eventsOf(action)).filter((e) => e.detail?.hold_id === id);
+    expect(await trail('hold.create')).toMatchObject([{ outcome: 'completed', status: 201 }]);
+    expect(await trail('hold.release_request')).toMatchObject([{ outcome: 'completed', status: 202 }]);
+    expect(await trail('hold.release')).toMatchObject([{ outcome: 'completed', status: 200, principalId: 'carol' }]);
+    expect((await gw.deps.auditRepo.verify()).ok).toBe(true);
+  });
+
   it("cannot see or release another tenant's hold, and a duplicate matter is 409", async () => {
     const g = await json('POST', '/api/v1/recordings/globex_1/holds', KEYS.globexAdmin, { matter: 'G-1', reason: 'r' });
     expect(g.status).toBe(201);

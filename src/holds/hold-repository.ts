@@ -33,6 +33,19 @@ export interface HoldQuery {
   after?: { createdAt: string; id: string };
 }
 
+export interface NewHold {
+  tenantId: string;
+  recordingPk: string;
+  matter: string;
+  reason: string;
+  createdBy: string;
+}
+
+export interface ReleaseStep {
+  step: 'release_requested' | 'released';
+  hold: LegalHold;
+}
+
 function toHold(r: Selectable<LegalHoldsTable>): LegalHold {
   return {
     id: r.id,
@@ -63,7 +76,15 @@ export class HoldRepository {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async create(h: { tenantId: string; recordingPk: string; matter: string; reason: string; createdBy: string }): Promise<LegalHold> {
+  async create(h: NewHold): Promise<LegalHold> {
+    return this.createIn(this.db, h);
+  }
+
+  /**
+   * `create` inside the caller's write transaction (writeTransaction): the route appends the
+   * placement's audit event there too (appendIn), so a hold never exists without its evidence.
+   */
+  async createIn(trx: Kysely<Database>, h: NewHold): Promise<LegalHold> {
     const row = {
       id: randomUUID(),
       tenant_id: h.tenantId,
@@ -78,7 +99,7 @@ export class HoldRepository {
       release_requested_at: null,
     };
     try {
-      await this.db.insertInto('legal_holds').values(row).execute();
+      await trx.insertInto('legal_holds').values(row).execute();
     } catch (e) {
       // One active hold per (recording, matter): the partial unique index decides, also under races.
       if (isUniqueViolation(e)) throw new AppError('hold.duplicate', `the recording already has an active hold for matter "${h.matter}"`);
@@ -137,35 +158,38 @@ export class HoldRepository {
    * (409 hold.second_admin_required), as is any call on a released hold (409 hold.already_released).
    * Conditional updates make concurrent calls safe: exactly one request, exactly one release.
    */
-  async release(tenantId: string, id: string, principalId: string): Promise<{ step: 'release_requested' | 'released'; hold: LegalHold }> {
-    return writeTransaction(this.db, async (trx) => {
-      const r = await trx.selectFrom('legal_holds').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
-      if (!r) throw new AppError('hold.not_found');
-      if (r.released_at) throw new AppError('hold.already_released', `released by ${r.released_by} at ${r.released_at}`);
-      const at = this.now().toISOString();
-      if (!r.release_requested_by) {
-        const done = await trx
-          .updateTable('legal_holds')
-          .set({ release_requested_by: principalId, release_requested_at: at })
-          .where('id', '=', id)
-          .where('release_requested_by', 'is', null)
-          .where('released_at', 'is', null)
-          .executeTakeFirst();
-        if (Number(done.numUpdatedRows) !== 1) throw new AppError('hold.already_released', 'the hold changed while the release was requested; read it again');
-        return { step: 'release_requested' as const, hold: toHold({ ...r, release_requested_by: principalId, release_requested_at: at }) };
-      }
-      if (r.release_requested_by === principalId) {
-        throw new AppError('hold.second_admin_required', `the release was requested by ${principalId}; another administrator must confirm it`);
-      }
+  async release(tenantId: string, id: string, principalId: string): Promise<ReleaseStep> {
+    return writeTransaction(this.db, (trx) => this.releaseIn(trx, tenantId, id, principalId));
+  }
+
+  /** `release` inside the caller's write transaction, beside the step's audit event (as `createIn`). */
+  async releaseIn(trx: Kysely<Database>, tenantId: string, id: string, principalId: string): Promise<ReleaseStep> {
+    const r = await trx.selectFrom('legal_holds').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    if (!r) throw new AppError('hold.not_found');
+    if (r.released_at) throw new AppError('hold.already_released', `released by ${r.released_by} at ${r.released_at}`);
+    const at = this.now().toISOString();
+    if (!r.release_requested_by) {
       const done = await trx
         .updateTable('legal_holds')
-        .set({ released_by: principalId, released_at: at })
+        .set({ release_requested_by: principalId, release_requested_at: at })
         .where('id', '=', id)
+        .where('release_requested_by', 'is', null)
         .where('released_at', 'is', null)
-        .where('release_requested_by', '=', r.release_requested_by)
         .executeTakeFirst();
-      if (Number(done.numUpdatedRows) !== 1) throw new AppError('hold.already_released');
-      return { step: 'released' as const, hold: toHold({ ...r, released_by: principalId, released_at: at }) };
-    });
+      if (Number(done.numUpdatedRows) !== 1) throw new AppError('hold.already_released', 'the hold changed while the release was requested; read it again');
+      return { step: 'release_requested' as const, hold: toHold({ ...r, release_requested_by: principalId, release_requested_at: at }) };
+    }
+    if (r.release_requested_by === principalId) {
+      throw new AppError('hold.second_admin_required', `the release was requested by ${principalId}; another administrator must confirm it`);
+    }
+    const done = await trx
+      .updateTable('legal_holds')
+      .set({ released_by: principalId, released_at: at })
+      .where('id', '=', id)
+      .where('released_at', 'is', null)
+      .where('release_requested_by', '=', r.release_requested_by)
+      .executeTakeFirst();
+    if (Number(done.numUpdatedRows) !== 1) throw new AppError('hold.already_released');
+    return { step: 'released' as const, hold: toHold({ ...r, released_by: principalId, released_at: at }) };
   }
 }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../deps.js';
+import { auditOrRefuse } from '../http/serve-recording.js';
 import { migrationReport, reportCsv } from './report.js';
 
 /** GET /api/v1/reports/migration: the caller's tenant's migration report (scope audit:read or admin), audited before the data leaves. */
@@ -25,7 +26,9 @@ export function migrationReportRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const q = req.query;
         req.audit.callerId = req.principal!.id;
         const report = await migrationReport(deps.catalog.db, req.principal!.tenantId, { limit: q.limit });
-        const ev = await deps.audit.record(req, { outcome: 'completed', status: 200, detail: { query: q, counts: report.counts, truncated: report.truncated } });
+        req.audit.detail = { query: q, counts: report.counts, truncated: report.truncated };
+        // No evidence of the read, no report (503 audit.unavailable).
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         if (q.format === 'csv') {
           reply.header('Content-Type', 'text/csv; charset=utf-8').header('Content-Disposition', `attachment; filename="migration-${report.tenant}.csv"`);

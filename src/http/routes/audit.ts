@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { BreakReason, VerifyResult } from '../../audit/audit-repository.js';
 import { auditExportLines } from '../../audit/export.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError, isAppError } from '../../errors.js';
@@ -9,6 +10,32 @@ import { ResponseSink } from '../response-sink.js';
 import { auditOrRefuse } from '../serve-recording.js';
 
 const isoTime = z.iso.datetime({ offset: true });
+
+/** What GET /api/v1/audit/verify tells a caller without `admin` (docs/AUDIT.md). */
+export interface TenantVerifyView {
+  ok: boolean;
+  /** At least one signed checkpoint was confirmed before the walk ended. */
+  checkpointed: boolean;
+  /** seq and id only when the broken event is the caller's tenant's own. */
+  broken?: { reason: BreakReason; seq?: number; id?: string };
+}
+
+/**
+ * The verdict on the one chain every tenant shares, as one tenant may see it. The count of events,
+ * the head hash, the number of checkpoints (written every N events and each busy interval) and
+ * where another tenant's event broke the chain would each, polled, tell a tenant how busy the
+ * others are; whether the chain holds, and where their own event broke it, tells them nothing
+ * of anyone else. Admins operate the whole gateway and get the full answer.
+ */
+async function tenantView(deps: AppDeps, tenantId: string, r: VerifyResult): Promise<TenantVerifyView> {
+  const view: TenantVerifyView = { ok: r.ok, checkpointed: r.checkpoints > 0 };
+  if (r.broken) {
+    // Whose event it is, as its row says now; a forged checkpoint or a cut tail names no event, so nobody's.
+    const ev = r.broken.id ? await deps.auditRepo.byId(r.broken.id) : null;
+    view.broken = { reason: r.broken.reason, ...(ev && ev.tenantId === tenantId ? { seq: r.broken.seq, id: ev.id } : {}) };
+  }
+  return view;
+}
 
 /** Reads of the trail are themselves audited (PCI DSS 10.2.1.3). */
 export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
@@ -36,8 +63,9 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
       async (req, reply) => {
         const q = req.query;
         req.audit.callerId = req.principal!.id;
-        // The read is logged before the data leaves.
-        const ev = await deps.audit.record(req, { outcome: 'completed', status: 200, detail: { query: q } });
+        req.audit.detail = { query: q };
+        // The read is logged before the data is read; no evidence, no events (503 audit.unavailable).
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         const page = await deps.auditRepo.query({
           tenantId: req.principal!.tenantId,
           limit: q.limit,
@@ -58,11 +86,12 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
       '/api/v1/audit/verify',
       { config: { auth: true, scope: 'audit:read', action: 'audit.verify' }, schema: { summary: 'Verify the hash chain of the audit trail' } },
       async (req, reply) => {
-        req.audit.callerId = req.principal!.id;
-        const ev = await deps.audit.record(req, { outcome: 'completed', status: 200 });
+        const p = req.principal!;
+        req.audit.callerId = p.id;
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         const result = await deps.auditRepo.verify();
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
-        return result;
+        return p.scopes.has('admin') ? result : await tenantView(deps, p.tenantId, result);
       },
     );
 
@@ -72,7 +101,7 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
       async (req, reply) => {
         req.audit.callerId = req.principal!.id;
         const keyId = await deps.keys.signingKeyId();
-        const ev = await deps.audit.record(req, { outcome: 'completed', status: 200 });
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         return { key_id: keyId, algorithm: 'Ed25519', public_key: await deps.keys.publicKey(keyId) };
       },

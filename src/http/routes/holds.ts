@@ -5,6 +5,7 @@ import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
 import type { LegalHold } from '../../holds/hold-repository.js';
 import { sourceDeleted } from '../../resolve/retention.js';
+import { auditOrRefuse, resolveOrAudit } from '../serve-recording.js';
 
 /** Free text an auditor reads: printable, bounded. */
 const text = (max: number) =>
@@ -61,16 +62,22 @@ export function holdRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const p = req.principal!;
         req.audit.ref = req.params.ref;
         req.audit.callerId = p.id;
-        const { recording } = await deps.resolver.resolve(p.tenantId, req.params.ref, AbortSignal.timeout(30_000));
-        req.audit.recordingPk = recording.id;
+        // Before the lookup: a refused attempt is recorded with what it asked for.
         req.audit.detail = { matter: req.body.matter, reason: req.body.reason };
-        const hold = await deps.holds.create({ tenantId: p.tenantId, recordingPk: recording.id, matter: req.body.matter, reason: req.body.reason, createdBy: p.id });
+        // Another tenant's ref is a 404 like an unknown one, and evidence in the owner's trail (product.md principle 4).
+        const recording = await resolveOrAudit(deps, req, req.params.ref, AbortSignal.timeout(30_000));
+        req.audit.recordingPk = recording.id;
         // A hold binds us, not the sources: copies a source will delete on its own date are named, so someone acts.
         const atRisk = recording.copies
           .filter((c) => c.sourceRetentionExpiry && !sourceDeleted(c))
           .map((c) => ({ copy_id: c.id, origin: c.origin, source_retention_expiry: c.sourceRetentionExpiry }));
-        const ev = await deps.audit.record(req, { outcome: 'completed', status: 201, detail: { hold_id: hold.id, matter: hold.matter, reason: hold.reason, copies_at_risk: atRisk.length } });
-        reply.code(201).header('Location', `/api/v1/holds/${hold.id}`).header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+        // The hold and its event commit together: no hold without evidence (503 audit.unavailable, nothing placed).
+        const { hold, event } = await auditOrRefuse(deps, req, { outcome: 'completed', status: 201 }, async (trx, record) => {
+          const h = await deps.holds.createIn(trx, { tenantId: p.tenantId, recordingPk: recording.id, matter: req.body.matter, reason: req.body.reason, createdBy: p.id });
+          req.audit.detail = { ...req.audit.detail, hold_id: h.id, copies_at_risk: atRisk.length };
+          return { hold: h, event: await record() };
+        });
+        reply.code(201).header('Location', `/api/v1/holds/${hold.id}`).header('X-Audit-Event-Id', event.id).header('Cache-Control', 'no-store');
         return { ...holdView(hold), copies_deleted_by_source_on: atRisk };
       },
     );
@@ -102,7 +109,9 @@ export function holdRoutes(deps: AppDeps): FastifyPluginAsyncZod {
           ...(q.recording ? { recordingPk: q.recording } : {}),
           ...(q.cursor ? { after: parseCursor(q.cursor) } : {}),
         });
-        const ev = await deps.audit.record(req, { outcome: 'completed', status: 200, detail: { query: q, results: page.items.length } });
+        req.audit.detail = { query: q, results: page.items.length };
+        // No evidence of the read, no list (503 audit.unavailable).
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         return { items: page.items.map(holdView), next_cursor: page.next ? cursorOf(page.next) : null };
       },
@@ -125,19 +134,30 @@ export function holdRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const existing = await deps.holds.get(p.tenantId, req.params.id);
         if (existing) req.audit.recordingPk = existing.recordingPk;
         try {
-          const { step, hold } = await deps.holds.release(p.tenantId, req.params.id, p.id);
-          const ev = await deps.audit.record(req, {
-            action: step === 'released' ? 'hold.release' : 'hold.release_request',
-            outcome: 'completed',
-            status: step === 'released' ? 200 : 202,
-            detail: { ...req.audit.detail, matter: hold.matter, ...(step === 'released' ? { requested_by: hold.releaseRequestedBy } : {}) },
+          // The step and its event commit together: a step without evidence is refused (503
+          // audit.unavailable) and leaves the hold as it was. Which step it is (request or
+          // confirmation) is known inside the transaction only; `fields` is read when `record` runs.
+          const fields = { outcome: 'completed' as const, status: 202 };
+          const { step, hold, event } = await auditOrRefuse(deps, req, fields, async (trx, record) => {
+            const r = await deps.holds.releaseIn(trx, p.tenantId, req.params.id, p.id);
+            const released = r.step === 'released';
+            fields.status = released ? 200 : 202;
+            req.audit.action = released ? 'hold.release' : 'hold.release_request';
+            req.audit.detail = { ...req.audit.detail, matter: r.hold.matter, ...(released ? { requested_by: r.hold.releaseRequestedBy } : {}) };
+            return { ...r, event: await record() };
           });
-          reply.code(step === 'released' ? 200 : 202).header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+          reply.code(step === 'released' ? 200 : 202).header('X-Audit-Event-Id', event.id).header('Cache-Control', 'no-store');
           return holdView(hold);
         } catch (e) {
           // A refused confirmation is a denied attempt at lifting a hold, not a mere failure.
           if (e instanceof AppError && e.code === 'hold.second_admin_required') {
-            await deps.audit.record(req, { outcome: 'denied', status: e.status, errorCode: e.code });
+            try {
+              await deps.audit.record(req, { outcome: 'denied', status: e.status, errorCode: e.code });
+            } catch (auditErr) {
+              // Nothing was granted: the refusal stands, as for any refusal the trail cannot take (app.ts auditRefusal).
+              req.log.error({ err: auditErr }, 'audit write failed for a refused hold release');
+              req.audit.written = true;
+            }
           }
           throw e;
         }

@@ -8,7 +8,7 @@ import { AppError } from '../../errors.js';
 import { FORMAT_PREFERENCES } from '../../media/format.js';
 import { retentionStatus } from '../../resolve/retention.js';
 import { parseRange } from '../range.js';
-import { serveRecording } from '../serve-recording.js';
+import { auditOrRefuse, serveRecording } from '../serve-recording.js';
 
 const refParams = z.object({ ref: identifier }).strict();
 const isoTime = z.iso.datetime({ offset: true });
@@ -127,7 +127,9 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
           ...(q.state ? { state: q.state } : {}),
           ...(after ? { after } : {}),
         });
-        const ev = await deps.audit.record(req, { outcome: 'completed', status: 200, detail: { query: q, results: page.items.length } });
+        req.audit.detail = { query: q, results: page.items.length };
+        // No evidence of the search, no results (503 audit.unavailable).
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         return {
           items: page.items.map((r) => recordingMetadata(r, retentionStatus(r))),

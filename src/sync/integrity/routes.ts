@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { identifier } from '../../catalog/record.js';
 import type { AppDeps } from '../../deps.js';
-import { resolveOrAudit } from '../../http/serve-recording.js';
+import { auditOrRefuse, resolveOrAudit } from '../../http/serve-recording.js';
 import { checkRecording, verdictView } from './check.js';
 
 /**
@@ -32,7 +32,9 @@ export function integrityRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         // Not tied to the client: a verdict reached after a hang-up is still worth keeping.
         const check = await checkRecording(deps, rec, { principalId: p.id, trigger: 'on_demand', signal: AbortSignal.timeout(deps.config.media.transcode_timeout_ms) });
         const view = verdictView(check);
-        const ev = await deps.audit.record(req, { outcome: 'completed', status: 200, detail: view });
+        req.audit.detail = view;
+        // No evidence of the check, no verdict to the caller (503 audit.unavailable).
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         return view;
       },
