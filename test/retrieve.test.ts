@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditRepository } from '../src/audit/audit-repository.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, KEYS, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
 import { post } from './support/http.js';
@@ -117,6 +118,32 @@ describe.each(await usableCatalogs())('retrieve on %s', (kind) => {
     expect(own.status).toBe(200);
   });
 
+  it("answers another tenant's ref exactly as an unknown ref when the trail cannot be written, and logs the owner's lost event", async () => {
+    const repo = gw.deps.audit.repo as AuditRepository;
+    const real = { append: repo.append, appendIn: repo.appendIn };
+    repo.append = () => Promise.reject(new Error('audit store unavailable'));
+    repo.appendIn = () => Promise.reject(new Error('audit store unavailable'));
+    const logsBefore = gw.logs.length;
+    let foreign, unknown;
+    try {
+      foreign = await post(gw, retrieveBody({ target_recording_ref: 'globex_secret' }));
+      unknown = await post(gw, retrieveBody({ target_recording_ref: 'no_such_ref' }));
+    } finally {
+      Object.assign(repo, real);
+    }
+    expect(unknown.status, unknown.body.toString()).toBe(404);
+    expect(foreign.status, foreign.body.toString()).toBe(unknown.status);
+    const strip = (b: Buffer) => {
+      const { request_id: _r, ...rest } = JSON.parse(b.toString());
+      return rest;
+    };
+    expect(strip(foreign.body)).toEqual(strip(unknown.body));
+    expect(Object.keys(foreign.headers).sort()).toEqual(Object.keys(unknown.headers).sort());
+    // The owner's event that could not be written is not lost silently.
+    const errors = gw.logs.slice(logsBefore).map((l) => JSON.parse(l) as { level: number; msg: string; owner_tenant?: string; reqId?: string });
+    expect(errors.some((l) => l.level >= 50 && l.owner_tenant === 'globex' && l.msg.includes('cross-tenant'))).toBe(true);
+  });
+
   it('refuses a caller_id that is not the principal, unless the principal is admin', async () => {
     const res = await post(gw, retrieveBody({ caller_id: 'mallory' }));
     expect(res.status).toBe(403);
@@ -138,12 +165,15 @@ describe.each(await usableCatalogs())('retrieve on %s', (kind) => {
     const res = await post(gw, retrieveBody({ target_recording_ref: 'escape_1' }));
     expect(res.status).toBe(502);
     expect(JSON.parse(res.body.toString()).code).toBe('source.path_refused');
+    expect(res.headers['retry-after']).toBeUndefined();
   });
 
   it('says the object is missing at the source (502), not that the recording does not exist', async () => {
     const res = await post(gw, retrieveBody({ target_recording_ref: 'gone_1' }));
     expect(res.status).toBe(502);
     expect(JSON.parse(res.body.toString()).code).toBe('source.object_missing');
+    // Asking again changes nothing: no Retry-After (a 502 of the source's own error answer has one).
+    expect(res.headers['retry-after']).toBeUndefined();
   });
 
   it('aborts the transfer when the stored bytes do not match the catalog SHA-256', async () => {

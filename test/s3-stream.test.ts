@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -10,6 +10,8 @@ import { AUDIO, KEYS, bearer, retrieveBody, startTestGateway, type TestGateway }
 import { post, raw } from './support/http.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+/** /work/shared/fixtures/audio: bad inputs (text named .wav, RIFF without fmt). */
+const FIXTURES = new URL('../../shared/fixtures/audio/', import.meta.url).pathname;
 
 /** The gateway with an S3 archive (s3rver through the real SDK): streaming, ranges, fallback, and a source that dies mid-stream. */
 describe('S3 archive through the gateway', () => {
@@ -52,6 +54,19 @@ describe('S3 archive through the gateway', () => {
     // Copies of the same origin are tried oldest first: the file-share copy is catalogued later.
     await new Promise((r) => setTimeout(r, 5));
     await gw.seed([{ call_id: 'c-fallback', source_system: 'avaya_aura', legacy_archive_id: 'fs_ok', locator: 'call_mono_pcm16_8k.wav' }]);
+
+    // Copies whose stored bytes are not audio: the first of each pair is catalogued first, so tried first.
+    copyFileSync(join(FIXTURES, 'bad_text.wav'), join(gw.roots.acme!, 'bad_text.wav'));
+    copyFileSync(join(FIXTURES, 'bad_garbage_riff.wav'), join(gw.roots.acme!, 'bad_garbage_riff.wav'));
+    await gw.seed([
+      { call_id: 'c-undecodable', source_system: 'avaya_aura', legacy_archive_id: 'fb_bad', locator: 'bad_text.wav' },
+      { call_id: 'c-both-bad', source_system: 'avaya_aura', legacy_archive_id: 'bb_text', locator: 'bad_text.wav' },
+    ]);
+    await new Promise((r) => setTimeout(r, 5));
+    await gw.seed([
+      { call_id: 'c-undecodable', source_system: 'verint', legacy_archive_id: 'fb_good', locator: 'call_mono_pcm16_8k.wav' },
+      { call_id: 'c-both-bad', source_system: 'verint', legacy_archive_id: 'bb_garbage', locator: 'bad_garbage_riff.wav' },
+    ]);
   });
   afterAll(async () => {
     await gw?.stop();
@@ -76,6 +91,42 @@ describe('S3 archive through the gateway', () => {
     expect(sha256(res.body)).toBe(sha256(readFileSync(join(AUDIO, 'call_mono_pcm16_8k.wav'))));
     const allowed = await gw.deps.auditRepo.byId(res.headers['x-audit-event-id'] as string);
     expect(allowed?.detail?.fallback_from, JSON.stringify(allowed)).toEqual([expect.objectContaining({ code: 'source.object_missing' })]);
+  });
+
+  const copyIdOf = async (ref: string, legacyId: string): Promise<string> => {
+    const meta = JSON.parse((await post(gw, retrieveBody({ target_recording_ref: ref, format_preference: 'json' }))).body.toString());
+    return meta.copies.find((c: { legacy_archive_id: string }) => c.legacy_archive_id === legacyId).id;
+  };
+
+  it('falls back to the other copy when the first copy is not decodable audio, and records why', async () => {
+    const res = await post(gw, retrieveBody({ target_recording_ref: 'c-undecodable', format_preference: 'wav' }));
+    expect(res.status, res.body.toString().slice(0, 300)).toBe(200);
+    expect(res.complete).toBe(true);
+    // PCM asked as WAV is passed through: the good copy's bytes, exactly.
+    expect(sha256(res.body)).toBe(sha256(readFileSync(join(AUDIO, 'call_mono_pcm16_8k.wav'))));
+    const allowed = await gw.deps.auditRepo.byId(res.headers['x-audit-event-id'] as string);
+    expect(allowed?.copyId).toBe(await copyIdOf('c-undecodable', 'fb_good'));
+    expect(allowed?.detail?.fallback_from, JSON.stringify(allowed)).toEqual([
+      { copy_id: await copyIdOf('c-undecodable', 'fb_bad'), origin: 'LEGACY_ARCHIVE', code: 'media.undecodable' },
+    ]);
+  });
+
+  it('answers the first copy\'s 422 when every copy is undecodable, naming both attempts', async () => {
+    const res = await post(gw, retrieveBody({ target_recording_ref: 'c-both-bad', format_preference: 'wav' }));
+    expect(res.status, res.body.toString().slice(0, 300)).toBe(422);
+    expect(res.headers['content-type']).toBe('application/problem+json');
+    const body = JSON.parse(res.body.toString());
+    expect(body.code).toBe('media.undecodable');
+    // The first copy's own diagnosis (plain text), as before the fallback existed.
+    const alone = await post(gw, retrieveBody({ target_recording_ref: 'bb_text', format_preference: 'wav' }));
+    const { request_id: _a, ...first } = body;
+    const { request_id: _b, ...firstAlone } = JSON.parse(alone.body.toString());
+    expect(first).toEqual(firstAlone);
+    const failed = (await gw.deps.auditRepo.query({ tenantId: 'acme', outcome: 'failed', limit: 1000 })).items.find((e) => e.httpRequestId === res.headers['x-request-id']);
+    expect(failed?.detail?.attempts).toEqual([
+      expect.objectContaining({ copy_id: await copyIdOf('c-both-bad', 'bb_text'), code: 'media.undecodable' }),
+      expect.objectContaining({ copy_id: await copyIdOf('c-both-bad', 'bb_garbage'), code: 'media.undecodable' }),
+    ]);
   });
 
   it("never serves a tenant's copy through another tenant's connector", async () => {

@@ -438,6 +438,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`create index copies_locator on recording_copies (tenant_id, source_system, ${locator}) where locator is not null`.execute(db);
       },
     },
+    '0013_jobs_include_metadata': {
+      async up(db: Kysely<any>) {
+        // A job's content carries the headers of a direct retrieval, X-Recording-Metadata too when
+        // the request asked for it (product.md): the job remembers that. 0 for jobs made before.
+        await db.schema.alterTable('jobs').addColumn('include_metadata', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
   };
 }
 

@@ -157,6 +157,8 @@ export interface JobsTable {
   expires_at: string | null;
   created_at: string;
   updated_at: string;
+  /** 1 when the request asked for include_metadata (0013). */
+  include_metadata: Generated<number>;
 }
 
 /** Sync state per (tenant, source): the lease (one run at a time across instances) and the resume cursor. */

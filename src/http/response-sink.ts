@@ -24,6 +24,8 @@ export class ResponseSink extends Writable {
   /** The response closed before it finished, while the stream was still going. */
   clientGone = false;
   private readonly hash = createHash('sha256');
+  /** A HEAD response: node discards its body yet calls back as if the socket took it, so nothing counts. */
+  private readonly bodiless: boolean;
   private inFlight = 0;
   private allWritten: (() => void) | undefined;
 
@@ -33,6 +35,7 @@ export class ResponseSink extends Writable {
   ) {
     // No buffering of its own: the socket's buffer and the stages before provide the depth.
     super({ highWaterMark: 0 });
+    this.bodiless = res.req?.method === 'HEAD';
     res.once('close', () => {
       if (res.writableFinished || this.destroyed) return;
       this.clientGone = true;
@@ -47,7 +50,7 @@ export class ResponseSink extends Writable {
       this.inFlight--;
       // Callbacks come in write order. Node also calls back, without an error, for a write a
       // destroyed socket discarded: a chunk counts only if the socket was still there.
-      if (!err && !socket?.destroyed) {
+      if (!err && !socket?.destroyed && !this.bodiless) {
         this.bytes += chunk.length;
         this.hash.update(chunk);
       }

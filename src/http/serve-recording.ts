@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { AuditEvent } from '../audit/event.js';
@@ -42,7 +42,8 @@ export function clientSignal(reply: FastifyReply): AbortSignal {
   return ac.signal;
 }
 
-const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+/** X-Recording-Metadata: the normalised record, base64url JSON (direct retrievals and job content alike). */
+export const metadataHeader = (rec: Recording, retention: RetentionStatus): string => Buffer.from(JSON.stringify(recordingMetadata(rec, retention))).toString('base64url');
 
 /**
  * The one path from a ref to bytes on the wire, shared by the retrieve endpoint and the player
@@ -76,7 +77,7 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
   }
 
   const format = opts.format;
-  const opened = await openOrHandOff(deps, req, reply, recording, format, opts.allowJobs, signal);
+  const opened = await openOrHandOff(deps, req, reply, recording, format, opts, signal);
   if (!opened) return;
   const { copy, prepared } = opened;
   req.audit.copyId = copy.id;
@@ -99,7 +100,9 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
         status = 206;
         contentRange = `bytes ${r.start}-${r.end}/${whole}`;
         length = r.end - r.start + 1;
-        if (!prepared.transcoded) {
+        if (req.method === 'HEAD') {
+          // The head alone: no body is read, so there is no range to fetch or cut (streamOut closes it).
+        } else if (!prepared.transcoded) {
           // Stored bytes: ask the source for just the range instead of reading up to it.
           prepared.body.destroy();
           const media = await opened.connector.open(locationOf(copy, recording.conversationId), { signal, range: r });
@@ -134,7 +137,7 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
     'Accept-Ranges': acceptRanges ? 'bytes' : 'none',
   };
   if (contentRange) headers['Content-Range'] = contentRange;
-  if (opts.includeMetadata) headers['X-Recording-Metadata'] = b64url(recordingMetadata(recording, servedRetention));
+  if (opts.includeMetadata) headers['X-Recording-Metadata'] = metadataHeader(recording, servedRetention);
   if (wholeOriginal && copy.sha256) headers['X-Content-SHA256'] = copy.sha256;
   if (opts.chunked) headers.Trailer = 'X-Content-SHA256';
   else if (length !== undefined) headers['Content-Length'] = length;
@@ -163,16 +166,21 @@ export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: st
       if (owners.length) {
         req.audit.detail = { ...req.audit.detail, cross_tenant_attempt: true };
         for (const owner of owners) {
-          await deps.audit.repo.append({
-            ...deps.audit.base(req),
-            tenantId: owner,
-            ref,
-            action: 'recording.cross_tenant_attempt',
-            outcome: 'denied',
-            status: 404,
-            errorCode: 'recording.not_found',
-            detail: { requesting_tenant: tenantId },
-          });
+          // A failed write must not change the caller's answer: an unknown ref is a 404 whatever
+          // the trail does (the error handler logs its own failed write), so this one is too —
+          // anything else would tell the caller the ref exists elsewhere. The loss is logged.
+          await deps.audit.repo
+            .append({
+              ...deps.audit.base(req),
+              tenantId: owner,
+              ref,
+              action: 'recording.cross_tenant_attempt',
+              outcome: 'denied',
+              status: 404,
+              errorCode: 'recording.not_found',
+              detail: { requesting_tenant: tenantId },
+            })
+            .catch((auditErr: unknown) => req.log.error({ err: auditErr, owner_tenant: owner }, "audit write failed for a cross-tenant attempt (owner's trail)"));
         }
       }
     }
@@ -186,11 +194,19 @@ export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: st
  * transcoding). A slow fetch is not restarted: the same fetch goes on into staging.
  * Returns null when a 202 was sent.
  */
-async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyReply, rec: Recording, format: AudioFormat, allowJobs: boolean, clientGone: AbortSignal): Promise<OpenedCopy | null> {
+async function openOrHandOff(
+  deps: AppDeps,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  rec: Recording,
+  format: AudioFormat,
+  { allowJobs, includeMetadata }: Pick<ServeOptions, 'allowJobs' | 'includeMetadata'>,
+  clientGone: AbortSignal,
+): Promise<OpenedCopy | null> {
   const p = req.principal!;
   if (allowJobs && req.audit.requestId) {
     const existing = await deps.jobs.byRequestId(p.tenantId, req.audit.requestId);
-    if (existing) return accepted(deps, req, reply, existing, false);
+    if (existing) return accepted(deps, req, reply, async () => ({ job: existing, created: false }));
   }
   const first = orderCopies(rec, deps.config.policy.prefer)[0];
   const source = first ? deps.sources.configFor(rec.tenantId, first) : undefined;
@@ -205,14 +221,11 @@ async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyR
       ref: req.audit.ref ?? rec.id,
       recordingPk: rec.id,
       format,
+      includeMetadata,
       maxAttempts: deps.config.jobs.max_attempts,
       ...(running ? { leaseOwner: deps.instanceId, leaseMs: deps.config.jobs.lease_ms } : {}),
     }, db);
-  if (mode === 'async') {
-    const { job, created } = await newJob(false);
-    deps.worker?.poke();
-    return accepted(deps, req, reply, job, created);
-  }
+  if (mode === 'async') return accepted(deps, req, reply, (trx) => newJob(false, trx), { poke: true });
 
   // The fetch outlives the client only once it is handed to a job.
   const fetchAc = new AbortController();
@@ -228,12 +241,7 @@ async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyR
   if (outcome === 'timeout') {
     const handoffStart = performance.now();
     reply.raw.once('finish', () => deps.handoffClock.record(performance.now() - handoffStart));
-    // The job row and its "allowed" audit event: one commit on the way to the 202, and never one without the other.
-    const { job, created, event } = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 202 }, async (trx, record) => {
-      const r = await newJob(true, trx);
-      req.audit.detail = { ...req.audit.detail, job_id: r.job.id, job_created: r.created };
-      return { ...r, event: await record() };
-    });
+    const { job, created, event } = await recordHandOff(deps, req, (trx) => newJob(true, trx));
     handedOff = true;
     if (created) {
       const handed = { abort: fetchAc, done: stageOpened(deps, job, opening, fetchAc) };
@@ -247,11 +255,7 @@ async function openOrHandOff(deps: AppDeps, req: FastifyRequest, reply: FastifyR
     const e = outcome.error;
     if (e instanceof NoCopyOpened) {
       req.audit.detail = { ...req.audit.detail, attempts: e.attempts };
-      if (allowJobs && PREPARING_CODES.has(e.last.code)) {
-        const { job, created } = await newJob(false);
-        deps.worker?.poke();
-        return accepted(deps, req, reply, job, created);
-      }
+      if (allowJobs && PREPARING_CODES.has(e.last.code)) return accepted(deps, req, reply, (trx) => newJob(false, trx), { poke: true });
       throw e.last;
     }
     throw e;
@@ -275,11 +279,27 @@ async function settleWithin<T>(p: Promise<T>, ms: number | undefined): Promise<{
   }
 }
 
-/** 202 Accepted with the job to poll (product.md), audited as an allowed access. */
-async function accepted(deps: AppDeps, req: FastifyRequest, reply: FastifyReply, job: Job, created: boolean): Promise<null> {
-  req.audit.detail = { ...req.audit.detail, job_id: job.id, job_created: created };
-  const ev = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 202 });
-  return sendAccepted(deps, reply, job, ev.id);
+/** Writes a job (or returns the request's existing one) inside the hand-off's transaction. */
+type JobWrite = (trx: Kysely<Database>) => Promise<{ job: Job; created: boolean }>;
+
+/**
+ * The job row and its "allowed" 202 event: one commit, never one without the other — an audit
+ * trail that cannot be written rolls the job back, so no job runs (or stages media) without evidence.
+ */
+async function recordHandOff(deps: AppDeps, req: FastifyRequest, write: JobWrite): Promise<{ job: Job; created: boolean; event: AuditEvent }> {
+  return auditOrRefuse(deps, req, { outcome: 'allowed', status: 202 }, async (trx, record) => {
+    const r = await write(trx);
+    req.audit.detail = { ...req.audit.detail, job_id: r.job.id, job_created: r.created };
+    return { ...r, event: await record() };
+  });
+}
+
+/** 202 Accepted with the job to poll (product.md), audited as an allowed access in the job's commit. */
+async function accepted(deps: AppDeps, req: FastifyRequest, reply: FastifyReply, write: JobWrite, opts: { poke?: boolean } = {}): Promise<null> {
+  const { job, event } = await recordHandOff(deps, req, write);
+  // Only after the commit: a worker woken earlier could miss the row, or claim one about to roll back.
+  if (opts.poke) deps.worker?.poke();
+  return sendAccepted(deps, reply, job, event.id);
 }
 
 async function sendAccepted(deps: AppDeps, reply: FastifyReply, job: Job, eventId: string): Promise<null> {
@@ -319,6 +339,8 @@ export async function auditOrRefuse<T>(
   fields: { outcome: 'allowed' | 'completed'; status: number },
   within?: (trx: Kysely<Database>, record: () => Promise<AuditEvent>) => Promise<T>,
 ): Promise<T | AuditEvent> {
+  // A HEAD is answered with the head alone: the trail says so, as a GET's bytes would say what left.
+  if (req.method === 'HEAD') req.audit.detail = { ...req.audit.detail, head: true };
   try {
     if (!within) return await deps.audit.record(req, fields);
     const written: AuditEvent[] = [];
@@ -346,6 +368,13 @@ export async function auditOrRefuse<T>(
   }
 }
 
+/**
+ * Sends a media response: the head, then the body through ResponseSink, then the ".end" event with
+ * the bytes that left and their SHA-256. Shared by every route that streams media or packages.
+ * A HEAD gets the same head and no body: the source is closed unread (node would discard the body
+ * of a HEAD yet call back as if the socket took it, so piping would read the whole source for
+ * nobody and audit a transfer that never happened).
+ */
 export async function streamOut(
   deps: AppDeps,
   req: FastifyRequest,
@@ -357,41 +386,65 @@ export async function streamOut(
 ): Promise<void> {
   const res = reply.raw;
   reply.hijack();
+  const head = req.method === 'HEAD';
+  if (head) body.destroy();
   res.writeHead(status, headers);
+  const sent = head ? await sendHeadOnly(res) : await pipeBody(deps, req, res, body, ctx);
+  deps.metrics.bytesStreamed.inc({ origin: ctx.origin, transcoded: String(ctx.transcoded) }, sent.bytes);
+  deps.metrics.requests.inc({ route: req.routeOptions.url ?? '', origin: ctx.origin, outcome: sent.outcome, status: String(status) });
+  try {
+    await deps.audit.record(req, {
+      outcome: sent.outcome,
+      status,
+      bytesSent: sent.bytes,
+      sha256: sent.sha256,
+      errorCode: sent.errorCode,
+      relatedEventId: ctx.allowedEventId,
+      action: `${req.audit.action}.end`,
+      ...(head ? { detail: { ...req.audit.detail, head: true } } : {}),
+    });
+  } catch (e) {
+    req.log.error({ err: e }, 'audit completion event could not be written');
+  }
+}
+
+interface Sent {
+  outcome: 'completed' | 'aborted' | 'failed';
+  errorCode: string | null;
+  bytes: number;
+  /** Of the bytes sent; null when no body was sent (a HEAD). */
+  sha256: string | null;
+}
+
+async function sendHeadOnly(res: FastifyReply['raw']): Promise<Sent> {
+  try {
+    res.end();
+    await finished(res);
+    return { outcome: 'completed', errorCode: null, bytes: 0, sha256: null };
+  } catch {
+    return { outcome: 'aborted', errorCode: 'client.disconnected', bytes: 0, sha256: null };
+  }
+}
+
+async function pipeBody(deps: AppDeps, req: FastifyRequest, res: FastifyReply['raw'], body: Readable, ctx: { chunked: boolean; expectSha256: string | null }): Promise<Sent> {
   // Meters what the socket took, not what was queued: the audit event names the bytes that left.
   // Trailers go out with the last chunk; the digest is of exactly the bytes sent.
   const sink = new ResponseSink(res, { expectSha256: ctx.expectSha256, trailer: ctx.chunked });
-  let outcome: 'completed' | 'aborted' | 'failed' = 'completed';
-  let errorCode: string | null = null;
   let sourceError: unknown;
   body.once('error', (e) => (sourceError ??= e));
   try {
     await pipeline(body, sink);
+    return { outcome: 'completed', errorCode: null, bytes: sink.bytes, sha256: sink.sha256() };
   } catch (e) {
     // pipeline() destroys every stream on any failure; who failed first decides the outcome. A
     // client going away also aborts the source (its signal), so the source's error comes second.
     const clientGone = sink.clientGone || (sourceError === undefined && !isAppError(e));
-    outcome = clientGone ? 'aborted' : 'failed';
-    errorCode = clientGone ? 'client.disconnected' : isAppError(e) ? e.code : 'source.stream_broken';
+    const errorCode = clientGone ? 'client.disconnected' : isAppError(e) ? e.code : 'source.stream_broken';
     deps.metrics.streamAborts.inc({ reason: errorCode === 'source.integrity_mismatch' ? 'integrity' : clientGone ? 'client' : 'source' });
     // Never end cleanly after a failure: the client must see an incomplete transfer.
     res.destroy();
     body.destroy();
     req.log.warn({ code: errorCode, bytes: sink.bytes }, 'stream cut short');
-  }
-  deps.metrics.bytesStreamed.inc({ origin: ctx.origin, transcoded: String(ctx.transcoded) }, sink.bytes);
-  deps.metrics.requests.inc({ route: req.routeOptions.url ?? '', origin: ctx.origin, outcome, status: String(status) });
-  try {
-    await deps.audit.record(req, {
-      outcome,
-      status,
-      bytesSent: sink.bytes,
-      sha256: sink.sha256(),
-      errorCode,
-      relatedEventId: ctx.allowedEventId,
-      action: `${req.audit.action}.end`,
-    });
-  } catch (e) {
-    req.log.error({ err: e }, 'audit completion event could not be written');
+    return { outcome: clientGone ? 'aborted' : 'failed', errorCode, bytes: sink.bytes, sha256: sink.sha256() };
   }
 }

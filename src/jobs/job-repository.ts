@@ -38,6 +38,8 @@ export interface Job {
   expiresAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /** The request asked for include_metadata: the content carries X-Recording-Metadata. */
+  includeMetadata: boolean;
 }
 
 export interface NewJob {
@@ -50,6 +52,7 @@ export interface NewJob {
   recordingPk: string;
   format: string;
   maxAttempts: number;
+  includeMetadata?: boolean;
   /** A job whose fetch is already under way in this process starts as running under its lease. */
   leaseOwner?: string;
   leaseMs?: number;
@@ -106,6 +109,7 @@ function toJob(r: Selectable<JobsTable>): Job {
     expiresAt: r.expires_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    includeMetadata: Number(r.include_metadata) === 1,
   };
 }
 
@@ -148,6 +152,7 @@ export class JobRepository {
         lease_owner: j.leaseOwner ?? null,
         lease_until: running ? iso(now + (j.leaseMs ?? 30_000)) : null,
         bytes_done: 0,
+        include_metadata: j.includeMetadata ? 1 : 0,
         created_at: iso(now),
         updated_at: iso(now),
       })

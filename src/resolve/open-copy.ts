@@ -39,9 +39,16 @@ export class NoCopyOpened extends Error {
 export const PREPARING_CODES = new Set(['source.archived', 'source.restoring', 'source.media_not_ready']);
 
 /**
+ * The bytes of this copy cannot be served (not audio, or a codec we cannot convert): a fault of
+ * the copy, not of the recording — another copy may well be a good file.
+ */
+const MEDIA_FAULTS = new Set(['media.undecodable', 'media.unsupported_codec']);
+
+/**
  * Opens the first copy that works, in policy order, and sniffs/converts it. Another copy is tried
- * only for source faults a retry elsewhere can help; nothing has reached a client yet, so a
- * fallback is safe. Shared by the streaming path and the job worker.
+ * for source faults a retry elsewhere can help and for stored bytes that cannot be decoded;
+ * nothing has reached a client yet, so a fallback is safe. Shared by the streaming path and the
+ * job worker.
  */
 export async function openFirstCopy(deps: AppDeps, rec: Recording, format: AudioFormat, signal: AbortSignal, log?: (msg: string, o: object) => void): Promise<OpenedCopy> {
   const copies = orderCopies(rec, deps.config.policy.prefer);
@@ -78,12 +85,15 @@ export async function openFirstCopy(deps: AppDeps, rec: Recording, format: Audio
       errors.push(err);
       last = err;
       // A source saying "not there" about a copy the catalog knows is a missing copy, not a missing recording.
-      const copyFault = err.code.startsWith('source.') || isRetryable(err) || err.code === 'recording.not_found' || err.code === 'recording.expired';
+      const copyFault = err.code.startsWith('source.') || isRetryable(err) || err.code === 'recording.not_found' || err.code === 'recording.expired' || MEDIA_FAULTS.has(err.code);
       if (!copyFault || signal.aborted) break;
       log?.('copy failed, trying the next one', { copy: copy.id, code: err.code });
     }
   }
-  // A preparing copy (archived, transcoding) is more useful to report than a later copy's hard failure.
+  // A preparing copy (archived, transcoding) is more useful to report than a later copy's hard
+  // failure; then bytes that were there but cannot be decoded (the answer before media faults fell
+  // back) rather than a later copy's outage.
   const preparing = errors.find((e) => PREPARING_CODES.has(e.code));
-  throw new NoCopyOpened(preparing ?? last!, attempts);
+  const undecodable = errors.find((e) => MEDIA_FAULTS.has(e.code));
+  throw new NoCopyOpened(preparing ?? undecodable ?? last!, attempts);
 }

@@ -8,7 +8,7 @@ import { openStaged } from '../../jobs/staging.js';
 import { decryptRange } from '../../keys/chunked-cipher.js';
 import { retentionStatus } from '../../resolve/retention.js';
 import { parseRange, resolveRange } from '../range.js';
-import { auditOrRefuse, streamOut } from '../serve-recording.js';
+import { auditOrRefuse, metadataHeader, streamOut } from '../serve-recording.js';
 
 const jobParams = z.object({ job_id: z.string().regex(/^job_[0-9a-f-]{36}$/, 'not a job id') }).strict();
 
@@ -98,6 +98,8 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
           'X-Audit-Event-Id': allowed.id,
           'Accept-Ranges': 'bytes',
           ...(range ? { 'Content-Range': `bytes ${r.start}-${r.end}/${size}` } : job.sha256 ? { 'X-Content-SHA256': job.sha256 } : {}),
+          // As a direct retrieval with include_metadata would have sent it (the catalog as it is now).
+          ...(job.includeMetadata ? { 'X-Recording-Metadata': metadataHeader(rec, retention) } : {}),
         };
         await streamOut(deps, req, reply, body, headers, range ? 206 : 200, {
           allowedEventId: allowed.id,
