@@ -151,6 +151,8 @@ describe('console API: media tickets, waveform, evidence packages', () => {
     // The gateway's one signing key (KeyService), the same that signs audit checkpoints and exports.
     expect(pk.key_id).toBe(await gw.deps.keys.signingKeyId());
     expect(manifest).toMatchObject({ format: 'custodian-evidence/1', purpose: 'Case 77: regulator request', complete: true, created_by: { tenant: 'acme', principal: 'carol' }, audit_chain: { ok: true } });
+    // The tenant's view of the shared chain: no event count or head hash of all tenants' events.
+    expect(Object.keys(manifest.audit_chain).sort()).toEqual(['checkpointed', 'ok', 'verified_at']);
     expect(manifest.recordings).toHaveLength(2); // the duplicate ref is one recording
     const [g729, alaw] = manifest.recordings;
     expect(g729.original).toMatchObject({ codec: 'g729', origin: 'LEGACY_ARCHIVE' });

@@ -2,6 +2,7 @@ import { PassThrough, Readable } from 'node:stream';
 import yazl from 'yazl';
 import type { Principal } from '../../access/principal.js';
 import type { AuditEvent } from '../../audit/event.js';
+import { tenantVerifyView } from '../../audit/tenant-view.js';
 import { recordingMetadata } from '../../catalog/metadata.js';
 import type { Recording } from '../../catalog/model.js';
 import type { AppDeps } from '../../deps.js';
@@ -202,7 +203,9 @@ export function buildEvidencePackage(
       purpose: input.purpose,
       complete: problems.length === 0,
       problems,
-      audit_chain: { verified_at: new Date().toISOString(), ok: chain.ok, checked: chain.checked, last_hash: chain.lastHash, ...(chain.broken ? { broken: chain.broken } : {}) },
+      // The tenant's view of the shared chain (audit/tenant-view.ts): the package leaves the gateway, and the
+      // chain's event count and head hash would tell whoever reads it how busy the other tenants are.
+      audit_chain: { verified_at: new Date().toISOString(), ...(await tenantVerifyView(deps.auditRepo, input.principal.tenantId, chain)) },
       recordings: recordingsOut,
       files: [...files],
       signature: {

@@ -2,40 +2,14 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { BreakReason, VerifyResult } from '../../audit/audit-repository.js';
 import { auditExportLines } from '../../audit/export.js';
+import { tenantVerifyView } from '../../audit/tenant-view.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError, isAppError } from '../../errors.js';
 import { ResponseSink } from '../response-sink.js';
 import { auditOrRefuse } from '../serve-recording.js';
 
 const isoTime = z.iso.datetime({ offset: true });
-
-/** What GET /api/v1/audit/verify tells a caller without `admin` (docs/AUDIT.md). */
-export interface TenantVerifyView {
-  ok: boolean;
-  /** At least one signed checkpoint was confirmed before the walk ended. */
-  checkpointed: boolean;
-  /** seq and id only when the broken event is the caller's tenant's own. */
-  broken?: { reason: BreakReason; seq?: number; id?: string };
-}
-
-/**
- * The verdict on the one chain every tenant shares, as one tenant may see it. The count of events,
- * the head hash, the number of checkpoints (written every N events and each busy interval) and
- * where another tenant's event broke the chain would each, polled, tell a tenant how busy the
- * others are; whether the chain holds, and where their own event broke it, tells them nothing
- * of anyone else. Admins operate the whole gateway and get the full answer.
- */
-async function tenantView(deps: AppDeps, tenantId: string, r: VerifyResult): Promise<TenantVerifyView> {
-  const view: TenantVerifyView = { ok: r.ok, checkpointed: r.checkpoints > 0 };
-  if (r.broken) {
-    // Whose event it is, as its row says now; a forged checkpoint or a cut tail names no event, so nobody's.
-    const ev = r.broken.id ? await deps.auditRepo.byId(r.broken.id) : null;
-    view.broken = { reason: r.broken.reason, ...(ev && ev.tenantId === tenantId ? { seq: r.broken.seq, id: ev.id } : {}) };
-  }
-  return view;
-}
 
 /** Reads of the trail are themselves audited (PCI DSS 10.2.1.3). */
 export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
@@ -91,7 +65,8 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         const result = await deps.auditRepo.verify();
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
-        return p.scopes.has('admin') ? result : await tenantView(deps, p.tenantId, result);
+        // Admins operate the gateway and get the whole walk; anyone else their tenant's view (audit/tenant-view.ts).
+        return p.scopes.has('admin') ? result : await tenantVerifyView(deps.auditRepo, p.tenantId, result);
       },
     );
 
