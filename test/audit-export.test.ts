@@ -75,6 +75,29 @@ describe.each(await usableCatalogs())('audit export and offline verification on 
     expect(verifyOffline(file, pinned)).toMatchObject({ code: 0, out: { ok: true, count: events.length, contiguous: false, pinned: true } });
   });
 
+  it('HEAD: the export\'s head, no body, nothing read or signed, audited as 0 bytes with detail.head', async () => {
+    const repo = gw.deps.auditRepo;
+    const original = repo.exportEvents.bind(repo);
+    let reads = 0;
+    repo.exportEvents = (...a: Parameters<typeof repo.exportEvents>) => (reads++, original(...a));
+    try {
+      const res = await raw(`${gw.url}/api/v1/audit/export?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to())}`, { method: 'HEAD', headers: bearer(KEYS.acmeAuditor) });
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toBe('application/x-ndjson');
+      expect(res.headers['content-disposition']).toMatch(/^attachment; filename="audit-acme-/);
+      expect(res.body.length).toBe(0);
+      expect(reads).toBe(0);
+      let end;
+      for (let i = 0; i < 50 && !end; i++) {
+        end = (await repo.query({ tenantId: 'acme', action: 'audit.export.end', limit: 100 })).items.find((e) => e.relatedEventId === res.headers['x-audit-event-id']);
+        if (!end) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(end).toMatchObject({ outcome: 'completed', bytesSent: 0, sha256: null, detail: expect.objectContaining({ head: true }) });
+    } finally {
+      repo.exportEvents = original;
+    }
+  });
+
   it('refuses bad periods, missing bounds and principals without audit:read', async () => {
     const q = (s: string, key = KEYS.acmeAuditor) => raw(`${gw.url}/api/v1/audit/export${s}`, { headers: bearer(key) });
     for (const [s, status] of [

@@ -122,9 +122,12 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const sink = new ResponseSink(res);
         let outcome: 'completed' | 'aborted' | 'failed' = 'completed';
         let errorCode: string | null = null;
+        // A HEAD gets the head alone: no export is read or signed for a body nobody receives.
+        const head = req.method === 'HEAD';
         try {
           // Streamed page by page with backpressure: an export of millions of events is never in memory.
-          await pipeline(Readable.from(lines()), sink);
+          if (head) res.end();
+          else await pipeline(Readable.from(lines()), sink);
         } catch {
           outcome = sourceError === undefined ? 'aborted' : 'failed';
           errorCode = sourceError === undefined ? 'client.disconnected' : isAppError(sourceError) ? sourceError.code : 'internal';
@@ -139,8 +142,9 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
             status: 200,
             errorCode,
             bytesSent: sink.bytes,
-            sha256: sink.sha256(),
+            sha256: head ? null : sink.sha256(),
             relatedEventId: allowed.id,
+            ...(head ? { detail: { ...req.audit.detail, head: true } } : {}),
           });
         } catch (e) {
           req.log.error({ err: e }, 'audit completion event could not be written');
