@@ -5,6 +5,7 @@ import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/gen
 import { genesysSource } from '../src/sync/test-helpers.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { KEYS, bearer, startTestGateway, type TestGateway } from './support/gateway.js';
+import { withTrailDown } from './support/trail-down.js';
 import { raw } from './support/http.js';
 
 /**
@@ -43,18 +44,7 @@ describe.each(await usableCatalogs())('routes refuse with 503 audit.unavailable 
   });
 
   /** Both ways into the trail fail: the group-committed append and the in-transaction one. */
-  async function withTrailDown<T>(fn: () => Promise<T>): Promise<T> {
-    const repo = gw.deps.audit.repo as AuditRepository;
-    const { append, appendIn } = repo;
-    repo.append = () => Promise.reject(new Error('audit store unavailable'));
-    repo.appendIn = () => Promise.reject(new Error('audit store unavailable'));
-    try {
-      return await fn();
-    } finally {
-      repo.append = append;
-      repo.appendIn = appendIn;
-    }
-  }
+  const trailDown = <T>(fn: () => Promise<T>): Promise<T> => withTrailDown(gw.deps.audit.repo as AuditRepository, fn);
 
   it.each([
     ['audit events', 'GET', '/api/v1/audit/events', () => KEYS.acmeAuditor],
@@ -68,7 +58,7 @@ describe.each(await usableCatalogs())('routes refuse with 503 audit.unavailable 
     ['integrity check', 'POST', '/api/v1/recordings/c-pair/integrity', () => KEYS.acmeAuditor],
   ] as const)('%s (%s %s) → 503 audit.unavailable, no payload', async (_name, method, path, key) => {
     const body = method === 'GET' ? undefined : path.endsWith('/holds') ? JSON.stringify({ matter: 'M-down', reason: 'r' }) : '{}';
-    const r = await withTrailDown(() =>
+    const r = await trailDown(() =>
       raw(`${gw.url}${path.replace(':hold', holdId)}`, {
         method,
         headers: { ...bearer(key()), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

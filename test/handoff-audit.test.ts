@@ -6,6 +6,7 @@ import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/gen
 import { type LegacySimulator, startLegacySimulator } from '../src/sources/legacy-http/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { withTrailDown } from './support/trail-down.js';
 import { post } from './support/http.js';
 
 /**
@@ -69,17 +70,7 @@ describe.each(await usableCatalogs())('202 hand-off and its audit event on %s', 
   };
 
   /** The trail refuses every write, grouped or in a caller's transaction. */
-  async function withAuditDown<T>(fn: () => Promise<T>): Promise<T> {
-    const repo = gw.deps.audit.repo as AuditRepository;
-    const real = { append: repo.append, appendIn: repo.appendIn };
-    repo.append = () => Promise.reject(new Error('audit store unavailable'));
-    repo.appendIn = () => Promise.reject(new Error('audit store unavailable'));
-    try {
-      return await fn();
-    } finally {
-      Object.assign(repo, real);
-    }
-  }
+  const withAuditDown = <T>(fn: () => Promise<T>): Promise<T> => withTrailDown(gw.deps.audit.repo as AuditRepository, fn);
 
   it('an audit write that fails refuses the 202 and leaves no job', async () => {
     const repo = gw.deps.audit.repo as AuditRepository & { appendIn: AuditRepository['appendIn'] };

@@ -7,7 +7,7 @@ import type { AuditEvent } from '../src/audit/event.js';
 import type { StagingReader } from '../src/jobs/staging.js';
 import { wavHeader } from '../src/media/wav-header.js';
 import type { SourceConnector } from '../src/sources/port.js';
-import { AUDIO, KEYS, bearer, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { AUDIO, KEYS, bearer, pollUntil, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
 import { type RawResponse, post, raw } from './support/http.js';
 
 /** What differs between any two responses, whatever the method. */
@@ -149,12 +149,8 @@ describe('HEAD on media routes', () => {
   it('job content: the head of a GET, no body, no staged record read, audited as 0 bytes', async () => {
     const accepted = await post(gw, retrieveBody({ target_recording_ref: 'job_1', format_preference: 'original' }));
     expect(accepted.status, accepted.body.toString()).toBe(202);
-    const { poll_endpoint } = JSON.parse(accepted.body.toString());
-    let job: { status: string; content_endpoint?: string } = { status: 'queued' };
-    await expect
-      .poll(async () => (job = JSON.parse((await raw(`${gw.url}${poll_endpoint}`, { headers: bearer(KEYS.acme) })).body.toString())).status, { timeout: 10_000 })
-      .toBe('ready');
-    const url = `${gw.url}${job.content_endpoint!}`;
+    const job = (await pollUntil(gw, JSON.parse(accepted.body.toString()).poll_endpoint, ['ready'], KEYS.acme, 10_000)) as { content_endpoint: string };
+    const url = `${gw.url}${job.content_endpoint}`;
 
     const readsBeforeGet = stagedReads;
     const get = await raw(url, { headers: bearer(KEYS.acme) });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usableCatalogs } from './support/catalogs.js';
-import { AUDIO, KEYS, bearer, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { AUDIO, KEYS, bearer, pollUntil, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
 import { type RawResponse, post, raw } from './support/http.js';
 
 /**
@@ -22,12 +22,8 @@ describe.each(await usableCatalogs())('job content and include_metadata on %s', 
   async function contentOf(includeMetadata: boolean): Promise<RawResponse> {
     const accepted = await post(gw, retrieveBody({ target_recording_ref: 'q_1', format_preference: 'wav', include_metadata: includeMetadata }));
     expect(accepted.status, accepted.body.toString()).toBe(202);
-    const { poll_endpoint } = JSON.parse(accepted.body.toString());
-    let job: { status: string; content_endpoint?: string } = { status: 'queued' };
-    await expect
-      .poll(async () => (job = JSON.parse((await raw(`${gw.url}${poll_endpoint}`, { headers: bearer(KEYS.acme) })).body.toString())).status, { timeout: 10_000 })
-      .toBe('ready');
-    const content = await raw(`${gw.url}${job.content_endpoint!}`, { headers: bearer(KEYS.acme) });
+    const job = (await pollUntil(gw, JSON.parse(accepted.body.toString()).poll_endpoint, ['ready'], KEYS.acme, 10_000)) as { content_endpoint: string };
+    const content = await raw(`${gw.url}${job.content_endpoint}`, { headers: bearer(KEYS.acme) });
     expect(content.status).toBe(200);
     return content;
   }

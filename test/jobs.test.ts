@@ -4,23 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
-import { AUDIO, KEYS, bearer, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { AUDIO, KEYS, bearer, pollUntil, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
 import { post, raw } from './support/http.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const PCM = readFileSync(join(AUDIO, 'call_mono_pcm16_8k.wav'));
 const STEREO = readFileSync(join(AUDIO, 'call_stereo_pcm16_8k.wav'));
-
-async function pollUntil(gw: TestGateway, poll: string, want: string[], key = KEYS.acme, timeoutMs = 20_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await raw(`${gw.url}${poll}`, { headers: bearer(key) });
-    const body = JSON.parse(res.body.toString());
-    if (want.includes(body.status)) return body;
-    if (Date.now() > until) throw new Error(`job still ${body.status}: ${res.body.toString()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /**
  * Asynchronous retrieval: a slow or preparing source answers 202 fast, the same fetch goes on into

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usableCatalogs } from './support/catalogs.js';
 import { KEYS, bearer, startTestGateway, type TestGateway } from './support/gateway.js';
+import { withTrailDown } from './support/trail-down.js';
 import { raw } from './support/http.js';
 
 const PAST = '2020-01-01T00:00:00Z';
@@ -158,17 +159,7 @@ describe.each(await usableCatalogs())('retention and legal holds on %s', (kind) 
 
   it('places and releases a hold in one commit with its audit event: with the trail down, 503 and nothing changed', async () => {
     const repo = gw.deps.audit.repo;
-    const { append, appendIn } = repo;
-    const trailDown = async <T>(fn: () => Promise<T>): Promise<T> => {
-      repo.append = () => Promise.reject(new Error('audit store unavailable'));
-      repo.appendIn = () => Promise.reject(new Error('audit store unavailable'));
-      try {
-        return await fn();
-      } finally {
-        repo.append = append;
-        repo.appendIn = appendIn;
-      }
-    };
+    const trailDown = <T>(fn: () => Promise<T>): Promise<T> => withTrailDown(repo, fn);
     const holdsOf = () => gw.catalogDb.db.selectFrom('legal_holds').selectAll().where('matter', '=', 'M-down').execute();
 
     const refused = await trailDown(() => json('POST', '/api/v1/recordings/bad_1/holds', KEYS.acmeAdmin, { matter: 'M-down', reason: 'r' }));

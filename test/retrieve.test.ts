@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRepository } from '../src/audit/audit-repository.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, KEYS, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { withTrailDown } from './support/trail-down.js';
 import { post } from './support/http.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -119,18 +120,11 @@ describe.each(await usableCatalogs())('retrieve on %s', (kind) => {
   });
 
   it("answers another tenant's ref exactly as an unknown ref when the trail cannot be written, and logs the owner's lost event", async () => {
-    const repo = gw.deps.audit.repo as AuditRepository;
-    const real = { append: repo.append, appendIn: repo.appendIn };
-    repo.append = () => Promise.reject(new Error('audit store unavailable'));
-    repo.appendIn = () => Promise.reject(new Error('audit store unavailable'));
     const logsBefore = gw.logs.length;
-    let foreign, unknown;
-    try {
-      foreign = await post(gw, retrieveBody({ target_recording_ref: 'globex_secret' }));
-      unknown = await post(gw, retrieveBody({ target_recording_ref: 'no_such_ref' }));
-    } finally {
-      Object.assign(repo, real);
-    }
+    const [foreign, unknown] = await withTrailDown(gw.deps.audit.repo as AuditRepository, async () => [
+      await post(gw, retrieveBody({ target_recording_ref: 'globex_secret' })),
+      await post(gw, retrieveBody({ target_recording_ref: 'no_such_ref' })),
+    ]);
     expect(unknown.status, unknown.body.toString()).toBe(404);
     expect(foreign.status, foreign.body.toString()).toBe(unknown.status);
     const strip = (b: Buffer) => {

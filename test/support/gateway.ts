@@ -8,6 +8,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { type Gateway, startGateway, type BuildDepsOptions } from '../../src/main.js';
 import { type CatalogKind, openTestCatalog, type TestCatalog } from './catalogs.js';
+import { raw } from './http.js';
 
 export const AUDIO = DEMO_AUDIO_DIR;
 
@@ -115,4 +116,16 @@ export function retrieveBody(overrides: Record<string, unknown> = {}): Record<st
     format_preference: 'original',
     ...overrides,
   };
+}
+
+/** Polls a job's status endpoint until its status is one of `want` (the body is returned), or throws after `timeoutMs`. */
+export async function pollUntil(gw: Pick<TestGateway, 'url'>, poll: string, want: string[], key = KEYS.acme, timeoutMs = 20_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await raw(`${gw.url}${poll}`, { headers: bearer(key) });
+    const body = JSON.parse(res.body.toString());
+    if (want.includes(body.status)) return body;
+    if (Date.now() > until) throw new Error(`job still ${body.status}: ${res.body.toString()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
