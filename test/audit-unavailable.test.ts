@@ -74,4 +74,16 @@ describe.each(await usableCatalogs())('routes refuse with 503 audit.unavailable 
     // The problem's members and nothing else: no items, chain, key, report, verdict or hold.
     expect(Object.keys(problem).sort()).toEqual(['code', 'detail', 'request_id', 'status', 'title', 'type']);
   });
+
+  it('an integrity check refused for want of evidence keeps no verdict', async () => {
+    const checks = () => gw.catalogDb.db.selectFrom('integrity_checks').select('id').execute();
+    const before = (await checks()).length;
+    const r = await trailDown(() => raw(`${gw.url}/api/v1/recordings/c-pair/integrity`, { method: 'POST', headers: { ...bearer(KEYS.acmeAuditor), 'content-type': 'application/json' }, body: '{}' }));
+    expect(r.status, r.body.toString()).toBe(503);
+    expect((await checks()).length).toBe(before);
+    // With the trail back, the same check is kept with its event.
+    const ok = await raw(`${gw.url}/api/v1/recordings/c-pair/integrity`, { method: 'POST', headers: { ...bearer(KEYS.acmeAuditor), 'content-type': 'application/json' }, body: '{}' });
+    expect(ok.status, ok.body.toString()).toBe(200);
+    expect((await checks()).length).toBe(before + 1);
+  });
 });

@@ -71,6 +71,16 @@ export function pairOf(rec: Recording): { legacy: Side; cloud: Side } {
  * at most one ffmpeg slot. The caller audits the verdict (`auditVerdict`, or its request event).
  */
 export async function checkRecording(deps: IntegrityDeps, rec: Recording, opts: CheckOptions): Promise<IntegrityCheck> {
+  const check = await judgeRecording(deps, rec, opts);
+  await new IntegrityRepository(deps.catalog.db).insert(check);
+  return check;
+}
+
+/**
+ * The comparison alone, stored by nobody: for a caller that stores the verdict in its own
+ * transaction with its audit event (the integrity route: no verdict kept without its evidence).
+ */
+export async function judgeRecording(deps: IntegrityDeps, rec: Recording, opts: CheckOptions): Promise<IntegrityCheck> {
   const t = thresholdsFor(deps.config, rec.tenantId, opts.thresholds);
   const pair = pairOf(rec);
   const digest = (s: Side): Promise<CopyDigest> => ('error' in s ? Promise.reject(s.error) : digestCopy(deps, rec, s.copy, opts.signal));
@@ -112,7 +122,6 @@ export async function checkRecording(deps: IntegrityDeps, rec: Recording, opts: 
     const j = judge(l.value, c.value, t);
     check = { ...base, verdict: j.verdict, similarity: j.similarity, offsetMs: j.offsetMs, errorCode: null, detail: { reason: j.reason, ...details } };
   }
-  await new IntegrityRepository(deps.catalog.db).insert(check);
   return check;
 }
 

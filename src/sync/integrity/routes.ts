@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { identifier } from '../../catalog/record.js';
 import type { AppDeps } from '../../deps.js';
 import { auditOrRefuse, resolveOrAudit } from '../../http/serve-recording.js';
-import { checkRecording, verdictView } from './check.js';
+import { judgeRecording, verdictView } from './check.js';
+import { IntegrityRepository } from './integrity-repository.js';
 
 /**
  * POST /api/v1/recordings/{ref}/integrity: compares the recording's legacy and cloud copies now
@@ -30,11 +31,15 @@ export function integrityRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const rec = await resolveOrAudit(deps, req, req.params.ref, AbortSignal.timeout(30_000));
         req.audit.recordingPk = rec.id;
         // Not tied to the client: a verdict reached after a hang-up is still worth keeping.
-        const check = await checkRecording(deps, rec, { principalId: p.id, trigger: 'on_demand', signal: AbortSignal.timeout(deps.config.media.transcode_timeout_ms) });
+        const check = await judgeRecording(deps, rec, { principalId: p.id, trigger: 'on_demand', signal: AbortSignal.timeout(deps.config.media.transcode_timeout_ms) });
         const view = verdictView(check);
         req.audit.detail = view;
-        // No evidence of the check, no verdict to the caller (503 audit.unavailable).
-        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
+        // The verdict and its event commit together: no evidence of the check, no verdict kept or
+        // told to the caller (503 audit.unavailable). Stored first, the verdict outlived a failed audit.
+        const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 }, async (trx, record) => {
+          await new IntegrityRepository(trx).insert(check);
+          return record();
+        });
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         return view;
       },
