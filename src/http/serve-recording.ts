@@ -331,13 +331,13 @@ export async function auditOrRefuse<T>(
   deps: AppDeps,
   req: FastifyRequest,
   fields: { outcome: 'allowed' | 'completed'; status: number },
-  within: (trx: Kysely<Database>, record: () => Promise<AuditEvent>) => Promise<T>,
+  within: (trx: Kysely<Database>, record: (late?: { status: number }) => Promise<AuditEvent>) => Promise<T>,
 ): Promise<T>;
 export async function auditOrRefuse<T>(
   deps: AppDeps,
   req: FastifyRequest,
   fields: { outcome: 'allowed' | 'completed'; status: number },
-  within?: (trx: Kysely<Database>, record: () => Promise<AuditEvent>) => Promise<T>,
+  within?: (trx: Kysely<Database>, record: (late?: { status: number }) => Promise<AuditEvent>) => Promise<T>,
 ): Promise<T | AuditEvent> {
   // A HEAD is answered with the head alone: the trail says so, as a GET's bytes would say what left.
   if (req.method === 'HEAD') req.audit.detail = { ...req.audit.detail, head: true };
@@ -345,9 +345,10 @@ export async function auditOrRefuse<T>(
     if (!within) return await deps.audit.record(req, fields);
     const written: AuditEvent[] = [];
     const out = await writeTransaction(deps.catalog.db, (trx) =>
-      within(trx, async () => {
+      // `late`: what only the transaction learns (e.g. whether a release was the request or the confirmation).
+      within(trx, async (late) => {
         try {
-          const ev = await deps.audit.repo.appendIn(trx, { ...deps.audit.base(req), ...fields });
+          const ev = await deps.audit.repo.appendIn(trx, { ...deps.audit.base(req), ...fields, ...late });
           written.push(ev);
           return ev;
         } catch (e) {

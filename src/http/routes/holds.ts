@@ -136,15 +136,13 @@ export function holdRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         try {
           // The step and its event commit together: a step without evidence is refused (503
           // audit.unavailable) and leaves the hold as it was. Which step it is (request or
-          // confirmation) is known inside the transaction only; `fields` is read when `record` runs.
-          const fields = { outcome: 'completed' as const, status: 202 };
-          const { step, hold, event } = await auditOrRefuse(deps, req, fields, async (trx, record) => {
+          // confirmation), and so the status, is known inside the transaction only.
+          const { step, hold, event } = await auditOrRefuse(deps, req, { outcome: 'completed', status: 202 }, async (trx, record) => {
             const r = await deps.holds.releaseIn(trx, p.tenantId, req.params.id, p.id);
             const released = r.step === 'released';
-            fields.status = released ? 200 : 202;
             req.audit.action = released ? 'hold.release' : 'hold.release_request';
             req.audit.detail = { ...req.audit.detail, matter: r.hold.matter, ...(released ? { requested_by: r.hold.releaseRequestedBy } : {}) };
-            return { ...r, event: await record() };
+            return { ...r, event: await record({ status: released ? 200 : 202 }) };
           });
           reply.code(step === 'released' ? 200 : 202).header('X-Audit-Event-Id', event.id).header('Cache-Control', 'no-store');
           return holdView(hold);
