@@ -14,7 +14,7 @@ import type { Job } from '../jobs/job-repository.js';
 import { stageOpened } from '../jobs/run-job.js';
 import { orderCopies } from '../resolve/copy-policy.js';
 import { openCopyCheckingKeys } from '../resolve/key-guard.js';
-import { NoCopyOpened, type OpenedCopy, PREPARING_CODES } from '../resolve/open-copy.js';
+import { NoCopyOpened, type OpenedCopy, openOrRediscover, PREPARING_CODES } from '../resolve/open-copy.js';
 import { type RetentionStatus, copyRetentionStatus, expiryReason, retentionStatus } from '../resolve/retention.js';
 import { locationOf } from '../sources/registry.js';
 import { Slice } from './meter.js';
@@ -80,10 +80,12 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
   const opened = await openOrHandOff(deps, req, reply, recording, format, opts, signal);
   if (!opened) return;
   const { copy, prepared } = opened;
+  // A copy found by a rediscovery is located (and described) by the recording as re-read.
+  const served = opened.rediscovered ?? recording;
   req.audit.copyId = copy.id;
   req.audit.origin = copy.origin;
   // The header describes the copy served: a hold, the catalog's date, then that copy's source date.
-  const servedRetention = copyRetentionStatus(recording, copy);
+  const servedRetention = copyRetentionStatus(served, copy);
 
   let body: Readable = prepared.body;
   let status = 200;
@@ -105,7 +107,7 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
         } else if (!prepared.transcoded) {
           // Stored bytes: ask the source for just the range instead of reading up to it.
           prepared.body.destroy();
-          const media = await opened.connector.open(locationOf(copy, recording.conversationId), { signal, range: r });
+          const media = await opened.connector.open(locationOf(copy, served.conversationId), { signal, range: r });
           body = media.body;
         } else {
           body = prepared.body.pipe(new Slice(r.start, r.end));
@@ -137,7 +139,7 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
     'Accept-Ranges': acceptRanges ? 'bytes' : 'none',
   };
   if (contentRange) headers['Content-Range'] = contentRange;
-  if (opts.includeMetadata) headers['X-Recording-Metadata'] = metadataHeader(recording, servedRetention);
+  if (opts.includeMetadata) headers['X-Recording-Metadata'] = metadataHeader(served, servedRetention);
   if (wholeOriginal && copy.sha256) headers['X-Content-SHA256'] = copy.sha256;
   if (opts.chunked) headers.Trailer = 'X-Content-SHA256';
   else if (length !== undefined) headers['Content-Length'] = length;
@@ -232,9 +234,10 @@ async function openOrHandOff(
   let handedOff = false;
   clientGone.addEventListener('abort', () => handedOff || fetchAc.abort(), { once: true });
   const log = (msg: string, o: object) => req.log.warn(o, msg);
-  // Keys first (copies whose key_id the key service refuses are skipped), one retry on a source's key refusal.
+  // Keys first (copies whose key_id the key service refuses are skipped), one retry on a source's key refusal;
+  // every copy gone and none in the cloud: one finder round, one more try (openOrRediscover).
   const note = (d: Record<string, unknown>) => (req.audit.detail = { ...req.audit.detail, ...d });
-  const opening = openCopyCheckingKeys(deps, rec, format, fetchAc.signal, note, log);
+  const opening = openOrRediscover(deps, rec, (r) => openCopyCheckingKeys(deps, r, format, fetchAc.signal, note, log), fetchAc.signal, note, log);
   // The budget counts from the request's arrival, and ends early by what a hand-off costs (handoff-clock.ts).
   const budget = mode === 'auto' ? (source?.first_byte_budget_ms ?? 2000) : undefined;
   const outcome = await settleWithin(opening, budget === undefined ? undefined : deps.handoffClock.remaining(budget, reply.elapsedTime));

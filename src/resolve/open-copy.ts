@@ -6,6 +6,7 @@ import { type PreparedMedia, prepareMedia } from '../media/prepare.js';
 import type { SourceConnector } from '../sources/port.js';
 import { locationOf } from '../sources/registry.js';
 import { orderCopies } from './copy-policy.js';
+import type { Rediscovery } from './resolver.js';
 
 export interface OpenedCopy {
   copy: Copy;
@@ -14,6 +15,8 @@ export interface OpenedCopy {
   totalSize: number | undefined;
   /** Copies tried before this one, and why they failed. */
   fallbackFrom: Attempt[];
+  /** Set when the copy was found by a rediscovery: the recording as re-read, with that copy (locations, metadata). */
+  rediscovered?: Recording;
 }
 
 export interface Attempt {
@@ -96,4 +99,69 @@ export async function openFirstCopy(deps: AppDeps, rec: Recording, format: Audio
   const preparing = errors.find((e) => PREPARING_CODES.has(e.code));
   const undecodable = errors.find((e) => MEDIA_FAULTS.has(e.code));
   throw new NoCopyOpened(preparing ?? undecodable ?? last!, attempts);
+}
+
+/**
+ * "It moved", not "it broke": every copy the catalog has is gone — the ones tried answered
+ * source.object_missing, the rest are marked DELETED (the sync's vanish step writes that for a
+ * purged file) — and the recording has no cloud copy. That is the brief's half-migrated call: the
+ * legacy archive purged the file after the migration, and the mapping sync has not yet filed the
+ * cloud copy. A timeout, an auth or key refusal, a refused path, an integrity mismatch or a 5xx says
+ * nothing about where the bytes are, and a copy left out for another reason (its key refused, a
+ * state we do not read) may still be there: none of those asks Genesys. A recording that already
+ * has a cloud copy is synced: a finder would only find that copy again.
+ */
+export function looksMoved(rec: Recording, e: NoCopyOpened): boolean {
+  if (!rec.copies.length || rec.copies.some((c) => c.origin === 'GENESYS_CLOUD')) return false;
+  if (e.attempts.some((a) => a.code !== 'source.object_missing')) return false;
+  const missing = new Set(e.attempts.map((a) => a.copy_id));
+  return rec.copies.every((c) => missing.has(c.id) || c.state === 'DELETED');
+}
+
+/**
+ * `open`, and when its failure looks like a move (looksMoved) one finder round (Resolver.rediscover:
+ * the tenant's Genesys orgs, asked by the recording's call id) and one more `open` of the recording
+ * as re-read, without the copies that just answered "not there". A finder that finds nothing or
+ * fails leaves the copies' own error (a 502, never a 500); `note` adds what happened to the
+ * request's audit event, as the catalog-miss self-heal does.
+ */
+export async function openOrRediscover(
+  deps: AppDeps,
+  rec: Recording,
+  open: (rec: Recording) => Promise<OpenedCopy>,
+  signal: AbortSignal,
+  note: (detail: Record<string, unknown>) => void,
+  log?: (msg: string, o: object) => void,
+): Promise<OpenedCopy> {
+  try {
+    return await open(rec);
+  } catch (e) {
+    if (!(e instanceof NoCopyOpened) || signal.aborted || !looksMoved(rec, e) || !deps.resolver.canRediscover(rec)) throw e;
+    let found: Rediscovery | null;
+    try {
+      found = await deps.resolver.rediscover(rec, signal);
+    } catch (err) {
+      const code = isAppError(err) ? err.code : 'internal';
+      log?.('no copy of a known recording is left and asking the finders failed', { recording: rec.id, code, err });
+      note({ rediscovery: { outcome: 'failed', code } });
+      throw e;
+    }
+    if (!found) {
+      note({ rediscovery: { outcome: 'not_found' } });
+      throw e;
+    }
+    note({ rediscovered_by: found.by });
+    const gone = new Set(e.attempts.map((a) => a.copy_id));
+    const retry = { ...found.recording, copies: found.recording.copies.filter((c) => !gone.has(c.id)) };
+    // A cloud copy filed as DELETED or ERROR cannot be tried: the copies' own answer stands.
+    if (!orderCopies(retry, deps.config.policy.prefer).length) throw e;
+    log?.('no copy of a known recording is left; a finder found it elsewhere, opening that', { recording: rec.id, by: found.by });
+    try {
+      const opened = await open(retry);
+      return { ...opened, fallbackFrom: [...e.attempts, ...opened.fallbackFrom], rediscovered: found.recording };
+    } catch (e2) {
+      if (e2 instanceof NoCopyOpened) throw new NoCopyOpened(e2.last, [...e.attempts, ...e2.attempts]);
+      throw e2;
+    }
+  }
 }

@@ -18,6 +18,12 @@ export interface Resolution {
   discoveredBy?: string;
 }
 
+export interface Rediscovery {
+  /** The recording read again after the write-back: same id, now with the copy the finder found. */
+  recording: Recording;
+  by: string;
+}
+
 export class Resolver {
   constructor(
     private readonly repo: RecordingRepository,
@@ -36,5 +42,36 @@ export class Resolver {
       if (healed) return { recording: healed, discoveredBy: finder.name };
     }
     throw new AppError('recording.not_found');
+  }
+
+  /** Whether rediscover could ask anyone: the tenant has finders and the recording a call id to file a find under. */
+  canRediscover(rec: Recording): boolean {
+    return !!rec.callId && this.finders(rec.tenantId).length > 0;
+  }
+
+  /**
+   * The same lag seen from a recording the catalog does know, whose legacy copies are gone and
+   * whose cloud copy is not catalogued yet (open-copy.ts `openOrRediscover` decides when). Asks each
+   * finder by the recording's call id, then its conversation id, and writes what one found back
+   * filed under that call id: upsertAll joins a copy to a recording by call id only, and a finder
+   * files one under a call id only when the id looks like a date-stamped legacy one — without it the
+   * cloud copy would become a second recording of the same call. What a finder answers to the
+   * recording's own ids is that call, so filing it there is no guess. A recording without a call id
+   * has nothing to join by, and is not looked for. Returns null when no finder found a cloud copy.
+   */
+  async rediscover(rec: Recording, signal: AbortSignal): Promise<Rediscovery | null> {
+    const callId = rec.callId;
+    if (!callId || !this.canRediscover(rec)) return null;
+    const refs = [...new Set([callId, rec.conversationId].filter((r): r is string => !!r))];
+    for (const finder of this.finders(rec.tenantId)) {
+      for (const ref of refs) {
+        const found = await finder.find(rec.tenantId, ref, signal);
+        if (!found?.length) continue;
+        await this.repo.upsertAll(found.map((r) => ({ ...r, tenant_id: rec.tenantId, call_id: callId })));
+        const fresh = await this.repo.get(rec.tenantId, rec.id);
+        if (fresh?.copies.some((c) => c.origin === 'GENESYS_CLOUD')) return { recording: fresh, by: finder.name };
+      }
+    }
+    return null;
   }
 }
