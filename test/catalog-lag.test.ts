@@ -26,7 +26,7 @@ describe.each(await usableCatalogs())('refs the catalog does not know yet, on %s
     sim.addRecording({ conversationId: '8b3e4d1a-2d9c-4f3a-9e5b-7c9f0a1b2c3d', recordingId: 'rec-by-sip', path: join(AUDIO, 'call_mono_pcm16_8k.wav'), startTime: new Date().toISOString(), protocolCallId: 'a84b4c76e66710@pbx.example.com' });
     // Migrated calls whose legacy copies the archive has since purged (the mapping not yet synced):
     // each carries its legacy call id as external tag, as the migration writes it.
-    for (const n of ['9010', '9012', '9013', '9014', '9015']) {
+    for (const n of ['9010', '9012', '9013', '9014', '9015', '9016']) {
       sim.addRecording({ conversationId: `0d5e6f3c-4f1e-4b5c-9a7d-00000000${n}`, recordingId: `rec-moved-${n}`, path: join(AUDIO, 'call_mono_pcm16_8k.wav'), startTime: start, externalTag: `2023-11-05T10:00:00Z-${n}` });
     }
     gw = await startTestGateway({
@@ -115,6 +115,20 @@ describe.each(await usableCatalogs())('refs the catalog does not know yet, on %s
       expect(analytics()).toBe(n);
       const second = await gw.deps.auditRepo.byId(again.headers['x-audit-event-id'] as string);
       expect(second?.detail?.rediscovered_by).toBeUndefined();
+    });
+
+    it('a queued job for such a recording does the same round and stages the cloud copy', async () => {
+      await gw.seed([{ call_id: '2023-11-05T10:00:00Z-9016', legacy_archive_id: 'avaya_9016', locator: 'purged/avaya_9016.wav' }]);
+      const known = (await gw.deps.recordings.findByRef('acme', 'avaya_9016'))!;
+      const { job } = await gw.deps.jobs.create({ tenantId: 'acme', principalId: 'alice', callerId: null, requestId: null, auditLogId: null, ref: 'avaya_9016', recordingPk: known.id, format: 'original', maxAttempts: 1 });
+      gw.deps.worker?.poke();
+      let status = job.status;
+      for (let i = 0; i < 200 && !['ready', 'failed'].includes(status); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        status = (await gw.deps.jobs.get('acme', job.id))!.status;
+      }
+      expect(status).toBe('ready');
+      expect((await gw.deps.recordings.get('acme', known.id))?.copies.map((c) => c.origin).sort()).toEqual(['GENESYS_CLOUD', 'LEGACY_ARCHIVE']);
     });
 
     it('serves a Range of the rediscovered copy to a player (located by the recording as re-read)', async () => {
