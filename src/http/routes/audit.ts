@@ -65,8 +65,9 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         const result = await deps.auditRepo.verify();
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
-        // Admins operate the gateway and get the whole walk; anyone else their tenant's view (audit/tenant-view.ts).
-        return p.scopes.has('admin') ? result : await tenantVerifyView(deps.auditRepo, p.tenantId, result);
+        // Every caller is some tenant's principal — `admin` included, a scope granted per tenant — and
+        // gets that tenant's view (audit/tenant-view.ts). The whole walk is the operator's: `custodian audit verify`.
+        return tenantVerifyView(deps.auditRepo, p.tenantId, result);
       },
     );
 

@@ -4,31 +4,22 @@ import { type Page, go, href } from '../nav.js';
 import { errorNotice } from './common.js';
 
 /**
- * GET /api/v1/audit/verify (docs/AUDIT.md): an admin gets the whole chain's walk (`checked`,
- * `lastHash`, `checkpoints`); anyone else whether it holds (`checkpointed`), and where it broke
- * only when the broken event is their tenant's own (`seq`, `id`).
+ * GET /api/v1/audit/verify (docs/AUDIT.md): the caller's tenant's view of the shared chain —
+ * whether it holds, whether signed checkpoints confirm it, and where it broke only when the broken
+ * event is the tenant's own (`seq`, `id`). The whole walk is the operator's (custodian audit verify).
  */
 interface Verify {
   ok: boolean;
-  checked?: number;
-  lastHash?: string;
-  checkpoints?: number;
-  checkpointed?: boolean;
-  broken?: { seq?: number; id?: string | null; reason: string };
+  checkpointed: boolean;
+  broken?: { seq?: number; id?: string; reason: string };
 }
 
-/** The verdict in words, for either shape of the answer. */
+/** The verdict in words. */
 function verdictText(v: Verify): string {
-  const whole = v.checked !== undefined;
-  if (v.ok) {
-    const signed = (v.checkpoints ?? 0) > 0 || v.checkpointed ? ' Signed checkpoints confirm it.' : '';
-    return whole
-      ? `${v.checked} events checked, every hash matches its event and links to its predecessor.${signed} Last hash `
-      : `Every event's hash matches its event and links to its predecessor.${signed}`;
-  }
+  if (v.ok) return `Every event's hash matches its event and links to its predecessor.${v.checkpointed ? ' Signed checkpoints confirm it.' : ''}`;
   const reason = v.broken?.reason?.replace('_', ' ') ?? 'unknown';
-  if (v.broken?.id) return `First bad link at event #${v.broken.seq} (${reason}), id ${v.broken.id}${whole ? `; ${v.checked} events before it are intact.` : '.'}`;
-  return whole ? `First bad link at checkpoint seq ${v.broken?.seq} (${reason}); ${v.checked} events before it are intact.` : `First bad link: ${reason}, outside your tenant's events. Tell the operator.`;
+  if (v.broken?.id) return `First bad link at event #${v.broken.seq} (${reason}), id ${v.broken.id}.`;
+  return `First bad link: ${reason}, outside your tenant's events. Tell the operator.`;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -102,7 +93,7 @@ export const auditPage: Page = (main, route) => {
       replace(
         verdict,
         v.ok
-          ? notice('ok', h('strong', {}, 'Chain intact. '), verdictText(v), ...(v.lastHash ? [h('code', {}, `${v.lastHash.slice(0, 16)}…`)] : []))
+          ? notice('ok', h('strong', {}, 'Chain intact. '), verdictText(v))
           : notice('error', h('strong', {}, 'Chain BROKEN. '), verdictText(v)),
       );
     } catch (e) {
