@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CATALOGS, catalogAvailable, openTestCatalog, type TestCatalog } from '../../test/support/catalogs.js';
 import { loopTurnsDuring } from '../../test/support/loop-turns.js';
+import { writeTransaction } from '../catalog/database.js';
 import { LocalKeyring } from '../keys/keyring.js';
-import { AuditRepository } from './audit-repository.js';
+import { type AuditQuery, AuditRepository } from './audit-repository.js';
 import { chainHash } from './chain.js';
 import { canonicalCheckpoint } from './checkpoint.js';
 import { Checkpointer } from './checkpointer.js';
@@ -252,6 +253,59 @@ describe.each(CATALOGS)('AuditRepository on %s', (kind) => {
       afterSeq = page.next;
     }
     expect(filtered).toEqual(seqs((_e, i) => i % 3 !== 0));
+  });
+
+  test('walking a time window in small pages gives exactly the events in it, in seq order, whatever the clocks', async () => {
+    // occurred_at is each instance's clock, seq the commit order: three instances a minute apart
+    // in their clocks, and one event in 97 from a clock six hours off.
+    const t = `w-${Math.random().toString(36).slice(2, 8)}`;
+    const N = 400;
+    const minute = 60_000;
+    const base = Date.UTC(2024, 0, 1);
+    const at = (m: number) => new Date(base + m * minute).toISOString();
+    const made: AuditEvent[] = [];
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      await writeTransaction(cat.db, async (trx) => {
+        for (let i = 0; i < N; i++) {
+          vi.setSystemTime(base + i * minute + [-150_000, 0, 90_000][i % 3]! + (i % 97 === 13 ? (i % 2 ? 6 : -6) * 3_600_000 : 0));
+          made.push(await repo.appendIn(trx, event({ tenantId: i % 4 === 3 ? `${t}-other` : t, outcome: i % 10 ? 'completed' : 'denied' })));
+        }
+      });
+    } finally {
+      vi.useRealTimers();
+    }
+    type Window = Omit<AuditQuery, 'tenantId' | 'limit' | 'afterSeq'>;
+    const expected = (w: Window) =>
+      made.filter((e) => e.tenantId === t && (!w.from || e.occurredAt >= w.from) && (!w.to || e.occurredAt < w.to) && (!w.outcome || e.outcome === w.outcome)).map((e) => e.seq);
+    const walk = async (w: Window, limit: number) => {
+      const seen: number[] = [];
+      for (let after: number | undefined; ; ) {
+        const page = await repo.query({ tenantId: t, ...w, limit, ...(after !== undefined ? { afterSeq: after } : {}) });
+        expect(page.items.length).toBeLessThanOrEqual(limit);
+        seen.push(...page.items.map((e) => e.seq));
+        if (page.next === null) return seen;
+        expect(page.next).toBe(page.items[page.items.length - 1]!.seq);
+        after = page.next;
+      }
+    };
+    const windows: Window[] = [
+      { from: at(20), to: at(50) },
+      { from: at(100), to: at(250) },
+      { from: at(-400), to: at(-10) },
+      { from: at(N + 10), to: at(N + 400) },
+      { from: at(300) },
+      { to: at(80) },
+      { from: at(0), to: at(300), outcome: 'denied' },
+      { from: at(-1000), to: at(N + 1000) },
+      { from: at(10 * N), to: at(20 * N) },
+    ];
+    for (const w of windows) for (const limit of [1, 3, 10]) expect({ w, limit, seqs: await walk(w, limit) }).toEqual({ w, limit, seqs: expected(w) });
+    // The clocks did their part: a window whose events lie far apart in seq (an event six hours
+    // fast among those of its time), one holding only events six hours slow.
+    const late = expected(windows[4]!);
+    expect(late[1]! - late[0]!).toBeGreaterThan(200);
+    expect(expected(windows[2]!).length).toBeGreaterThan(0);
   });
 
   test('50 concurrent appends keep one valid chain', async () => {
