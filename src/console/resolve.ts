@@ -2,7 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import type { Recording } from '../catalog/model.js';
 import type { AppDeps } from '../deps.js';
 import { AppError, isAppError } from '../errors.js';
-import { clientSignal, resolveOrAudit } from '../http/serve-recording.js';
+import { resolveOrAudit } from '../http/evidence.js';
+import { clientSignal } from '../http/serve-recording.js';
 import { retentionStatus } from '../resolve/retention.js';
 
 /**

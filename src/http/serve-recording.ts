@@ -1,14 +1,12 @@
 import type { Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { AuditEvent } from '../audit/event.js';
-import { writeTransaction } from '../catalog/database.js';
 import { recordingMetadata } from '../catalog/metadata.js';
 import type { Recording } from '../catalog/model.js';
 import type { Database } from '../catalog/tables.js';
 import type { AppDeps } from '../deps.js';
-import { AppError, isAppError } from '../errors.js';
+import { AppError } from '../errors.js';
 import type { AudioFormat, FormatPreference } from '../media/format.js';
 import type { Job } from '../jobs/job-repository.js';
 import { stageOpened } from '../jobs/run-job.js';
@@ -18,7 +16,8 @@ import { NoCopyOpened, type OpenedCopy, openOrRediscover, PREPARING_CODES } from
 import { type RetentionStatus, copyRetentionStatus, expiryReason, retentionStatus } from '../resolve/retention.js';
 import { locationOf } from '../sources/registry.js';
 import { Slice } from './meter.js';
-import { ResponseSink } from './response-sink.js';
+import { auditOrRefuse, resolveOrAudit } from './evidence.js';
+import { streamOut } from './stream-out.js';
 import { type RangeRequest, resolveRange } from './range.js';
 
 export interface ServeOptions {
@@ -154,42 +153,6 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
   });
 }
 
-/** Resolves a ref in the caller's tenant; a miss that another tenant holds is evidence for that tenant too. */
-export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: string, signal: AbortSignal): Promise<Recording> {
-  const tenantId = req.principal!.tenantId;
-  try {
-    const { recording, discoveredBy } = await deps.resolver.resolve(tenantId, ref, signal);
-    if (discoveredBy) req.audit.detail = { ...req.audit.detail, self_heal: discoveredBy };
-    return recording;
-  } catch (e) {
-    if (isAppError(e) && e.code === 'recording.not_found') {
-      // Same answer as "does not exist", but the attempt is evidence for the owner too.
-      const owners = await deps.recordings.otherTenantsHoldingRef(ref, tenantId);
-      if (owners.length) {
-        req.audit.detail = { ...req.audit.detail, cross_tenant_attempt: true };
-        for (const owner of owners) {
-          // A failed write must not change the caller's answer: an unknown ref is a 404 whatever
-          // the trail does (the error handler logs its own failed write), so this one is too —
-          // anything else would tell the caller the ref exists elsewhere. The loss is logged.
-          await deps.audit.repo
-            .append({
-              ...deps.audit.base(req),
-              tenantId: owner,
-              ref,
-              action: 'recording.cross_tenant_attempt',
-              outcome: 'denied',
-              status: 404,
-              errorCode: 'recording.not_found',
-              detail: { requesting_tenant: tenantId },
-            })
-            .catch((auditErr: unknown) => req.log.error({ err: auditErr, owner_tenant: owner }, "audit write failed for a cross-tenant attempt (owner's trail)"));
-        }
-      }
-    }
-    throw e;
-  }
-}
-
 /**
  * Opens a copy for streaming, or — for the retrieve endpoint — answers 202 with a job when the
  * source is slow, asynchronous by configuration, or still preparing the bytes (archived,
@@ -316,139 +279,4 @@ async function sendAccepted(deps: AppDeps, reply: FastifyReply, job: Job, eventI
     .header('Cache-Control', 'no-store')
     .send({ status: 202, message: 'Retrieval initiated', job_id: job.id, poll_endpoint: poll });
   return null;
-}
-
-class AuditWriteFailed extends Error {
-  constructor(cause: unknown) {
-    super('audit write failed', { cause });
-  }
-}
-
-/**
- * Writes the request's audit event, failing closed: no evidence, no access. With `within`, the
- * event is appended inside one write transaction together with the caller's own writes (`record`
- * appends it there), so both commit or neither does.
- */
-export async function auditOrRefuse(deps: AppDeps, req: FastifyRequest, fields: { outcome: 'allowed' | 'completed'; status: number }): Promise<AuditEvent>;
-export async function auditOrRefuse<T>(
-  deps: AppDeps,
-  req: FastifyRequest,
-  fields: { outcome: 'allowed' | 'completed'; status: number },
-  within: (trx: Kysely<Database>, record: (late?: { status: number }) => Promise<AuditEvent>) => Promise<T>,
-): Promise<T>;
-export async function auditOrRefuse<T>(
-  deps: AppDeps,
-  req: FastifyRequest,
-  fields: { outcome: 'allowed' | 'completed'; status: number },
-  within?: (trx: Kysely<Database>, record: (late?: { status: number }) => Promise<AuditEvent>) => Promise<T>,
-): Promise<T | AuditEvent> {
-  // A HEAD is answered with the head alone: the trail says so, as a GET's bytes would say what left.
-  if (req.method === 'HEAD') req.audit.detail = { ...req.audit.detail, head: true };
-  try {
-    if (!within) return await deps.audit.record(req, fields);
-    const written: AuditEvent[] = [];
-    const out = await writeTransaction(deps.catalog.db, (trx) =>
-      // `late`: what only the transaction learns (e.g. whether a release was the request or the confirmation).
-      within(trx, async (late) => {
-        try {
-          const ev = await deps.audit.repo.appendIn(trx, { ...deps.audit.base(req), ...fields, ...late });
-          written.push(ev);
-          return ev;
-        } catch (e) {
-          throw new AuditWriteFailed(e);
-        }
-      }),
-    );
-    deps.audit.repo.published(written);
-    req.audit.written = true;
-    return out;
-  } catch (e) {
-    // The caller's own writes failing is their error, not the trail's.
-    if (within && !(e instanceof AuditWriteFailed)) throw e;
-    // Fail closed: no evidence, no access.
-    req.log.error({ err: e }, 'audit write failed; refusing access');
-    req.audit.written = true;
-    throw new AppError('audit.unavailable', undefined, { cause: e });
-  }
-}
-
-/**
- * Sends a media response: the head, then the body through ResponseSink, then the ".end" event with
- * the bytes that left and their SHA-256. Shared by every route that streams media or packages.
- * A HEAD gets the same head and no body: the source is closed unread (node would discard the body
- * of a HEAD yet call back as if the socket took it, so piping would read the whole source for
- * nobody and audit a transfer that never happened).
- */
-export async function streamOut(
-  deps: AppDeps,
-  req: FastifyRequest,
-  reply: FastifyReply,
-  body: Readable,
-  headers: Record<string, string | number>,
-  status: number,
-  ctx: { allowedEventId: string; chunked: boolean; expectSha256: string | null; origin: string; transcoded: boolean; retention: RetentionStatus },
-): Promise<void> {
-  const res = reply.raw;
-  reply.hijack();
-  const head = req.method === 'HEAD';
-  if (head) body.destroy();
-  res.writeHead(status, headers);
-  const sent = head ? await sendHeadOnly(res) : await pipeBody(deps, req, res, body, ctx);
-  deps.metrics.bytesStreamed.inc({ origin: ctx.origin, transcoded: String(ctx.transcoded) }, sent.bytes);
-  deps.metrics.requests.inc({ route: req.routeOptions.url ?? '', origin: ctx.origin, outcome: sent.outcome, status: String(status) });
-  try {
-    await deps.audit.record(req, {
-      outcome: sent.outcome,
-      status,
-      bytesSent: sent.bytes,
-      sha256: sent.sha256,
-      errorCode: sent.errorCode,
-      relatedEventId: ctx.allowedEventId,
-      action: `${req.audit.action}.end`,
-      ...(head ? { detail: { ...req.audit.detail, head: true } } : {}),
-    });
-  } catch (e) {
-    req.log.error({ err: e }, 'audit completion event could not be written');
-  }
-}
-
-interface Sent {
-  outcome: 'completed' | 'aborted' | 'failed';
-  errorCode: string | null;
-  bytes: number;
-  /** Of the bytes sent; null when no body was sent (a HEAD). */
-  sha256: string | null;
-}
-
-async function sendHeadOnly(res: FastifyReply['raw']): Promise<Sent> {
-  try {
-    res.end();
-    await finished(res);
-    return { outcome: 'completed', errorCode: null, bytes: 0, sha256: null };
-  } catch {
-    return { outcome: 'aborted', errorCode: 'client.disconnected', bytes: 0, sha256: null };
-  }
-}
-
-async function pipeBody(deps: AppDeps, req: FastifyRequest, res: FastifyReply['raw'], body: Readable, ctx: { chunked: boolean; expectSha256: string | null }): Promise<Sent> {
-  // Meters what the socket took, not what was queued: the audit event names the bytes that left.
-  // Trailers go out with the last chunk; the digest is of exactly the bytes sent.
-  const sink = new ResponseSink(res, { expectSha256: ctx.expectSha256, trailer: ctx.chunked });
-  let sourceError: unknown;
-  body.once('error', (e) => (sourceError ??= e));
-  try {
-    await pipeline(body, sink);
-    return { outcome: 'completed', errorCode: null, bytes: sink.bytes, sha256: sink.sha256() };
-  } catch (e) {
-    // pipeline() destroys every stream on any failure; who failed first decides the outcome. A
-    // client going away also aborts the source (its signal), so the source's error comes second.
-    const clientGone = sink.clientGone || (sourceError === undefined && !isAppError(e));
-    const errorCode = clientGone ? 'client.disconnected' : isAppError(e) ? e.code : 'source.stream_broken';
-    deps.metrics.streamAborts.inc({ reason: errorCode === 'source.integrity_mismatch' ? 'integrity' : clientGone ? 'client' : 'source' });
-    // Never end cleanly after a failure: the client must see an incomplete transfer.
-    res.destroy();
-    body.destroy();
-    req.log.warn({ code: errorCode, bytes: sink.bytes }, 'stream cut short');
-    return { outcome: clientGone ? 'aborted' : 'failed', errorCode, bytes: sink.bytes, sha256: sink.sha256() };
-  }
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../deps.js';
-import { auditOrRefuse } from '../http/serve-recording.js';
+import { auditOrRefuse } from '../http/evidence.js';
 import { migrationReport, reportCsv } from './report.js';
 
 /** GET /api/v1/reports/migration: the caller's tenant's migration report (scope audit:read or admin), audited before the data leaves. */

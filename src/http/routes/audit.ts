@@ -7,7 +7,7 @@ import { tenantVerifyView } from '../../audit/tenant-view.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError, isAppError } from '../../errors.js';
 import { ResponseSink } from '../response-sink.js';
-import { auditOrRefuse } from '../serve-recording.js';
+import { auditOrRefuse } from '../evidence.js';
 
 const isoTime = z.iso.datetime({ offset: true });
 

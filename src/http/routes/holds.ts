@@ -5,7 +5,7 @@ import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
 import type { LegalHold } from '../../holds/hold-repository.js';
 import { sourceDeleted } from '../../resolve/retention.js';
-import { auditOrRefuse, resolveOrAudit } from '../serve-recording.js';
+import { auditOrRefuse, resolveOrAudit } from '../evidence.js';
 
 /** Free text an auditor reads: printable, bounded. */
 const text = (max: number) =>

@@ -8,7 +8,9 @@ import { openStaged } from '../../jobs/staging.js';
 import { decryptRange } from '../../keys/chunked-cipher.js';
 import { retentionStatus } from '../../resolve/retention.js';
 import { parseRange, resolveRange } from '../range.js';
-import { auditOrRefuse, metadataHeader, streamOut } from '../serve-recording.js';
+import { auditOrRefuse } from '../evidence.js';
+import { metadataHeader } from '../serve-recording.js';
+import { streamOut } from '../stream-out.js';
 
 const jobParams = z.object({ job_id: z.string().regex(/^job_[0-9a-f-]{36}$/, 'not a job id') }).strict();
 

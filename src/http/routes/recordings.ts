@@ -8,7 +8,8 @@ import { AppError } from '../../errors.js';
 import { FORMAT_PREFERENCES } from '../../media/format.js';
 import { retentionStatus } from '../../resolve/retention.js';
 import { parseRange } from '../range.js';
-import { auditOrRefuse, serveRecording } from '../serve-recording.js';
+import { auditOrRefuse } from '../evidence.js';
+import { serveRecording } from '../serve-recording.js';
 
 const refParams = z.object({ ref: identifier }).strict();
 const isoTime = z.iso.datetime({ offset: true });

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { identifier } from '../../catalog/record.js';
 import type { AppDeps } from '../../deps.js';
-import { auditOrRefuse, resolveOrAudit } from '../../http/serve-recording.js';
+import { auditOrRefuse, resolveOrAudit } from '../../http/evidence.js';
 import { judgeRecording, verdictView } from './check.js';
 import { IntegrityRepository } from './integrity-repository.js';
 

@@ -1,0 +1,101 @@
+import type { FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { AuditEvent } from '../audit/event.js';
+import { writeTransaction } from '../catalog/database.js';
+import type { Recording } from '../catalog/model.js';
+import type { Database } from '../catalog/tables.js';
+import type { AppDeps } from '../deps.js';
+import { AppError, isAppError } from '../errors.js';
+
+// The request's evidence, written before what it is evidence of: used by every route that reads or
+// changes something on a principal's behalf (not only the streaming path in serve-recording.ts).
+
+/** Resolves a ref in the caller's tenant; a miss that another tenant holds is evidence for that tenant too. */
+export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: string, signal: AbortSignal): Promise<Recording> {
+  const tenantId = req.principal!.tenantId;
+  try {
+    const { recording, discoveredBy } = await deps.resolver.resolve(tenantId, ref, signal);
+    if (discoveredBy) req.audit.detail = { ...req.audit.detail, self_heal: discoveredBy };
+    return recording;
+  } catch (e) {
+    if (isAppError(e) && e.code === 'recording.not_found') {
+      // Same answer as "does not exist", but the attempt is evidence for the owner too.
+      const owners = await deps.recordings.otherTenantsHoldingRef(ref, tenantId);
+      if (owners.length) {
+        req.audit.detail = { ...req.audit.detail, cross_tenant_attempt: true };
+        for (const owner of owners) {
+          // A failed write must not change the caller's answer: an unknown ref is a 404 whatever
+          // the trail does (the error handler logs its own failed write), so this one is too —
+          // anything else would tell the caller the ref exists elsewhere. The loss is logged.
+          await deps.audit.repo
+            .append({
+              ...deps.audit.base(req),
+              tenantId: owner,
+              ref,
+              action: 'recording.cross_tenant_attempt',
+              outcome: 'denied',
+              status: 404,
+              errorCode: 'recording.not_found',
+              detail: { requesting_tenant: tenantId },
+            })
+            .catch((auditErr: unknown) => req.log.error({ err: auditErr, owner_tenant: owner }, "audit write failed for a cross-tenant attempt (owner's trail)"));
+        }
+      }
+    }
+    throw e;
+  }
+}
+
+class AuditWriteFailed extends Error {
+  constructor(cause: unknown) {
+    super('audit write failed', { cause });
+  }
+}
+
+/**
+ * Writes the request's audit event, failing closed: no evidence, no access. With `within`, the
+ * event is appended inside one write transaction together with the caller's own writes (`record`
+ * appends it there), so both commit or neither does.
+ */
+export async function auditOrRefuse(deps: AppDeps, req: FastifyRequest, fields: { outcome: 'allowed' | 'completed'; status: number }): Promise<AuditEvent>;
+export async function auditOrRefuse<T>(
+  deps: AppDeps,
+  req: FastifyRequest,
+  fields: { outcome: 'allowed' | 'completed'; status: number },
+  within: (trx: Kysely<Database>, record: (late?: { status: number }) => Promise<AuditEvent>) => Promise<T>,
+): Promise<T>;
+export async function auditOrRefuse<T>(
+  deps: AppDeps,
+  req: FastifyRequest,
+  fields: { outcome: 'allowed' | 'completed'; status: number },
+  within?: (trx: Kysely<Database>, record: (late?: { status: number }) => Promise<AuditEvent>) => Promise<T>,
+): Promise<T | AuditEvent> {
+  // A HEAD is answered with the head alone: the trail says so, as a GET's bytes would say what left.
+  if (req.method === 'HEAD') req.audit.detail = { ...req.audit.detail, head: true };
+  try {
+    if (!within) return await deps.audit.record(req, fields);
+    const written: AuditEvent[] = [];
+    const out = await writeTransaction(deps.catalog.db, (trx) =>
+      // `late`: what only the transaction learns (e.g. whether a release was the request or the confirmation).
+      within(trx, async (late) => {
+        try {
+          const ev = await deps.audit.repo.appendIn(trx, { ...deps.audit.base(req), ...fields, ...late });
+          written.push(ev);
+          return ev;
+        } catch (e) {
+          throw new AuditWriteFailed(e);
+        }
+      }),
+    );
+    deps.audit.repo.published(written);
+    req.audit.written = true;
+    return out;
+  } catch (e) {
+    // The caller's own writes failing is their error, not the trail's.
+    if (within && !(e instanceof AuditWriteFailed)) throw e;
+    // Fail closed: no evidence, no access.
+    req.log.error({ err: e }, 'audit write failed; refusing access');
+    req.audit.written = true;
+    throw new AppError('audit.unavailable', undefined, { cause: e });
+  }
+}
