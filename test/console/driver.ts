@@ -49,18 +49,33 @@ export function findTarget(t: Target): HTMLElement | null {
 
 const describeTarget = (t: Target) => JSON.stringify(t);
 
+function readIfThere(f: string): Buffer | null {
+  try {
+    return readFileSync(f);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
 /** A file that appears (complete) in dir, for browsers that save downloads themselves. */
 async function newFile(dir: string, before: Set<string>, timeoutMs: number): Promise<{ name: string; data: Buffer }> {
   const until = Date.now() + timeoutMs;
-  let last = -1;
+  let last = '';
   while (Date.now() < until) {
     const done = readdirSync(dir).filter((f) => !before.has(f) && !/\.part$|\.crdownload$/.test(f));
     if (done.length) {
       const f = join(dir, done[0]!);
-      const size = statSync(f).size;
-      // Written in one go by the browser, but wait for a stable size anyway.
-      if (size > 0 && size === last) return { name: done[0]!, data: readFileSync(f) };
-      last = size;
+      // Firefox may write under a temporary name and rename it: a file gone between the listing
+      // and the stat or the read was one of those (CI saw ENOENT here) — look again.
+      const size = statSync(f, { throwIfNoEntry: false })?.size;
+      // Written in one go by the browser, but wait for the same name at a stable size anyway.
+      const seen = size === undefined ? '' : `${done[0]}:${size}`;
+      if (size !== undefined && size > 0 && seen === last) {
+        const data = readIfThere(f);
+        if (data?.length === size) return { name: done[0]!, data };
+      }
+      last = seen;
     }
     await new Promise((r) => setTimeout(r, 100));
   }
