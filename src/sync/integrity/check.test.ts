@@ -12,7 +12,8 @@ import { wavHeader } from '../../media/wav-header.js';
 import { type GenesysSimulator, startGenesysSimulator } from '../../sources/genesys/simulator.js';
 import { migrationReport, reportCsv } from '../report.js';
 import { genesysSource, syncDepsFor, tempDir } from '../test-helpers.js';
-import { checkRecording, type IntegrityDeps } from './check.js';
+import { withTrailDown } from '../../../test/support/trail-down.js';
+import { judgeRecording, keepVerdict, type IntegrityDeps } from './check.js';
 import { IntegrityRepository } from './integrity-repository.js';
 import { sampleIntegrity } from './sampler.js';
 
@@ -97,7 +98,9 @@ describe.each(await usableCatalogs())('decoded-audio integrity on %s', (kind) =>
 
   const check = async (name: string) => {
     const rec = (await deps.recordings.get('acme', pk[name]!))!;
-    return checkRecording(deps, rec, { principalId: 'tester', trigger: 'on_demand', signal: AbortSignal.timeout(60_000) });
+    const c = await judgeRecording(deps, rec, { principalId: 'tester', trigger: 'on_demand', signal: AbortSignal.timeout(60_000) });
+    await keepVerdict(deps, c, { principalId: 'tester', principalKind: 'system' });
+    return c;
   };
 
   it('matches every legacy codec of the call against its PCM cloud copy (G.711 and G.729 included)', async () => {
@@ -158,6 +161,18 @@ describe.each(await usableCatalogs())('decoded-audio integrity on %s', (kind) =>
     expect(transcoder.active).toBe(0);
   });
 
+  it('keeps a verdict only with its audit event: with the trail down nothing is stored, and the verdict event names it otherwise', async () => {
+    const rec = (await deps.recordings.get('acme', pk.other!))!;
+    const c = await judgeRecording(deps, rec, { principalId: 'tester', trigger: 'on_demand', signal: AbortSignal.timeout(60_000) });
+    const before = await new IntegrityRepository(cat.db).history('acme', pk.other!);
+    await expect(withTrailDown(deps.auditRepo, () => keepVerdict(deps, c, { principalId: 'tester', principalKind: 'system' }))).rejects.toThrow(/audit store unavailable/);
+    expect(await new IntegrityRepository(cat.db).history('acme', pk.other!)).toEqual(before);
+    await keepVerdict(deps, c, { principalId: 'tester', principalKind: 'system' });
+    expect((await new IntegrityRepository(cat.db).history('acme', pk.other!)).length).toBe(before.length + 1);
+    const events = (await deps.auditRepo.query({ tenantId: 'acme', recordingPk: pk.other!, action: 'sync.integrity.verdict', limit: 100 })).items;
+    expect(events.at(-1)).toMatchObject({ principalId: 'tester', detail: expect.objectContaining({ check_id: c.id, verdict: 'mismatch' }) });
+  });
+
   it('refuses a recording without both kinds of copy (integrity.not_a_pair), storing nothing', async () => {
     const err = await check('alone').catch((e: unknown) => e);
     expect(isAppError(err) && err.code).toBe('integrity.not_a_pair');
@@ -174,7 +189,7 @@ describe.each(await usableCatalogs())('decoded-audio integrity on %s', (kind) =>
     expect(Object.values(r.verdicts).reduce((a, b) => a + b, 0)).toBe(5);
     const rows = await cat.db.selectFrom('integrity_checks').select(['recording_pk', 'checked_by']).where('trigger', '=', 'sample').execute();
     expect(rows).toHaveLength(5);
-    const events = await deps.auditRepo.query({ tenantId: 'acme', action: 'sync.integrity.verdict', limit: 100 });
+    const events = await deps.auditRepo.query({ tenantId: 'acme', action: 'sync.integrity.verdict', principalId: 'sampler', limit: 100 });
     expect(events.items).toHaveLength(5);
     expect(events.items.map((e) => e.recordingPk).sort()).toEqual(r.checks.map((c) => c.recordingPk).sort());
     expect(events.items[0]!.detail).toMatchObject({ verdict: expect.any(String), trigger: 'sample' });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditRepository } from '../../audit/audit-repository.js';
 import type { AuditEventInput } from '../../audit/event.js';
+import { writeTransaction } from '../../catalog/database.js';
 import type { Copy, Recording } from '../../catalog/model.js';
 import type { Database } from '../../catalog/tables.js';
 import type { Config } from '../../config/schema.js';
@@ -66,19 +67,10 @@ export function pairOf(rec: Recording): { legacy: Side; cloud: Side } {
 }
 
 /**
- * Compares the legacy and the cloud copy of one recording by their decoded audio and stores the
- * verdict (integrity_checks). Both copies are read at once, each through its own connector and
- * at most one ffmpeg slot. The caller audits the verdict (`auditVerdict`, or its request event).
- */
-export async function checkRecording(deps: IntegrityDeps, rec: Recording, opts: CheckOptions): Promise<IntegrityCheck> {
-  const check = await judgeRecording(deps, rec, opts);
-  await new IntegrityRepository(deps.catalog.db).insert(check);
-  return check;
-}
-
-/**
- * The comparison alone, stored by nobody: for a caller that stores the verdict in its own
- * transaction with its audit event (the integrity route: no verdict kept without its evidence).
+ * Compares the legacy and the cloud copy of one recording by their decoded audio. Both copies are
+ * read at once, each through its own connector and at most one ffmpeg slot. Stores nothing: the
+ * verdict is kept in one commit with its audit event (`keepVerdict` for the CLI and the sampler,
+ * the route's auditOrRefuse), never one without the other.
  */
 export async function judgeRecording(deps: IntegrityDeps, rec: Recording, opts: CheckOptions): Promise<IntegrityCheck> {
   const t = thresholdsFor(deps.config, rec.tenantId, opts.thresholds);
@@ -149,14 +141,21 @@ export function verdictView(c: IntegrityCheck): Record<string, unknown> {
   };
 }
 
-/** One `sync.integrity.verdict` event per verdict reached outside a request (CLI, sampler). */
-export async function auditVerdict(audit: AuditRepository, c: IntegrityCheck, principal: Pick<AuditEventInput, 'principalId' | 'principalKind'>): Promise<void> {
-  await audit.append({
-    tenantId: c.tenantId,
-    ...principal,
-    action: 'sync.integrity.verdict',
-    outcome: 'completed',
-    recordingPk: c.recordingPk,
-    detail: verdictView(c),
+/**
+ * Keeps a verdict reached outside a request (CLI, sampler) with its `sync.integrity.verdict` event,
+ * in one commit: a verdict is never stored without its evidence (nor the event without the row).
+ */
+export async function keepVerdict(deps: Pick<IntegrityDeps, 'catalog' | 'auditRepo'>, c: IntegrityCheck, principal: Pick<AuditEventInput, 'principalId' | 'principalKind'>): Promise<void> {
+  const event = await writeTransaction(deps.catalog.db, async (trx) => {
+    await new IntegrityRepository(trx).insert(c);
+    return deps.auditRepo.appendIn(trx, {
+      tenantId: c.tenantId,
+      ...principal,
+      action: 'sync.integrity.verdict',
+      outcome: 'completed',
+      recordingPk: c.recordingPk,
+      detail: verdictView(c),
+    });
   });
+  deps.auditRepo.published([event]);
 }

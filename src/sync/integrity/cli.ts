@@ -2,7 +2,7 @@ import { parseCommandArgs } from '../../cli/args.js';
 import { ConfigError, type ConfigEnv, loadConfig } from '../../config/load.js';
 import { isAppError } from '../../errors.js';
 import { buildDeps } from '../../main.js';
-import { auditVerdict, checkRecording, verdictView } from './check.js';
+import { judgeRecording, keepVerdict, verdictView } from './check.js';
 import type { IntegrityCheck } from './integrity-repository.js';
 import type { IntegrityThresholds } from './judge.js';
 import { sampleIntegrity } from './sampler.js';
@@ -79,8 +79,8 @@ export async function runVerify(argv: string[], env: ConfigEnv): Promise<number>
           console.error(`recording.not_found: no recording "${values.recording}" in tenant ${tenantId}`);
           return 1;
         }
-        const check = await checkRecording(deps, rec, { principalId: 'cli', trigger: 'on_demand', signal: AbortSignal.timeout(config.media.transcode_timeout_ms), thresholds });
-        await auditVerdict(deps.auditRepo, check, who);
+        const check = await judgeRecording(deps, rec, { principalId: 'cli', trigger: 'on_demand', signal: AbortSignal.timeout(config.media.transcode_timeout_ms), thresholds });
+        await keepVerdict(deps, check, who);
         process.stdout.write(JSON.stringify(verdictView(check), null, 2) + '\n');
         console.error(line(check));
         return exitCode([check]);

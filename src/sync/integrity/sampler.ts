@@ -1,6 +1,6 @@
 import { isAppError } from '../../errors.js';
 import type { RecordingRepository } from '../../catalog/recording-repository.js';
-import { auditVerdict, checkRecording, type IntegrityDeps } from './check.js';
+import { judgeRecording, keepVerdict, type IntegrityDeps } from './check.js';
 import { type IntegrityCheck, IntegrityRepository, type Verdict } from './integrity-repository.js';
 import type { IntegrityThresholds } from './judge.js';
 
@@ -57,13 +57,13 @@ export async function sampleIntegrity(deps: IntegrityDeps & { recordings: Record
       const signal = req.signal ? AbortSignal.any([req.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
       let check: IntegrityCheck;
       try {
-        check = await checkRecording(deps, rec, { principalId: req.principalId, trigger: 'sample', signal, ...(req.thresholds ? { thresholds: req.thresholds } : {}) });
+        check = await judgeRecording(deps, rec, { principalId: req.principalId, trigger: 'sample', signal, ...(req.thresholds ? { thresholds: req.thresholds } : {}) });
       } catch (e) {
         // A copy moved between the pick and the read: no longer a pair.
         if (isAppError(e) && e.code === 'integrity.not_a_pair') continue;
         throw e;
       }
-      await auditVerdict(deps.auditRepo, check, { principalId: req.principalId, principalKind: 'system' });
+      await keepVerdict(deps, check, { principalId: req.principalId, principalKind: 'system' });
       verdicts[check.verdict]++;
       checks.push(check);
       req.onVerdict?.(check);
