@@ -98,6 +98,32 @@ describe.each(await usableCatalogs())('audit export and offline verification on 
     }
   });
 
+  it('a trail that fails midway: an incomplete transfer, never a clean end without the manifest, and audit.export.end failed', async () => {
+    const repo = gw.deps.auditRepo;
+    const original = repo.exportEvents.bind(repo);
+    repo.exportEvents = async function* (...a: Parameters<typeof repo.exportEvents>) {
+      let n = 0;
+      for await (const e of original(...a)) {
+        if (++n > 3) throw new Error('catalog connection lost');
+        yield e;
+      }
+    };
+    try {
+      const res = await raw(`${gw.url}/api/v1/audit/export?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to())}`, { headers: bearer(KEYS.acmeAuditor) });
+      expect(res.status).toBe(200);
+      expect(res.complete).toBe(false);
+      expect(res.body.toString()).not.toContain('"manifest"');
+      let end;
+      for (let i = 0; i < 50 && !end; i++) {
+        end = (await repo.query({ tenantId: 'acme', action: 'audit.export.end', limit: 100 })).items.find((e) => e.relatedEventId === res.headers['x-audit-event-id']);
+        if (!end) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(end).toMatchObject({ outcome: 'failed', errorCode: 'internal' });
+    } finally {
+      repo.exportEvents = original;
+    }
+  });
+
   it('refuses bad periods, missing bounds and principals without audit:read', async () => {
     const q = (s: string, key = KEYS.acmeAuditor) => raw(`${gw.url}/api/v1/audit/export${s}`, { headers: bearer(key) });
     for (const [s, status] of [

@@ -283,7 +283,7 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
             Trailer: 'X-Content-SHA256',
           },
           200,
-          { allowedEventId: allowed.id, chunked: true, expectSha256: null, origin: 'EVIDENCE', transcoded: false, retention: 'ACTIVE' },
+          { allowedEventId: allowed.id, chunked: true, expectSha256: null, origin: 'EVIDENCE', transcoded: false },
         );
       },
     );
@@ -361,6 +361,6 @@ async function streamJobContent(deps: AppDeps, req: FastifyRequest, reply: Fasti
       ...(range ? { 'Content-Range': `bytes ${r.start}-${r.end}/${size}` } : job.sha256 ? { 'X-Content-SHA256': job.sha256 } : {}),
     },
     range ? 206 : 200,
-    { allowedEventId: allowed.id, chunked: false, expectSha256: range ? null : job.sha256, origin: 'EVIDENCE', transcoded: false, retention: 'ACTIVE' },
+    { allowedEventId: allowed.id, chunked: false, expectSha256: range ? null : job.sha256, origin: 'EVIDENCE', transcoded: false },
   );
 }

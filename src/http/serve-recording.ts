@@ -149,7 +149,6 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
     expectSha256: wholeOriginal ? copy.sha256 : null,
     origin: copy.origin,
     transcoded: prepared.transcoded,
-    retention: servedRetention,
   });
 }
 

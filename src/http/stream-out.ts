@@ -3,7 +3,6 @@ import { finished, pipeline } from 'node:stream/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../deps.js';
 import { isAppError } from '../errors.js';
-import type { RetentionStatus } from '../resolve/retention.js';
 import { ResponseSink } from './response-sink.js';
 
 /**
@@ -20,7 +19,7 @@ export async function streamOut(
   body: Readable,
   headers: Record<string, string | number>,
   status: number,
-  ctx: { allowedEventId: string; chunked: boolean; expectSha256: string | null; origin: string; transcoded: boolean; retention: RetentionStatus },
+  ctx: { allowedEventId: string; chunked: boolean; expectSha256: string | null; origin: string; transcoded: boolean },
 ): Promise<void> {
   const res = reply.raw;
   reply.hijack();

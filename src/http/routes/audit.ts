@@ -1,13 +1,12 @@
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditExportLines } from '../../audit/export.js';
 import { tenantVerifyView } from '../../audit/tenant-view.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError, isAppError } from '../../errors.js';
-import { ResponseSink } from '../response-sink.js';
 import { auditOrRefuse } from '../evidence.js';
+import { streamOut } from '../stream-out.js';
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -101,55 +100,34 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         req.audit.detail = { from, to };
         // Logged before the first line leaves; no evidence, no export.
         const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 200 });
-        const res = reply.raw;
-        let sourceError: unknown;
         async function* lines() {
           try {
             yield* auditExportLines(deps.auditRepo, deps.keys, { from, to, tenantId });
           } catch (e) {
-            sourceError = e;
-            throw e;
+            // The trail, not a source: its failure is logged here and recorded as what it is.
+            req.log.error({ err: e }, 'audit export failed midway');
+            throw isAppError(e) ? e : new AppError('internal', 'the audit export failed midway', { cause: e });
           }
         }
-        reply.hijack();
-        res.writeHead(200, {
-          'Content-Type': 'application/x-ndjson',
-          'Content-Disposition': `attachment; filename="audit-${tenantId}-${from.slice(0, 10)}-${to.slice(0, 10)}.jsonl"`,
-          'Cache-Control': 'no-store',
-          'X-Content-Type-Options': 'nosniff',
-          'X-Request-Id': req.id,
-          'X-Audit-Event-Id': allowed.id,
-        });
-        const sink = new ResponseSink(res);
-        let outcome: 'completed' | 'aborted' | 'failed' = 'completed';
-        let errorCode: string | null = null;
-        // A HEAD gets the head alone: no export is read or signed for a body nobody receives.
-        const head = req.method === 'HEAD';
-        try {
-          // Streamed page by page with backpressure: an export of millions of events is never in memory.
-          if (head) res.end();
-          else await pipeline(Readable.from(lines()), sink);
-        } catch {
-          outcome = sourceError === undefined ? 'aborted' : 'failed';
-          errorCode = sourceError === undefined ? 'client.disconnected' : isAppError(sourceError) ? sourceError.code : 'internal';
-          if (sourceError !== undefined) req.log.error({ err: sourceError }, 'audit export failed midway');
-          // The client must see an incomplete transfer, never a clean end without the manifest.
-          res.destroy();
-        }
-        try {
-          await deps.audit.record(req, {
-            action: 'audit.export.end',
-            outcome,
-            status: 200,
-            errorCode,
-            bytesSent: sink.bytes,
-            sha256: head ? null : sink.sha256(),
-            relatedEventId: allowed.id,
-            ...(head ? { detail: { ...req.audit.detail, head: true } } : {}),
-          });
-        } catch (e) {
-          req.log.error({ err: e }, 'audit completion event could not be written');
-        }
+        // Streamed page by page with backpressure (an export of millions of events is never in memory),
+        // as media are: the bytes that left and their SHA-256 in audit.export.end, a HEAD the head alone
+        // (no export read or signed), a failure an incomplete transfer, never a clean end without the manifest.
+        await streamOut(
+          deps,
+          req,
+          reply,
+          Readable.from(lines()),
+          {
+            'Content-Type': 'application/x-ndjson',
+            'Content-Disposition': `attachment; filename="audit-${tenantId}-${from.slice(0, 10)}-${to.slice(0, 10)}.jsonl"`,
+            'Cache-Control': 'no-store',
+            'X-Content-Type-Options': 'nosniff',
+            'X-Request-Id': req.id,
+            'X-Audit-Event-Id': allowed.id,
+          },
+          200,
+          { allowedEventId: allowed.id, chunked: false, expectSha256: null, origin: 'AUDIT_EXPORT', transcoded: false },
+        );
       },
     );
   };

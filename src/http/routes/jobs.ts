@@ -110,7 +110,6 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
           expectSha256: range ? null : job.sha256,
           origin: job.origin ?? 'LEGACY_ARCHIVE',
           transcoded: job.transcoded ?? false,
-          retention,
         });
       },
     );
