@@ -132,8 +132,14 @@ class RowsRejected extends Error {}
  * with errors writes nothing. (Two passes — validate everything, then write — parsed and
  * validated each row twice: more than half of the time of a bulk import.)
  * A tenant filter refuses rows of other tenants rather than importing them silently.
+ * `touched`, when given, receives the tenant of every record handed to the catalog — whose catalog
+ * the import wrote, or tried to before it failed (the CLI audits the import in those tenants' trails).
  */
-export async function importFile(repo: RecordingRepository, path: string, opts: { tenants?: ReadonlySet<string>; maxErrors?: number } = {}): Promise<ImportReport> {
+export async function importFile(
+  repo: RecordingRepository,
+  path: string,
+  opts: { tenants?: ReadonlySet<string>; maxErrors?: number; touched?: Set<string> } = {},
+): Promise<ImportReport> {
   const errors: RowError[] = [];
   const maxErrors = opts.maxErrors ?? 1000;
   let rows = 0;
@@ -158,7 +164,10 @@ export async function importFile(repo: RecordingRepository, path: string, opts: 
       rows++;
       const r = validate(row);
       if (errors.length >= maxErrors) break;
-      if (r && !errors.length) yield r;
+      if (r && !errors.length) {
+        opts.touched?.add(r.tenant_id);
+        yield r;
+      }
     }
     if (errors.length) throw new RowsRejected();
   }

@@ -6,7 +6,6 @@ import { pipeline } from 'node:stream/promises';
 import type { AuditEvent, AuditEventInput } from '../audit/event.js';
 import { importFile } from '../catalog/import.js';
 import { toCatalogRecords } from '../catalog/record.js';
-import type { RecordingRepository } from '../catalog/recording-repository.js';
 import type { AppDeps } from '../deps.js';
 import { AppError } from '../errors.js';
 import { writeWhole } from './write-whole.js';
@@ -37,25 +36,6 @@ async function fileSha256(path: string): Promise<string | null> {
   return hash.digest('hex');
 }
 
-/**
- * The repository as importFile sees it, noting the tenant of every record it is handed to write
- * (the import report counts rows, not tenants). An object whose prototype is the repository, so
- * every other method runs on the real one unchanged.
- */
-function noticingTenants(repo: RecordingRepository, tenants: Set<string>): RecordingRepository {
-  const seen = Object.create(repo) as RecordingRepository;
-  seen.upsertAll = (records) =>
-    repo.upsertAll(
-      (async function* () {
-        for await (const r of records) {
-          tenants.add(r.tenant_id);
-          yield r;
-        }
-      })(),
-    );
-  return seen;
-}
-
 /** Appends the events, or fails the command naming what was (or was not) done: an admin action without its audit event is not "ok". */
 async function appendOrFail(deps: CatalogCommandDeps, events: AuditEventInput[], done: string): Promise<AuditEvent[]> {
   try {
@@ -83,7 +63,7 @@ export async function importCommand(deps: CatalogCommandDeps, file: string, tena
   };
   let report;
   try {
-    report = await importFile(noticingTenants(deps.recordings, touched), file, { tenants });
+    report = await importFile(deps.recordings, file, { tenants, touched });
   } catch (e) {
     // Nothing was written (one transaction); the attempt is still an admin action. The import's own error is the one to show.
     await appendOrFail(deps, event('failed', { reason: 'error', error: (e as Error)?.message ?? String(e) }), 'the import failed and wrote nothing').catch((err: unknown) => io.err((err as Error).message));
