@@ -5,6 +5,7 @@ import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/gen
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, bearer, KEYS, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
 import { post, raw } from './support/http.js';
+import { unzip } from './console/support.js';
 
 /**
  * The brief's edge case 1: the mapping table lags the migration. A ref the catalog does not know
@@ -26,7 +27,7 @@ describe.each(await usableCatalogs())('refs the catalog does not know yet, on %s
     sim.addRecording({ conversationId: '8b3e4d1a-2d9c-4f3a-9e5b-7c9f0a1b2c3d', recordingId: 'rec-by-sip', path: join(AUDIO, 'call_mono_pcm16_8k.wav'), startTime: new Date().toISOString(), protocolCallId: 'a84b4c76e66710@pbx.example.com' });
     // Migrated calls whose legacy copies the archive has since purged (the mapping not yet synced):
     // each carries its legacy call id as external tag, as the migration writes it.
-    for (const n of ['9010', '9012', '9013', '9014', '9015', '9016']) {
+    for (const n of ['9010', '9012', '9013', '9014', '9015', '9016', '9017', '9018']) {
       sim.addRecording({ conversationId: `0d5e6f3c-4f1e-4b5c-9a7d-00000000${n}`, recordingId: `rec-moved-${n}`, path: join(AUDIO, 'call_mono_pcm16_8k.wav'), startTime: start, externalTag: `2023-11-05T10:00:00Z-${n}` });
     }
     gw = await startTestGateway({
@@ -129,6 +130,28 @@ describe.each(await usableCatalogs())('refs the catalog does not know yet, on %s
       }
       expect(status).toBe('ready');
       expect((await gw.deps.recordings.get('acme', known.id))?.copies.map((c) => c.origin).sort()).toEqual(['GENESYS_CLOUD', 'LEGACY_ARCHIVE']);
+    });
+
+    it('the console reads it the same way: a waveform and an evidence package of such a recording are of the cloud copy, described as re-read', async () => {
+      await gw.seed([
+        { call_id: '2023-11-05T10:00:00Z-9017', legacy_archive_id: 'avaya_9017', locator: 'purged/avaya_9017.wav' },
+        { call_id: '2023-11-05T10:00:00Z-9018', legacy_archive_id: 'avaya_9018', locator: 'purged/avaya_9018.wav' },
+      ]);
+      const wave = await raw(`${gw.url}/api/v1/recordings/avaya_9017/waveform?points=50`, { headers: bearer(KEYS.acmeAdmin) });
+      expect(wave.status, wave.body.toString()).toBe(200);
+      expect(wave.headers['x-recording-origin']).toBe('GENESYS_CLOUD');
+      expect((await gw.deps.auditRepo.byId(wave.headers['x-audit-event-id'] as string))?.detail).toMatchObject({ rediscovered_by: 'genesys:genesys' });
+
+      const pkg = await raw(`${gw.url}/api/v1/evidence`, { method: 'POST', headers: { ...bearer(KEYS.acmeAdmin), 'content-type': 'application/json' }, body: JSON.stringify({ refs: ['avaya_9018'], purpose: 'Case 92' }) });
+      expect(pkg.status, pkg.body.toString().slice(0, 300)).toBe(200);
+      const files = await unzip(pkg.body);
+      const manifest = JSON.parse(files.get('manifest.json')!.toString());
+      expect(manifest.complete, JSON.stringify(manifest.problems)).toBe(true);
+      const [entry] = manifest.recordings;
+      expect(entry).toMatchObject({ rediscovered_by: 'genesys:genesys', original: { origin: 'GENESYS_CLOUD' } });
+      expect(files.get(entry.original.path)!.equals(readFileSync(join(AUDIO, 'call_mono_pcm16_8k.wav')))).toBe(true);
+      // The metadata describes the recording as found: both copies, the cloud one with its Genesys id.
+      expect(files.get(entry.metadata)!.toString()).toContain('rec-moved-9018');
     });
 
     it('serves a Range of the rediscovered copy to a player (located by the recording as re-read)', async () => {

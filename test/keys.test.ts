@@ -11,6 +11,7 @@ import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/gen
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, KEYS, bearer, startTestGateway, type TestGateway } from './support/gateway.js';
 import { raw } from './support/http.js';
+import { unzip } from './console/support.js';
 import { ARN, KMS_REGION, SIGNING_KEY_ARN, fakeKms } from './support/kms.js';
 
 const WAV = 'call_mono_pcm16_8k.wav';
@@ -145,6 +146,32 @@ describe.each(await usableCatalogs())('encryption keys through the key service (
     expect(sim.requests.filter((q) => q.path.endsWith('/recordingmetadata/rec-err')).length).toBe(2);
     const [ev] = await eventOf(r);
     expect(ev).toMatchObject({ outcome: 'failed', status: 502, errorCode: 'source.key_refused', detail: { key_retry: { code: 'source.bad_gateway' } } });
+  });
+
+  it('the console reads the same way: a waveform or an evidence package of a copy whose key is disabled is refused; a locked cloud copy leaves the legacy copy to read', async () => {
+    const consoleCall = (path: string, body?: unknown) =>
+      raw(gw.url + path, { method: body ? 'POST' : 'GET', headers: { ...bearer(KEYS.acmeAdmin), ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const locked = await consoleCall('/api/v1/recordings/locked_1/waveform?points=100');
+    expect(locked.status, locked.body.toString()).toBe(422);
+    expect(problem(locked)).toMatchObject({ code: 'key.disabled', key_state: 'disabled' });
+    const [ev] = await eventOf(locked);
+    expect(ev).toMatchObject({ action: 'recording.waveform', outcome: 'failed', errorCode: 'key.disabled', detail: { key_refused: [expect.objectContaining({ state: 'disabled' })] } });
+
+    const two = await consoleCall('/api/v1/recordings/rec-two/waveform?points=100');
+    expect(two.status, two.body.toString()).toBe(200);
+    expect(two.headers['x-recording-origin']).toBe('LEGACY_ARCHIVE');
+
+    const pkg = await consoleCall('/api/v1/evidence', { refs: ['locked_1', 'rec-two'], purpose: 'Case 91' });
+    expect(pkg.status, pkg.body.toString().slice(0, 300)).toBe(200);
+    const files = await unzip(pkg.body);
+    const manifest = JSON.parse(files.get('manifest.json')!.toString());
+    const [lockedEntry, twoEntry] = manifest.recordings;
+    expect(manifest.complete).toBe(false);
+    expect(lockedEntry.original).toEqual({ error: expect.objectContaining({ code: 'key.disabled' }) });
+    expect(lockedEntry.playable).toEqual({ error: expect.objectContaining({ code: 'key.disabled' }) });
+    expect([...files.keys()].some((f) => f.startsWith(`recordings/${lockedEntry.id}/original`))).toBe(false);
+    expect(twoEntry.original).toMatchObject({ origin: 'LEGACY_ARCHIVE' });
+    expect(twoEntry.key_refused).toEqual([expect.objectContaining({ state: 'disabled' })]);
   });
 
   it('signs checkpoints and export manifests with the KMS key; verify checks them through KMS', async () => {

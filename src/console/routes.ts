@@ -12,7 +12,8 @@ import { auditOrRefuse } from '../http/evidence.js';
 import { serveRecording } from '../http/serve-recording.js';
 import { streamOut } from '../http/stream-out.js';
 import { decryptRange } from '../keys/chunked-cipher.js';
-import { NoCopyOpened, openFirstCopy } from '../resolve/open-copy.js';
+import { NoCopyOpened } from '../resolve/open-copy.js';
+import { openRecording } from '../resolve/open-recording.js';
 import type { EvidenceJob, EvidenceJobs } from './evidence/jobs.js';
 import { buildEvidencePackage, type EvidenceItem } from './evidence/package.js';
 import type { EvidenceSigner } from './evidence/signer.js';
@@ -36,9 +37,9 @@ export const STREAM_MAX_RECORDINGS = 3;
 export const STREAM_MAX_KNOWN_BYTES = 32 * 1024 * 1024;
 
 /** Copy errors are carried by NoCopyOpened; clients get the last copy's error, as on the streaming path. */
-async function openOrThrow(...args: Parameters<typeof openFirstCopy>) {
+async function openOrThrow(...args: Parameters<typeof openRecording>) {
   try {
-    return await openFirstCopy(...args);
+    return await openRecording(...args);
   } catch (e) {
     if (e instanceof NoCopyOpened) throw e.last;
     throw e;
@@ -167,7 +168,9 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
         const rec = await resolveInTenant(deps, req, req.params.ref, signal);
         req.audit.recordingPk = rec.id;
         refuseExpired(rec, req.params.ref);
-        const opened = await openOrThrow(deps, rec, 'wav', signal);
+        // The key checks and the finder round of every reader: what was refused or found goes into the event.
+        const note = (d: Record<string, unknown>) => (req.audit.detail = { ...req.audit.detail, ...d });
+        const opened = await openOrThrow(deps, rec, 'wav', signal, note, (msg, o) => req.log.warn(o, msg));
         Object.assign(req.audit, { copyId: opened.copy.id, origin: opened.copy.origin });
         let peaks;
         try {

@@ -11,8 +11,8 @@ import type { AudioFormat, FormatPreference } from '../media/format.js';
 import type { Job } from '../jobs/job-repository.js';
 import { stageOpened } from '../jobs/run-job.js';
 import { orderCopies } from '../resolve/copy-policy.js';
-import { openCopyCheckingKeys } from '../resolve/key-guard.js';
-import { NoCopyOpened, type OpenedCopy, openOrRediscover, PREPARING_CODES } from '../resolve/open-copy.js';
+import { NoCopyOpened, type OpenedCopy, PREPARING_CODES } from '../resolve/open-copy.js';
+import { openRecording } from '../resolve/open-recording.js';
 import { type RetentionStatus, copyRetentionStatus, expiryReason, retentionStatus } from '../resolve/retention.js';
 import { locationOf } from '../sources/registry.js';
 import { Slice } from './meter.js';
@@ -196,10 +196,9 @@ async function openOrHandOff(
   let handedOff = false;
   clientGone.addEventListener('abort', () => handedOff || fetchAc.abort(), { once: true });
   const log = (msg: string, o: object) => req.log.warn(o, msg);
-  // Keys first (copies whose key_id the key service refuses are skipped), one retry on a source's key refusal;
-  // every copy gone and none in the cloud: one finder round, one more try (openOrRediscover).
+  // Keys first, one retry on a source's key refusal; every copy gone and none in the cloud: one finder round (open-recording.ts).
   const note = (d: Record<string, unknown>) => (req.audit.detail = { ...req.audit.detail, ...d });
-  const opening = openOrRediscover(deps, rec, (r) => openCopyCheckingKeys(deps, r, format, fetchAc.signal, note, log), fetchAc.signal, note, log);
+  const opening = openRecording(deps, rec, format, fetchAc.signal, note, log);
   // The budget counts from the request's arrival, and ends early by what a hand-off costs (handoff-clock.ts).
   const budget = mode === 'auto' ? (source?.first_byte_budget_ms ?? 2000) : undefined;
   const outcome = await settleWithin(opening, budget === undefined ? undefined : deps.handoffClock.remaining(budget, reply.elapsedTime));

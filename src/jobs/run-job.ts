@@ -4,8 +4,8 @@ import { AppError, isAppError, isRetryable } from '../errors.js';
 import { Meter } from '../http/meter.js';
 import { EncryptRecords } from '../keys/chunked-cipher.js';
 import type { AudioFormat } from '../media/format.js';
-import { openCopyCheckingKeys } from '../resolve/key-guard.js';
-import { NoCopyOpened, type OpenedCopy, openOrRediscover, PREPARING_CODES } from '../resolve/open-copy.js';
+import { NoCopyOpened, type OpenedCopy, PREPARING_CODES } from '../resolve/open-copy.js';
+import { openRecording } from '../resolve/open-recording.js';
 import { retentionStatus } from '../resolve/retention.js';
 import { locationOf } from '../sources/registry.js';
 import type { Job } from './job-repository.js';
@@ -115,13 +115,11 @@ export async function executeJob(deps: AppDeps, job: Job): Promise<void> {
     const rec = await deps.recordings.get(job.tenantId, job.recordingPk);
     if (!rec) throw new AppError('recording.not_found');
     if (retentionStatus(rec) === 'EXPIRED') throw new AppError('recording.expired');
-    // Keys are checked again: a key may have been disabled since the request that queued the job.
-    const note = (d: Record<string, unknown>) => deps.logger.warn({ job: job.id, ...d }, 'job: a copy was refused for its key');
-    // The same "moved, not broken" round as a direct retrieval (open-copy.ts openOrRediscover).
-    const noteFind = (d: Record<string, unknown>) => deps.logger.warn({ job: job.id, ...d }, 'job: no copy of the recording was left; asked the finders');
+    // Keys are checked again (a key may have been disabled since the request that queued the job), and
+    // a recording whose copies are all gone gets the same finder round as a direct retrieval (open-recording.ts).
+    const note = (d: Record<string, unknown>) => deps.logger.warn({ job: job.id, ...d }, 'job: opening the recording');
     const log = (msg: string, o: object) => deps.logger.warn({ job: job.id, ...o }, msg);
-    const open = (r: typeof rec) => openCopyCheckingKeys(deps, r, job.format as AudioFormat, ac.signal, note);
-    const opening = openOrRediscover(deps, rec, open, ac.signal, noteFind, log).catch(async (e: unknown) => {
+    const opening = openRecording(deps, rec, job.format as AudioFormat, ac.signal, note, log).catch(async (e: unknown) => {
       if (e instanceof NoCopyOpened && e.last.code === 'source.archived') await startRestore(deps, job, e);
       throw e;
     });

@@ -9,7 +9,8 @@ import type { AppDeps } from '../../deps.js';
 import { AppError, isAppError } from '../../errors.js';
 import { Meter } from '../../http/meter.js';
 import type { AudioFormat } from '../../media/format.js';
-import { NoCopyOpened, type OpenedCopy, openFirstCopy } from '../../resolve/open-copy.js';
+import { NoCopyOpened, type OpenedCopy } from '../../resolve/open-copy.js';
+import { openRecording } from '../../resolve/open-recording.js';
 import { retentionStatus } from '../../resolve/retention.js';
 import type { EvidenceSigner } from './signer.js';
 import { evidenceReadme } from './readme.js';
@@ -122,9 +123,10 @@ export function buildEvidencePackage(
 
   const addBuffer = (path: string, data: Buffer): Promise<PackagedFile> => addStream(path, Readable.from([data]), { compress: true });
 
-  const open = async (rec: Recording, format: AudioFormat): Promise<OpenedCopy | AppError> => {
+  // Opened as every reader opens (open-recording.ts): keys checked, a moved recording looked for.
+  const open = async (rec: Recording, format: AudioFormat, note: (d: Record<string, unknown>) => void): Promise<OpenedCopy | AppError> => {
     try {
-      return await openFirstCopy(deps, rec, format, signal);
+      return await openRecording(deps, rec, format, signal, note);
     } catch (e) {
       if (e instanceof NoCopyOpened) return e.last;
       if (isAppError(e)) return e;
@@ -138,7 +140,13 @@ export function buildEvidencePackage(
     const recordingsOut: Record<string, unknown>[] = [];
 
     for (const item of input.items) {
-      const rec = item.recording;
+      // What the opens noted (copies refused for their key, a finder round) goes into the entry.
+      const notes: Record<string, unknown> = {};
+      const note = (d: Record<string, unknown>) => Object.assign(notes, d);
+      // The stored bytes, exactly as the source holds them: opened before the metadata is written, so
+      // that a recording a finder found moved is described with the copy it was found as.
+      const original = await open(item.recording, 'original', note);
+      const rec = (!(original instanceof AppError) && original.rediscovered) || item.recording;
       const dir = `recordings/${rec.id}`;
       const retention = retentionStatus(rec);
       const entry: Record<string, unknown> = {
@@ -151,8 +159,6 @@ export function buildEvidencePackage(
       };
       entry.metadata = (await addBuffer(`${dir}/metadata.json`, Buffer.from(JSON.stringify(recordingMetadata(rec, retention), null, 2) + '\n'))).path;
 
-      // The stored bytes, exactly as the source holds them.
-      const original = await open(rec, 'original');
       if (original instanceof AppError) {
         problems.push({ recording_id: rec.id, file: 'original', code: original.code, detail: original.message });
         entry.original = { error: { code: original.code, detail: original.message } };
@@ -175,7 +181,7 @@ export function buildEvidencePackage(
       }
 
       // A copy any player opens: PCM WAV through the same media path as the API (G.729, GSM, … transcoded).
-      const playable = await open(rec, 'wav');
+      const playable = await open(rec, 'wav', note);
       if (playable instanceof AppError) {
         problems.push({ recording_id: rec.id, file: 'playable', code: playable.code, detail: playable.message });
         entry.playable = { error: { code: playable.code, detail: playable.message } };
@@ -189,7 +195,7 @@ export function buildEvidencePackage(
 
       const events = await addStream(`${dir}/audit-events.jsonl`, Readable.from(auditLines(deps, rec.tenantId, rec.id)), { compress: true });
       entry.audit_events = events.path;
-      recordingsOut.push(entry);
+      recordingsOut.push({ ...entry, ...notes });
       progress.recordings_done++;
       onProgress({ ...progress });
     }
