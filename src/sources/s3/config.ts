@@ -45,6 +45,12 @@ const s3SourceFields = sourceCommon.extend({
   secret_access_key: s3Connection.secret_access_key,
   session_token: s3Connection.session_token,
   /**
+   * Retrieval tier of a restore from an archive storage class (S3 Glacier Flexible Retrieval or
+   * Deep Archive; docs/CONFIG.md): Standard (hours), Bulk (cheaper, up to a day or two),
+   * Expedited (minutes; Flexible Retrieval only, and may be refused when capacity is short).
+   */
+  restore_tier: z.enum(['Standard', 'Bulk', 'Expedited']).default('Standard'),
+  /**
    * Server-side encryption of the archive. SSE-S3 and SSE-KMS need nothing on read;
    * SSE-C needs the customer key on every GET, so it is given here (by reference).
    */

@@ -97,7 +97,12 @@ beforeAll(async () => {
   await put('calls/empty.bin', Buffer.alloc(0));
   await put('tenant-a/calls/conv-1/LA-1.wav', Buffer.from('templated'));
   await put('tenant-a/explicit/x.wav', Buffer.from('explicit'));
+  await put('cold/glacier.wav', Buffer.from('thawed bytes'));
+  await put('cold/deep.wav', Buffer.from('deep bytes'));
   s3.destroy();
+  // A lifecycle rule moved these to archive storage classes.
+  sim.archive(BUCKET, 'cold/glacier.wav', { restoreMs: 300 });
+  sim.archive(BUCKET, 'cold/deep.wav', { storageClass: 'DEEP_ARCHIVE', restoreMs: 60_000 });
 });
 
 afterAll(async () => {
@@ -294,5 +299,36 @@ describe('S3Connector.check', () => {
     expect(e.code).toBe('source.unavailable');
     const e2 = await appError(connector({ bucket: 'no-such-bucket' }).open(copy({ locator: 'calls/big.bin' }), { signal: signal() }));
     expect(e2.code).toBe('source.unavailable');
+  });
+});
+
+describe('S3Connector and archive storage classes (Glacier)', () => {
+  it('answers source.archived for an object not restored (was a credentials refusal), restores it with the configured tier and days, then source.restoring until S3 has the copy, then the bytes', async () => {
+    const c = connector({ restore_tier: 'Bulk' });
+    const loc = copy({ locator: 'cold/glacier.wav' });
+    const first = await appError(c.open(loc, { signal: signal() }));
+    expect(first).toMatchObject({ code: 'source.archived', extra: { storage_class: 'GLACIER' } });
+    await c.restore(loc, new Date(Date.now() + 2.5 * 86_400_000), signal());
+    expect(sim.restores.at(-1)).toMatchObject({ key: 'cold/glacier.wav', days: 3, tier: 'Bulk', status: 202 });
+    expect(await appError(c.open(loc, { signal: signal() }))).toMatchObject({ code: 'source.restoring' });
+    // Asked again while it runs (another instance's worker, a retried job): S3's 409 is not a failure.
+    await c.restore(loc, new Date(Date.now() + 86_400_000), signal());
+    expect(sim.restores.at(-1)).toMatchObject({ status: 409 });
+    await new Promise((r) => setTimeout(r, 350));
+    expect((await readAll((await c.open(loc, { signal: signal() })).body)).toString()).toBe('thawed bytes');
+  });
+
+  it('a Range of an archived object is archived too, not a bad range; the default tier is Standard', async () => {
+    const c = connector();
+    const loc = copy({ locator: 'cold/deep.wav' });
+    expect(await appError(c.open(loc, { signal: signal(), range: { start: 2, end: 5 } }))).toMatchObject({ code: 'source.archived', extra: { storage_class: 'DEEP_ARCHIVE' } });
+    await c.restore(loc, new Date(Date.now() - 1000), signal());
+    expect(sim.restores.at(-1)).toMatchObject({ key: 'cold/deep.wav', days: 1, tier: 'Standard', status: 202 });
+    expect(await appError(c.open(loc, { signal: signal() }))).toMatchObject({ code: 'source.restoring' });
+  });
+
+  it('refuses a restore_tier S3 does not have', () => {
+    expect(() => parse({ restore_tier: 'Instant' })).toThrow();
+    expect(parse({}).restore_tier).toBe('Standard');
   });
 });

@@ -65,6 +65,7 @@ export class S3Connector implements SourceConnector {
       signal,
       'object',
     ).catch(async (e: AppError) => {
+      if (e.code === 'source.archived') throw await this.archiveState(key, signal, e);
       throw e.code === 'range.not_satisfiable' && e.extra.size === undefined ? await this.unsatisfiable(key, signal) : e;
     });
 
@@ -95,6 +96,29 @@ export class S3Connector implements SourceConnector {
     }
   }
 
+  /**
+   * Starts the restore of an object in an archive storage class, kept restored until `until` (whole
+   * days, at least one). The job worker calls it on source.archived and then polls open(), which
+   * answers source.restoring until S3 has the temporary copy. A restore already running is fine;
+   * an Intelligent-Tiering archive tier takes no Days (the object moves back to its access tier).
+   */
+  async restore(copy: CopyLocation, until: Date, signal: AbortSignal): Promise<void> {
+    const key = this.keyOf(copy);
+    const head = await this.head(key, signal);
+    const days = Math.max(1, Math.ceil((until.getTime() - Date.now()) / 86_400_000));
+    const request = head.StorageClass === 'INTELLIGENT_TIERING' ? {} : { Days: days, GlacierJobParameters: { Tier: this.cfg.restore_tier } };
+    try {
+      await this.call(
+        ({ client, sdk }, abortSignal) => client.send(new sdk.RestoreObjectCommand({ Bucket: this.cfg.bucket, Key: key, RestoreRequest: request }), { abortSignal }),
+        signal,
+        'object',
+      );
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'source.restoring') return;
+      throw e;
+    }
+  }
+
   async check(signal: AbortSignal): Promise<void> {
     await this.call(({ client, sdk }, abortSignal) => client.send(new sdk.HeadBucketCommand({ Bucket: this.cfg.bucket }), { abortSignal }), signal, 'bucket');
   }
@@ -103,14 +127,32 @@ export class S3Connector implements SourceConnector {
     await destroyLazy(this.handle);
   }
 
+  private head(key: string, signal: AbortSignal) {
+    return this.call(
+      ({ client, sdk }, abortSignal) => client.send(new sdk.HeadObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse() }), { abortSignal }),
+      signal,
+      'object',
+    );
+  }
+
+  /**
+   * An object in an archive storage class (a lifecycle rule moved it to Glacier): restoring or not
+   * yet asked, as HEAD's x-amz-restore says. Either is "the bytes exist but need time": the retrieve
+   * endpoint answers 202 and the job worker restores (restore()) and waits. The catalog's state is
+   * not asked: an import says AVAILABLE, the bucket's lifecycle decides.
+   */
+  private async archiveState(key: string, signal: AbortSignal, archived: AppError): Promise<AppError> {
+    const head = await this.head(key, signal).catch((e: unknown) => (e instanceof AppError ? e : archived));
+    if (head instanceof AppError) return head;
+    const cls = head.StorageClass ?? 'an archive class';
+    if (/ongoing-request="true"/.test(head.Restore ?? '')) return new AppError('source.restoring', `the object is being restored from ${cls}`, { extra: { storage_class: cls } });
+    return new AppError('source.archived', `the object is in ${cls} and must be restored first`, { extra: { storage_class: cls } });
+  }
+
   /** The 416 answer needs the object's size for `Content-Range: bytes *\/size`; without it, it goes out bare. */
   private async unsatisfiable(key: string, signal: AbortSignal): Promise<AppError> {
     try {
-      const head = await this.call(
-        ({ client, sdk }, abortSignal) => client.send(new sdk.HeadObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...this.sse() }), { abortSignal }),
-        signal,
-        'object',
-      );
+      const head = await this.head(key, signal);
       return head.ContentLength === undefined ? rangeError() : rangeError(head.ContentLength);
     } catch (e) {
       // A missing object or a dead source says more than "bad range".
@@ -190,6 +232,10 @@ function s3Error(err: unknown, subject: Subject): AppError {
   }
   if (name === 'NoSuchBucket' || (subject === 'bucket' && status === 404)) return new AppError('source.unavailable', `the bucket does not exist (${what})`);
   if (status === 404 || name === 'NoSuchKey') return new AppError('source.object_missing', 'the bucket has no object at the copy key');
+  // S3 documents both by error code: a GET of an object in an archive storage class (403), and a
+  // restore asked for again while one runs (409).
+  if (name === 'InvalidObjectState') return new AppError('source.archived', 'the object is in an archive storage class and must be restored first');
+  if (name === 'RestoreAlreadyInProgress') return new AppError('source.restoring', 'the object is already being restored');
   if (status === 401 || status === 403) return new AppError('source.unavailable', `the source refused this connector's credentials (${what})`);
   if (status >= 500) return new AppError('source.bad_gateway', `the source failed (${what})`);
   return new AppError('source.bad_gateway', `the source answered with an error (${what})`);
