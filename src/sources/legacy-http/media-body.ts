@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { AppError } from '../../errors.js';
 import type { ByteRange, SourceMedia } from '../port.js';
-import { abortedError, discard, header, netCodeOf } from './http.js';
+import { ExactBody } from '../exact-body.js';
+import { discard, header } from './http.js';
 import type { MediaAnswer } from './strategy.js';
 
 export function parseContentRange(v: string | undefined): { start: number; end: number; total: number | undefined } | undefined {
@@ -84,108 +85,4 @@ export async function toSourceMedia(res: MediaAnswer, range: ByteRange | undefin
     ...(covered ? { range: covered } : {}),
     ...(contentType ? { contentType } : {}),
   };
-}
-
-/**
- * The answer's body cut to [skip, skip + take): it ends cleanly only after exactly `take` bytes
- * (when known), and a body that breaks or ends short errors with a source error that carries
- * no request details.
- *
- * It buffers nothing of its own (highWaterMark 0): chunks go straight through to a consumer that
- * is reading, and the source is paused the moment the consumer stops, so while a slow client
- * holds the stream up the waiting chunk stays in undici's body, not in a copy here as well (with
- * 200 slow clients, stages that each held a 64 KiB chunk were most of the gateway's memory,
- * docs/BENCHMARKS.md). 'data' with pause/resume rather than read(): read() in paused mode joins
- * every buffered chunk into a new buffer, a copy of each byte. No async iterator either: at
- * hundreds of concurrent streams its per-chunk promises were a visible part of the CPU per GiB.
- */
-class ExactBody extends Readable {
-  private delivered = 0;
-  private done = false;
-
-  constructor(
-    private readonly source: Readable,
-    private skip: number,
-    private readonly want: number | undefined,
-    /** The source holds bytes past the wanted ones (a 200 to a range): stop reading once they are in. */
-    private readonly cut: boolean,
-    private readonly signal: AbortSignal,
-    private readonly what: string,
-  ) {
-    super({ highWaterMark: 0 });
-    source.pause();
-    source.on('data', (c: Buffer) => this.onChunk(c));
-    source.once('end', () => this.onEnd());
-    source.once('error', (e) => this.fail(e));
-    source.once('close', () => {
-      if (!this.done) this.fail(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
-    });
-    if (want === 0 && cut) this.finish();
-  }
-
-  override _read(): void {
-    if (!this.done) this.source.resume();
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    this.done = true;
-    this.source.destroy();
-    cb(err);
-  }
-
-  private onChunk(chunk: Buffer): void {
-    if (this.done) return;
-    let buf = chunk;
-    if (this.skip > 0) {
-      if (buf.length <= this.skip) {
-        this.skip -= buf.length;
-        return;
-      }
-      buf = buf.subarray(this.skip);
-      this.skip = 0;
-    }
-    if (this.want !== undefined && buf.length > this.want - this.delivered) buf = buf.subarray(0, this.want - this.delivered);
-    if (buf.length === 0) return;
-    this.delivered += buf.length;
-    this.push(buf);
-    if (this.cut && this.delivered >= this.want!) this.finish();
-    // The source stops as soon as a chunk had to be kept (nobody reading) or the consumer paused
-    // while taking it; push()'s answer says neither (it is true whenever the buffer was empty).
-    else if (this.readableLength > 0 || this.readableFlowing !== true) this.source.pause();
-  }
-
-  private onEnd(): void {
-    if (this.done) return;
-    if (this.want !== undefined && this.delivered < this.want) {
-      this.done = true;
-      this.destroy(new AppError('source.unavailable', `${this.what}: the transfer ended after ${this.delivered} of ${this.want} bytes`, { extra: { delivered_bytes: this.delivered } }));
-      return;
-    }
-    this.finish();
-  }
-
-  /**
-   * Every byte wanted arrived. A body read to its end ends here and leaves its connection to the
-   * pool for the next request; a 200 cut to a range is let go of (its connection with it).
-   */
-  private finish(): void {
-    this.done = true;
-    this.push(null);
-    if (this.cut) this.source.destroy();
-  }
-
-  private fail(e: unknown): void {
-    if (this.done) return;
-    this.done = true;
-    this.destroy(this.mapped(e));
-  }
-
-  private mapped(e: unknown): Error {
-    if (this.signal.aborted) return abortedError();
-    // A composed body (an Avaya call) fails with its own error, naming the segment that broke.
-    if (e instanceof AppError) return e;
-    // Only the code travels on: undici errors can carry request details.
-    const code = netCodeOf(e) ?? 'error';
-    return new AppError('source.unavailable', `${this.what}: the transfer broke after ${this.delivered} bytes (${code})`, { extra: { delivered_bytes: this.delivered } });
-  }
 }

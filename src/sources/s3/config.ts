@@ -49,6 +49,12 @@ const s3SourceFields = sourceCommon.extend({
    * Deep Archive; docs/CONFIG.md): Standard (hours), Bulk (cheaper, up to a day or two),
    * Expedited (minutes; Flexible Retrieval only, and may be refused when capacity is short).
    */
+  /**
+   * Longest silence inside a body: a read whose connection carries no byte for this long fails
+   * (timeout_ms bounds only the time to the first byte). Without it a store that stops mid-body
+   * held the client's response — or a 202 job's staging — open for ever.
+   */
+  idle_timeout_ms: z.number().int().min(100).max(3_600_000).default(60_000),
   restore_tier: z.enum(['Standard', 'Bulk', 'Expedited']).default('Standard'),
   /**
    * Server-side encryption of the archive. SSE-S3 and SSE-KMS need nothing on read;

@@ -194,21 +194,21 @@ describe('S3Connector refusals and failures', () => {
     expect(fake.requests).toHaveLength(0);
   });
 
-  it('maps a wrong secret to source.unavailable without revealing credentials', async () => {
+  it('maps a wrong secret to source.auth_failed (was a 503 source.unavailable, an outage to retry) without revealing credentials', async () => {
     const secret = 'wrong-secret-5f1c0e9a';
     const c = connector({ secret_access_key: secret });
     for (const attempt of [() => c.open(copy({ locator: 'calls/big.bin' }), { signal: signal() }), () => c.check(signal())]) {
       const e = await appError(attempt());
-      expect(e.code).toBe('source.unavailable');
+      expect(e.code).toBe('source.auth_failed');
       const shown = `${e.message} ${String(e)} ${JSON.stringify(e.extra)} ${JSON.stringify(e.headers)}`;
       expect(shown).not.toContain(secret);
       expect(shown).not.toContain(sim.accessKeyId);
     }
   });
 
-  it('maps an unknown access key id to source.unavailable', async () => {
+  it('maps an unknown access key id to source.auth_failed', async () => {
     const e = await appError(connector({ access_key_id: 'AKIANOTKNOWN' }).check(signal()));
-    expect(e.code).toBe('source.unavailable');
+    expect(e.code).toBe('source.auth_failed');
     expect(e.message).not.toContain('AKIANOTKNOWN');
   });
 
@@ -240,6 +240,49 @@ describe('S3Connector refusals and failures', () => {
     });
     const media = await connector({ endpoint: slowBody.endpoint, timeout_ms: 300 }).open(copy({ locator: 'a.wav' }), { signal: signal() });
     expect((await readAll(media.body)).toString()).toBe('0123456789');
+  });
+
+  it('ends a body that stalls after its headers within idle_timeout_ms, and gives the socket back', async () => {
+    let calls = 0;
+    const stall = await fakeEndpoint((_req, res) => {
+      calls++;
+      res.writeHead(200, { 'Content-Length': '1000000', 'Content-Type': 'audio/wav' });
+      res.write(Buffer.alloc(1000));
+      if (calls > 1) res.end(Buffer.alloc(999_000));
+    });
+    const c = connector({ endpoint: stall.endpoint, timeout_ms: 5000, idle_timeout_ms: 300 }, { maxSockets: 1 });
+    const media = await c.open(copy({ locator: 'a.wav' }), { signal: signal() });
+    const t0 = Date.now();
+    await expect(readAll(media.body)).rejects.toThrow();
+    expect(Date.now() - t0).toBeLessThan(3000);
+    // The one pooled socket is free again: a second read goes through.
+    expect((await readAll((await c.open(copy({ locator: 'a.wav' }), { signal: signal() })).body)).length).toBe(1_000_000);
+    expect(() => parse({ idle_timeout_ms: 10 })).toThrow();
+  });
+
+  it('cuts the whole object a store sends when it ignores Range (200 to a ranged GET) to the range asked', async () => {
+    const OBJ = randomBytes(1000);
+    const ignoring = await fakeEndpoint((_req, res) => res.writeHead(200, { 'Content-Length': String(OBJ.length) }).end(OBJ));
+    const c = connector({ endpoint: ignoring.endpoint });
+    const media = await c.open(copy({ locator: 'a.wav' }), { signal: signal(), range: { start: 100, end: 199 } });
+    expect(ignoring.requests[0]!.range).toBe('bytes=100-199');
+    expect(media).toMatchObject({ totalSize: 1000, range: { start: 100, end: 199 } });
+    expect((await readAll(media.body)).equals(OBJ.subarray(100, 200))).toBe(true);
+    const open = await c.open(copy({ locator: 'a.wav' }), { signal: signal(), range: { start: 900 } });
+    expect(open.range).toEqual({ start: 900, end: 999 });
+    expect((await readAll(open.body)).equals(OBJ.subarray(900))).toBe(true);
+    expect(await appError(c.open(copy({ locator: 'a.wav' }), { signal: signal(), range: { start: 1000 } }))).toMatchObject({ code: 'range.not_satisfiable', extra: { size: 1000 } });
+  });
+
+  it("maps the store's KMS refusals to source.key_refused, without the key ARN S3's message quotes", async () => {
+    const arn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const kms = await fakeEndpoint((_req, res) => {
+      const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>KMS.DisabledException</Code><Message>${arn} is disabled.</Message><RequestId>r</RequestId></Error>`;
+      res.writeHead(400, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) }).end(body);
+    });
+    const e = await appError(connector({ endpoint: kms.endpoint, sse: { mode: 'aws:kms' } }).open(copy({ locator: 'a.wav' }), { signal: signal() }));
+    expect(e.code).toBe('source.key_refused');
+    expect(`${e.message} ${JSON.stringify(e.extra)}`).not.toContain('arn:aws:kms');
   });
 
   it('sends SSE-C headers, with the key MD5, when configured', async () => {

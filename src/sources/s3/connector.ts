@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { GetObjectCommandInput } from '@aws-sdk/client-s3';
 import { AppError } from '../../errors.js';
+import { ExactBody } from '../exact-body.js';
 import { locatorOf } from '../locator.js';
 import type { ByteRange, CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
 import { checkKey } from './check-key.js';
@@ -34,7 +35,7 @@ export class S3Connector implements SourceConnector {
   }
 
   private s3(): Promise<S3Handle> {
-    return (this.handle ??= s3Client(this.cfg, { maxSockets: this.tuning.maxSockets ?? 50 }));
+    return (this.handle ??= s3Client(this.cfg, { maxSockets: this.tuning.maxSockets ?? 50, connectionTimeoutMs: this.cfg.timeout_ms, socketTimeoutMs: this.cfg.idle_timeout_ms }));
   }
 
   /** SSE-C key headers, revealed per request so the key never sits on the instance in clear. */
@@ -75,21 +76,23 @@ export class S3Connector implements SourceConnector {
     try {
       const served = out.ContentRange ? parseContentRange(out.ContentRange) : undefined;
       if (out.ContentRange && !served) throw new AppError('source.bad_gateway', 'the source sent an unreadable Content-Range');
+      // A store that ignored Range (some S3-compatible gateways and proxies) answers 200 with the
+      // whole object: cut it here, as the legacy HTTP connector does — passed on whole, it went out
+      // under a 206 from byte 0 and ran past its Content-Length into the client's next response.
+      if (range && !served) return this.abortable(this.cutToRange(body, range, out.ContentLength, out.ContentType, signal), signal);
       // Real S3 refuses any range of an empty object; s3rver instead promises one byte and never sends it.
       if (range && served?.total === 0) throw rangeError(0);
       if (range && served && served.start !== range.start) throw new AppError('source.bad_gateway', 'the source served a different range than asked');
       const totalSize = served?.total ?? out.ContentLength;
-      const onAbort = () => body.destroy();
-      signal.addEventListener('abort', onAbort, { once: true });
-      body.once('close', () => signal.removeEventListener('abort', onAbort));
-      if (signal.aborted) throw aborted();
-      return {
-        body,
-        ...(totalSize !== undefined ? { totalSize } : {}),
-        // A 200 to a ranged GET means the server ignored the range: the body is the whole object.
-        ...(range && served ? { range: { start: served.start, end: served.end } } : {}),
-        ...(out.ContentType ? { contentType: out.ContentType } : {}),
-      };
+      return this.abortable(
+        {
+          body,
+          ...(totalSize !== undefined ? { totalSize } : {}),
+          ...(range && served ? { range: { start: served.start, end: served.end } } : {}),
+          ...(out.ContentType ? { contentType: out.ContentType } : {}),
+        },
+        signal,
+      );
     } catch (e) {
       body.destroy();
       throw e;
@@ -117,6 +120,28 @@ export class S3Connector implements SourceConnector {
       if (e instanceof AppError && e.code === 'source.restoring') return;
       throw e;
     }
+  }
+
+  /** The caller's abort ends the body (and gives its socket back). */
+  private abortable(media: SourceMedia, signal: AbortSignal): SourceMedia {
+    const onAbort = () => media.body.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
+    media.body.once('close', () => signal.removeEventListener('abort', onAbort));
+    if (signal.aborted) throw aborted();
+    return media;
+  }
+
+  private cutToRange(body: Readable, range: ByteRange, total: number | undefined, contentType: string | undefined, signal: AbortSignal): SourceMedia {
+    if (total === undefined) throw new AppError('source.bad_gateway', 'the source ignored Range and gave no Content-Length');
+    if (range.start >= total) throw rangeError(total);
+    const end = Math.min(range.end ?? total - 1, total - 1);
+    const take = end - range.start + 1;
+    return {
+      body: new ExactBody(body, range.start, take, range.start + take < total, signal, 'the S3 object'),
+      totalSize: total,
+      range: { start: range.start, end },
+      ...(contentType ? { contentType } : {}),
+    };
   }
 
   async check(signal: AbortSignal): Promise<void> {
@@ -236,7 +261,14 @@ function s3Error(err: unknown, subject: Subject): AppError {
   // restore asked for again while one runs (409).
   if (name === 'InvalidObjectState') return new AppError('source.archived', 'the object is in an archive storage class and must be restored first');
   if (name === 'RestoreAlreadyInProgress') return new AppError('source.restoring', 'the object is already being restored');
-  if (status === 401 || status === 403) return new AppError('source.unavailable', `the source refused this connector's credentials (${what})`);
+  // The store could not use the object's KMS key (disabled, pending deletion, no grant): a key
+  // refusal, so the key rules (key-guard.ts: one metadata refresh and retry, then source.key_refused)
+  // apply as to a Genesys copy. S3's message quotes the key ARN: only the error name travels.
+  if (name.startsWith('KMS.')) return new AppError('source.key_refused', `the source could not use the object's encryption key (${what})`);
+  // Credentials or permissions refused: a fault of this source's configuration, not an outage to
+  // retry (source.unavailable is 503). On a copy naming its key, key-guard.ts reads it as a key
+  // refusal (an SSE-KMS key the bucket may no longer use answers AccessDenied too).
+  if (status === 401 || status === 403) return new AppError('source.auth_failed', `the source refused this connector's credentials or permissions (${what})`);
   if (status >= 500) return new AppError('source.bad_gateway', `the source failed (${what})`);
   return new AppError('source.bad_gateway', `the source answered with an error (${what})`);
 }
