@@ -7,7 +7,7 @@ import { identifier } from '../catalog/record.js';
 import type { Recording } from '../catalog/model.js';
 import type { AppDeps } from '../deps.js';
 import { AppError } from '../errors.js';
-import { parseRange, resolveRange } from '../http/range.js';
+import { entityTag, ifRangeHolds, parseRange, resolveRange } from '../http/range.js';
 import { auditOrRefuse } from '../http/evidence.js';
 import { serveRecording } from '../http/serve-recording.js';
 import { streamOut } from '../http/stream-out.js';
@@ -130,7 +130,7 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
         const rangeHeader = req.headers.range;
         const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
         if (range) req.audit.detail.range = req.headers.range;
-        await serveRecording(deps, req, reply, { ref: ticket.recordingPk, format: ticket.format, includeMetadata: false, range, chunked: false, allowJobs: false });
+        await serveRecording(deps, req, reply, { ref: ticket.recordingPk, format: ticket.format, includeMetadata: false, range, ifRange: req.headers['if-range'], chunked: false, allowJobs: false });
       },
     );
 
@@ -337,8 +337,11 @@ async function streamJobContent(deps: AppDeps, req: FastifyRequest, reply: Fasti
     throw new AppError('job.not_ready', `the package is ${job.status}`, { headers: { 'Retry-After': '1' } });
   }
   const size = job.size;
+  // A package is written once: its id and digest name its bytes.
+  const etag = entityTag('evidence', job.id, job.sha256, size);
   const rangeHeader = req.headers.range;
-  const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
+  const asked = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
+  const range = asked && ifRangeHolds(req.headers['if-range'], etag) ? asked : null;
   const r = range ? resolveRange(range, size) : { start: 0, end: size - 1 };
   const key = await deps.keys.unwrap(job.dekKeyId, job.dekWrapped);
   const fh = await openStaged(deps.staging, job.stagingKey, 'package');
@@ -361,6 +364,7 @@ async function streamJobContent(deps: AppDeps, req: FastifyRequest, reply: Fasti
       'X-Request-Id': req.id,
       'X-Audit-Event-Id': allowed.id,
       'Accept-Ranges': 'bytes',
+      ETag: etag,
       ...(range ? { 'Content-Range': `bytes ${r.start}-${r.end}/${size}` } : job.sha256 ? { 'X-Content-SHA256': job.sha256 } : {}),
     },
     range ? 206 : 200,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AppError } from '../errors.js';
 
 export type RangeRequest = { start: number; end?: number } | { suffix: number };
@@ -36,4 +37,22 @@ export function resolveRange(r: RangeRequest, length: number): { start: number; 
   }
   if (r.start >= length) throw unsatisfiable();
   return { start: r.start, end: Math.min(r.end ?? length - 1, length - 1) };
+}
+
+/**
+ * RFC 9110 §13.1.5: a Range sent with If-Range applies only while the validator still names the
+ * representation — a strong entity tag equal to ours. No Last-Modified is issued, so a date never
+ * matches, and a representation without an entity tag (a transcoded output) matches nothing.
+ * When it does not hold the whole representation is sent (200), never a slice of other bytes: the
+ * same ref may be served from another copy between a download and its resumption.
+ */
+export function ifRangeHolds(ifRange: string | string[] | undefined, etag: string | undefined): boolean {
+  const v = (Array.isArray(ifRange) ? ifRange[0] : ifRange)?.trim();
+  if (v === undefined) return true;
+  return etag !== undefined && v === etag;
+}
+
+/** A strong entity tag for the bytes `parts` name, opaque: ids and digests stay inside. */
+export function entityTag(...parts: (string | number | null | undefined)[]): string {
+  return `"${createHash('sha256').update(parts.map((p) => String(p ?? '')).join('\0')).digest('base64url').slice(0, 27)}"`;
 }

@@ -18,7 +18,7 @@ import { locationOf } from '../sources/registry.js';
 import { Slice } from './meter.js';
 import { auditOrRefuse, resolveOrAudit } from './evidence.js';
 import { streamOut } from './stream-out.js';
-import { type RangeRequest, resolveRange } from './range.js';
+import { entityTag, ifRangeHolds, type RangeRequest, resolveRange } from './range.js';
 
 export interface ServeOptions {
   ref: string;
@@ -26,6 +26,8 @@ export interface ServeOptions {
   includeMetadata: boolean;
   /** Only the player endpoint honours Range. */
   range: RangeRequest | null;
+  /** The request's If-Range: the Range applies only while it names the bytes to be served (range.ts ifRangeHolds). */
+  ifRange?: string | string[] | undefined;
   /** The retrieve contract streams with chunked encoding (and a SHA-256 trailer); players get Content-Length. */
   chunked: boolean;
   /** The retrieve endpoint may answer 202 and continue as a job; players cannot follow that. */
@@ -86,18 +88,23 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
   // The header describes the copy served: a hold, the catalog's date, then that copy's source date.
   const servedRetention = copyRetentionStatus(served, copy);
 
+  // Stored bytes have a strong validator: the copy and its catalog digest or size. A transcoded
+  // output has none: its bytes are the transcoder's, and another instance's ffmpeg may differ.
+  const etag = prepared.transcoded ? undefined : entityTag('copy', copy.id, copy.sha256, opened.totalSize);
+  const range = opts.range && ifRangeHolds(opts.ifRange, etag) ? opts.range : null;
+  if (opts.range && !range) req.audit.detail = { ...req.audit.detail, if_range: 'not_current' };
   let body: Readable = prepared.body;
   let status = 200;
   let contentRange: string | undefined;
   let length = prepared.length;
   let acceptRanges = length !== undefined;
   try {
-    if (opts.range) {
+    if (range) {
       const whole = prepared.transcoded ? prepared.length : opened.totalSize;
       if (whole === undefined) {
         acceptRanges = false; // an output of unknown length cannot be sliced honestly: send it whole (RFC 9110 allows)
       } else {
-        const r = resolveRange(opts.range, whole);
+        const r = resolveRange(range, whole);
         status = 206;
         contentRange = `bytes ${r.start}-${r.end}/${whole}`;
         length = r.end - r.start + 1;
@@ -138,6 +145,7 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
     'Accept-Ranges': acceptRanges ? 'bytes' : 'none',
   };
   if (contentRange) headers['Content-Range'] = contentRange;
+  if (etag) headers.ETag = etag;
   if (opts.includeMetadata) headers['X-Recording-Metadata'] = metadataHeader(served, servedRetention);
   if (wholeOriginal && copy.sha256) headers['X-Content-SHA256'] = copy.sha256;
   if (opts.chunked) headers.Trailer = 'X-Content-SHA256';

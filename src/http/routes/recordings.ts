@@ -72,7 +72,7 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const rangeHeader = req.headers.range;
         const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
         if (range) req.audit.detail = { ...req.audit.detail, range: req.headers.range };
-        await serveRecording(deps, req, reply, { ref: req.params.ref, format: req.query.format, includeMetadata: false, range, chunked: false, allowJobs: false });
+        await serveRecording(deps, req, reply, { ref: req.params.ref, format: req.query.format, includeMetadata: false, range, ifRange: req.headers['if-range'], chunked: false, allowJobs: false });
       },
     );
 
