@@ -67,7 +67,7 @@ describe.each(await usableCatalogs())('catalog import and export are audited on 
     expect(first.map((e) => e.tenantId)).toEqual(['acme', 'globex']);
     for (const e of first) {
       expect(e).toMatchObject({ principalId: 'cli', outcome: 'completed', sha256: sha256(readFileSync(file)) });
-      expect(e.detail).toEqual({ file, tenants: ['acme', 'globex'], rows: 3, inserted: 3, updated: 0, unchanged: 0, bad_rows: 0 });
+      expect(e.detail).toEqual({ file, tenants: ['acme', 'globex'], rows: 3, inserted: 3, updated: 0, unchanged: 0, holds_placed: 0, bad_rows: 0 });
     }
 
     // The change that decides a 410: a new retention date for an existing recording.

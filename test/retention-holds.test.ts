@@ -1,4 +1,8 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportCommand, importCommand } from '../src/cli/catalog-commands.js';
+import { IMPORTED_HOLD } from '../src/holds/hold-repository.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { KEYS, bearer, startTestGateway, type TestGateway } from './support/gateway.js';
 import { withTrailDown } from './support/trail-down.js';
@@ -52,10 +56,18 @@ describe.each(await usableCatalogs())('retention and legal holds on %s', (kind) 
     expect(meta.retention_status).toBe('ACTIVE');
   });
 
-  it("keeps the catalog's imported legal_hold flag working", async () => {
+  it("makes the catalog's imported legal_hold flag a hold record: served past expiry as LEGAL_HOLD, and listed", async () => {
     const r = await media('flag_1');
     expect(r.status).toBe(200);
     expect(r.headers['x-retention-status']).toBe('LEGAL_HOLD');
+    const meta = JSON.parse((await json('GET', '/api/v1/recordings/flag_1', KEYS.acme)).body.toString());
+    expect(meta).toMatchObject({ retention_status: 'LEGAL_HOLD', legal_hold: true });
+    const list = JSON.parse((await json('GET', `/api/v1/holds?recording=${meta.id}`, KEYS.acmeAuditor)).body.toString());
+    expect(list.items).toMatchObject([{ recording_id: meta.id, matter: 'imported', status: 'active', created_by: 'catalog-import', released_at: null }]);
+    expect(list.items[0].reason).toMatch(/legal_hold/);
+    expect(IMPORTED_HOLD).toMatchObject({ matter: 'imported', createdBy: 'catalog-import' });
+    // The flag is no longer what holds it: the row says 0, the hold record says held.
+    expect(await gw.catalogDb.db.selectFrom('recordings').select('legal_hold').where('id', '=', meta.id).execute()).toEqual([{ legal_hold: 0 }]);
   });
 
   it('a hold placed by an admin overrides expiry; release takes a second admin; every step is audited', async () => {
@@ -205,5 +217,75 @@ describe.each(await usableCatalogs())('retention and legal holds on %s', (kind) 
     const dup = await json('POST', '/api/v1/recordings/globex_1/holds', KEYS.globexAdmin, { matter: 'G-1', reason: 'again' });
     expect(dup.status).toBe(409);
     expect(codeOf(dup)).toBe('hold.duplicate');
+  });
+
+  it('an imported hold is lifted only by the four-eyes release; re-imports neither lift it nor place it again; export says held while it is', async () => {
+    const file = join(gw.dir, 'held.jsonl');
+    const out = join(gw.dir, 'export.jsonl');
+    const record = { tenant_id: 'acme', call_id: 'c-imp', source_system: 'avaya_aura', legacy_archive_id: 'imp_1', locator: WAV, retention_expiry: PAST, legal_hold: true };
+    const io = { out: () => {}, err: () => {} };
+    /** `custodian import` of the lines; its admin.catalog.import event. */
+    const importOf = async (lines: string[], exit = 0) => {
+      const seen = new Set((await eventsOf('admin.catalog.import')).map((e) => e.id));
+      writeFileSync(file, lines.join('\n') + '\n');
+      expect(await importCommand(gw.deps, file, new Set(['acme', 'globex']), io)).toBe(exit);
+      const fresh = (await eventsOf('admin.catalog.import')).filter((e) => !seen.has(e.id));
+      expect(fresh).toHaveLength(1);
+      return fresh[0]!;
+    };
+    const exported = async () => {
+      expect(await exportCommand(gw.deps, { tenant: 'acme', out }, io)).toBe(0);
+      return readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { legacy_archive_id: string; legal_hold: boolean }).find((r) => r.legacy_archive_id === 'imp_1');
+    };
+
+    // All or nothing: a held record before a bad line places no hold (the hold is one of the import's writes).
+    const importedHolds = async () => (await gw.catalogDb.db.selectFrom('legal_holds').select('id').where('tenant_id', '=', 'acme').where('matter', '=', 'imported').execute()).length;
+    const before = await importedHolds();
+    const refused = await importOf([JSON.stringify(record), '{"tenant_id":"acme"}'], 1);
+    expect(refused).toMatchObject({ outcome: 'failed', detail: { reason: 'bad_rows' } });
+    expect((await media('imp_1')).status).toBe(404);
+    expect(await importedHolds()).toBe(before);
+
+    const first = await importOf([JSON.stringify(record)]);
+    expect(first).toMatchObject({ outcome: 'completed', detail: { inserted: 1, holds_placed: 1 } });
+    const held = await media('imp_1');
+    expect(held.status).toBe(200);
+    expect(held.headers['x-retention-status']).toBe('LEGAL_HOLD');
+    const id = JSON.parse((await json('GET', '/api/v1/recordings/imp_1', KEYS.acme)).body.toString()).id as string;
+    const holdsOf = async () => JSON.parse((await json('GET', `/api/v1/holds?recording=${id}`, KEYS.acmeAuditor)).body.toString()).items as { id: string; matter: string; status: string }[];
+    const [hold] = await holdsOf();
+    expect(await holdsOf()).toMatchObject([{ matter: 'imported', status: 'active', created_by: 'catalog-import' }]);
+    expect(JSON.parse((await json('GET', '/api/v1/holds?status=active', KEYS.acmeAdmin)).body.toString()).items.map((h: { id: string }) => h.id)).toContain(hold!.id);
+    expect(await exported()).toMatchObject({ legal_hold: true });
+
+    // The same file again: no second hold. legal_hold false: nothing released (only four eyes release).
+    const again = await importOf([JSON.stringify(record)]);
+    expect(again.detail).toMatchObject({ holds_placed: 0 });
+    expect(await holdsOf()).toMatchObject([{ id: hold!.id, status: 'active' }]);
+    await importOf([JSON.stringify({ ...record, legal_hold: false })]);
+    expect((await media('imp_1')).headers['x-retention-status']).toBe('LEGAL_HOLD');
+    expect(await holdsOf()).toMatchObject([{ id: hold!.id, status: 'active' }]);
+
+    // Four eyes, like any hold: root asks, carol confirms; then the retention date applies again.
+    expect((await json('POST', `/api/v1/holds/${hold!.id}/release`, KEYS.acmeAdmin, { reason: 'claim settled' })).status).toBe(202);
+    expect((await media('imp_1')).headers['x-retention-status']).toBe('LEGAL_HOLD');
+    const confirmed = await json('POST', `/api/v1/holds/${hold!.id}/release`, KEYS.acmeAdmin2);
+    expect(confirmed.status, confirmed.body.toString()).toBe(200);
+    expect(JSON.parse(confirmed.body.toString())).toMatchObject({ status: 'released', matter: 'imported', release_requested_by: 'root', released_by: 'carol' });
+    const gone = await media('imp_1');
+    expect(gone.status).toBe(410);
+    expect(gone.headers['x-retention-status']).toBe('EXPIRED');
+    const metaGone = await json('GET', '/api/v1/recordings/imp_1', KEYS.acme);
+    expect(metaGone.status).toBe(410);
+    expect(codeOf(metaGone)).toBe('recording.expired');
+    expect(await exported()).toMatchObject({ legal_hold: false });
+
+    // Re-importing the file that said legal_hold true does not re-place a hold two admins released.
+    const after = await importOf([JSON.stringify(record)]);
+    expect(after.detail).toMatchObject({ holds_placed: 0 });
+    expect((await media('imp_1')).status).toBe(410);
+    expect(await holdsOf()).toMatchObject([{ id: hold!.id, status: 'released' }]);
+    expect((await eventsOf('hold.release')).filter((e) => e.detail?.hold_id === hold!.id)).toMatchObject([{ outcome: 'completed', principalId: 'carol', recordingPk: id }]);
+    expect((await gw.deps.auditRepo.verify()).ok).toBe(true);
   });
 });

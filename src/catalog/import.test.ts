@@ -72,7 +72,8 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
     const t = newTenant();
     const path = file('jsonl', jsonl(briefRecords(t)));
     const report = await importFile(repo, path);
-    expect(report).toEqual({ rows: 3, errors: [], written: { inserted: 2, updated: 1, unchanged: 0 } });
+    // ms_1001 says legal_hold: true — an imported hold, placed once.
+    expect(report).toEqual({ rows: 3, errors: [], written: { inserted: 2, updated: 1, unchanged: 0, holdsPlaced: 1 } });
     expect(await repo.count(t)).toBe(2);
     const r = (await repo.findByRef(t, 'rec_5f3a2b1c9d8e7f6g5h4i3j2k1l'))!;
     expect(r.copies).toHaveLength(2);
@@ -84,7 +85,7 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
     expect(ms.retentionExpiry).toBe('2031-03-05T00:00:00.000Z');
 
     const again = await importFile(repo, path);
-    expect(again).toEqual({ rows: 3, errors: [], written: { inserted: 0, updated: 0, unchanged: 3 } });
+    expect(again).toEqual({ rows: 3, errors: [], written: { inserted: 0, updated: 0, unchanged: 3, holdsPlaced: 0 } });
     expect(await repo.count(t)).toBe(2);
   });
 
@@ -120,7 +121,7 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
       '',
     ].join('\n');
     const report = await importFile(repo, file('csv', csv));
-    expect(report).toEqual({ rows: 3, errors: [], written: { inserted: 2, updated: 1, unchanged: 0 } });
+    expect(report).toEqual({ rows: 3, errors: [], written: { inserted: 2, updated: 1, unchanged: 0, holdsPlaced: 1 } });
     const r = (await repo.findByRef(t, 'avaya_8923'))!;
     expect(r.customerRef).toBe('CUST,8923');
     expect(r.legalHold).toBe(true);
@@ -131,7 +132,7 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
     const v = (await repo.findByRef(t, 'v_1'))!;
     expect(v).toMatchObject({ callId: null, legalHold: false, retentionExpiry: null });
     expect(v.copies[0]).toMatchObject({ state: 'AVAILABLE', storageLocation: null });
-    expect((await importFile(repo, file('csv', csv))).written).toEqual({ inserted: 0, updated: 0, unchanged: 3 });
+    expect((await importFile(repo, file('csv', csv))).written).toEqual({ inserted: 0, updated: 0, unchanged: 3, holdsPlaced: 0 });
   });
 
   test('reports every bad JSONL row with its 1-based line number and writes nothing', async () => {
@@ -209,8 +210,8 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
     const dupHeader = await importFile(repo, file('csv', `tenant_id,source_system,tenant_id\n${t},avaya_aura,${t}\n`));
     expect(dupHeader.errors).toEqual([{ line: 1, message: expect.stringMatching(/tenant_id/) }]);
     // A header alone (or nothing) is an empty import, not an error.
-    expect(await importFile(repo, file('csv', 'tenant_id,source_system,legacy_archive_id\n'))).toEqual({ rows: 0, errors: [], written: { inserted: 0, updated: 0, unchanged: 0 } });
-    expect(await importFile(repo, file('csv', ''))).toEqual({ rows: 0, errors: [], written: { inserted: 0, updated: 0, unchanged: 0 } });
+    expect(await importFile(repo, file('csv', 'tenant_id,source_system,legacy_archive_id\n'))).toEqual({ rows: 0, errors: [], written: { inserted: 0, updated: 0, unchanged: 0, holdsPlaced: 0 } });
+    expect(await importFile(repo, file('csv', ''))).toEqual({ rows: 0, errors: [], written: { inserted: 0, updated: 0, unchanged: 0, holdsPlaced: 0 } });
     const unknown = await importFile(repo, file('csv', `tenant_id,source_system,legacy_archive_id,colour\n${t},avaya_aura,ok1,blue\n`));
     expect(unknown.written).toBeNull();
     expect(unknown.errors[0]).toMatchObject({ line: 2 });
@@ -261,11 +262,11 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
       const freshRepo = new RecordingRepository(fresh.db);
       const report = await importFile(freshRepo, file('jsonl', first.join('\n') + '\n'));
       expect(report.errors).toEqual([]);
-      expect(report.written).toEqual({ inserted: 4, updated: 1, unchanged: 0 });
+      expect(report.written).toEqual({ inserted: 4, updated: 1, unchanged: 0, holdsPlaced: 1 });
       const second = await exportOf(freshRepo, [t, u]);
       expect(second).toEqual(first);
       // And the export imported back into the original catalog is a no-op.
-      expect((await importFile(repo, file('jsonl', second.join('\n')))).written).toEqual({ inserted: 0, updated: 0, unchanged: rows.length });
+      expect((await importFile(repo, file('jsonl', second.join('\n')))).written).toEqual({ inserted: 0, updated: 0, unchanged: rows.length, holdsPlaced: 0 });
     } finally {
       await fresh.dispose();
     }

@@ -3,7 +3,7 @@ import { Readable, pipeline } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
 import { formatIssues } from '../config/load.js';
 import { type CatalogRecord, catalogRecord } from './record.js';
-import type { RecordingRepository, UpsertOutcome } from './recording-repository.js';
+import type { RecordingRepository, UpsertCounts } from './recording-repository.js';
 import { NotUtf8Error, checkedUtf8, utf8Lines } from './utf8-lines.js';
 
 export interface RowError {
@@ -14,7 +14,7 @@ export interface RowError {
 export interface ImportReport {
   rows: number;
   errors: RowError[];
-  written: Record<UpsertOutcome, number> | null;
+  written: UpsertCounts | null;
 }
 
 type Row = { line: number; value: unknown } | { line: number; error: string };

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { Dialect } from './database.js';
 
@@ -445,7 +446,75 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('jobs').addColumn('include_metadata', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       },
     },
+    '0014_imported_holds': {
+      async up(db: Kysely<any>) {
+        // An imported `legal_hold: true` was a column no release could clear (the four-eyes release
+        // lifts hold records): a flagged recording stayed LEGAL_HOLD past its retention forever.
+        // Each flag becomes the hold record an import now places (HoldRepository.placeImported,
+        // IMPORTED_HOLD: matter "imported", by "catalog-import"), released like any other, and the
+        // flag is cleared; the column stays (0) and holds nothing. A recording that already has an
+        // active hold of that matter keeps it. On SQLite (no transaction around a migration) in a
+        // savepoint: all of it or none.
+        if (dialect === 'postgres') return importedHolds(db);
+        await sql`savepoint imported_holds`.execute(db);
+        try {
+          await importedHolds(db);
+          await sql`release imported_holds`.execute(db);
+        } catch (e) {
+          await sql`rollback to imported_holds`.execute(db);
+          await sql`release imported_holds`.execute(db);
+          throw e;
+        }
+      },
+    },
   };
+}
+
+/**
+ * 0014: the flagged recordings in id order, a page at a time (by the primary key: one pass over
+ * the table), each page's holds in one insert and its flags cleared in one update. The hold's
+ * words are those of IMPORTED_HOLD (src/holds/hold-repository.ts) when this was written, kept
+ * here as they were: a migration does not change with the code.
+ */
+async function importedHolds(db: Kysely<any>): Promise<void> {
+  const now = new Date().toISOString();
+  const PAGE = 500;
+  let after = '';
+  for (;;) {
+    const page: { id: string; tenant_id: string }[] = await db
+      .selectFrom('recordings')
+      .select(['id', 'tenant_id'])
+      .where('id', '>', after)
+      .where('legal_hold', '!=', 0)
+      .orderBy('id')
+      .limit(PAGE)
+      .execute();
+    if (!page.length) return;
+    const ids = page.map((r) => r.id);
+    const held = new Set(
+      (await db.selectFrom('legal_holds').select('recording_pk').where('recording_pk', 'in', ids).where('matter', '=', 'imported').where('released_at', 'is', null).execute()).map(
+        (r: { recording_pk: string }) => r.recording_pk,
+      ),
+    );
+    const holds = page
+      .filter((r) => !held.has(r.id))
+      .map((r) => ({
+        id: randomUUID(),
+        tenant_id: r.tenant_id,
+        recording_pk: r.id,
+        matter: 'imported',
+        reason: "the imported catalog record's legal_hold flag (converted by migration 0014)",
+        created_by: 'catalog-import',
+        created_at: now,
+        released_by: null,
+        released_at: null,
+        release_requested_by: null,
+        release_requested_at: null,
+      }));
+    if (holds.length) await db.insertInto('legal_holds').values(holds).execute();
+    await db.updateTable('recordings').set({ legal_hold: 0 }).where('id', 'in', ids).execute();
+    after = ids[ids.length - 1]!;
+  }
 }
 
 /** 0010 on SQLite: a WITHOUT ROWID copy of the table in key order, swapped in for the old one. */

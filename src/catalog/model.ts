@@ -31,7 +31,7 @@ export interface Recording {
   conversationId: string | null;
   startedAt: string | null;
   retentionExpiry: string | null;
-  /** The catalog's own flag (from imports); holds placed through the API are counted in activeHolds. */
+  /** Held: the recording has an active hold record (placed through the API or by an imported `legal_hold: true`). */
   legalHold: boolean;
   /** Legal holds (legal_holds table) not yet released; filled by the repository's reads. */
   activeHolds?: number;

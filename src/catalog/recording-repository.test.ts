@@ -166,7 +166,7 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
       rec({ ...BRIEF, tenant_id: t, conversation_id: 'conv-1' }),
       rec({ tenant_id: t, call_id: BRIEF.call_id, source_system: 'avaya_aura', legacy_archive_id: 'avaya_8923', storage_location: 'LEGACY_ARCHIVE', locator: 'avaya/8923.wav' }),
     ]);
-    expect(counts).toEqual({ inserted: 1, updated: 1, unchanged: 0 });
+    expect(counts).toEqual({ inserted: 1, updated: 1, unchanged: 0, holdsPlaced: 0 });
     expect(await repo.count(t)).toBe(1);
     const r = (await repo.findByRef(t, 'avaya_8923'))!;
     expect(r.copies.map((c) => c.sourceSystem).sort()).toEqual(['avaya_aura', 'genesys_cloud']);
@@ -194,7 +194,7 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
     const before = await rows();
     const snapshot = await cat.db.selectFrom('recording_copies').selectAll().where('tenant_id', '=', t).orderBy('id').execute();
     const second = await repo.upsertAll(records);
-    expect(second).toEqual({ inserted: 0, updated: 0, unchanged: records.length });
+    expect(second).toEqual({ inserted: 0, updated: 0, unchanged: records.length, holdsPlaced: 0 });
     expect(await rows()).toEqual(before);
     // Not even updated_at moves.
     expect(await cat.db.selectFrom('recording_copies').selectAll().where('tenant_id', '=', t).orderBy('id').execute()).toEqual(snapshot);
@@ -303,7 +303,7 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
       rec({ tenant_id: t, call_id: 'c-new', source_system: 'avaya_aura', legacy_archive_id: 'L-2' }),
       rec({ tenant_id: t, call_id: 'c-old', source_system: 'avaya_aura', legacy_archive_id: 'L-3' }),
     ]);
-    expect(counts).toEqual({ inserted: 1, updated: 3, unchanged: 0 });
+    expect(counts).toEqual({ inserted: 1, updated: 3, unchanged: 0, holdsPlaced: 0 });
     const linked = (await repo.findByRef(t, 'G-1'))!;
     expect(linked.id).toBe(first.id);
     expect(linked.callId).toBe('c-1');
@@ -320,12 +320,12 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
     for (let i = 0; i < calls; i++) records.push(rec({ tenant_id: t, call_id: `chunk-${i}`, source_system: 'genesys_cloud', recording_id: `CG-${i}`, conversation_id: `CC-${i}` }));
     // The same record twice in one batch is one write.
     records.push(records[3]!);
-    expect(await repo.upsertAll(records)).toEqual({ inserted: calls, updated: calls, unchanged: 1 });
+    expect(await repo.upsertAll(records)).toEqual({ inserted: calls, updated: calls, unchanged: 1, holdsPlaced: 0 });
     expect(await repo.count(t)).toBe(calls);
     const r = (await repo.findByRef(t, 'CG-600'))!;
     expect(r.callId).toBe('chunk-600');
     expect(r.copies).toHaveLength(2);
-    expect(await repo.upsertAll(records)).toEqual({ inserted: 0, updated: 0, unchanged: records.length });
+    expect(await repo.upsertAll(records)).toEqual({ inserted: 0, updated: 0, unchanged: records.length, holdsPlaced: 0 });
   });
 
   describe('search', () => {
@@ -498,7 +498,7 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
     await expect(repo.upsertAll(failing())).rejects.toThrow('source broke');
     expect(await repo.count(t)).toBe(0);
     // The catalog is still usable afterwards.
-    expect(await repo.upsertAll([good(6)])).toEqual({ inserted: 1, updated: 0, unchanged: 0 });
+    expect(await repo.upsertAll([good(6)])).toEqual({ inserted: 1, updated: 0, unchanged: 0, holdsPlaced: 0 });
   });
 
   test('imports while another process writes to the same catalog, without "database is locked"', async () => {
@@ -531,7 +531,7 @@ describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
     const started = Date.now();
     const counts = await repo.upsertAll(records);
     const ms = Date.now() - started;
-    expect(counts).toEqual({ inserted: 5000, updated: 0, unchanged: 0 });
+    expect(counts).toEqual({ inserted: 5000, updated: 0, unchanged: 0, holdsPlaced: 0 });
     expect(await repo.count(t)).toBe(5000);
     expect((await repo.findByRef(t, 'bulk-4321'))!.customerRef).toBe('cust-4321');
     expect(ms).toBeLessThan(15_000);

@@ -13,6 +13,9 @@ import { yieldToLoop } from './yield-to-loop.js';
 
 export type UpsertOutcome = 'inserted' | 'updated' | 'unchanged';
 
+/** What an upsert wrote: a count per outcome, and the imported holds its `legal_hold: true` rows placed (HoldRepository.placeImported). */
+export type UpsertCounts = Record<UpsertOutcome, number> & { holdsPlaced: number };
+
 export interface SearchQuery {
   tenantId: string;
   callId?: string;
@@ -67,7 +70,12 @@ function toCopy(r: Selectable<RecordingCopiesTable>): Copy {
   };
 }
 
-function toRecording(r: Selectable<RecordingsTable>, copies: Copy[]): Recording {
+/**
+ * A recording as its readers see it. `legalHold` says whether it is held: any active hold record
+ * (legal_holds), the imported ones included. The recordings.legal_hold column no longer holds
+ * anything: an imported flag is a hold record since migration 0014, and the column stays 0.
+ */
+function toRecording(r: Selectable<RecordingsTable>, copies: Copy[], activeHolds: number): Recording {
   return {
     id: r.id,
     tenantId: r.tenant_id,
@@ -76,7 +84,8 @@ function toRecording(r: Selectable<RecordingsTable>, copies: Copy[]): Recording 
     conversationId: r.conversation_id,
     startedAt: r.started_at,
     retentionExpiry: r.retention_expiry,
-    legalHold: Number(r.legal_hold) === 1,
+    legalHold: activeHolds > 0,
+    activeHolds,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     copies,
@@ -93,7 +102,7 @@ function recordingOf(rows: LookupRow[]): Recording | null {
     .map(copyOf)
     .sort((a, b) => cmp(a.created_at, b.created_at) || cmp(a.id, b.id))
     .map(toCopy);
-  return { ...toRecording(first, copies), activeHolds: Number(first.active_holds) };
+  return toRecording(first, copies, Number(first.active_holds));
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -195,7 +204,7 @@ export class RecordingRepository {
     for (const c of copies) byRec.set(c.recording_pk, [...(byRec.get(c.recording_pk) ?? []), toCopy(c)]);
     const held = await this.holds.activeCounts(q.tenantId, ids);
     return {
-      items: page.map((r) => ({ ...toRecording(r, byRec.get(r.id) ?? []), activeHolds: held.get(r.id) ?? 0 })),
+      items: page.map((r) => toRecording(r, byRec.get(r.id) ?? [], held.get(r.id) ?? 0)),
       next: rows.length > q.limit ? cursorAfter(page[page.length - 1]!, windowed) : null,
     };
   }
@@ -223,27 +232,34 @@ export class RecordingRepository {
    * chunk reads what it needs in a few queries and writes new rows in bulk, so an import of
    * thousands of records costs tens of round trips, not tens of thousands.
    */
-  async upsertAll(records: Iterable<CatalogRecord> | AsyncIterable<CatalogRecord>): Promise<Record<UpsertOutcome, number>> {
+  async upsertAll(records: Iterable<CatalogRecord> | AsyncIterable<CatalogRecord>): Promise<UpsertCounts> {
     return withBulkCache(this.db, () => writeTransaction(this.db, (trx) => this.upsertAllIn(trx, records)));
   }
 
-  /** upsertAll inside the caller's write transaction: the rows commit (or roll back) with its other writes. */
-  async upsertAllIn(trx: Kysely<Database>, records: Iterable<CatalogRecord> | AsyncIterable<CatalogRecord>): Promise<Record<UpsertOutcome, number>> {
+  /**
+   * upsertAll inside the caller's write transaction: the rows commit (or roll back) with its other
+   * writes — the holds a record's `legal_hold: true` places too (HoldRepository.placeImported).
+   */
+  async upsertAllIn(trx: Kysely<Database>, records: Iterable<CatalogRecord> | AsyncIterable<CatalogRecord>): Promise<UpsertCounts> {
     const counts: Record<UpsertOutcome, number> = { inserted: 0, updated: 0, unchanged: 0 };
+    let holdsPlaced = 0;
     let chunk: CatalogRecord[] = [];
+    const write = async () => {
+      const done = await upsertChunk(trx, chunk);
+      for (const o of done.outcomes) counts[o]++;
+      holdsPlaced += done.holdsPlaced;
+      chunk = [];
+    };
     for await (const r of records) {
       chunk.push(r);
-      if (chunk.length >= CHUNK) {
-        for (const o of await upsertChunk(trx, chunk)) counts[o]++;
-        chunk = [];
-      }
+      if (chunk.length >= CHUNK) await write();
     }
-    if (chunk.length) for (const o of await upsertChunk(trx, chunk)) counts[o]++;
-    return counts;
+    if (chunk.length) await write();
+    return { ...counts, holdsPlaced };
   }
 
   async upsert(record: CatalogRecord): Promise<UpsertOutcome> {
-    return writeTransaction(this.db, async (trx) => (await upsertChunk(trx, [record]))[0]!);
+    return writeTransaction(this.db, async (trx) => (await upsertChunk(trx, [record])).outcomes[0]!);
   }
 
   /**
@@ -334,6 +350,9 @@ class ChunkState {
   private readonly newCopies = new Map<string, CopyRow>();
   private readonly dirtyCopies = new Map<string, CopyRow>();
   private readonly refs = new Map<string, RefRow>();
+  /** Recordings a record of the chunk said `legal_hold: true` of (id → tenant), placed at the flush. */
+  private readonly holdsWanted = new Map<string, string>();
+  holdsPlaced = 0;
 
   constructor(private readonly trx: Kysely<Database>) {}
 
@@ -394,6 +413,11 @@ class ChunkState {
     this.refs.set(keyOf(r.tenant_id, r.value, r.kind, r.recording_pk), r);
   }
 
+  /** The record said `legal_hold: true`: an imported hold, unless the recording ever had one (HoldRepository.placeImported). */
+  wantHold(tenantId: string, recordingPk: string): void {
+    this.holdsWanted.set(recordingPk, tenantId);
+  }
+
   async flush(): Promise<void> {
     const trx = this.trx;
     await insertRows(trx, 'recordings', REC_COLUMNS, [...this.newRecs.values()]);
@@ -407,6 +431,10 @@ class ChunkState {
       await trx.updateTable('recording_copies').set(set).where('id', '=', id).execute();
     }
     await insertRows(trx, 'recording_refs', REF_COLUMNS, [...this.refs.values()], true);
+    // After the recordings they name. Written at every flush, so a recording merged away later in
+    // the chunk has its hold already, and moves it along (HoldRepository.moveHolds).
+    this.holdsPlaced += await HoldRepository.placeImported(trx, this.holdsWanted, new Set(this.newRecs.keys()), new Date().toISOString());
+    this.holdsWanted.clear();
     this.newRecs.clear();
     this.dirtyRecs.clear();
     this.newCopies.clear();
@@ -415,13 +443,13 @@ class ChunkState {
   }
 }
 
-async function upsertChunk(trx: Kysely<Database>, records: CatalogRecord[]): Promise<UpsertOutcome[]> {
+async function upsertChunk(trx: Kysely<Database>, records: CatalogRecord[]): Promise<{ outcomes: UpsertOutcome[]; holdsPlaced: number }> {
   const state = new ChunkState(trx);
   await state.load(records);
   const outcomes: UpsertOutcome[] = [];
   for (const r of records) outcomes.push(await upsertOne(trx, state, r));
   await state.flush();
-  return outcomes;
+  return { outcomes, holdsPlaced: state.holdsPlaced };
 }
 
 /**
@@ -456,17 +484,18 @@ async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRec
     conversation_id: r.conversation_id ?? rec?.conversation_id ?? absorbed?.conversation_id ?? null,
     started_at: toIso(r.started_at) ?? rec?.started_at ?? absorbed?.started_at ?? startedAtFromCallId(r.call_id),
     retention_expiry: toIso(r.retention_expiry) ?? rec?.retention_expiry ?? absorbed?.retention_expiry ?? null,
-    legal_hold: r.legal_hold || Number(rec?.legal_hold ?? 0) === 1 || Number(absorbed?.legal_hold ?? 0) === 1 ? 1 : 0,
   };
+  // legal_hold is no column value any more: `true` places a hold record (wantHold, below), `false`
+  // releases nothing (only the four-eyes release does). The column is written 0 (migration 0014).
   let recordingPk: string;
   if (!rec) {
     recordingPk = newId();
-    state.addRecording({ id: recordingPk, tenant_id: r.tenant_id, ...recFields, created_at: now, updated_at: now });
+    state.addRecording({ id: recordingPk, tenant_id: r.tenant_id, ...recFields, legal_hold: 0, created_at: now, updated_at: now });
     outcome = 'inserted';
   } else {
     recordingPk = rec.id;
     const prev = rec;
-    const changed = (Object.keys(recFields) as (keyof typeof recFields)[]).some((k) => String(recFields[k]) !== String(k === 'legal_hold' ? Number(prev[k]) : prev[k]));
+    const changed = (Object.keys(recFields) as (keyof typeof recFields)[]).some((k) => String(recFields[k]) !== String(prev[k]));
     if (changed) {
       await state.updateRecording(prev, { ...prev, ...recFields, updated_at: now });
       outcome = 'updated';
@@ -507,7 +536,7 @@ async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRec
       const old = await trx.selectFrom('recording_refs').selectAll().where('recording_pk', '=', absorbed.id).execute();
       for (const ref of old) state.addRef({ tenant_id: ref.tenant_id, value: ref.value, kind: ref.kind as RefKind, recording_pk: recordingPk });
       await state.flush();
-      await HoldRepository.moveHolds(trx, absorbed.id, recordingPk);
+      await HoldRepository.moveHolds(trx, absorbed.id, recordingPk, r.tenant_id);
       await trx.deleteFrom('recordings').where('id', '=', absorbed.id).execute();
       state.forgetRecording(absorbed);
     } else {
@@ -534,5 +563,6 @@ async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRec
     ['sip_call_id', r.sip_call_id],
   ];
   for (const [kind, value] of refs) if (value) state.addRef({ tenant_id: r.tenant_id, kind, value, recording_pk: recordingPk });
+  if (r.legal_hold) state.wantHold(r.tenant_id, recordingPk);
   return outcome;
 }

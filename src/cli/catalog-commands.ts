@@ -78,8 +78,9 @@ export async function importCommand(deps: CatalogCommandDeps, file: string, tena
     return 1;
   }
   const w = report.written!;
-  const counts = `${report.rows} row(s): ${w.inserted} new, ${w.updated} updated, ${w.unchanged} unchanged`;
-  await appendOrFail(deps, event('completed', { rows: report.rows, inserted: w.inserted, updated: w.updated, unchanged: w.unchanged, bad_rows: 0 }), `the catalog was written (${counts}) but is not audited`);
+  const counts = `${report.rows} row(s): ${w.inserted} new, ${w.updated} updated, ${w.unchanged} unchanged${w.holdsPlaced ? `, ${w.holdsPlaced} legal hold(s) placed` : ''}`;
+  // holds_placed: the "imported" holds the rows' `legal_hold: true` placed (one per recording never so held before).
+  await appendOrFail(deps, event('completed', { rows: report.rows, inserted: w.inserted, updated: w.updated, unchanged: w.unchanged, holds_placed: w.holdsPlaced, bad_rows: 0 }), `the catalog was written (${counts}) but is not audited`);
   io.out(counts);
   return 0;
 }

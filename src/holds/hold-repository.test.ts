@@ -4,7 +4,7 @@ import { openTestCatalog, usableCatalogs, type TestCatalog } from '../../test/su
 import { catalogRecord } from '../catalog/record.js';
 import { RecordingRepository } from '../catalog/recording-repository.js';
 import { retentionStatus } from '../resolve/retention.js';
-import { HoldRepository } from './hold-repository.js';
+import { HoldRepository, IMPORTED_HOLD } from './hold-repository.js';
 
 let n = 0;
 const tenant = () => `h${++n}-${Math.random().toString(36).slice(2, 7)}`;
@@ -33,7 +33,7 @@ describe.each(await usableCatalogs())('HoldRepository on %s', (kind) => {
     expect(h).toMatchObject({ status: 'active', matter: 'Smith v Acme', createdBy: 'root', releasedAt: null });
     const held = (await recordings.get(t, r.id))!;
     expect(held.activeHolds).toBe(1);
-    expect(held.legalHold).toBe(false); // the import flag is its own thing
+    expect(held.legalHold).toBe(true); // held: an active hold record (the catalog's flag column no longer holds anything)
     expect(retentionStatus(held)).toBe('LEGAL_HOLD');
     expect(retentionStatus((await recordings.search({ tenantId: t, limit: 10 })).items[0]!)).toBe('LEGAL_HOLD');
 
@@ -100,5 +100,44 @@ describe.each(await usableCatalogs())('HoldRepository on %s', (kind) => {
     expect((await recordings.findByRef(t, 'L-orphan'))!.id).toBe(target.id);
     expect(await holds.get(t, oh.id)).toMatchObject({ recordingPk: target.id, status: 'active' });
     expect(retentionStatus((await recordings.get(t, target.id))!)).toBe('LEGAL_HOLD');
+  });
+
+  it('an imported legal_hold: true places one "imported" hold per recording, with the import; false releases nothing', async () => {
+    const t = tenant();
+    const rec = (callId: string, legacyId: string, legal_hold: boolean) => catalogRecord.parse({ tenant_id: t, call_id: callId, source_system: 'avaya_aura', legacy_archive_id: legacyId, retention_expiry: '2020-01-01T00:00:00Z', legal_hold });
+    await recording(t, 'existing');
+    // Two copies of one call, a second call, a recording already in the catalog, and one not held.
+    const counts = await recordings.upsertAll([rec('a', 'L-a1', true), rec('a', 'L-a2', true), rec('b', 'L-b', true), rec('existing', 'L-existing', true), rec('free', 'L-free', false)]);
+    expect(counts).toEqual({ inserted: 3, updated: 1, unchanged: 1, holdsPlaced: 3 });
+    const held = await cat.db.selectFrom('legal_holds').selectAll().where('tenant_id', '=', t).execute();
+    expect(held).toHaveLength(3);
+    for (const h of held) expect(h).toMatchObject({ matter: IMPORTED_HOLD.matter, created_by: IMPORTED_HOLD.createdBy, released_at: null });
+    for (const c of ['a', 'b', 'existing']) expect(retentionStatus((await recordings.findByRef(t, c))!)).toBe('LEGAL_HOLD');
+    expect(retentionStatus((await recordings.findByRef(t, 'free'))!)).toBe('EXPIRED');
+    // Nothing sets the flag column any more.
+    expect(await cat.db.selectFrom('recordings').select('id').where('tenant_id', '=', t).where('legal_hold', '!=', 0).execute()).toEqual([]);
+
+    // Again: no second hold. false: nothing released.
+    expect((await recordings.upsertAll([rec('a', 'L-a1', true), rec('b', 'L-b', false)])).holdsPlaced).toBe(0);
+    expect(await cat.db.selectFrom('legal_holds').select('id').where('tenant_id', '=', t).execute()).toHaveLength(3);
+    expect(retentionStatus((await recordings.findByRef(t, 'b'))!)).toBe('LEGAL_HOLD');
+  });
+
+  it('a merge of two recordings held for the same matter keeps both holds active (the moved one named after its origin)', async () => {
+    const t = tenant();
+    // A copy imported alone (no call id) and its call, each with the imported flag: two "imported" holds.
+    await recordings.upsert(catalogRecord.parse({ tenant_id: t, source_system: 'avaya_aura', legacy_archive_id: 'L-lone', locator: 'l.wav', legal_hold: true }));
+    const lone = (await recordings.findByRef(t, 'L-lone'))!;
+    const call = await recording(t, 'c-merge', { legal_hold: true });
+    expect(lone.activeHolds).toBe(1);
+    expect(call.activeHolds).toBe(1);
+    // The copy is linked to its call: the lone recording is absorbed and its hold moves along.
+    await recordings.upsert(catalogRecord.parse({ tenant_id: t, call_id: 'c-merge', source_system: 'avaya_aura', legacy_archive_id: 'L-lone', legal_hold: true }));
+    const merged = (await recordings.findByRef(t, 'L-lone'))!;
+    expect(merged.id).toBe(call.id);
+    expect(merged.activeHolds).toBe(2);
+    const all = (await holds.list({ tenantId: t, limit: 10 })).items;
+    expect(all.map((h) => h.matter).sort()).toEqual([IMPORTED_HOLD.matter, `${IMPORTED_HOLD.matter} (merged from recording ${lone.id})`]);
+    expect(all.every((h) => h.recordingPk === call.id && h.status === 'active')).toBe(true);
   });
 });

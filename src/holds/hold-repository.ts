@@ -41,6 +41,21 @@ export interface NewHold {
   createdBy: string;
 }
 
+/**
+ * The hold an imported catalog record's `legal_hold: true` becomes (docs/AUDIT.md): a record like
+ * any other, released only by the four-eyes release. The matter is the stable name by which an
+ * import (and migration 0014) knows it already placed one: a recording that ever had a hold of
+ * this matter, active or released, is not held again by an import.
+ */
+export const IMPORTED_HOLD = {
+  matter: 'imported',
+  reason: "the imported catalog record's legal_hold flag",
+  createdBy: 'catalog-import',
+} as const;
+
+/** Imported holds per statement: 11 columns, far below either dialect's parameter limit. */
+const IMPORT_BATCH = 500;
+
 export interface ReleaseStep {
   step: 'release_requested' | 'released';
   hold: LegalHold;
@@ -147,9 +162,82 @@ export class HoldRepository {
     return out;
   }
 
-  /** A recording merged into another (catalog import) takes its holds along: a hold never points at nothing. */
-  static async moveHolds(trx: Kysely<Database>, fromRecordingPk: string, toRecordingPk: string): Promise<void> {
-    await trx.updateTable('legal_holds').set({ recording_pk: toRecordingPk }).where('recording_pk', '=', fromRecordingPk).execute();
+  /**
+   * A recording merged into another (catalog import, crosswalk) takes its holds along: a hold never
+   * points at nothing, and none is lifted by a merge. An active hold whose matter the survivor also
+   * holds (two copies each imported with `legal_hold: true`: two "imported" holds) cannot keep its
+   * matter (one active hold per recording and matter), so it moves as "<matter> (merged from
+   * recording <id>)": still active, released like any other. By holds_recording; the tenant, when
+   * given, only filters (filter-only.ts).
+   */
+  static async moveHolds(trx: Kysely<Database>, fromRecordingPk: string, toRecordingPk: string, tenantId?: string): Promise<void> {
+    const clash = await trx
+      .selectFrom('legal_holds as h')
+      .select(['h.id', 'h.matter'])
+      .$if(tenantId !== undefined, (q) => q.where(filterOnly(trx, 'h.tenant_id'), '=', tenantId!))
+      .where('h.recording_pk', '=', fromRecordingPk)
+      .where('h.released_at', 'is', null)
+      .where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('legal_holds as k')
+            .select('k.id')
+            .where('k.recording_pk', '=', toRecordingPk)
+            .where('k.released_at', 'is', null)
+            .whereRef('k.tenant_id', '=', 'h.tenant_id')
+            .whereRef('k.matter', '=', 'h.matter'),
+        ),
+      )
+      .execute();
+    for (const c of clash) await trx.updateTable('legal_holds').set({ matter: `${c.matter} (merged from recording ${fromRecordingPk})` }).where('id', '=', c.id).execute();
+    await trx
+      .updateTable('legal_holds')
+      .set({ recording_pk: toRecordingPk })
+      .$if(tenantId !== undefined, (q) => q.where(filterOnly(trx, 'tenant_id'), '=', tenantId!))
+      .where('recording_pk', '=', fromRecordingPk)
+      .execute();
+  }
+
+  /**
+   * The holds an import's `legal_hold: true` places, inside the import's transaction (catalog
+   * import and sync, recording-repository.ts): one IMPORTED_HOLD per recording (recording id →
+   * tenant) that has never had a hold of that matter, active or released — a re-import places no
+   * second hold and does not re-place one two admins released. `fresh` are recordings this
+   * import created (they can have no hold: not looked up). One read and one multi-row insert per
+   * batch, only when some record said `legal_hold: true`. Returns how many were placed.
+   */
+  static async placeImported(trx: Kysely<Database>, wanted: ReadonlyMap<string, string>, fresh: ReadonlySet<string>, now: string): Promise<number> {
+    if (!wanted.size) return 0;
+    const known = [...wanted.keys()].filter((pk) => !fresh.has(pk));
+    const had = new Set<string>();
+    for (let i = 0; i < known.length; i += IMPORT_BATCH) {
+      const pks = known.slice(i, i + IMPORT_BATCH);
+      const rows = await trx
+        .selectFrom('legal_holds')
+        .select('recording_pk')
+        .where(filterOnly(trx, 'tenant_id'), 'in', [...new Set(pks.map((pk) => wanted.get(pk)!))])
+        .where('recording_pk', 'in', pks)
+        .where('matter', '=', IMPORTED_HOLD.matter)
+        .execute();
+      for (const r of rows) had.add(r.recording_pk);
+    }
+    const rows = [...wanted]
+      .filter(([pk]) => !had.has(pk))
+      .map(([pk, tenant]) => ({
+        id: randomUUID(),
+        tenant_id: tenant,
+        recording_pk: pk,
+        matter: IMPORTED_HOLD.matter,
+        reason: IMPORTED_HOLD.reason,
+        created_by: IMPORTED_HOLD.createdBy,
+        created_at: now,
+        released_by: null,
+        released_at: null,
+        release_requested_by: null,
+        release_requested_at: null,
+      }));
+    for (let i = 0; i < rows.length; i += IMPORT_BATCH) await trx.insertInto('legal_holds').values(rows.slice(i, i + IMPORT_BATCH)).execute();
+    return rows.length;
   }
 
   /**

@@ -4,8 +4,9 @@ export type RetentionStatus = 'ACTIVE' | 'EXPIRED' | 'LEGAL_HOLD';
 
 /**
  * The retention rule (docs/AUDIT.md, "Retention and legal hold"):
- * 1. A legal hold — an active hold record or the catalog's legal_hold flag — is LEGAL_HOLD and
- *    overrides every date (GDPR Art. 17(3)(e): erasure yields to legal claims).
+ * 1. A legal hold — an active hold record (legal_holds), the ones an imported `legal_hold: true`
+ *    placed included — is LEGAL_HOLD and overrides every date (GDPR Art. 17(3)(e): erasure yields
+ *    to legal claims). Every hold ends only by the four-eyes release.
  * 2. The catalog's retention_expiry is the obligation of record: past it, EXPIRED, whatever the
  *    sources still hold.
  * 3. A source's own deletion date (source_retention_expiry, e.g. Genesys deleteDate) only says
@@ -13,7 +14,9 @@ export type RetentionStatus = 'ACTIVE' | 'EXPIRED' | 'LEGAL_HOLD';
  *    copy is past it is EXPIRED (gone at its sources), even if the catalog date is later.
  */
 export function isHeld(rec: Recording): boolean {
-  return rec.legalHold || (rec.activeHolds ?? 0) > 0;
+  // The repository's reads set legalHold from the active hold records (the recordings.legal_hold
+  // column no longer holds anything since migration 0014); activeHolds is their count.
+  return (rec.activeHolds ?? 0) > 0 || rec.legalHold;
 }
 
 export function sourceDeleted(copy: Copy, now = new Date()): boolean {

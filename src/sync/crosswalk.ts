@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { writeTransaction } from '../catalog/database.js';
-import { filterOnly } from '../catalog/filter-only.js';
+import { HoldRepository } from '../holds/hold-repository.js';
 import type { SyncContext } from './apply.js';
 import type { SyncTenantConfig } from './config.js';
 import type { Facts, Finding } from './store.js';
@@ -212,9 +212,10 @@ async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evi
     await sql`insert into recording_refs (tenant_id, value, kind, recording_pk)
       select tenant_id, value, kind, cast(${S.id} as text) from recording_refs where tenant_id = ${t} and recording_pk = ${A.id}
       on conflict do nothing`.execute(trx);
-    // A legal hold follows the logical recording (holds are never deleted).
+    // A legal hold follows the logical recording (holds are never deleted, nor lifted by a merge;
+    // one of a matter the survivor also holds keeps its own, renamed: HoldRepository.moveHolds).
     // By holds_recording; as `tenant_id = ?` SQLite without statistics walked every hold of the tenant per merge (filter-only.ts).
-    await trx.updateTable('legal_holds').set({ recording_pk: S.id }).where(filterOnly(trx, 'tenant_id'), '=', t).where('recording_pk', '=', A.id).execute();
+    await HoldRepository.moveHolds(trx, A.id, S.id, t);
     await trx.deleteFrom('recordings').where('id', '=', A.id).execute();
     await trx
       .updateTable('recordings')
@@ -224,7 +225,7 @@ async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evi
         conversation_id: S.conversation_id ?? A.conversation_id,
         started_at: L.started_at ?? C.started_at,
         retention_expiry: maxIso(S.retention_expiry, A.retention_expiry),
-        legal_hold: Number(S.legal_hold) === 1 || Number(A.legal_hold) === 1 ? 1 : 0,
+        // No legal_hold: what holds a recording is its hold records (moved above); the column stays 0 (migration 0014).
         updated_at: now,
       })
       .where('id', '=', S.id)
