@@ -62,6 +62,66 @@ describe.each(await usableCatalogs())('Checkpointer on %s', (kind) => {
     expect(await repo.verify()).toMatchObject({ ok: true, checked: 10, checkpoints: 2 });
   });
 
+  it('a starting instance never calls the chain truncated when a peer checkpoints between its two reads', async () => {
+    // Another instance appends and writes a checkpoint right after each read the new instance
+    // makes (the head, the latest checkpoint): whichever order they come in, the peer's newer
+    // checkpoint lands between them — the interleaving that once raised a false "truncated".
+    const peer = new Checkpointer(repo, keys, { everyEvents: 1000, intervalMs: 60_000, log });
+    for (let i = 0; i < 5; i++) await repo.append(ev(i));
+    await peer.checkpoint();
+    let n = 100;
+    const peerMoves = async () => {
+      await repo.append(ev(n++));
+      expect(await peer.checkpoint()).not.toBeNull();
+    };
+    const reads: string[] = [];
+    let racing = true;
+    class RacedRepository extends AuditRepository {
+      override async head() {
+        const h = await super.head();
+        reads.push('head');
+        if (racing) await peerMoves();
+        return h;
+      }
+      override async latestCheckpoint() {
+        const c = await super.latestCheckpoint();
+        reads.push('checkpoint');
+        if (racing) await peerMoves();
+        return c;
+      }
+    }
+    const fresh = new Checkpointer(new RacedRepository(cat.db, cat.dialect, keys), keys, { everyEvents: 1000, intervalMs: 60_000, log });
+    await fresh.checkpoint();
+    racing = false;
+    expect(reads.sort()).toEqual(['checkpoint', 'head']);
+    expect(logs).toEqual([]);
+    // It counts on from what it read: its next checkpoint (or the peer's) still matches the chain.
+    await repo.append(ev(n++));
+    expect(await fresh.checkpoint()).not.toBeNull();
+    expect(logs).toEqual([]);
+    expect(await repo.verify()).toMatchObject({ ok: true, checked: 8 });
+  });
+
+  it('a starting instance still reports a real truncation: a signed checkpoint past the head', async () => {
+    const a = new Checkpointer(repo, keys, { everyEvents: 1000, intervalMs: 60_000, log });
+    for (let i = 0; i < 6; i++) await repo.append(ev(i));
+    expect(await a.checkpoint()).toMatchObject({ eventCount: 6 });
+    // The tail is cut (triggers dropped, as an attacker with DBA rights would).
+    if (kind === 'postgres') await sql`drop trigger audit_events_no_change on audit_events`.execute(cat.db);
+    else await sql`drop trigger audit_events_no_delete`.execute(cat.db);
+    const head = (await repo.head())!.seq;
+    await cat.db.deleteFrom('audit_events').where('seq', '>', head - 2).execute();
+    const fresh = () => new Checkpointer(new AuditRepository(cat.db, cat.dialect, keys), keys, { everyEvents: 1000, intervalMs: 60_000, log });
+    expect(await fresh().checkpoint()).toBeNull();
+    expect(logs).toEqual(['the audit chain ends before its last checkpoint (truncated); not signing']);
+    // Every event cut: still truncation, not an empty chain with nothing to do.
+    logs.length = 0;
+    await cat.db.deleteFrom('audit_events').execute();
+    expect(await fresh().checkpoint()).toBeNull();
+    expect(logs).toEqual(['the audit chain ends before its last checkpoint (truncated); not signing']);
+    expect((await repo.checkpoints()).length).toBe(1);
+  });
+
   it('never signs over a chain that was altered since the last checkpoint', async () => {
     const cp = new Checkpointer(repo, keys, { everyEvents: 1000, intervalMs: 60_000, log });
     for (let i = 0; i < 4; i++) await repo.append(ev(i));

@@ -63,19 +63,24 @@ export class Checkpointer {
 
   private async write(): Promise<Checkpoint | null> {
     this.pending = 0;
-    const head = await this.repo.head();
-    if (!head) return null;
+    // The base first, the head second. A checkpoint is written only over events already committed
+    // and events are never removed, so a head read after the checkpoint is at or past it — whatever
+    // other instances append and checkpoint meanwhile. Read the other way round, a peer's checkpoint
+    // written between the two reads would pass the head and look like a truncated chain.
     let base = this.trusted;
     if (!base) {
       const latest = await this.repo.latestCheckpoint();
       if (latest && (await this.keys.verify(Buffer.from(canonicalCheckpoint(latest)), latest.signature, latest.keyId))) base = latest;
       else if (latest) this.opts.log?.('error', 'the latest audit checkpoint does not verify; counting from the start', { checkpoint: latest.id });
     }
-    if (base && base.lastSeq === head.seq) return null;
-    if (base && base.lastSeq > head.seq) {
-      this.opts.log?.('error', 'the audit chain ends before its last checkpoint (truncated); not signing', { head: head.seq, checkpoint: base.lastSeq });
+    const head = await this.repo.head();
+    if (base && (!head || base.lastSeq > head.seq)) {
+      // The chain ends before a checkpoint read before it: its tail (or all of it) was cut.
+      this.opts.log?.('error', 'the audit chain ends before its last checkpoint (truncated); not signing', { head: head?.seq ?? null, checkpoint: base.lastSeq });
       return null;
     }
+    if (!head) return null;
+    if (base && base.lastSeq === head.seq) return null;
     const seg = await this.repo.verifySegment(base ? { seq: base.lastSeq, hash: base.lastHash } : null, head.seq);
     if (!seg.ok) {
       this.opts.log?.('error', 'the audit chain is broken; not signing a checkpoint over it', { seq: seg.seq, reason: seg.reason });

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, postgresAvailable } from '../../test/support/postgres.js';
@@ -7,6 +8,44 @@ import { configFor, copyOf, drain } from './genesys/test-helpers.js';
 import { type BudgetStore, memoryBudgetStore, postgresBudgetStore, UNLIMITED_BUDGET } from './request-budget.js';
 
 const never = () => new AbortController().signal;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A port nothing listens on (yet): connecting to it is refused. */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Listens on `port`: forwards to PostgreSQL ("it is back") or drops every connection at once, counting them. */
+async function listenOn(port: number, mode: { forwardTo: URL } | 'drop') {
+  const socks = new Set<net.Socket>();
+  let connections = 0;
+  const server = net.createServer((c) => {
+    connections++;
+    if (mode === 'drop') return void c.destroy();
+    const u = net.connect(Number(mode.forwardTo.port || 5432), mode.forwardTo.hostname);
+    socks.add(c);
+    socks.add(u);
+    c.pipe(u);
+    u.pipe(c);
+    c.on('error', () => u.destroy());
+    u.on('error', () => c.destroy());
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    connections: () => connections,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const x of socks) x.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: unknown; status?: unknown }) => `${String(e.code)} ${String(e.status)}`);
 
 /** Takes n slots at once; returns when each was granted, in ms after the start. */
 async function takeTimes(takers: { take(s: AbortSignal): Promise<void> }[]): Promise<number[]> {
@@ -70,6 +109,98 @@ describe.runIf(await postgresAvailable())('request budget across instances (Post
   afterAll(async () => {
     await Promise.all(pools.map((p) => p.end()));
     await db.drop();
+  });
+
+  /** A pool on a port of our own, which the test opens and closes: PostgreSQL down, and back. */
+  function poolOn(port: number): pg.Pool {
+    const url = new URL(db.url);
+    url.hostname = '127.0.0.1';
+    url.port = String(port);
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 3, connectionTimeoutMillis: 1_000 });
+    pool.on('error', () => {});
+    pools.push(pool);
+    return pool;
+  }
+  const UNAVAILABLE = 'access.rate_limit_unavailable 503';
+
+  it('a store that cannot start: no unhandled rejection, refused like the rate limiter (503), working again once PostgreSQL is back', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    const port = await closedPort();
+    let front: Awaited<ReturnType<typeof listenOn>> | undefined;
+    try {
+      // As buildDeps does: the connector asks for its budget while PostgreSQL refuses connections.
+      const store = postgresBudgetStore(poolOn(port));
+      const budget = store.budget('genesys:down-at-start', 50, 1_000);
+      await pause(300);
+      expect(unhandled).toEqual([]);
+      // The request in hand gets the rate limiter's answer when its store is down.
+      expect(await outcome(budget.take(never()))).toBe(UNAVAILABLE);
+      // PostgreSQL is back: after the retry interval the same budget, and another of its shape, work.
+      front = await listenOn(port, { forwardTo: new URL(db.url) });
+      await pause(1_100);
+      expect(await outcome(budget.take(never()))).toBe('ok');
+      expect(await outcome(store.budget('genesys:another-client', 50, 1_000).take(never()))).toBe('ok');
+      await budget.pause(1_000);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await front?.close();
+    }
+  });
+
+  it('while the store stays down, a budget tries to reach it at most once a second', async () => {
+    const port = await closedPort();
+    const front = await listenOn(port, 'drop');
+    try {
+      const budget = postgresBudgetStore(poolOn(port)).budget('genesys:stays-down', 50, 1_000);
+      await pause(300);
+      expect(front.connections()).toBe(1);
+      // A burst of requests: each refused at once, none of them another connection attempt.
+      for (let i = 0; i < 10; i++) expect(await outcome(budget.take(never()))).toBe(UNAVAILABLE);
+      expect(front.connections()).toBe(1);
+      await pause(1_100);
+      expect(await outcome(budget.take(never()))).toBe(UNAVAILABLE);
+      expect(front.connections()).toBe(2);
+    } finally {
+      await front.close();
+    }
+  });
+
+  it('a store lost mid-run refuses like the rate limiter (503), and serves again once it is back', async () => {
+    const port = await closedPort();
+    let front = await listenOn(port, { forwardTo: new URL(db.url) });
+    try {
+      const budget = postgresBudgetStore(poolOn(port)).budget('genesys:lost-mid-run', 50, 1_000);
+      expect(await outcome(budget.take(never()))).toBe('ok');
+      await front.close();
+      expect(await outcome(budget.take(never()))).toBe(UNAVAILABLE);
+      expect(await outcome(budget.pause(1_000))).toBe(UNAVAILABLE);
+      front = await listenOn(port, { forwardTo: new URL(db.url) });
+      expect(await outcome(budget.take(never()))).toBe('ok');
+    } finally {
+      await front.close();
+    }
+  });
+
+  it('a Genesys request whose budget store is down gets that 503, not "Genesys not reachable" after retries', async () => {
+    const sim = await startGenesysSimulator({ recordings: [{ conversationId: 'c1', recordingId: 'r1', bytes: Buffer.alloc(1_000, 7) }] });
+    const connector = new GenesysConnector('acme', configFor(sim, { request_budget: { max: 1_000, window_ms: 60_000 } }), postgresBudgetStore(poolOn(await closedPort())));
+    try {
+      const t0 = Date.now();
+      const err = await connector.open(copyOf('c1', 'r1'), { signal: never() }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: 'access.rate_limit_unavailable', status: 503 });
+      // Refused at once: the store's failure is not mistaken for the API's network failure and retried.
+      expect(Date.now() - t0).toBeLessThan(1_000);
+      expect(sim.requests.filter((e) => e.role === 'api')).toHaveLength(0);
+    } finally {
+      await connector.close();
+      await sim.close();
+    }
   });
 
   it('two instances share one budget for the same credentials', async () => {

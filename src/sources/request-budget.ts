@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { type RateLimiterAbstract, RateLimiterCluster, RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { AppError } from '../errors.js';
 import { abortedError, sleep } from './net.js';
 
 /**
@@ -22,42 +23,68 @@ export interface BudgetStore {
   budget(key: string, max: number, windowMs: number): RequestBudget;
 }
 
-function limiterBudget(limiterP: Promise<RateLimiterAbstract>, key: string): RequestBudget {
+/**
+ * The store failed (PostgreSQL down, the cluster primary silent): the request is refused as the
+ * client rate limiter refuses it (access/rate-limit.ts), 503, never let through unbudgeted. The
+ * store's error is kept as text only: its network code (ECONNREFUSED…) must not make the
+ * connector take it for its source's network failure, retry it and report the source unreachable.
+ */
+function storeUnavailable(e: unknown): AppError {
+  const code = (e as { code?: unknown } | null)?.code;
+  const what = `${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}${typeof code === 'string' ? ` (${code})` : ''}`;
+  return new AppError('access.rate_limit_unavailable', "The source's request budget store cannot be reached (PostgreSQL, or the cluster primary); the request is refused", {
+    cause: new Error(`request budget store: ${what}`),
+  });
+}
+
+function limiterBudget(limiterOf: () => Promise<RateLimiterAbstract>, key: string): RequestBudget {
+  const limiter = () => limiterOf().catch((e: unknown) => Promise.reject(storeUnavailable(e)));
   return {
     async take(signal) {
-      const limiter = await limiterP;
+      const l = await limiter();
       for (;;) {
         if (signal.aborted) throw abortedError();
         try {
-          await limiter.consume(key);
+          await l.consume(key);
           return;
         } catch (e) {
-          if (!(e instanceof RateLimiterRes)) throw e;
+          if (!(e instanceof RateLimiterRes)) throw storeUnavailable(e);
           // Spent (or paused after a 429): wait for the window to turn, then compete again.
           await sleep(Math.max(10, e.msBeforeNext), signal);
         }
       }
     },
     async pause(ms) {
-      const limiter = await limiterP;
-      await limiter.block(key, Math.max(1, Math.ceil(ms / 1000)));
+      const l = await limiter();
+      await l.block(key, Math.max(1, Math.ceil(ms / 1000))).catch((e: unknown) => Promise.reject(storeUnavailable(e)));
     },
   };
 }
 
+/** After a store failed to start, the next start is tried no sooner than this: a down database is not hammered. */
+const RESTART_AFTER_MS = 1_000;
+
 function cached(make: (max: number, windowMs: number) => Promise<RateLimiterAbstract>): BudgetStore {
-  const limiters = new Map<string, Promise<RateLimiterAbstract>>();
+  // One limiter per shape. A start that failed is not kept for good: the first use at least
+  // RESTART_AFTER_MS after the failure starts another; uses before that get the failure at once.
+  const limiters = new Map<string, { limiter: Promise<RateLimiterAbstract>; failedAt?: number }>();
+  const limiterOf = (max: number, windowMs: number): Promise<RateLimiterAbstract> => {
+    const shape = `${max}/${windowMs}`;
+    const known = limiters.get(shape);
+    if (known && (known.failedAt === undefined || Date.now() - known.failedAt < RESTART_AFTER_MS)) return known.limiter;
+    const entry: { limiter: Promise<RateLimiterAbstract>; failedAt?: number } = { limiter: make(max, windowMs) };
+    // Handled here, so a start nobody awaits yet (the connector is built at start-up) is not an unhandled rejection.
+    entry.limiter.catch(() => (entry.failedAt = Date.now()));
+    limiters.set(shape, entry);
+    return entry.limiter;
+  };
   return {
     budget(key, max, windowMs) {
       if (max === 0) return UNLIMITED_BUDGET;
-      const shape = `${max}/${windowMs}`;
-      let l = limiters.get(shape);
-      if (!l) {
-        l = make(max, windowMs);
-        limiters.set(shape, l);
-      }
+      // Started now (e.g. RateLimiterPostgres creates its table), used by every take.
+      void limiterOf(max, windowMs);
       // Keys reach the store's table: a digest, not the client id itself.
-      return limiterBudget(l, createHash('sha256').update(key).digest('hex').slice(0, 32));
+      return limiterBudget(() => limiterOf(max, windowMs), createHash('sha256').update(key).digest('hex').slice(0, 32));
     },
   };
 }
