@@ -70,6 +70,7 @@ describe('Genesys faults through the gateway', () => {
     sim.addRecording({ conversationId: conv(60), recordingId: 'rec-odd-state', bytes: SMALL });
     sim.addRecording({ conversationId: conv(80), recordingId: 'rec-bad-secret', bytes: SMALL });
     loginSim.addRecording({ conversationId: conv(70), recordingId: 'rec-login', bytes: SMALL });
+    loginSim.addRecording({ conversationId: conv(71), recordingId: 'rec-login-limited', bytes: SMALL });
     gw = await startTestGateway({
       config: (doc) => (doc.auth.rate_limit = { max: 10_000, window_ms: 60_000 }),
       sources: {
@@ -77,6 +78,8 @@ describe('Genesys faults through the gateway', () => {
           source('genesys', sim),
           source('genesys-bad-secret', sim, { client_secret: WRONG_SECRET }),
           source('genesys-login', loginSim, { timeout_ms: 300 }),
+          // Its own token source on the same login endpoint: a 429's wait cannot hold up the others.
+          source('genesys-login-limited', loginSim),
         ],
       },
     });
@@ -95,6 +98,7 @@ describe('Genesys faults through the gateway', () => {
       cloud('gf_odd', 'genesys', conv(60), 'rec-odd-state'),
       cloud('gf_bad_secret', 'genesys-bad-secret', conv(80), 'rec-bad-secret'),
       cloud('gf_login', 'genesys-login', conv(70), 'rec-login'),
+      cloud('gf_login_limited', 'genesys-login-limited', conv(71), 'rec-login-limited'),
     ]);
   });
 
@@ -155,6 +159,23 @@ describe('Genesys faults through the gateway', () => {
     // Once the endpoint answers again, the same source serves.
     const ok = await retrieve('gf_login');
     expect(ok.status, ok.body.toString()).toBe(200);
+  });
+
+  it('a token endpoint answering 429: 503 source.unavailable with its Retry-After, and one login attempt however many requests', async () => {
+    // Past what a request waits for (60 s), so the answer comes at once.
+    loginSim.failNext(1, { status: 429, scope: 'login', retryAfterS: 120 });
+    const before = loginSim.requests.filter((e) => e.role === 'login').length;
+    const apiBefore = loginSim.requests.filter((e) => e.role === 'api').length;
+    const first = await retrieve('gf_login_limited');
+    problem(first, 503, 'source.unavailable');
+    expect(first.headers['retry-after']).toBe('120');
+    const more = await Promise.all(Array.from({ length: 5 }, () => retrieve('gf_login_limited')));
+    for (const r of more) {
+      problem(r, 503, 'source.unavailable');
+      expect(Number(r.headers['retry-after'])).toBeGreaterThan(100);
+    }
+    expect(loginSim.requests.filter((e) => e.role === 'login').length - before).toBe(1);
+    expect(loginSim.requests.filter((e) => e.role === 'api').length - apiBefore).toBe(0);
   });
 
   it('malformed JSON from Genesys: 502 source.bad_gateway naming the call, not the body', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,8 +22,8 @@ const stableHeaders = (r: RawResponse) => Object.fromEntries(Object.entries(r.he
  */
 describe('HEAD on media routes', () => {
   let gw: TestGateway;
-  /** Every body the sources opened, in order (filesystem sources: fs.ReadStream, with bytesRead). */
-  const opened: ReadStream[] = [];
+  /** Every body the sources opened, in order (filesystem sources: a body with bytesRead, the bytes read from the file). */
+  const opened: (Readable & { bytesRead: number })[] = [];
   /** Positional reads of staged media (job content). */
   let stagedReads = 0;
   const BIG = Buffer.concat([wavHeader({ sampleRate: 8000, channels: 1, bitsPerSample: 16, dataLength: 4 * 1024 * 1024 }), randomBytes(4 * 1024 * 1024)]);
@@ -46,7 +46,7 @@ describe('HEAD on media routes', () => {
       const watched: SourceConnector = Object.create(connector);
       watched.open = async (loc, opts) => {
         const media = await connector.open(loc, opts);
-        opened.push(media.body as ReadStream);
+        opened.push(media.body as Readable & { bytesRead: number });
         return media;
       };
       return watched;
@@ -77,7 +77,7 @@ describe('HEAD on media routes', () => {
     expect(await gw.deps.auditRepo.byId(allowedId)).toMatchObject({ outcome: 'allowed', status, detail: expect.objectContaining({ head: true }) });
     expect(await endOf(allowedId)).toMatchObject({ outcome: 'completed', status, bytesSent: 0, sha256: null, detail: expect.objectContaining({ head: true }) });
   }
-  async function lastOpened(): Promise<ReadStream> {
+  async function lastOpened(): Promise<Readable & { bytesRead: number }> {
     const body = opened.at(-1)!;
     await expect.poll(() => body.destroyed).toBe(true);
     return body;

@@ -1,5 +1,6 @@
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from 'cockatiel';
 import { AppError, isAppError } from '../errors.js';
+import { isCallerAbort } from './net.js';
 
 export interface CircuitConfig {
   failures: number;
@@ -16,13 +17,24 @@ export interface CircuitStats {
 
 /** Failures that say the source is unwell — not "not found", refused credentials or a caller abort. */
 export function isOutage(e: unknown): boolean {
-  return isAppError(e) && (e.code === 'source.unavailable' || e.code === 'source.timeout' || e.code === 'source.bad_gateway');
+  return isAppError(e) && !isCallerAbort(e) && (e.code === 'source.unavailable' || e.code === 'source.timeout' || e.code === 'source.bad_gateway');
+}
+
+/** Whatever a call threw after its caller had gone: passed through the breaker uncounted. */
+class AfterCallerAbort {
+  constructor(readonly error: unknown) {}
 }
 
 /**
  * One breaker per connector (cockatiel): after `failures` consecutive outages, calls fail fast
  * with source.unavailable and a Retry-After until a trial call succeeds — a failing archive is
  * not hammered by every client, and requests fall back to another copy at once.
+ *
+ * A caller that goes away is never a failure, whatever the connector's `isFailure` says: clients
+ * hang up most while a source is merely slow (Genesys transcoding), and a few hang-ups would
+ * otherwise suspend every read of the source. Such a call is neutral — it neither counts towards
+ * nor resets a run of outages (cockatiel leaves unhandled errors out of a closed breaker's count;
+ * a half-open trial call that its caller abandons closes the breaker, the cautious side of it).
  */
 export class SourceCircuit {
   readonly #breaker: CircuitBreakerPolicy;
@@ -35,7 +47,7 @@ export class SourceCircuit {
     private readonly cfg: CircuitConfig,
     isFailure: (e: unknown) => boolean = isOutage,
   ) {
-    this.#breaker = circuitBreaker(handleWhen((e) => isFailure(e)), {
+    this.#breaker = circuitBreaker(handleWhen((e) => !(e instanceof AfterCallerAbort) && !isCallerAbort(e) && isFailure(e)), {
       halfOpenAfter: cfg.half_open_after_ms,
       breaker: new ConsecutiveBreaker(cfg.failures),
     });
@@ -45,10 +57,26 @@ export class SourceCircuit {
     });
   }
 
-  async execute<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` through the breaker. With the caller's signal, whatever `fn` throws once that signal
+   * has fired is not counted either: an abort can surface as another error (a request torn down
+   * mid-answer), and only the signal knows whose doing it was.
+   */
+  async execute<T>(fn: () => Promise<T>, caller?: AbortSignal): Promise<T> {
     try {
-      return await this.#breaker.execute(fn);
+      return await this.#breaker.execute(
+        caller
+          ? async () => {
+              try {
+                return await fn();
+              } catch (e) {
+                throw caller.aborted ? new AfterCallerAbort(e) : e;
+              }
+            }
+          : fn,
+      );
     } catch (e) {
+      if (e instanceof AfterCallerAbort) throw e.error;
       if (!isBrokenCircuitError(e)) throw e;
       this.#rejections++;
       const waitS = Math.max(1, Math.ceil((this.#openedAt + this.cfg.half_open_after_ms - Date.now()) / 1000));

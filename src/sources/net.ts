@@ -38,8 +38,23 @@ export function netCodeOf(e: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Errors made by `abortedError`, so they can be told apart from a source's own failures while
+ * keeping the code clients have always seen (source.unavailable, "request aborted"). By identity,
+ * not by message: a source's error text is not ours to trust.
+ */
+const CALLER_ABORTS = new WeakSet<AppError>();
+
+/** What a connector throws when its caller's signal fired: the caller went away, not the source. */
 export function abortedError(): AppError {
-  return new AppError('source.unavailable', 'request aborted');
+  const e = new AppError('source.unavailable', 'request aborted');
+  CALLER_ABORTS.add(e);
+  return e;
+}
+
+/** Whether `e` is a caller abort (abortedError): never evidence that the source is unwell. */
+export function isCallerAbort(e: unknown): boolean {
+  return e instanceof AppError && CALLER_ABORTS.has(e);
 }
 
 /** Sleeps; rejects with the aborted error as soon as the signal fires. */

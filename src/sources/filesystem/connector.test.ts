@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -210,6 +210,34 @@ describe('FilesystemConnector', () => {
     await closed;
     expect(m.body.destroyed).toBe(true);
     expect(fdsOn(path)).toEqual([]);
+  });
+
+  it('a file that shrinks while it is served errors (source.unavailable, no path) instead of ending short, and is closed', async () => {
+    const path = join(root, 'shrinking.wav');
+    const FULL = 4 * 1024 * 1024;
+    writeFileSync(path, randomBytes(FULL));
+    const m = await connector().open(copy({ locator: 'shrinking.wav' }), { signal: signal() });
+    expect(m.totalSize).toBe(FULL);
+    truncateSync(path, 100_000); // the archive rewrites the file after the stat the client was promised
+    const e = await appError(readAll(m.body));
+    expect(e.code).toBe('source.unavailable');
+    expect(e.message).toBe(`the archive file ended after 100000 of ${FULL} bytes`);
+    expect(JSON.stringify({ m: e.message, e })).not.toContain('shrinking');
+    expect(JSON.stringify({ m: e.message, e })).not.toContain(root);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fdsOn(path)).toEqual([]);
+
+    // A range counts against its own length.
+    writeFileSync(path, randomBytes(FULL));
+    const r = await connector().open(copy({ locator: 'shrinking.wav' }), { range: { start: 50_000, end: 3_000_000 }, signal: signal() });
+    truncateSync(path, 100_000);
+    expect((await appError(readAll(r.body))).message).toBe('the archive file ended after 50000 of 2950001 bytes');
+
+    // A file that grows meanwhile still gives exactly what was promised.
+    writeFileSync(path, randomBytes(FULL));
+    const g = await connector().open(copy({ locator: 'shrinking.wav' }), { signal: signal() });
+    appendFileSync(path, randomBytes(1000));
+    expect((await readAll(g.body)).length).toBe(FULL);
   });
 
   it('refuses to start when the signal is already aborted, closing what it opened', async () => {

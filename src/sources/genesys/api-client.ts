@@ -10,6 +10,7 @@ import {
   header,
   isTransient,
   netCodeOf,
+  rateLimitPersists,
   readErrorBody,
   readJson,
   retryAfterMs,
@@ -30,7 +31,7 @@ import type {
 } from './models.js';
 import type { RequestBudget } from '../request-budget.js';
 import { withRetries } from '../retry.js';
-import type { TokenSource } from './token-source.js';
+import { loginRetryAfterMs, type TokenSource } from './token-source.js';
 
 /** Counters for /metrics; one object per connector, shared by its parts. */
 export interface GenesysCounters {
@@ -374,7 +375,21 @@ export class GenesysApiClient {
     for (;;) {
       await this.gate.pass(signal);
       await this.opts.budget?.take(signal);
-      const token = await this.opts.tokens.get(signal);
+      let token: string;
+      try {
+        token = await this.opts.tokens.get(signal);
+      } catch (e) {
+        const waitMs = loginRetryAfterMs(e);
+        if (waitMs === undefined) throw e;
+        // The login endpoint answered 429: the same rule as an API 429 below — wait its
+        // Retry-After at the shared gate (bounded by the signal, the request's own deadline), or
+        // give up with the same answer. The other instances' API budget is left alone: they may
+        // hold valid tokens, and the login's limit is not the API's.
+        this.opts.counters.rateLimited++;
+        if (++limited > this.#maxRateLimitRetries || waitMs > this.#maxRetryAfterMs) throw rateLimitPersists(req.what, waitMs);
+        if (this.gate.close(waitMs)) this.opts.counters.rateLimitWaits++;
+        continue;
+      }
       let res: Dispatcher.ResponseData;
       const sentAt = Date.now();
       try {
@@ -409,12 +424,7 @@ export class GenesysApiClient {
         this.opts.counters.rateLimited++;
         const waitMs = retryAfterMs(res.headers, 1_000);
         await res.body.dump().catch(() => {});
-        if (++limited > this.#maxRateLimitRetries || waitMs > this.#maxRetryAfterMs) {
-          throw new AppError('source.unavailable', `${req.what}: Genesys rate limit (429) persists`, {
-            headers: { 'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))) },
-            extra: { genesys_status: 429 },
-          });
-        }
+        if (++limited > this.#maxRateLimitRetries || waitMs > this.#maxRetryAfterMs) throw rateLimitPersists(req.what, waitMs);
         if (this.gate.close(waitMs)) this.opts.counters.rateLimitWaits++;
         // The other instances share the credentials' limit: hold them back for the same while.
         await this.opts.budget?.pause(waitMs).catch(() => {});

@@ -330,6 +330,80 @@ describe('GenesysConnector against the simulator', () => {
     expect(c.stats()).toMatchObject({ circuit: 'open', circuitOpenings: 1, circuitRejections: 1 });
   });
 
+  it('clients that hang up are not outages: their aborts never open the circuit (polling or logging in)', async () => {
+    sim.addRecording({ conversationId: 'c-slow', recordingId: 'r-slow', bytes: MEDIA, transcodePolls: 1_000_000 });
+    const c = connector({ circuit_breaker: { failures: 2, half_open_after_ms: 60_000 }, transcode_poll: { initial_ms: 10, max_ms: 40, budget_ms: 60_000 } });
+    const hangUp = async (ms: number) => {
+      const ac = new AbortController();
+      const t = setTimeout(() => ac.abort(), ms);
+      const e = await failure(c.open(copyOf('c-slow', 'r-slow'), { signal: ac.signal }));
+      clearTimeout(t);
+      expect(e.message).toBe('request aborted');
+    };
+    // While a slow login is on the wire, then (token cached) while Genesys transcodes.
+    sim.set({ loginDelayMs: 1_000 });
+    await hangUp(100);
+    await hangUp(100);
+    sim.set({ loginDelayMs: 0 });
+    await c.check(signal());
+    for (let i = 0; i < 3; i++) await hangUp(100);
+    expect(c.stats()).toMatchObject({ circuit: 'closed', circuitOpenings: 0, circuitRejections: 0 });
+    // Another client's read of a ready recording reaches Genesys and succeeds.
+    sim.clearLog();
+    const m = await c.open(copyOf(C1, R1), { signal: signal() });
+    expect((await drain(m.body)).equals(MEDIA)).toBe(true);
+    expect(api(sim.requests).length).toBeGreaterThan(0);
+  });
+
+  it('(d) a 429 from the login endpoint: its Retry-After is waited once, then the read succeeds', async () => {
+    sim.failNext(1, { status: 429, scope: 'login', retryAfterS: 1 });
+    const c = connector();
+    const m = await c.open(copyOf(C1, R1), { signal: signal() });
+    expect((await drain(m.body)).equals(MEDIA)).toBe(true);
+    const logins = sim.requests.filter((e) => e.role === 'login');
+    expect(logins.map((e) => e.status)).toEqual([429, 200]);
+    // No backoff storm of 100 ms–2 s retries: the second login waited for the Retry-After.
+    expect(logins[1]!.at - logins[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(c.stats()).toMatchObject({ rateLimited: 1, rateLimitWaits: 1, retries: 0 });
+  });
+
+  it('(d) a login 429 past what a request waits for gives the API 429 answer: source.unavailable with Retry-After, one login', async () => {
+    // The API path's answer to the same Retry-After, for comparison.
+    const warm = connector();
+    await warm.check(signal());
+    sim.rateLimitNext(1, 120);
+    const apiLimited = await failure(warm.open(copyOf(C1, R1), { signal: signal() }));
+    sim.clearLog();
+    sim.failNext(1, { status: 429, scope: 'login', retryAfterS: 120 });
+    const c = connector();
+    const t0 = Date.now();
+    const e = await failure(c.open(copyOf(C1, R1), { signal: signal() }));
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(e.code).toBe('source.unavailable');
+    expect(e.status).toBe(503);
+    expect(e.headers).toEqual({ 'Retry-After': '120' });
+    expect(e.headers).toEqual(apiLimited.headers);
+    expect(e.extra).toEqual(apiLimited.extra);
+    expect(e.message).toBe(apiLimited.message);
+    // Within the Retry-After nothing more is sent to the login endpoint, by a read or a check.
+    expect((await failure(c.open(copyOf(C1, R1), { signal: signal() }))).headers['Retry-After']).toMatch(/^1[12]\d$/);
+    expect((await failure(c.check(signal()))).code).toBe('source.unavailable');
+    expect(sim.requests.filter((e) => e.role === 'login')).toHaveLength(1);
+    expect(api(sim.requests)).toHaveLength(0);
+  });
+
+  it('(d) a login 429 is waited for no longer than the request itself waits (its signal)', async () => {
+    sim.failNext(1, { status: 429, scope: 'login', retryAfterS: 30 });
+    const c = connector();
+    const t0 = Date.now();
+    const e = await failure(c.open(copyOf(C1, R1), { signal: AbortSignal.timeout(300) }));
+    expect(Date.now() - t0).toBeLessThan(1_500);
+    expect(e.code).toBe('source.unavailable');
+    expect(sim.requests.filter((e) => e.role === 'login')).toHaveLength(1);
+    // A caller's deadline is not an outage either.
+    expect(c.stats().circuit).toBe('closed');
+  });
+
   it('(h) no blind retry after the first byte: with no resumes left a broken transfer errors, nothing is re-fetched', async () => {
     sim.breakMediaAfter(50_000, 1);
     const c = connector({ max_resumes: 0 });

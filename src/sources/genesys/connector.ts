@@ -128,13 +128,15 @@ export class GenesysConnector implements SourceConnector {
     };
     try {
       // The breaker watches everything before the first byte: metadata, transcode polling, the link.
+      // Given the caller's signal, it leaves out what a hang-up causes (circuit.ts): clients give up
+      // most while Genesys transcodes, which says nothing about Genesys.
       const format = opts.format ?? this.cfg.default_format;
       const rec = await this.#circuit.execute(async () => {
         assertPlayable(await this.#api.getRecordingMetadata(conversationId, recordingId, ac.signal));
         const r = await this.#api.getRecordingWhenReady(conversationId, recordingId, format, ac.signal);
         assertPlayable(r);
         return r;
-      });
+      }, opts.signal);
       const media = new ResumableMedia({
         api: this.#api,
         conversationId,

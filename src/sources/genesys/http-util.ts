@@ -46,6 +46,14 @@ export function retryAfterMs(headers: IncomingHttpHeaders, fallbackMs: number, n
   return Number.isNaN(at) ? fallbackMs : Math.max(0, at - now);
 }
 
+/** The answer to a 429 (API or login) that will not be waited out: a 503 carrying Genesys' Retry-After. */
+export function rateLimitPersists(what: string, waitMs: number): AppError {
+  return new AppError('source.unavailable', `${what}: Genesys rate limit (429) persists`, {
+    headers: { 'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))) },
+    extra: { genesys_status: 429 },
+  });
+}
+
 const JSON_LIMIT = 8 * 1024 * 1024;
 
 /** Reads a whole (small) body; refuses oversized ones so a broken upstream cannot exhaust memory. */

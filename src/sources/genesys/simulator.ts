@@ -163,8 +163,11 @@ export interface GenesysSimulator {
   set(knobs: Partial<SimKnobs>): void;
   addRecording(r: SimRecordingInput): void;
   setFileState(conversationId: string, recordingId: string, state: FileState): void;
-  /** The next n requests of the scope (default api) are answered with `status` (default 503) and a Genesys error body. */
-  failNext(n: number, opts?: { status?: number; scope?: SimScope }): void;
+  /**
+   * The next n requests of the scope (default api) are answered with `status` (default 503) and a
+   * Genesys error body; with `retryAfterS`, a Retry-After header too (a 429 of the login endpoint).
+   */
+  failNext(n: number, opts?: { status?: number; scope?: SimScope; retryAfterS?: number }): void;
   /** The next n authenticated API requests are answered 429 with Retry-After. */
   rateLimitNext(n: number, retryAfterS: number): void;
   /** The next `times` media answers stop after `bytes` body bytes and close the connection. */
@@ -278,6 +281,8 @@ function statusCodeFor(status: number): string {
       return 'missing.permissions';
     case 404:
       return 'not.found';
+    case 429:
+      return 'too.many.requests.retry.after';
     case 503:
       return 'service.unavailable';
     case 504:
@@ -347,7 +352,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
   const org = { id: uuidFrom('custodian-sim/org'), name: 'Custodian Simulated Org' };
   const batchJobs = new Map<string, SimBatchJob>();
   let batchJobCount = 0;
-  const failures: { n: number; status: number; scope: SimScope }[] = [];
+  const failures: { n: number; status: number; scope: SimScope; retryAfterS: number | undefined }[] = [];
   let rateLimit = { n: 0, retryAfterS: 1 };
   let breaks = { bytes: 0, times: 0 };
   const window = { start: Date.now(), count: 0 };
@@ -828,12 +833,12 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     return 'unknown';
   }
 
-  function takeFailure(role: SimRole): number | undefined {
+  function takeFailure(role: SimRole): { status: number; retryAfterS: number | undefined } | undefined {
     const f = failures[0];
     if (!f || (f.scope !== 'any' && f.scope !== role)) return undefined;
     f.n--;
     if (f.n <= 0) failures.shift();
-    return f.status;
+    return f;
   }
 
   function handler(listenerRole: SimRole | 'combined', port: () => number) {
@@ -865,8 +870,11 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
           // Each listener serves only its own host's routes.
           if (pathRole === 'unknown' || (listenerRole !== 'combined' && pathRole !== listenerRole)) return sendError(res, entry, 404, 'not.found');
           if (pathRole === 'login') loginAttempts++;
-          const failStatus = takeFailure(pathRole);
-          if (failStatus !== undefined) return sendError(res, entry, failStatus, statusCodeFor(failStatus));
+          const fail = takeFailure(pathRole);
+          if (fail !== undefined) {
+            const headers: Record<string, string> = fail.retryAfterS !== undefined ? { 'retry-after': String(fail.retryAfterS) } : {};
+            return sendError(res, entry, fail.status, statusCodeFor(fail.status), undefined, headers);
+          }
           const body = Buffer.concat(chunks);
           if (pathRole === 'login') {
             if (req.method !== 'POST') return sendError(res, entry, 404, 'not.found');
@@ -924,7 +932,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       rec.fileState = state;
     },
     failNext(n, o = {}) {
-      failures.push({ n, status: o.status ?? 503, scope: o.scope ?? 'api' });
+      failures.push({ n, status: o.status ?? 503, scope: o.scope ?? 'api', retryAfterS: o.retryAfterS });
     },
     rateLimitNext(n, retryAfterS) {
       rateLimit = { n, retryAfterS };

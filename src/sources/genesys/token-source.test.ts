@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../config/secret.js';
 import { errorCodeOf } from './test-helpers.js';
 import { startGenesysSimulator, type GenesysSimulator } from './simulator.js';
-import { TokenSource, refreshMarginMs } from './token-source.js';
+import { TokenSource, loginRetryAfterMs as retryAfterOf, refreshMarginMs } from './token-source.js';
 
 let sim: GenesysSimulator;
 let agent: Agent;
@@ -108,6 +108,27 @@ describe('TokenSource', () => {
     clock += 10_001;
     expect(typeof (await ts.get(signal))).toBe('string');
     expect(sim.loginAttempts).toBe(3);
+  });
+
+  it('a 429 from the login endpoint: one request, source.unavailable with its Retry-After, and no login until it has passed', async () => {
+    sim.failNext(1, { status: 429, scope: 'login', retryAfterS: 30 });
+    const ts = source();
+    const first = await ts.get(signal).catch((x: unknown) => x);
+    expect(first).toMatchObject({ code: 'source.unavailable', status: 503, headers: { 'Retry-After': '30' }, extra: { genesys_status: 429 } });
+    // How long to wait, for a caller that can (the API client holds its requests at its 429 gate).
+    expect(retryAfterOf(first)).toBe(30_000);
+    expect(sim.loginAttempts).toBe(1);
+    expect(ts.loginFailures).toBe(1);
+    clock += 10_000;
+    const concurrent = await Promise.all(Array.from({ length: 20 }, () => ts.get(signal).catch((x: unknown) => x)));
+    for (const e of concurrent) {
+      expect(e).toMatchObject({ code: 'source.unavailable', headers: { 'Retry-After': '20' }, extra: { genesys_status: 429 } });
+      expect(retryAfterOf(e)).toBe(20_000);
+    }
+    expect(sim.loginAttempts).toBe(1);
+    clock += 20_000;
+    expect(typeof (await ts.get(signal))).toBe('string');
+    expect(sim.loginAttempts).toBe(2);
   });
 
   it('a caller that gives up does not cancel the shared login', async () => {

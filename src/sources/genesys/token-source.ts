@@ -3,7 +3,7 @@ import { request } from 'undici';
 import type { Secret } from '../../config/secret.js';
 import { AppError } from '../../errors.js';
 import { genesysError } from './errors.js';
-import { TransientError, abortable, netCodeOf, readBody, readErrorBody } from './http-util.js';
+import { TransientError, abortable, netCodeOf, rateLimitPersists, readBody, readErrorBody, retryAfterMs } from './http-util.js';
 
 export interface TokenSourceOptions {
   /** e.g. https://login.mypurecloud.ie — the only place the client secret is ever sent. */
@@ -26,6 +26,28 @@ interface CachedToken {
   expiresAt: number;
 }
 
+/** How long a login 429 asked to wait (ms), per error (see loginRetryAfterMs). */
+const LOGIN_LIMITED = new WeakMap<AppError, number>();
+
+/**
+ * The wait a login refused with 429 asks for (its Retry-After, ms, counted from when the error was
+ * made), or undefined for any other error. The API client holds the request at its 429 gate for
+ * this long, as for an API 429, instead of retrying the login with its 5xx backoff.
+ */
+export function loginRetryAfterMs(e: unknown): number | undefined {
+  return e instanceof AppError ? LOGIN_LIMITED.get(e) : undefined;
+}
+
+/**
+ * A login refused with 429, as the API path's 429 answer looks to a client (source.unavailable,
+ * Retry-After, genesys_status 429): a caller that cannot wait passes it on as it is.
+ */
+function loginLimited(waitMs: number): AppError {
+  const e = rateLimitPersists('Genesys login', waitMs);
+  LOGIN_LIMITED.set(e, waitMs);
+  return e;
+}
+
 /** Refresh this long before expiry: 10 % of the lifetime, at most 60 s. */
 export function refreshMarginMs(lifetimeMs: number): number {
   return Math.min(60_000, Math.floor(lifetimeMs * 0.1));
@@ -35,6 +57,7 @@ export function refreshMarginMs(lifetimeMs: number): number {
  * OAuth client-credentials tokens for one Genesys client. Genesys issues no refresh token, so
  * "refresh" is a new login. Logins are single-flight: however many callers find no usable token,
  * one POST /oauth/token is made and all of them await it. The token never appears in errors.
+ * A 429 of the login endpoint is kept for its Retry-After: no login is sent until it has passed.
  */
 export class TokenSource {
   #token: CachedToken | undefined;
@@ -43,6 +66,8 @@ export class TokenSource {
   #loginFailures = 0;
   /** The last refusal of the credentials and until when it is answered from memory. */
   #refused: { error: AppError; until: number } | undefined;
+  /** Until when the login endpoint asked (429, Retry-After) not to be called. */
+  #limitedUntil = 0;
   readonly #now: () => number;
 
   constructor(private readonly opts: TokenSourceOptions) {
@@ -63,7 +88,8 @@ export class TokenSource {
     const now = this.#now();
     const t = this.#token;
     if (t && now < t.expiresAt) {
-      if (now >= t.refreshAt) this.#login().catch(() => {}); // the next caller sees the failure if it persists
+      // The next caller sees the failure if it persists; no refresh is sent into a login 429's wait.
+      if (now >= t.refreshAt && now >= this.#limitedUntil) this.#login().catch(() => {});
       return t.value;
     }
     const refused = this.#refused;
@@ -71,6 +97,8 @@ export class TokenSource {
       const e = refused.error;
       throw new AppError(e.code, e.message, { extra: { ...e.extra, refusal_cached: true }, headers: e.headers });
     }
+    // Within a login 429's Retry-After nothing is sent: every caller gets the rest of the wait.
+    if (now < this.#limitedUntil) throw loginLimited(this.#limitedUntil - now);
     return (await abortable(this.#login(), signal)).value;
   }
 
@@ -121,7 +149,16 @@ export class TokenSource {
       throw new TransientError(undefined, netCodeOf(e) ?? 'EUNKNOWN', undefined);
     }
     const status = res.statusCode;
-    if (status >= 500 || status === 429) {
+    if (status === 429) {
+      // Genesys says when to come back (docs/genesys-cloud.md: honour Retry-After). Not a
+      // TransientError: the 5xx backoff (100 ms–2 s) would only send more logins into the limit.
+      this.#loginFailures++;
+      const waitMs = retryAfterMs(res.headers, 1_000);
+      await res.body.dump().catch(() => {});
+      this.#limitedUntil = this.#now() + waitMs;
+      throw loginLimited(waitMs);
+    }
+    if (status >= 500) {
       this.#loginFailures++;
       const body = await readErrorBody(res);
       throw new TransientError(status, undefined, body);
