@@ -109,9 +109,9 @@ describe.each(await usableCatalogs())('202 hand-off and its audit event on %s', 
     gw.deps.worker?.poke();
     await new Promise((r) => setTimeout(r, 400));
     expect(await jobsOf(requestId)).toEqual([]);
-    // Staged objects are named by their job: each belongs to a job of another request (with its evidence).
+    // Staged objects are named by their job (and its attempt): each belongs to a job of another request (with its evidence).
     const known = new Set((await jobs()).map((j) => j.id));
-    expect(staged().filter((f) => !known.has(f.replace(/\.part$/, '')))).toEqual([]);
+    expect(staged().filter((f) => !known.has(f.match(/^job_[0-9a-f-]{36}/)?.[0] ?? f))).toEqual([]);
   });
 
   it.each([

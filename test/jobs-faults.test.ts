@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LegacySimulator, startLegacySimulator } from '../src/sources/legacy-http/simulator.js';
@@ -39,10 +39,20 @@ describe('retrieval faults', () => {
   it('a full disk while staging fails the job cleanly, says why, and leaves no partial file', async () => {
     const rec = await gw.deps.recordings.findByRef('acme', 'c-disk');
     const { job } = await gw.deps.jobs.create({ tenantId: 'acme', principalId: 'alice', callerId: 'alice', requestId: 'disk-full-1', auditLogId: null, ref: 'c-disk', recordingPk: rec!.id, format: 'original', maxAttempts: 1 });
-    // Every write to /dev/full fails with ENOSPC: the staging file of this job lands there.
+    // Every write of this job's staging fails with ENOSPC, as on a full disk, once its temp file exists.
     const staging = join(gw.dir, 'staging');
-    mkdirSync(staging, { recursive: true });
-    symlinkSync('/dev/full', join(staging, `${job.id}.part`));
+    const store = gw.deps.staging;
+    const writer = store.writer.bind(store);
+    const full = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    store.writer = async (key) => {
+      const w = await writer(key);
+      if (key.startsWith(job.id)) {
+        const s = w.stream as unknown as { _write: unknown; _writev: unknown };
+        s._write = (_c: unknown, _e: unknown, cb: (e: Error) => void) => cb(full());
+        s._writev = (_c: unknown, cb: (e: Error) => void) => cb(full());
+      }
+      return w;
+    };
     gw.deps.worker?.poke();
     let status;
     for (let i = 0; i < 200; i++) {
@@ -50,9 +60,10 @@ describe('retrieval faults', () => {
       if (status.status === 'failed' || status.status === 'ready') break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    store.writer = writer;
     expect(status).toMatchObject({ status: 'failed', error: { code: 'staging.write_failed' } });
-    expect(existsSync(join(staging, `${job.id}.part`))).toBe(false);
-    expect(readdirSync(staging)).not.toContain(job.id);
+    // No partial file under any name: neither a temp file nor a final one of this job.
+    expect(readdirSync(staging).filter((f) => f.startsWith(job.id))).toEqual([]);
     const content = await raw(`${gw.url}/api/v1/recordings/jobs/${job.id}/content`, { headers: bearer(KEYS.acme) });
     expect(content.status).toBe(502);
     expect(JSON.parse(content.body.toString())).toMatchObject({ code: 'job.failed', job_error: 'staging.write_failed' });

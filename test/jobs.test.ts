@@ -100,9 +100,11 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
     expect(part.body.equals(PCM.subarray(70000, 140001))).toBe(true);
 
     // staged at rest encrypted: no run of the plaintext appears in the staged file
+    const key = (await gw.deps.jobs.get('acme', accepted.job_id))!.stagingKey!;
+    expect(key.startsWith(`${accepted.job_id}_`)).toBe(true);
     const staged = readdirSync(join(gw.dir, 'staging'));
-    expect(staged).toContain(accepted.job_id);
-    const cipher = readFileSync(join(gw.dir, 'staging', accepted.job_id));
+    expect(staged).toContain(key);
+    const cipher = readFileSync(join(gw.dir, 'staging', key));
     expect(cipher.includes(PCM.subarray(1000, 1064))).toBe(false);
     expect(cipher.length).toBeGreaterThan(PCM.length);
   });
@@ -198,6 +200,6 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
     const content = await raw(`${gw.url}/api/v1/recordings/jobs/${jobId}/content`, { headers: bearer(KEYS.acme) });
     expect(content.status).toBe(410);
     expect(JSON.parse(content.body.toString()).code).toBe('job.expired');
-    expect(readdirSync(join(gw.dir, 'staging'))).not.toContain(jobId);
+    expect(readdirSync(join(gw.dir, 'staging')).filter((f) => f.startsWith(jobId))).toEqual([]);
   });
 });

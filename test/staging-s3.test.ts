@@ -57,8 +57,8 @@ async function stagedKeys(): Promise<string[]> {
   return (out.Contents ?? []).map((o) => o.Key!);
 }
 
-async function stagedObject(jobId: string): Promise<Buffer> {
-  const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: PREFIX + jobId }));
+async function stagedObject(key: string): Promise<Buffer> {
+  const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: PREFIX + key }));
   return Buffer.from(await out.Body!.transformToByteArray());
 }
 
@@ -124,9 +124,11 @@ describe.runIf(await postgresAvailable())('S3 staging shared by two instances on
     const done = await pollUntil(a.url, poll, ['ready', 'failed']);
     expect(done).toMatchObject({ status: 'ready', bytes_done: BIG.length, sha256: sha256(BIG) });
 
-    // Staged in the bucket, encrypted (no run of the plaintext in it), nothing on A's disk.
-    expect(await stagedKeys()).toEqual([PREFIX + jobId]);
-    const sealed = await stagedObject(jobId);
+    // Staged in the bucket under the key of the attempt that made it ready, encrypted (no run of the plaintext in it), nothing on A's disk.
+    const key = (await a.deps.jobs.get('acme', jobId))!.stagingKey!;
+    expect(key.startsWith(`${jobId}_`)).toBe(true);
+    expect(await stagedKeys()).toEqual([PREFIX + key]);
+    const sealed = await stagedObject(key);
     expect(sealed.length).toBeGreaterThan(BIG.length);
     expect(sealed.includes(BIG.subarray(5_000_000, 5_000_064))).toBe(false);
     expect(existsSync(join(a.dir, 'staging'))).toBe(false);
@@ -181,7 +183,8 @@ describe('S3 staging on SQLite, one instance', () => {
     const { job_id: jobId, poll_endpoint: poll } = JSON.parse(res.body.toString());
     const done = await pollUntil(gw.url, poll, ['ready', 'failed']);
     expect(done).toMatchObject({ status: 'ready', bytes_done: MULAW.length });
-    expect(await stagedKeys()).toContain(PREFIX + jobId);
+    const key = (await gw.deps.jobs.get('acme', jobId))!.stagingKey!;
+    expect(await stagedKeys()).toContain(PREFIX + key);
     expect(existsSync(join(gw.dir, 'staging'))).toBe(false);
 
     const whole = await raw(`${gw.url}${done.content_endpoint}`, { headers: bearer(KEYS.acme) });
@@ -195,7 +198,7 @@ describe('S3 staging on SQLite, one instance', () => {
     await gw.catalogDb.db.updateTable('jobs').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', jobId).execute();
     const { JobWorker } = await import('../src/jobs/worker.js');
     expect(await new JobWorker(gw.deps).sweep()).toBeGreaterThanOrEqual(1);
-    expect(await stagedKeys()).not.toContain(PREFIX + jobId);
+    expect(await stagedKeys()).not.toContain(PREFIX + key);
     const gone = await raw(`${gw.url}${done.content_endpoint}`, { headers: bearer(KEYS.acme) });
     expect(gone.status).toBe(410);
   }, 30_000);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Dialect } from '../catalog/database.js';
 import type { Database, JobsTable } from '../catalog/tables.js';
+import { attemptOwner } from './lease.js';
 
 export type JobStatus = 'queued' | 'running' | 'ready' | 'failed' | 'expired';
 
@@ -53,7 +54,11 @@ export interface NewJob {
   format: string;
   maxAttempts: number;
   includeMetadata?: boolean;
-  /** A job whose fetch is already under way in this process starts as running under its lease. */
+  /**
+   * A job whose fetch is already under way in this process starts as running under its lease: the
+   * owner of that first attempt. The 202 hand-off passes its instance id, which no claim ever
+   * produces (a claim's owner carries a nonce of its own, `claim`), so the two are told apart.
+   */
   leaseOwner?: string;
   leaseMs?: number;
 }
@@ -176,10 +181,15 @@ export class JobRepository {
 
   /**
    * Claims one due job — queued and due, or running with a lapsed lease (its worker died) — in a
-   * single statement, so two workers never claim the same job.
+   * single statement, so two workers never claim the same job. The lease belongs to this attempt,
+   * not to the instance: its owner is `<instanceId>:<nonce>`, returned as `leaseOwner`, which the
+   * attempt passes to heartbeat, markReady and retryOrFail. Another claim loop of the same instance
+   * that re-claims the job after the lease lapsed is thereby another owner, and the stale attempt's
+   * writes change nothing.
    */
-  async claim(owner: string, leaseMs: number): Promise<Job | null> {
+  async claim(instanceId: string, leaseMs: number): Promise<Job | null> {
     const now = Date.now();
+    const owner = attemptOwner(instanceId);
     const due = this.db
       .selectFrom('jobs')
       .select('id')
@@ -255,10 +265,13 @@ export class JobRepository {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  /** Puts the job back in the queue after `delayMs` (a retry, or a source still preparing), or fails it for good. */
-  async retryOrFail(id: string, owner: string, e: { code: string; detail: string; sourceState?: string | null }, delayMs: number, final: boolean, refundAttempt = false): Promise<void> {
+  /**
+   * Puts the job back in the queue after `delayMs` (a retry, or a source still preparing), or fails
+   * it for good. Only the attempt holding the running job may: false when it no longer does.
+   */
+  async retryOrFail(id: string, owner: string, e: { code: string; detail: string; sourceState?: string | null }, delayMs: number, final: boolean, refundAttempt = false): Promise<boolean> {
     const now = Date.now();
-    await this.db
+    const r = await this.db
       .updateTable('jobs')
       .set((eb) => ({
         // Waiting for a source (a restore) is not a failed attempt.
@@ -274,7 +287,9 @@ export class JobRepository {
       }))
       .where('id', '=', id)
       .where('lease_owner', '=', owner)
-      .execute();
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   /** Jobs whose staged media passed its TTL: the caller deletes the staged file, then marks them expired. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { AppDeps } from '../deps.js';
 import { AppError, isAppError, isRetryable } from '../errors.js';
@@ -9,29 +10,40 @@ import { openRecording } from '../resolve/open-recording.js';
 import { retentionStatus } from '../resolve/retention.js';
 import { locationOf } from '../sources/registry.js';
 import type { Job } from './job-repository.js';
+import { keepLease } from './lease.js';
 
 const TEN_MINUTES = 600_000;
 
+/** The lease owner of this attempt (job-repository.ts claim/create): every write of the attempt is guarded by it. */
+function ownerOf(job: Job): string {
+  if (!job.leaseOwner) throw new Error(`job ${job.id} is run without a lease`);
+  return job.leaseOwner;
+}
+
 /**
- * Holds a job's lease while `work` runs: heart-beats with progress, and aborts the work if the
- * lease is lost (another worker has taken the job over, so this attempt must not finish it).
+ * Holds a job's lease while `work` runs: heart-beats with progress, and aborts the work when the
+ * lease is lost (another attempt has taken the job over, so this one must not finish it) or can no
+ * longer be renewed in time (lease.ts keepLease: an instance that cannot reach the database stops
+ * rather than streaming on after its lease lapsed).
  */
 async function underLease<T>(deps: AppDeps, job: Job, ac: AbortController, progress: () => { done: number; total: number | null }, work: () => Promise<T>): Promise<T> {
   const cfg = deps.config.jobs;
-  const timer = setInterval(() => {
-    const p = progress();
-    deps.jobs.heartbeat(job.id, deps.instanceId, cfg.lease_ms, p.done, p.total).then(
-      (ok) => {
-        if (!ok) ac.abort(new Error('lease lost'));
-      },
-      () => {},
-    );
-  }, cfg.heartbeat_ms);
-  timer.unref();
+  const owner = ownerOf(job);
+  const stop = keepLease({
+    leaseMs: cfg.lease_ms,
+    heartbeatMs: cfg.heartbeat_ms,
+    heldUntil: job.leaseUntil ? Date.parse(job.leaseUntil) : null,
+    renew: () => {
+      const p = progress();
+      return deps.jobs.heartbeat(job.id, owner, cfg.lease_ms, p.done, p.total);
+    },
+    ac,
+    onError: (err) => deps.logger.warn({ err, job: job.id }, 'job heartbeat failed'),
+  });
   try {
     return await work();
   } finally {
-    clearInterval(timer);
+    stop();
   }
 }
 
@@ -52,7 +64,10 @@ export async function stageOpened(deps: AppDeps, job: Job, opening: Promise<Open
         const opened = await opening;
         total = opened.prepared.length ?? null;
         const dek = await deps.keys.generateDataKey();
-        const w = await deps.staging.writer(job.id);
+        // Each attempt stages under a key of its own: a stale attempt (lease lapsed, still alive)
+        // never writes, overwrites or deletes the object of the attempt that replaced it.
+        const key = `${job.id}_${randomBytes(8).toString('hex')}`;
+        const w = await deps.staging.writer(key);
         meter = new Meter();
         let diskError: NodeJS.ErrnoException | undefined;
         w.stream.once('error', (e: NodeJS.ErrnoException) => (diskError = e));
@@ -68,8 +83,8 @@ export async function stageOpened(deps: AppDeps, job: Job, opening: Promise<Open
         } finally {
           dek.plaintext.fill(0);
         }
-        const ok = await deps.jobs.markReady(job.id, deps.instanceId, {
-          stagingKey: job.id,
+        const ok = await deps.jobs.markReady(job.id, ownerOf(job), {
+          stagingKey: key,
           dekKeyId: dek.keyId,
           dekWrapped: dek.wrapped,
           size: meter.bytes,
@@ -81,7 +96,8 @@ export async function stageOpened(deps: AppDeps, job: Job, opening: Promise<Open
           copyId: opened.copy.id,
           expiresAt: new Date(Date.now() + deps.config.jobs.staging_ttl_ms).toISOString(),
         });
-        if (!ok) await deps.staging.delete(job.id);
+        // Another attempt holds the job: ours does not count, and only our own object goes.
+        if (!ok) await deps.staging.delete(key);
         deps.metrics.jobs.inc({ outcome: ok ? 'ready' : 'lease_lost' });
       },
     );
@@ -96,16 +112,17 @@ async function settleFailure(deps: AppDeps, job: Job, e: unknown): Promise<void>
   const cfg = deps.config.jobs;
   if (PREPARING_CODES.has(err.code)) {
     // Restores take hours: waiting is not failing, and does not use up attempts.
-    await deps.jobs.retryOrFail(job.id, deps.instanceId, { code: err.code, detail: err.message, sourceState: err.code }, cfg.restore_poll_ms, false, true);
-    deps.metrics.jobs.inc({ outcome: 'waiting' });
+    const held = await deps.jobs.retryOrFail(job.id, ownerOf(job), { code: err.code, detail: err.message, sourceState: err.code }, cfg.restore_poll_ms, false, true);
+    deps.metrics.jobs.inc({ outcome: held ? 'waiting' : 'lease_lost' });
     return;
   }
   const retryable = isRetryable(err) || err.code.startsWith('source.');
   const final = !retryable || job.attempts >= job.maxAttempts;
   const delay = Math.min(cfg.retry_base_ms * 2 ** Math.max(0, job.attempts - 1), TEN_MINUTES);
-  await deps.jobs.retryOrFail(job.id, deps.instanceId, { code: err.code, detail: err.message }, delay, final);
-  deps.metrics.jobs.inc({ outcome: final ? 'failed' : 'retry' });
-  if (final) deps.logger.warn({ job: job.id, code: err.code }, 'job failed');
+  // An attempt that no longer holds the job (lease lost) changes nothing: the attempt holding it reports.
+  const held = await deps.jobs.retryOrFail(job.id, ownerOf(job), { code: err.code, detail: err.message }, delay, final);
+  deps.metrics.jobs.inc({ outcome: !held ? 'lease_lost' : final ? 'failed' : 'retry' });
+  if (held && final) deps.logger.warn({ job: job.id, code: err.code }, 'job failed');
 }
 
 /** One claimed attempt of a job: resolve again (the catalog may have moved), restore if archived, fetch, stage. */

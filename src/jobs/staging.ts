@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ export interface Staging {
   close?(): Promise<void>;
 }
 
-/** Staging keys are job ids (and the like): one safe path segment, the same rule for every store. */
+/** Staging keys (`<job id>_<attempt nonce>`, `evidence_<uuid>`): one safe path segment, the same rule for every store. */
 /**
  * Opens staged bytes for a download: gone (purged, never written) is the job's 410, but a store
  * that cannot be reached right now is its own 503 (staging.unavailable) — an outage is not an expiry.
@@ -60,7 +61,11 @@ export function checkStagingKey(key: string): string {
   return key;
 }
 
-/** A local (or mounted NFS/EFS) directory: temp name, rename when whole. */
+/**
+ * A local (or mounted NFS/EFS) directory: temp name, rename when whole. The temp name is the
+ * writer's own, so two writers of one key (instances sharing the directory) never write through
+ * two descriptors into one file, nor into the file the other has already published.
+ */
 export class LocalStaging implements Staging {
   constructor(readonly dir: string) {}
 
@@ -71,7 +76,7 @@ export class LocalStaging implements Staging {
   async writer(key: string): Promise<StagingWriter> {
     await makeDirs(this.dir, 0o700);
     const final = this.path(key);
-    const tmp = `${final}.part`;
+    const tmp = `${final}.${randomUUID()}.part`;
     const stream = createWriteStream(tmp, { mode: 0o600 });
     return {
       stream,

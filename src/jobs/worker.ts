@@ -1,3 +1,5 @@
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { IdleWaiters } from './idle-waiters.js';
 import type { AppDeps } from '../deps.js';
 import { executeJob } from './run-job.js';
@@ -18,7 +20,13 @@ export class JobWorker {
   start(): void {
     const cfg = this.deps.config.jobs;
     for (let i = 0; i < cfg.concurrency; i++) this.loops.push(this.loop());
-    this.sweeper = setInterval(() => void this.sweep().catch((e: unknown) => this.deps.logger.error({ err: e }, 'staging sweep failed')), Math.min(cfg.staging_ttl_ms, 60_000));
+    this.sweeper = setInterval(
+      () =>
+        void this.sweep()
+          .then(() => this.purgeLeftovers())
+          .catch((e: unknown) => this.deps.logger.error({ err: e }, 'staging sweep failed')),
+      Math.min(cfg.staging_ttl_ms, 60_000),
+    );
     this.sweeper.unref();
   }
 
@@ -51,6 +59,30 @@ export class JobWorker {
       await this.deps.jobs.markExpired(job.id);
     }
     return due.length;
+  }
+
+  /**
+   * Local staging only: files of attempts cut by a crash — a temp file, or an object staged by an
+   * attempt that died before marking its job ready — which no row points at and no later attempt
+   * reuses (each attempt stages under a key of its own). Purged once untouched for twice the TTL:
+   * a ready job's file is swept at its TTL by `sweep`, an attempt still writing touches its file.
+   * (S3 staging: the bucket's lifecycle rule, docs/OPERATIONS.md.)
+   */
+  async purgeLeftovers(): Promise<number> {
+    const dir = this.deps.staging.dir;
+    if (!dir) return 0;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const horizon = Date.now() - 2 * this.deps.config.jobs.staging_ttl_ms;
+    let purged = 0;
+    for (const n of names) {
+      if (!n.startsWith('job_')) continue;
+      const s = await stat(join(dir, n)).catch(() => null);
+      if (s && s.mtimeMs < horizon) {
+        await rm(join(dir, n), { force: true }).catch(() => {});
+        purged++;
+      }
+    }
+    return purged;
   }
 
   async stop(): Promise<void> {

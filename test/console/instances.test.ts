@@ -1,6 +1,7 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceJobStore } from '../../src/console/evidence/job-store.js';
-import { type CatalogKind, catalogAvailable } from '../support/catalogs.js';
+import { type CatalogKind, catalogAvailable, openTestCatalog, type TestCatalog, usableCatalogs } from '../support/catalogs.js';
 import type { TestGateway } from '../support/gateway.js';
 import { CONSOLE_KEY, startConsoleGateway, unzip, verifyPackage } from './support.js';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -124,5 +125,47 @@ describe.each(['sqlite', 'postgres'] as CatalogKind[])('durable evidence jobs ac
     }
     const admin = await fetch(`${b!.url}${poll_endpoint}`, { headers: { authorization: `Bearer ${KEYS.acmeAdmin}` } });
     expect(admin.status).toBe(200);
+  });
+});
+
+/**
+ * The lease of an evidence job belongs to one attempt, not to the instance: when another loop of
+ * the same instance re-claims a job whose lease lapsed (the first loop stalled), the stale attempt
+ * can neither renew the lease, nor fail, requeue or finish the job under the live attempt.
+ */
+describe.each(await usableCatalogs())('evidence job leases per attempt (%s)', (kind) => {
+  let cat: TestCatalog;
+  beforeAll(async () => {
+    cat = await openTestCatalog(kind);
+  });
+  afterAll(async () => {
+    await cat?.dispose();
+  });
+
+  it('a stale attempt of the same instance changes nothing once another loop of it re-claimed the job', async () => {
+    const store = new EvidenceJobStore(cat);
+    const principal = { id: 'carol', tenantId: 'acme', kind: 'oidc', scopes: new Set(['audit:read']), credentialId: null } as never;
+    await store.create({ id: 'evjob_lease1', principal, purpose: PURPOSE, input: { packageId: 'lease1', createdAt: new Date().toISOString(), items: [] }, requestEventId: 'e1', httpRequestId: 'h1' });
+    const me = 'host-x:1:abcdef';
+    const first = (await store.claim(me, 60_000))!;
+    expect(first.id).toBe('evjob_lease1');
+    // Loop 1 stalls past its lease; loop 2 of the same instance takes the job over.
+    await sql`update evidence_jobs set lease_until = ${new Date(Date.now() - 1000).toISOString()} where id = ${'evjob_lease1'}`.execute(cat.db);
+    const second = (await store.claim(me, 60_000))!;
+    expect(second).toMatchObject({ id: 'evjob_lease1', attempts: 2 });
+    expect(second.leaseOwner).not.toBe(first.leaseOwner);
+
+    const progress = { recordings_total: 0, recordings_done: 0, files_done: 0, bytes_done: 0 };
+    expect(await store.heartbeat('evjob_lease1', first.leaseOwner!, 60_000, progress)).toBe(false);
+    expect(await store.heartbeat('evjob_lease1', me, 60_000, progress)).toBe(false);
+    expect(await store.release('evjob_lease1', first.leaseOwner!, { code: 'source.stream_broken', detail: 'stale attempt' }, false)).toBe(false);
+    expect(await store.release('evjob_lease1', first.leaseOwner!, null, true)).toBe(false);
+    const staged = { progress, size: 1, sha256: 'ab'.repeat(32), problems: 0, stagingKey: 'evidence_stale', dekKeyId: 'k', dekWrapped: 'w', expiresAt: new Date(Date.now() + 60_000).toISOString() };
+    expect(await store.markReady('evjob_lease1', first.leaseOwner!, staged)).toBe(false);
+    expect(await store.get('acme', 'evjob_lease1')).toMatchObject({ status: 'running', attempts: 2, error: null, stagingKey: null });
+
+    expect(await store.heartbeat('evjob_lease1', second.leaseOwner!, 60_000, progress)).toBe(true);
+    expect(await store.markReady('evjob_lease1', second.leaseOwner!, { ...staged, stagingKey: 'evidence_live' })).toBe(true);
+    expect(await store.get('acme', 'evjob_lease1')).toMatchObject({ status: 'ready', stagingKey: 'evidence_live' });
   });
 });

@@ -2,6 +2,7 @@ import type { Generated, Kysely, Selectable, Updateable } from 'kysely';
 import type { Principal } from '../../access/principal.js';
 import type { Scope } from '../../config/schema.js';
 import type { CatalogDb } from '../../catalog/database.js';
+import { attemptOwner } from '../../jobs/lease.js';
 import type { EvidenceProgress } from './package.js';
 
 export type EvidenceJobStatus = 'queued' | 'running' | 'ready' | 'failed' | 'expired';
@@ -22,6 +23,9 @@ export interface EvidenceJob {
   input: StoredEvidenceInput;
   status: EvidenceJobStatus;
   attempts: number;
+  /** The attempt holding the lease (claim): its heartbeat, markReady and release pass it. */
+  leaseOwner: string | null;
+  leaseUntil: string | null;
   progress: EvidenceProgress;
   /** The audit event of the request that started the job. */
   requestEventId: string;
@@ -82,6 +86,8 @@ function toJob(r: Selectable<EvidenceJobsTable>): EvidenceJob {
     input: JSON.parse(r.input_json) as StoredEvidenceInput,
     status: r.status as EvidenceJobStatus,
     attempts: Number(r.attempts),
+    leaseOwner: r.lease_owner,
+    leaseUntil: r.lease_until,
     progress: JSON.parse(r.progress_json) as EvidenceProgress,
     requestEventId: r.request_event_id,
     httpRequestId: r.http_request_id,
@@ -138,9 +144,14 @@ export class EvidenceJobStore {
     return r ? toJob(r) : null;
   }
 
-  /** One queued job, or a running one whose lease lapsed (its instance died), in one statement. */
-  async claim(owner: string, leaseMs: number): Promise<EvidenceJob | null> {
+  /**
+   * One queued job, or a running one whose lease lapsed (its instance died), in one statement. The
+   * lease belongs to this attempt (`<instanceId>:<nonce>`, returned as `leaseOwner`), so a stale
+   * attempt of the same instance cannot renew, fail or finish a job another loop re-claimed.
+   */
+  async claim(instanceId: string, leaseMs: number): Promise<EvidenceJob | null> {
     const now = Date.now();
+    const owner = attemptOwner(instanceId);
     const due = this.db
       .selectFrom('evidence_jobs')
       .select('id')
@@ -198,7 +209,7 @@ export class EvidenceJobStore {
     });
   }
 
-  /** Updates a job this instance still holds (running, under its lease); false: the lease was lost. */
+  /** Updates a job this attempt still holds (running, under its lease); false: the lease was lost. */
   private async updateHeld(id: string, owner: string, set: Updateable<EvidenceJobsTable>): Promise<boolean> {
     const res = await this.db.updateTable('evidence_jobs').set(set).where('id', '=', id).where('lease_owner', '=', owner).where('status', '=', 'running').executeTakeFirst();
     return Number(res.numUpdatedRows) > 0;

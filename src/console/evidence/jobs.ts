@@ -7,6 +7,7 @@ import type { AppDeps } from '../../deps.js';
 import { AppError, isAppError } from '../../errors.js';
 import { Meter } from '../../http/meter.js';
 import { EncryptRecords } from '../../keys/chunked-cipher.js';
+import { keepLease } from '../../jobs/lease.js';
 import { type EvidenceJob, EvidenceJobStore } from './job-store.js';
 import { buildEvidencePackage, type EvidenceInput, type EvidenceItem, type EvidenceProgress } from './package.js';
 import type { EvidenceSigner } from './signer.js';
@@ -106,7 +107,9 @@ export class EvidenceJobs {
 
   private async run(job: EvidenceJob): Promise<void> {
     const cfg = this.deps.config.jobs;
-    const owner = this.deps.instanceId;
+    // The lease is this attempt's (job-store.ts claim), not the instance's.
+    const owner = job.leaseOwner;
+    if (!owner) throw new Error(`evidence job ${job.id} is run without a lease`);
     const ac = new AbortController();
     this.running.set(job.id, ac);
     if (job.attempts > cfg.max_attempts) {
@@ -116,15 +119,15 @@ export class EvidenceJobs {
       return;
     }
     let progress: EvidenceProgress = job.progress;
-    const beat = setInterval(() => {
-      this.store.heartbeat(job.id, owner, cfg.lease_ms, progress).then(
-        (ok) => {
-          if (!ok) ac.abort(new Error('lease lost'));
-        },
-        () => {},
-      );
-    }, Math.min(cfg.heartbeat_ms, PROGRESS_EVERY_MS));
-    beat.unref();
+    // Heart-beats with progress; aborts the build when the lease is lost or cannot be renewed in time.
+    const stopBeat = keepLease({
+      leaseMs: cfg.lease_ms,
+      heartbeatMs: Math.min(cfg.heartbeat_ms, PROGRESS_EVERY_MS),
+      heldUntil: job.leaseUntil ? Date.parse(job.leaseUntil) : null,
+      renew: () => this.store.heartbeat(job.id, owner, cfg.lease_ms, progress),
+      ac,
+      onError: (err) => this.deps.logger.warn({ err, job: job.id }, 'evidence job heartbeat failed'),
+    });
     const key = `${STAGING_PREFIX}${randomUUID()}`;
     let dek: Awaited<ReturnType<AppDeps['keys']['generateDataKey']>> | undefined;
     let w: Awaited<ReturnType<AppDeps['staging']['writer']>> | undefined;
@@ -147,7 +150,7 @@ export class EvidenceJobs {
         dekWrapped: dek.wrapped,
         expiresAt: new Date(Date.now() + cfg.staging_ttl_ms).toISOString(),
       };
-      clearInterval(beat);
+      stopBeat();
       if (!(await this.store.markReady(job.id, owner, ready))) {
         // Another instance took the job over: its package counts, not ours.
         await this.deps.staging.delete(key).catch(() => {});
@@ -155,7 +158,7 @@ export class EvidenceJobs {
       }
       await this.audit({ ...job, size: ready.size, sha256: ready.sha256 }, 'completed', null, { files: result.files.length, problems: result.problems.length, attempt: job.attempts });
     } catch (e) {
-      clearInterval(beat);
+      stopBeat();
       await w?.abort().catch(() => {});
       if (this.stopped) {
         // Shutting down: another instance (or this one after the restart) builds it.
@@ -163,11 +166,15 @@ export class EvidenceJobs {
         return;
       }
       const code = isAppError(e) ? e.code : ac.signal.aborted ? 'job.failed' : 'source.stream_broken';
-      if (ac.signal.aborted && !isAppError(e)) return; // lease lost: the new owner reports
+      if (ac.signal.aborted && !isAppError(e)) {
+        // Lease lost: the new owner reports. Lease not renewable in time: back to the queue, if still ours.
+        await this.store.release(job.id, owner, null, true).catch(() => {});
+        return;
+      }
       this.deps.logger.warn({ job: job.id, code }, 'evidence package failed');
       if (await this.store.release(job.id, owner, { code, detail: (e as Error)?.message ?? String(e) }, false)) await this.audit(job, 'failed', code, {});
     } finally {
-      clearInterval(beat);
+      stopBeat();
       dek?.plaintext.fill(0);
       this.running.delete(job.id);
     }

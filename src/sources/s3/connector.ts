@@ -171,6 +171,8 @@ export class S3Connector implements SourceConnector {
     if (head instanceof AppError) return head;
     const cls = head.StorageClass ?? 'an archive class';
     if (/ongoing-request="true"/.test(head.Restore ?? '')) return new AppError('source.restoring', `the object is being restored from ${cls}`, { extra: { storage_class: cls } });
+    // The restore finished between the GET and this HEAD: readable on the next try, not a new restore.
+    if (/ongoing-request="false"/.test(head.Restore ?? '')) return new AppError('source.restoring', `the object's restore from ${cls} has just finished`, { extra: { storage_class: cls } });
     return new AppError('source.archived', `the object is in ${cls} and must be restored first`, { extra: { storage_class: cls } });
   }
 
