@@ -10,6 +10,7 @@ import { authHook, authenticate } from './http/auth.js';
 import './http/context.js';
 import { useStrictJsonBodies } from './http/json-body.js';
 import { problemBody, toAppError } from './http/problem.js';
+import { parseQueryString, useStrictQueryStrings } from './http/query-string.js';
 import { auditRoutes } from './http/routes/audit.js';
 import { holdRoutes } from './http/routes/holds.js';
 import { jobRoutes } from './http/routes/jobs.js';
@@ -81,7 +82,8 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     forceCloseConnections: 'idle',
     // A ref is up to 256 characters, each up to 12 when percent-encoded (4 UTF-8 bytes): every
     // ref the body of a retrieve accepts also fits a path (find-my-way's default is 100).
-    routerOptions: ROUTER_OPTIONS,
+    // Query strings decoded strictly (http/query-string.ts): what does not decode is refused below, never kept as raw text.
+    routerOptions: { ...ROUTER_OPTIONS, querystringParser: parseQueryString },
     // What the router refuses before any route matches: problem+json and an audit event like every other refusal, not fastify's own JSON.
     frameworkErrors: (err, req, reply) => void refuseUnrouted(deps, err, req, reply),
   };
@@ -97,6 +99,8 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
   // JSON only: a text/plain body is refused with 415 rather than parsed and half-understood.
   app.removeContentTypeParser('text/plain');
   useStrictJsonBodies(app);
+  // Every route's query string: well-formed UTF-8 (400 request.bad_url), printable (422 request.invalid).
+  useStrictQueryStrings(app);
   app.decorateRequest('principal', null);
   app.decorateRequest('audit', null as never);
 

@@ -56,6 +56,23 @@ export function checkTransport(config: Config): void {
   }
 }
 
+/** Closes what buildDeps opened (and the app, when it was built), each step on its own: the first failure must not hide. */
+async function closeAfterFailedStart(deps: AppDeps, app: FastifyInstance | undefined): Promise<void> {
+  const steps: [string, () => Promise<unknown> | unknown][] = [
+    ['app', () => app?.close()],
+    ['sources', () => deps.sources.close()],
+    ['staging', () => deps.staging.close?.()],
+    ['catalog', () => deps.catalog.close()],
+  ];
+  for (const [what, step] of steps) {
+    try {
+      await step();
+    } catch (e) {
+      deps.logger.warn({ err: e }, `closing the ${what} after a failed start failed`);
+    }
+  }
+}
+
 export interface BuildDepsOptions {
   logger?: Logger;
   catalog?: CatalogDb;
@@ -134,14 +151,55 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
   };
 }
 
+/** The TLS files, read once; one that cannot be read is the field's error, not a stack. */
+function readTls(tls: NonNullable<Config['server']['tls']>): { cert: Buffer; key: Buffer } {
+  const read = (field: 'cert_file' | 'key_file') => {
+    try {
+      return readFileSync(tls[field]);
+    } catch (e) {
+      throw new ConfigError(`server.tls.${field}: cannot read ${tls[field]} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  };
+  return { cert: read('cert_file'), key: read('key_file') };
+}
+
+/**
+ * Builds the app and listens. What fails here fails after the dependencies are up (the catalog and
+ * its pool, the sources), so the caller closes them; a certificate and key node:tls
+ * refuses (not PEM, not a pair) is the server.tls field's error.
+ */
+async function listen(deps: AppDeps, config: Config, opts: BuildDepsOptions, built: (app: FastifyInstance) => void): Promise<FastifyInstance> {
+  const tls = config.server.tls;
+  let app: FastifyInstance;
+  try {
+    app = await buildApp(deps, tls ? { https: readTls(tls) } : {});
+  } catch (e) {
+    if (tls && /^ERR_OSSL/.test(String((e as NodeJS.ErrnoException).code))) {
+      throw new ConfigError(`server.tls: ${tls.cert_file} and ${tls.key_file} are not a usable PEM certificate and private key (${(e as Error).message})`);
+    }
+    throw e;
+  }
+  built(app);
+  if (opts.clusterWorker !== undefined) tagResponses(app, opts.clusterWorker);
+  await app.listen({ host: config.server.host, port: config.server.port });
+  return app;
+}
+
 export async function startGateway(config: Config, opts: BuildDepsOptions = {}): Promise<Gateway> {
   checkTransport(config);
   applyHeapGrowth(config.server.heap_growing_percent);
   const deps = await buildDeps(config, opts);
   const tls = config.server.tls;
-  const app = await buildApp(deps, tls ? { https: { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) } } : {});
-  if (opts.clusterWorker !== undefined) tagResponses(app, opts.clusterWorker);
-  await app.listen({ host: config.server.host, port: config.server.port });
+  let built: FastifyInstance | undefined;
+  let app: FastifyInstance;
+  try {
+    app = await listen(deps, config, opts, (a) => (built = a));
+  } catch (e) {
+    // Nothing may stay open behind a failed start (the catalog's pool, the sources' connections and
+    // timers): the process would live on without ever listening.
+    await closeAfterFailedStart(deps, built);
+    throw e;
+  }
   const worker = new JobWorker(deps);
   deps.worker = worker;
   worker.start();

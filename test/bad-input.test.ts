@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { usableCatalogs } from './support/catalogs.js';
 import { KEYS, bearer, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
 import { post, raw } from './support/http.js';
 
@@ -172,5 +173,96 @@ describe('bad input and refused access', () => {
     await post(gw, retrieveBody());
     const all = gw.logs.join('\n');
     for (const key of Object.values(KEYS)) expect(all).not.toContain(key.slice(-20));
+  });
+});
+
+/**
+ * Query strings are read one way for every route (src/http/query-string.ts): a value that does not
+ * percent-decode as UTF-8 is 400 request.bad_url (it was served and audited as its raw percent-text),
+ * and a control or invisible character in any key or value is 422 request.invalid (a NUL was a 500
+ * on PostgreSQL, which refuses it in a text parameter, and an empty list on SQLite). Both catalogs.
+ */
+describe.each(await usableCatalogs())('query strings on %s', (kind) => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({ catalog: kind, config: (doc) => (doc.auth.rate_limit = { max: 1000, window_ms: 60_000 }) });
+    await gw.seed([{ call_id: 'c-8923', legacy_archive_id: 'avaya_8923', locator: 'call_mono_pcm16_8k.wav' }]);
+  });
+  afterAll(async () => gw?.stop());
+
+  const get = (path: string, key: string) => raw(`${gw.url}${path}`, { headers: bearer(key) });
+  const eventsOf = async (requestId: string) =>
+    gw.deps.catalog.db.selectFrom('audit_events').selectAll().where('http_request_id', '=', requestId).execute();
+  async function refused(path: string, key: string, status: number, code: string) {
+    const res = await get(path, key);
+    expect(res.status, `${path}: ${res.body.toString()}`).toBe(status);
+    expect(res.headers['content-type']).toBe('application/problem+json');
+    const body = JSON.parse(res.body.toString());
+    expect(body).toMatchObject({ status, code });
+    // The refusal is evidence, and nothing was granted.
+    const events = await eventsOf(body.request_id);
+    expect(events.length, `audit event for ${path}`).toBeGreaterThan(0);
+    expect(events.map((e) => e.outcome)).not.toContain('allowed');
+    return body;
+  }
+
+  const holdsCursor = (createdAt: string) => Buffer.from(JSON.stringify([createdAt, '00000000-0000-0000-0000-000000000000'])).toString('base64url');
+
+  it.each([
+    // the three the review found answering 500 on PostgreSQL
+    ['/api/v1/recordings?source_system=a%00b', KEYS.acme],
+    ['/api/v1/audit/events?principal=a%00b', KEYS.acmeAuditor],
+    // (the third, a NUL inside the holds cursor, is below)
+    // …and the class: every free-text query field of every route, keys too
+    ['/api/v1/recordings?call_id=a%00b', KEYS.acme],
+    ['/api/v1/recordings?source_system=nice%0A', KEYS.acme],
+    ['/api/v1/recordings/avaya_8923/media?format=original&purpose=case%007', KEYS.acme],
+    ['/api/v1/recordings/avaya_8923/media?format=original&purpose=case%E2%80%AE7', KEYS.acme],
+    ['/api/v1/recordings/avaya_8923/waveform?purpose=case%E2%80%A87', KEYS.acme],
+    ['/api/v1/audit/events?principal=alice%E2%80%8B', KEYS.acmeAuditor],
+    ['/api/v1/audit/export?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z%00', KEYS.acmeAuditor],
+    ['/api/v1/reports/migration?format=json%7F', KEYS.acmeAuditor],
+    ['/api/v1/media-tickets/play?t=abc%00', KEYS.acme],
+    ['/api/v1/recordings?a%00b=1', KEYS.acme],
+    ['/api/v1/audit/events?principal=alice&principal=b%01', KEYS.acmeAuditor],
+  ])('%s → 422 request.invalid, never a 5xx', async (path, key) => {
+    const body = await refused(path, key, 422, 'request.invalid');
+    expect(body.location).toBe('querystring');
+    expect(body.errors[0].path).toMatch(/^\//);
+  });
+
+  it.each([
+    ['/api/v1/holds?cursor=' + holdsCursor('a\u0000'), KEYS.acmeAuditor],
+    ['/api/v1/holds?cursor=' + holdsCursor('yesterday'), KEYS.acmeAuditor],
+    ['/api/v1/holds?cursor=' + holdsCursor('2024-01-01T00:00:00Z'), KEYS.acmeAuditor],
+  ])('a holds cursor that is not one this server issued → 422: %s', async (path, key) => {
+    await refused(path, key, 422, 'request.invalid');
+  });
+
+  it.each([
+    ['/api/v1/recordings/avaya_8923/media?format=original&purpose=case%207%FF%FE', KEYS.acme],
+    ['/api/v1/recordings/avaya_8923/media?format=original&purpose=%ED%A0%80', KEYS.acme],
+    ['/api/v1/recordings/avaya_8923/media?format=original&purpose=%C0%80', KEYS.acme],
+    ['/api/v1/recordings/avaya_8923/media?format=original&purpose=100%', KEYS.acme],
+    ['/api/v1/recordings?source_system=%E0%A4', KEYS.acme],
+    ['/api/v1/audit/events?%FF=1', KEYS.acmeAuditor],
+  ])('a query value that is not percent-encoded UTF-8 is refused like such a body, never recorded as its raw text: %s', async (path, key) => {
+    await refused(path, key, 400, 'request.bad_url');
+  });
+
+  it('still answers 401 first to a stranger with a bad query string', async () => {
+    const res = await raw(`${gw.url}/api/v1/recordings?source_system=%FF`);
+    expect(res.status).toBe(401);
+  });
+
+  it('keeps a well-formed query purpose as sent: "+" is a space, UTF-8 decodes, an emoji stays whole', async () => {
+    const res = await get(`/api/v1/recordings/avaya_8923/media?format=original&purpose=case+7+%F0%9F%98%80+%C3%BC`, KEYS.acme);
+    expect(res.status, res.body.toString()).toBe(200);
+    const events = await eventsOf(String(res.headers['x-request-id']));
+    const allowed = events.find((e) => e.outcome === 'allowed');
+    expect(JSON.parse(String(allowed?.detail))).toMatchObject({ purpose: 'case 7 \u{1F600} ü' });
+    // searches still work with ordinary values, and repeated keys are still a list the schema refuses
+    expect((await get('/api/v1/recordings?source_system=avaya_aura&limit=5', KEYS.acme)).status).toBe(200);
+    expect((await get('/api/v1/recordings?limit=5&limit=6', KEYS.acme)).status).toBe(422);
   });
 });

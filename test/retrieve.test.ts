@@ -155,6 +155,33 @@ describe.each(await usableCatalogs())('retrieve on %s', (kind) => {
     expect(JSON.parse(clash.body.toString()).code).toBe('request.idempotency_conflict');
   });
 
+  it('counts the purpose of access as part of the request: another purpose under the same request_id is a 409', async () => {
+    const body = retrieveBody({ format_preference: 'json', purpose: 'case 1' });
+    expect((await post(gw, body)).status).toBe(200);
+    expect((await post(gw, body)).status).toBe(200);
+    for (const other of [{ ...body, purpose: 'case 2' }, (({ purpose: _, ...rest }) => rest)(body)]) {
+      const clash = await post(gw, other);
+      expect(clash.status, JSON.stringify(other)).toBe(409);
+      expect(JSON.parse(clash.body.toString()).code).toBe('request.idempotency_conflict');
+    }
+    // and a body without purpose, then the same with one
+    const bare = retrieveBody({ format_preference: 'json' });
+    expect((await post(gw, bare)).status).toBe(200);
+    expect((await post(gw, { ...bare, purpose: 'case 3' })).status).toBe(409);
+  });
+
+  it('still matches a request_id stored before purpose joined the hash, when the repeat has no purpose', async () => {
+    const body = retrieveBody({ format_preference: 'json', audit_log_id: 'log_1' });
+    // The hash as earlier versions stored it: no purpose in it.
+    const before = createHash('sha256').update(JSON.stringify([body.caller_id, body.target_recording_ref, 'json', false, 'log_1'])).digest('hex');
+    await gw.deps.catalog.db
+      .insertInto('retrieve_requests')
+      .values({ tenant_id: 'acme', request_id: String(body.request_id), body_hash: before, recording_pk: null, created_at: new Date().toISOString() })
+      .execute();
+    expect((await post(gw, body)).status).toBe(200);
+    expect((await post(gw, { ...body, include_metadata: true })).status).toBe(409);
+  });
+
   it('refuses a catalog locator that climbs out of the archive root', async () => {
     const res = await post(gw, retrieveBody({ target_recording_ref: 'escape_1' }));
     expect(res.status).toBe(502);

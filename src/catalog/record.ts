@@ -2,9 +2,12 @@ import { z } from 'zod';
 import { LONE_SURROGATE } from '../lone-surrogate.js';
 import type { Copy, Recording } from './model.js';
 
-/** Identifiers are opaque but printable: no control, format or separator characters, bounded length. */
+/**
+ * Identifiers are opaque but printable: no control, format or separator characters, bounded length.
+ * The same characters are refused in every query string (http/query-string.ts).
+ */
 // eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/;
+export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/;
 export const identifier = z
   .string()
   .min(1)

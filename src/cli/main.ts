@@ -213,6 +213,12 @@ main(process.argv.slice(2)).then(
     if (e instanceof ConfigError || e instanceof UsageError || e instanceof AppError) console.error(e.message);
     else if (typeof (e as NodeJS.ErrnoException | null)?.syscall === 'string') console.error((e as Error).message);
     else console.error(e);
-    process.exitCode = e instanceof UsageError ? 2 : e instanceof ConfigError ? 78 : 1;
+    // A command that failed is over: exit now, even if something it started is still open (startGateway
+    // closes what it built, but a handle left behind must not keep a failed `serve` alive without
+    // listening — a supervisor would see a live process instead of a failed start). The empty write's
+    // callback runs once what was written before it has left (stderr is asynchronous on some platforms).
+    const code = e instanceof UsageError ? 2 : e instanceof ConfigError ? 78 : 1;
+    process.exitCode = code;
+    process.stderr.write('', () => process.exit(code));
   },
 );

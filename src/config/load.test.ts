@@ -107,6 +107,51 @@ describe('parseConfig', () => {
     expect(configError({ server: { port: -1 }, logging: { level: 'loud' } }).issues.map((i) => i.split(':')[0])).toEqual(['server.port', 'logging.level']);
   });
 
+  it('refuses an API key id given twice, even across tenants, naming the later one (the later key would replace the earlier)', () => {
+    const key = (id: string, tenant: string, secret: string) => ({ id, tenant, principal: 'p', scopes: ['admin'], key: `cst_${id}_${secret.repeat(20)}` });
+    const e = configError({
+      allow_inline_secrets: true,
+      tenants: [{ id: 'a' }, { id: 'b' }],
+      auth: { api_keys: [key('key1', 'a', 'a'), key('key2', 'a', 'c'), key('key1', 'b', 'b')] },
+    });
+    expect(e.issues).toEqual(['auth.api_keys[2].id: duplicate api key id "key1" (also auth.api_keys[0]); each key id must be unique']);
+    expect(e.message).not.toContain('b'.repeat(20));
+    expect(parseConfig({ allow_inline_secrets: true, tenants: [{ id: 'a' }], auth: { api_keys: [key('key1', 'a', 'a'), key('key2', 'a', 'b')] } }).auth.api_keys).toHaveLength(2);
+  });
+
+  it('refuses a job heartbeat that is not well under the lease (the lease would lapse between beats)', () => {
+    expect(configError({ jobs: { lease_ms: 1000, heartbeat_ms: 5000 } }).issues).toEqual([
+      'jobs.heartbeat_ms: must be at most half of jobs.lease_ms (1000), so a beat can be late once without losing the lease; got 5000',
+    ]);
+    expect(configError({ jobs: { lease_ms: 10_000, heartbeat_ms: 10_000 } }).issues[0]).toMatch(/^jobs\.heartbeat_ms: must be at most half of jobs\.lease_ms \(10000\)/);
+    expect(configError({ jobs: { lease_ms: 10_000, heartbeat_ms: 5001 } }).issues[0]).toMatch(/^jobs\.heartbeat_ms: /);
+    // the defaults (30 s lease, 5 s beat), a given lease over the default beat, and exactly half pass
+    const d = parseConfig({});
+    expect([d.jobs.lease_ms, d.jobs.heartbeat_ms]).toEqual([30_000, 5_000]);
+    expect(parseConfig({ jobs: { lease_ms: 10_000 } }).jobs.heartbeat_ms).toBe(5_000);
+    expect(parseConfig({ jobs: { lease_ms: 2000, heartbeat_ms: 1000 } }).jobs.heartbeat_ms).toBe(1000);
+    // a lease shorter than twice the default beat needs its own beat
+    expect(configError({ jobs: { lease_ms: 8000 } }).issues[0]).toMatch(/^jobs\.heartbeat_ms: must be at most half of jobs\.lease_ms \(8000\).*got 5000/);
+  });
+
+  it('checks server.trust_proxy as fastify will read it, naming the field', () => {
+    for (const ok of [true, false, '127.0.0.1', '10.0.0.0/8', '10.0.0.1, 192.168.1.0/24', 'loopback', ['::1', 'fd00::/8', 'uniquelocal', '10.0.0.0/255.0.0.0'], []]) {
+      expect(parseConfig({ server: { trust_proxy: ok } }).server.trust_proxy, JSON.stringify(ok)).toEqual(ok);
+    }
+    for (const [bad, why] of [
+      ['not-an-ip', /invalid IP address: not-an-ip/],
+      [['10.0.0.0/33'], /invalid range on address: 10\.0\.0\.0\/33/],
+      ['10.0.0.1,', /invalid IP address/],
+      ['', /invalid IP address/],
+      [2, /a hop count.*not trusted by fastify/],
+    ] as const) {
+      const e = configError({ server: { trust_proxy: bad } });
+      expect(e.issues, JSON.stringify(bad)).toHaveLength(1);
+      expect(e.issues[0], JSON.stringify(bad)).toMatch(/^server\.trust_proxy(\[\d+\])?: /);
+      expect(e.issues[0], JSON.stringify(bad)).toMatch(why);
+    }
+  });
+
   it('checks a static API key against its id when the file is read, without echoing the key', () => {
     const keyDoc = (id: string, key: string) => ({ allow_inline_secrets: true, tenants: [{ id: 'acme' }], auth: { api_keys: [{ id, tenant: 'acme', principal: 'p', scopes: ['admin'], key }] } });
     const good = parseConfig(keyDoc('ops-bot', 'cst_ops-bot_' + 'a'.repeat(16)), {});

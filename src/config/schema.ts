@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { API_KEY_ID, isKeyOf, keyFormatHint } from '../access/key-format.js';
@@ -116,6 +117,42 @@ const staticApiKey = z
   })
   .strict();
 
+/**
+ * server.trust_proxy is handed to fastify's trustProxy, which reads a string as a comma-separated
+ * list and compiles the list with @fastify/proxy-addr when the app is built: a value it cannot
+ * compile crashed start-up there with a stack that named no field. It is compiled here with the
+ * same module (the copy fastify itself loads), so config accepts exactly what fastify will.
+ */
+type ProxyAddr = { compile(list: string[]): unknown };
+let proxyAddr: ProxyAddr | undefined;
+function trustProxyProblem(list: string[]): string | null {
+  proxyAddr ??= createRequire(createRequire(import.meta.url).resolve('fastify'))('@fastify/proxy-addr') as ProxyAddr;
+  try {
+    proxyAddr.compile(list);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const TRUST_PROXY_HINT = "true, false, or the proxies' IP addresses and CIDR ranges (or loopback, linklocal, uniquelocal) as a list or a comma-separated string";
+const trustProxy = z
+  .union([z.boolean(), z.string(), z.array(z.string())], {
+    // fastify 5 no longer trusts by hop count (it cannot check the nearest peer): a number would silently trust nobody.
+    error: (iss) => (typeof iss.input === 'number' ? `a hop count is not trusted by fastify (it cannot tell the nearest peer is a proxy); give ${TRUST_PROXY_HINT}` : `must be ${TRUST_PROXY_HINT}`),
+  })
+  .superRefine((v, ctx) => {
+    if (typeof v === 'boolean') return;
+    if (typeof v === 'string') {
+      const problem = trustProxyProblem(v.split(',').map((it) => it.trim()));
+      if (problem) ctx.addIssue({ code: 'custom', message: `${problem}; must be ${TRUST_PROXY_HINT}` });
+      return;
+    }
+    v.forEach((item, i) => {
+      const problem = trustProxyProblem([item]);
+      if (problem) ctx.addIssue({ code: 'custom', path: [i], message: `${problem}; must be ${TRUST_PROXY_HINT}` });
+    });
+  });
+
 const IDLE_LOGOFF_HINT = 'must be an integer from 1000 to 900000 (15 minutes, the most PCI DSS allows)';
 
 /**
@@ -172,8 +209,8 @@ export const configSchema = z
         allow_insecure_http: z.boolean().default(false),
         tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict().optional(),
         body_limit_bytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
-        /** Trust X-Forwarded-For from this proxy list (fastify trustProxy). */
-        trust_proxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
+        /** Trust X-Forwarded-For from this proxy list (fastify trustProxy), checked as fastify will read it. */
+        trust_proxy: trustProxy.default(false),
         /** Longest a graceful shutdown waits for streams before aborting them. */
         shutdown_grace_ms: z.number().int().min(0).max(600_000).default(10_000),
         /**
@@ -326,6 +363,18 @@ export const configSchema = z
           .default({ type: 'local' }),
       })
       .strict()
+      // A running job renews its lease every heartbeat_ms: a beat at or past the lease lets another
+      // loop take the job over mid-fetch. Half the lease leaves room for one late beat (a slow catalog).
+      // The console's evidence jobs run under the same two values.
+      .superRefine((j, ctx) => {
+        if (typeof j.heartbeat_ms === 'number' && typeof j.lease_ms === 'number' && j.heartbeat_ms * 2 > j.lease_ms) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['heartbeat_ms'],
+            message: `must be at most half of jobs.lease_ms (${j.lease_ms}), so a beat can be late once without losing the lease; got ${j.heartbeat_ms}`,
+          });
+        }
+      })
       .prefault({}),
     audit: z
       .object({
@@ -358,7 +407,12 @@ export const configSchema = z
       if (ids.has(t.id)) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'id'], message: `duplicate tenant "${t.id}"` });
       ids.add(t.id);
     });
+    // Keys are looked up by id alone (cst_<id>_<secret>): a second key with an id would replace the first, in any tenant.
+    const keyIds = new Map<string, number>();
     c.auth.api_keys.forEach((k, i) => {
+      const first = keyIds.get(k.id);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'api_keys', i, 'id'], message: `duplicate api key id "${k.id}" (also auth.api_keys[${first}]); each key id must be unique` });
+      else keyIds.set(k.id, i);
       if (!ids.has(k.tenant)) ctx.addIssue({ code: 'custom', path: ['auth', 'api_keys', i, 'tenant'], message: `unknown tenant "${k.tenant}"` });
       // The message names the expected form, never the value given.
       if (k.key instanceof Secret && API_KEY_ID.test(k.id) && !isKeyOf(k.id, k.key.reveal())) {

@@ -32,10 +32,18 @@ const holdView = (h: LegalHold) => ({
 });
 
 const cursorOf = (c: { createdAt: string; id: string }) => Buffer.from(JSON.stringify([c.createdAt, c.id])).toString('base64url');
+/** A creation time exactly as the repository stores it (toISOString), so the cursor compares like the column (recordings.ts does the same). */
+const isStoredTime = (v: unknown): v is string => typeof v === 'string' && !Number.isNaN(Date.parse(v)) && new Date(v).toISOString() === v;
+/**
+ * Reads a cursor back as what this server issues, or refuses it (422): only a stored time and an
+ * id reach the query — anything else (a NUL PostgreSQL refuses, a date in another form that would
+ * compare as text) is not a cursor this server gave out.
+ */
 function parseCursor(s: string): { createdAt: string; id: string } {
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown[];
-    if (typeof createdAt === 'string' && typeof id === 'string' && /^[0-9a-f-]{36}$/.test(id)) return { createdAt, id };
+    const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown;
+    const [createdAt, id] = Array.isArray(v) && v.length === 2 ? (v as unknown[]) : [];
+    if (isStoredTime(createdAt) && typeof id === 'string' && /^[0-9a-f-]{36}$/.test(id)) return { createdAt, id };
   } catch {
     // falls through
   }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { recordingMetadata } from '../../catalog/metadata.js';
-import { identifier } from '../../catalog/record.js';
+import { catalogRecord, identifier } from '../../catalog/record.js';
 import type { SearchCursor } from '../../catalog/recording-repository.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
@@ -100,7 +100,8 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
               call_id: identifier.optional(),
               from: isoTime.optional(),
               to: isoTime.optional(),
-              source_system: z.string().min(1).max(64).optional(),
+              // The catalog's own rule (record.ts): a value no copy can have is refused, not searched for.
+              source_system: catalogRecord.shape.source_system.optional(),
               origin: z.enum(['GENESYS_CLOUD', 'LEGACY_ARCHIVE']).optional(),
               state: z.enum(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']).optional(),
               limit: z.coerce.number().int().min(1).max(500).default(50),

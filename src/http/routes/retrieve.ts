@@ -55,10 +55,17 @@ export function retrieveRoutes(deps: AppDeps): FastifyPluginAsyncZod {
  * request_id is an idempotency key per tenant: the same key with the same body repeats the
  * request (and is audited again); with a different body it is a conflict, not a silent reuse.
  */
+function requestHash(body: z.infer<typeof retrieveBody>): string {
+  const fields: unknown[] = [body.caller_id, body.target_recording_ref, body.format_preference, body.include_metadata, body.audit_log_id ?? null];
+  // The purpose of access is part of the request (it is audited with it). It joined the hash later, as a
+  // sixth element only when given: a body without one hashes as before, so keys stored by earlier
+  // versions still match their repeats (a stored key whose request had a purpose conflicts once).
+  if (body.purpose !== undefined) fields.push(body.purpose);
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
+}
+
 async function claimRequestId(deps: AppDeps, tenantId: string, requestId: string, body: z.infer<typeof retrieveBody>): Promise<void> {
-  const canonical = JSON.stringify([body.caller_id, body.target_recording_ref, body.format_preference, body.include_metadata, body.audit_log_id ?? null]);
-  const bodyHash = createHash('sha256').update(canonical).digest('hex');
-  if ((await deps.requests.claim(tenantId, requestId, bodyHash)) === 'conflict') {
+  if ((await deps.requests.claim(tenantId, requestId, requestHash(body))) === 'conflict') {
     throw new AppError('request.idempotency_conflict', `request_id "${requestId}" was used before with a different request`);
   }
 }
