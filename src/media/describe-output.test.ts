@@ -26,6 +26,7 @@ const RAW729 = { container: 'unknown', codec: 'g729', dataOffset: 0, dataLength:
 const TRUNC = wav('unknown', { problem: 'truncated: ...' });
 const TAG = wav('unknown', { formatTag: 0x1234, notes: ['unrecognised WAVE format tag 0x1234'] });
 const STEREO729 = wav('g729', { channels: 2 });
+const G726_8BIT = wav('g726', { bitsPerSample: 8 });
 const JUNK = { container: 'unknown', codec: 'unknown' } as const satisfies SniffResult;
 
 type Row = [string, SniffResult, AudioFormat, string];
@@ -58,6 +59,10 @@ const TABLE: Row[] = [
   ['unknown tag', TAG, 'wav', 'refuse:media.unsupported_codec'],
   ['Ogg Speex', SPEEX, 'wav', 'refuse:media.unsupported_codec'],
   ['stereo G.729', STEREO729, 'wav', 'refuse:media.unsupported_codec'],
+  ['G.726, 4 bits', wav('g726', { bitsPerSample: 4 }), 'wav', 'ffmpeg:container/wav→wav'],
+  ['G.726, 8 bits', G726_8BIT, 'wav', 'refuse:media.unsupported_codec'],
+  ['G.726, 8 bits', G726_8BIT, 'original', 'passthrough:audio/wav'],
+  ['G.726, 1 bit', wav('g726', { bitsPerSample: 1 }), 'mp3', 'refuse:media.unsupported_codec'],
 ];
 
 describe('describeOutput (the policy table)', () => {

@@ -21,6 +21,7 @@ import {
   prepareFixture,
   type PrepareFixtureOptions,
   readFixture,
+  waitFor,
   wavChunks,
 } from '../../test/support/audio.js';
 import { AppError } from '../errors.js';
@@ -71,15 +72,47 @@ describe('prepareMedia: bad input is refused quickly, never hangs or crashes', (
     // With the size known it is refused before any byte is sent.
     await expect(fromBytes(wav, 'wav', { sourceSize: wav.length })).rejects.toMatchObject({ status: 422 });
   });
+
+  it('a PCM WAV cut short, from a source of unknown size: the wav body errors, never ends cleanly', async () => {
+    const cut = readFixture('call_mono_pcm16_8k.wav').subarray(0, 100_000); // header declares 135 066 data bytes
+    const p = await fromBytes(cut, 'wav'); // past the sniff window and no size: cannot be refused up front
+    expect(p.plan.action).toBe('passthrough');
+    await expect(collect(p.body)).rejects.toMatchObject({ code: 'media.undecodable', message: expect.stringMatching(/ends early/) });
+    // 'original' is the stored bytes as they are, short or not.
+    expect((await collect((await fromBytes(cut, 'original')).body)).equals(cut)).toBe(true);
+  });
+
+  it('a whole PCM WAV of unknown size passes through byte for byte, chunks after the data included', async () => {
+    const chunks = wavChunks(readFixture('call_mono_pcm16_8k.wav'));
+    const withList = buildWav([...chunks, ['LIST', Buffer.from('INFOISFT\x06\x00\x00\x00recdr\x00', 'latin1')]]);
+    for (const b of [readFixture('call_mono_pcm16_8k.wav'), withList]) {
+      const p = await fromBytes(b, 'wav');
+      expect(p.length).toBeUndefined();
+      expect((await collect(p.body)).equals(b)).toBe(true);
+    }
+  });
+
+  it('the abort signal stops a checked passthrough body too', async () => {
+    const ac = new AbortController();
+    const p = await fromFile('call_mono_pcm16_8k.wav', 'wav', { withSize: false, signal: ac.signal });
+    await new Promise((r) => p.body.once('data', r));
+    ac.abort();
+    await expect(collect(p.body)).rejects.toMatchObject({ name: 'AbortError' });
+  });
 });
 
 describe('prepareMedia: failures while streaming', () => {
-  /** The bytes of a file, then an error. */
-  function failingAfter(buf: Buffer, at: number): Readable {
+  /** The bytes of a file up to `at`, then an error (once `until` settles, when given). */
+  function failingAfter(buf: Buffer, at: number, until?: Promise<unknown>): Readable {
     let sent = 0;
+    let failing = false;
     return new Readable({
       read() {
-        if (sent >= at) return void this.destroy(new Error('storage connection reset'));
+        if (sent >= at) {
+          if (!failing) void Promise.resolve(until).then(() => this.destroy(new Error('storage connection reset')));
+          failing = true;
+          return;
+        }
         this.push(buf.subarray(sent, Math.min(at, sent + 8192)));
         sent += 8192;
       },
@@ -92,11 +125,91 @@ describe('prepareMedia: failures while streaming', () => {
     ['call_mono_g722_16k.wav', 66_000], // ffmpeg
   ])('%s: a source error midway makes the body error', async (name, at) => {
     const buf = readFixture(name);
-    const p = await prepareMedia(failingAfter(buf, at), 'wav', { transcoder, signal: liveSignal(), sourceSize: buf.length });
+    // The source fails once the body has begun (ffmpeg failing before its first output buffer
+    // rejects prepareMedia instead: below).
+    let begun!: () => void;
+    const p = await prepareMedia(failingAfter(buf, at, new Promise<void>((r) => (begun = r))), 'wav', { transcoder, signal: liveSignal(), sourceSize: buf.length });
+    begun();
     let ended = false;
     p.body.on('end', () => (ended = true));
     await expect(collect(p.body)).rejects.toThrow('storage connection reset');
     expect(ended).toBe(false);
+  });
+
+  /** Deterministic noise (an LCG): the same bytes on every run. */
+  function noise(n: number): Buffer {
+    const b = Buffer.alloc(n);
+    let x = 1;
+    for (let i = 0; i < n; i++) b[i] = (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) >>> 24;
+    return b;
+  }
+
+  it('G.726 with 8 bits per sample (ffmpeg refuses it) → 415 naming the codec, before ffmpeg runs', async () => {
+    const t = new Transcoder({ ffmpegPath: '/nonexistent/ffmpeg', maxConcurrent: 1, maxQueued: 0, timeoutMs: 10_000 });
+    const g726 = buildWav([['fmt ', fmtBody({ tag: 0x45, channels: 1, sampleRate: 8000, byteRate: 8000, blockAlign: 1, bits: 8 })], ['data', Buffer.alloc(3000, 0x55)]]);
+    for (const want of ['wav', 'mp3'] as const) {
+      const e = await appErrorOf(fromBytes(g726, want, { sourceSize: g726.length, t }));
+      expect(e).toMatchObject({ code: 'media.unsupported_codec', status: 415, extra: { codec: 'g726', formatTag: '0x0045' }, headers: { 'X-Audio-Codec': 'g726' } });
+      expect(e.message).toMatch(/8 bits per sample/);
+    }
+  });
+
+  it('ffmpeg failing before its first output buffer rejects prepareMedia (422), so no response has begun', async () => {
+    const t = new Transcoder({ ffmpegPath: FFMPEG, maxConcurrent: 1, maxQueued: 0, timeoutMs: 10_000, killGraceMs: 500 });
+    const mp3InWav = (n: number) => buildWav([['fmt ', fmtBody({ tag: 0x55, channels: 1, sampleRate: 8000, byteRate: 1000, blockAlign: 1, bits: 0 })], ['data', noise(n)]]);
+    for (const [b, sourceSize] of [
+      [mp3InWav(3000), 3000 + 44],
+      [mp3InWav(100_000), undefined], // past the sniff window, size unknown
+    ] as const) {
+      // For mp3 and opus ffmpeg writes the container's header at its end, before it exits non-zero.
+      for (const want of ['wav', 'mp3', 'opus'] as const) {
+        const e = await appErrorOf(fromBytes(b, want, { t, ...(sourceSize === undefined ? {} : { sourceSize }) }));
+        expect(e).toMatchObject({ code: 'media.undecodable', status: 422, message: expect.stringMatching(/ffmpeg could not decode/) });
+        expect(await waitFor(() => t.active === 0)).toBe(true); // the slot (and the child) is gone
+      }
+    }
+  });
+
+  it('a source error before ffmpeg has produced its first output buffer rejects prepareMedia with it', async () => {
+    const t = new Transcoder({ ffmpegPath: FFMPEG, maxConcurrent: 1, maxQueued: 0, timeoutMs: 10_000, killGraceMs: 500 });
+    const buf = readFixture('call_mono_g722_16k.wav');
+    await expect(prepareMedia(failingAfter(buf, 16_384), 'wav', { transcoder: t, signal: liveSignal(), sourceSize: buf.length })).rejects.toThrow('storage connection reset');
+    expect(await waitFor(() => t.active === 0)).toBe(true);
+  });
+
+  it('the peeked output is replayed: the body is the whole, exact output', async () => {
+    const wav = readFixture('call_mono_g729_8k.wav');
+    const data = wavChunks(wav).find(([id]) => id === 'data')![1];
+    const direct = await ffmpegBytes(['-f', 'g729', '-i', 'pipe:0', '-c:a', 'pcm_s16le', '-ar', '8000', '-ac', '1', '-f', 's16le', 'pipe:1'], data);
+    for (const withSize of [true, false]) {
+      const p = await fromFile('call_mono_g729_8k.wav', 'wav', { withSize });
+      expect(p.body).toBeInstanceOf(TranscodeOutput); // longer than the peek: ffmpeg's own output, the peek put back
+      const body = await collect(p.body);
+      expect(body.length).toBe(135_244);
+      expect(body.subarray(44).equals(direct)).toBe(true);
+    }
+  });
+
+  it('the client going away before the first output buffer of ffmpeg rejects prepareMedia and kills it', async () => {
+    const t = new Transcoder({ ffmpegPath: FFMPEG, maxConcurrent: 1, maxQueued: 0, timeoutMs: 20_000, killGraceMs: 500 });
+    // The header and about a second of frames, then nothing: identified early (size known), so
+    // ffmpeg starts, and waits for more input with its output buffer not yet full.
+    const wav = readFixture('call_mono_g729_8k.wav');
+    let sent = false;
+    const stalls = new Readable({
+      read() {
+        if (!sent) this.push(wav.subarray(0, 1000));
+        sent = true;
+      },
+    });
+    const ac = new AbortController();
+    const pending = prepareMedia(stalls, 'mp3', { transcoder: t, signal: ac.signal, sourceSize: wav.length });
+    await waitFor(() => t.active === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    ac.abort(new Error('client disconnected'));
+    await expect(pending).rejects.toThrow('client disconnected');
+    expect(await waitFor(() => t.active === 0)).toBe(true);
+    expect(stalls.destroyed).toBe(true);
   });
 
   it('a source error before the sniff window is full rejects prepareMedia', async () => {

@@ -1,13 +1,14 @@
 import { addAbortSignal, pipeline, type Readable } from 'node:stream';
 import { AppError } from '../errors.js';
 import { DataSlice } from './data-slice.js';
+import { DeclaredLength } from './declared-length.js';
 import { describeOutput, ffmpegInvocation, pcmLayout, type MediaPlan } from './describe-output.js';
 import type { AudioFormat, ContentType } from './format.js';
 import { FramedOutput } from './framed-output.js';
 import { G711Decoder } from './g711.js';
 import { peekHead } from './peek-head.js';
 import { SNIFF_BYTES, sniff, type SniffResult } from './sniff.js';
-import type { Transcoder } from './transcoder.js';
+import { FFMPEG_OUTPUT_BUFFER_BYTES, type Transcoder } from './transcoder.js';
 import { WAV_HEADER_BYTES, wavHeader } from './wav-header.js';
 
 export { describeOutput, type MediaPlan } from './describe-output.js';
@@ -68,7 +69,8 @@ function rawG729(totalSize: number | undefined): SniffResult {
  * return a body in the wanted format. Ownership of `input` passes to this function: on a thrown
  * error it is destroyed, on success it is consumed through `body`.
  *
- * Errors thrown (before any byte is sent): 'media.undecodable' (422), 'media.unsupported_codec'
+ * Errors thrown (before any byte is sent): 'media.undecodable' (422; also ffmpeg failing before its
+ * first output buffer), 'media.unsupported_codec'
  * (415, `extra.codec` + `X-Audio-Codec`), 'media.transcoder_busy' (503 + Retry-After),
  * 'media.transcoder_unavailable' (503), the source's own error, or the signal's reason.
  */
@@ -135,8 +137,18 @@ async function prepare(input: Readable, want: AudioFormat, opts: PrepareOptions)
         if (plan.error === 'media.unsupported_codec') throw unsupported(s.codec, plan.why, s);
         throw new AppError('media.undecodable', `The stored bytes are not a decodable recording: ${plan.why}`, { extra: { codec: s.codec } });
 
-      case 'passthrough':
+      case 'passthrough': {
+        // A WAV asked for as WAV, from a source that does not say its size (a chunked answer),
+        // can be cut short past the sniff window with nothing before its end to show it: its
+        // length is checked against its header as it goes. 'original' is the stored bytes as
+        // they are, short or not; with the size known, sniff has refused a short file already.
+        if (want !== 'original' && s.container === 'wav' && s.dataLength !== undefined && totalSize === undefined) {
+          const body = pipeline(stream, new DeclaredLength({ dataOffset: s.dataOffset ?? 0, dataLength: s.dataLength }), () => {});
+          addAbortSignal(signal, body);
+          return { ...base, transcoded: false, body };
+        }
         return { ...base, transcoded: false, body: addAbortSignal(signal, stream), ...(totalSize === undefined ? {} : { length: totalSize }) };
+      }
 
       case 'g711': {
         const layout = pcmLayout(s);
@@ -151,8 +163,28 @@ async function prepare(input: Readable, want: AudioFormat, opts: PrepareOptions)
       case 'ffmpeg': {
         const inv = ffmpegInvocation(s, plan.demux, plan.output);
         const fed = inv.slice ? pipeline(stream, new DataSlice(inv.slice), () => {}) : stream;
-        const body = await opts.transcoder.transcode({ input: fed, inputArgs: inv.inputArgs, outputArgs: inv.outputArgs, signal, framing: inv.framing ?? {} });
-        return { ...base, transcoded: true, body, ...(inv.length === undefined ? {} : { length: inv.length }) };
+        const out = await opts.transcoder.transcode({ input: fed, inputArgs: inv.inputArgs, outputArgs: inv.outputArgs, signal, framing: inv.framing ?? {} });
+        // ffmpeg refuses much of what it cannot decode only once it runs (a codec parameter it
+        // rejects, a payload that is noise). Waiting for its first full output buffer, or its end,
+        // makes such a failure this function's error, before any response has begun, so the
+        // caller answers 422 or tries another copy (resolve/open-copy.ts). Not its first byte: a
+        // run that decodes nothing still writes the container's header (ID3, Ogg pages) at its
+        // end, just before it exits non-zero, and before a full buffer only Ogg pages come out
+        // early. For WAV and MP3 the first byte waited for that buffer anyway (-flush_packets 0);
+        // Opus now starts after it (~8 s of audio, encoded in ms) instead of its first page. The
+        // peeked bytes are put back in front of the output: about one buffer is held, never the
+        // whole. Failures after it still fail the body.
+        // The output's 'error' can come a tick after the peek has rejected and let go of it; with
+        // no listener left it would take the process down. The peek's rejection carries it.
+        out.on('error', () => {});
+        let first;
+        try {
+          first = await peekHead(out, (inv.framing?.prefix?.length ?? 0) + FFMPEG_OUTPUT_BUFFER_BYTES, signal);
+        } catch (err) {
+          out.destroy(); // kills ffmpeg (abort included) and releases its slot
+          throw err;
+        }
+        return { ...base, transcoded: true, body: first.stream, ...(inv.length === undefined ? {} : { length: inv.length }) };
       }
     }
   } catch (err) {

@@ -56,6 +56,13 @@ function prematureClose(): Error {
   return Object.assign(new Error('The source stream closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
+/**
+ * ffmpeg's output buffer (libavformat's IO_BUFFER_SIZE). With -flush_packets 0 (see argv) the
+ * muxer writes it only when full; less than that comes out before ffmpeg's end only as the Ogg
+ * muxer's page flushes (its header pages, ~140 bytes for Opus, among them).
+ */
+export const FFMPEG_OUTPUT_BUFFER_BYTES = 32 * 1024;
+
 /** Fixed flags: no interaction on the terminal, no banner, only real errors on stderr. */
 const FFMPEG_PREAMBLE = ['-nostdin', '-hide_banner', '-loglevel', 'error'] as const;
 
