@@ -178,6 +178,11 @@ async function openOrHandOff(
   const p = req.principal!;
   if (allowJobs && req.audit.requestId) {
     const existing = await deps.jobs.byRequestId(p.tenantId, req.audit.requestId);
+    // A job is its starter's (and admins'): a repeat by another principal would get a 202 for a job
+    // it cannot poll (routes/jobs.ts). The same request_id from someone else is another request.
+    if (existing && existing.principalId !== p.id && !p.scopes.has('admin')) {
+      throw new AppError('request.idempotency_conflict', `request_id "${req.audit.requestId}" was used before by another principal`);
+    }
     if (existing) return accepted(deps, req, reply, async () => ({ job: existing, created: false }));
   }
   const first = orderCopies(rec, deps.config.policy.prefer)[0];

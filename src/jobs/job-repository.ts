@@ -80,6 +80,14 @@ export interface StagedResult {
 const iso = (ms: number) => new Date(ms).toISOString();
 const n = (v: number | string | null): number | null => (v === null ? null : Number(v));
 
+/**
+ * A ready job past its TTL is expired, whether or not a sweep has deleted its media yet: the sweep
+ * runs once a minute at most, and a delete that fails must not keep the media served.
+ */
+export function statusAt<S extends string>(status: S, expiresAt: string | null, now = Date.now()): S | 'expired' {
+  return status === 'ready' && expiresAt !== null && Date.parse(expiresAt) <= now ? 'expired' : status;
+}
+
 function toJob(r: Selectable<JobsTable>): Job {
   return {
     id: r.id,
@@ -91,7 +99,7 @@ function toJob(r: Selectable<JobsTable>): Job {
     ref: r.ref,
     recordingPk: r.recording_pk,
     format: r.format,
-    status: r.status as JobStatus,
+    status: statusAt(r.status as JobStatus, r.expires_at),
     origin: r.origin,
     attempts: Number(r.attempts),
     maxAttempts: Number(r.max_attempts),

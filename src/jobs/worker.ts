@@ -55,7 +55,12 @@ export class JobWorker {
   async sweep(): Promise<number> {
     const due = await this.deps.jobs.dueForExpiry();
     for (const job of due) {
-      if (job.stagingKey) await this.deps.staging.delete(job.stagingKey);
+      // One object that cannot be deleted (a store outage, a permission) must not keep this and
+      // every later due job served: the row is expired regardless — markExpired drops the wrapped
+      // data key, so what is left behind can no longer be decrypted — and the failure is logged.
+      if (job.stagingKey) {
+        await this.deps.staging.delete(job.stagingKey).catch((err: unknown) => this.deps.logger.warn({ err, job: job.id }, 'staged media could not be deleted at its TTL; its data key is dropped'));
+      }
       await this.deps.jobs.markExpired(job.id);
     }
     return due.length;

@@ -2,6 +2,7 @@ import type { Generated, Kysely, Selectable, Updateable } from 'kysely';
 import type { Principal } from '../../access/principal.js';
 import type { Scope } from '../../config/schema.js';
 import type { CatalogDb } from '../../catalog/database.js';
+import { statusAt } from '../../jobs/job-repository.js';
 import { attemptOwner } from '../../jobs/lease.js';
 import type { EvidenceProgress } from './package.js';
 
@@ -84,7 +85,7 @@ function toJob(r: Selectable<EvidenceJobsTable>): EvidenceJob {
     principal: { ...p, scopes: new Set(p.scopes) },
     purpose: r.purpose,
     input: JSON.parse(r.input_json) as StoredEvidenceInput,
-    status: r.status as EvidenceJobStatus,
+    status: statusAt(r.status as EvidenceJobStatus, r.expires_at),
     attempts: Number(r.attempts),
     leaseOwner: r.lease_owner,
     leaseUntil: r.lease_until,

@@ -7,7 +7,7 @@ import type { Job } from '../../jobs/job-repository.js';
 import { openStaged } from '../../jobs/staging.js';
 import { decryptRange } from '../../keys/chunked-cipher.js';
 import { retentionStatus } from '../../resolve/retention.js';
-import { parseRange, resolveRange } from '../range.js';
+import { entityTag, ifRangeHolds, parseRange, resolveRange } from '../range.js';
 import { auditOrRefuse } from '../evidence.js';
 import { metadataHeader } from '../serve-recording.js';
 import { streamOut } from '../stream-out.js';
@@ -77,8 +77,11 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         if (retention === 'EXPIRED') throw new AppError('recording.expired', undefined, { headers: { 'X-Retention-Status': 'EXPIRED' } });
 
         const size = job.bytesTotal;
+        // Staged once, by the attempt that marked the job ready: its digest names its bytes.
+        const etag = entityTag('job', job.id, job.stagingKey, job.sha256);
         const rangeHeader = req.headers.range;
-        const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
+        const asked = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
+        const range = asked && ifRangeHolds(req.headers['if-range'], etag) ? asked : null;
         const r = range ? resolveRange(range, size) : { start: 0, end: size - 1 };
         const key = await deps.keys.unwrap(job.dekKeyId, job.dekWrapped);
         const fh = await openStaged(deps.staging, job.stagingKey, 'media');
@@ -99,6 +102,7 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
           'X-Request-Id': req.id,
           'X-Audit-Event-Id': allowed.id,
           'Accept-Ranges': 'bytes',
+          ETag: etag,
           ...(range ? { 'Content-Range': `bytes ${r.start}-${r.end}/${size}` } : job.sha256 ? { 'X-Content-SHA256': job.sha256 } : {}),
           // As a direct retrieval with include_metadata would have sent it (the catalog as it is now).
           ...(job.includeMetadata ? { 'X-Recording-Metadata': metadataHeader(rec, retention) } : {}),
