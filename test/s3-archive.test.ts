@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Simulator, type S3Simulator } from '../src/sources/s3/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
@@ -24,16 +23,7 @@ describe.each(await usableCatalogs())('S3 objects in an archive storage class on
 
   beforeAll(async () => {
     s3 = await startS3Simulator({ buckets: ['acme-archive'] });
-    const client = new S3Client({
-      endpoint: s3.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    for (const key of ['2019/cold-1.wav', '2019/cold-2.wav']) await client.send(new PutObjectCommand({ Bucket: 'acme-archive', Key: key, Body: WAV }));
-    client.destroy();
+    for (const key of ['2019/cold-1.wav', '2019/cold-2.wav']) await s3.putObject('acme-archive', key, WAV);
     s3.archive('acme-archive', '2019/cold-1.wav', { restoreMs: 400 });
     s3.archive('acme-archive', '2019/cold-2.wav', { storageClass: 'DEEP_ARCHIVE', restoreMs: 3_600_000 });
     const vault = { name: 'vault', type: 's3', bucket: 'acme-archive', endpoint: s3.endpoint, force_path_style: true, access_key_id: s3.accessKeyId, secret_access_key: s3.secretAccessKey, restore_tier: 'Bulk', source_systems: ['verint_s3'] };

@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wavHeader } from '../src/media/wav-header.js';
 import { startS3Simulator, type S3Simulator } from '../src/sources/s3/simulator.js';
@@ -21,17 +20,8 @@ describe('S3 archive through the gateway', () => {
 
   beforeAll(async () => {
     s3 = await startS3Simulator({ buckets: ['acme-archive'] });
-    const client = new S3Client({
-      endpoint: s3.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    await client.send(new PutObjectCommand({ Bucket: 'acme-archive', Key: 'verint/v1.wav', Body: readFileSync(join(AUDIO, 'call_mono_mulaw_8k.wav')) }));
-    await client.send(new PutObjectCommand({ Bucket: 'acme-archive', Key: 'big/big.wav', Body: big }));
-    client.destroy();
+    await s3.putObject('acme-archive', 'verint/v1.wav', readFileSync(join(AUDIO, 'call_mono_mulaw_8k.wav')));
+    await s3.putObject('acme-archive', 'big/big.wav', big);
     const vault = {
       name: 'vault',
       type: 's3',

@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withSecretContext } from '../../config/secret.js';
 import { AppError } from '../../errors.js';
@@ -83,15 +82,7 @@ async function closedPort(): Promise<number> {
 
 beforeAll(async () => {
   sim = await startS3Simulator({ buckets: [BUCKET] });
-  const s3 = new S3Client({
-    endpoint: sim.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: sim.accessKeyId, secretAccessKey: sim.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  const put = (Key: string, Body: Buffer, ContentType?: string) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body, ContentType }));
+  const put = (key: string, body: Buffer, contentType?: string) => sim.putObject(BUCKET, key, body, contentType);
   await put('calls/big.bin', BIG, 'application/octet-stream');
   await put('calls/call_mono_mulaw_8k.wav', await readFile(FIXTURE), 'audio/wav');
   await put('calls/empty.bin', Buffer.alloc(0));
@@ -99,7 +90,6 @@ beforeAll(async () => {
   await put('tenant-a/explicit/x.wav', Buffer.from('explicit'));
   await put('cold/glacier.wav', Buffer.from('thawed bytes'));
   await put('cold/deep.wav', Buffer.from('deep bytes'));
-  s3.destroy();
   // A lifecycle rule moved these to archive storage classes.
   sim.archive(BUCKET, 'cold/glacier.wav', { restoreMs: 300 });
   sim.archive(BUCKET, 'cold/deep.wav', { storageClass: 'DEEP_ARCHIVE', restoreMs: 60_000 });

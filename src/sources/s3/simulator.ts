@@ -17,6 +17,8 @@ export interface S3Simulator {
    * the class (x-amz-storage-class) and the restore's progress (x-amz-restore).
    */
   archive(bucket: string, key: string, opts?: { storageClass?: 'GLACIER' | 'DEEP_ARCHIVE'; restoreMs?: number }): void;
+  /** Stores an object through the real AWS SDK, as an archive's exporter would (path-style, this simulator's account). */
+  putObject(bucket: string, key: string, body: Buffer, contentType?: string): Promise<void>;
   /** Every RestoreObject request the simulator accepted, in order. */
   readonly restores: { bucket: string; key: string; days: number | null; tier: string | null; status: number }[];
   stop(): Promise<void>;
@@ -70,6 +72,23 @@ export async function startS3Simulator(opts: { dir?: string; buckets?: string[] 
       archived.set(`${bucket}/${key}`, { storageClass: o.storageClass ?? 'GLACIER', restoreMs: o.restoreMs ?? 0 });
     },
     restores,
+    async putObject(bucket, key, body, contentType) {
+      // Imported here: the SDK loads only where S3 is used (lazy-aws-sdk.test.ts).
+      const { PutObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
+      const client = new S3Client({
+        endpoint: `http://127.0.0.1:${port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      try {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(contentType ? { ContentType: contentType } : {}) }));
+      } finally {
+        client.destroy();
+      }
+    },
     stop() {
       stopped ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
