@@ -219,6 +219,21 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
     expect(await repo.count(t)).toBe(0);
   });
 
+  // A file without LF (CR-only line ends, a recording given by mistake) was read as one line, held whole in memory.
+  test('a line past 1 MiB is a bad row, reported without holding it; CR-only line ends are named', async () => {
+    const t = newTenant();
+    const row = (id: string) => JSON.stringify({ tenant_id: t, source_system: 'avaya_aura', legacy_archive_id: id });
+    const huge = join(dir, `f${++fileSeq}.jsonl`);
+    writeFileSync(huge, Buffer.concat([Buffer.from(row('ok1') + '\n'), Buffer.alloc(3 * 1024 * 1024, 0x20), Buffer.from('\n' + row('ok2') + '\n')]));
+    expect(await importFile(repo, huge)).toMatchObject({ written: null, errors: [{ line: 2, message: expect.stringMatching(/^longer than 1 MiB/) }] });
+    const hugeCsv = join(dir, `f${++fileSeq}.csv`);
+    writeFileSync(hugeCsv, Buffer.concat([Buffer.from(`tenant_id,source_system,legacy_archive_id\n${t},avaya_aura,`), Buffer.alloc(3 * 1024 * 1024, 0x61), Buffer.from('\n')]));
+    expect(await importFile(repo, hugeCsv)).toMatchObject({ written: null, errors: [{ line: 2, message: expect.stringMatching(/^longer than 1 MiB/) }] });
+    const crOnly = file('jsonl', [row('c1'), row('c2'), ''].join('\r'));
+    expect(await importFile(repo, crOnly)).toMatchObject({ written: null, errors: [{ line: 1, message: expect.stringMatching(/CR characters/) }] });
+    expect(await repo.count(t)).toBe(0);
+  });
+
   // Bytes that are not UTF-8 were decoded to U+FFFD and imported as a different identifier, silently.
   test('refuses a line that is not UTF-8, and a file it cannot read, writing nothing', async () => {
     const t = newTenant();

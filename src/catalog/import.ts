@@ -4,7 +4,7 @@ import { parse as parseCsv } from 'csv-parse';
 import { formatIssues } from '../config/load.js';
 import { type CatalogRecord, catalogRecord } from './record.js';
 import type { RecordingRepository, UpsertCounts } from './recording-repository.js';
-import { NotUtf8Error, checkedUtf8, utf8Lines } from './utf8-lines.js';
+import { NotUtf8Error, TOO_LONG, checkedUtf8, utf8Lines } from './utf8-lines.js';
 
 export interface RowError {
   line: number;
@@ -21,9 +21,9 @@ type Row = { line: number; value: unknown } | { line: number; error: string };
 
 /** JSONL: one object per line, blank lines skipped. Line numbers are 1-based file lines. */
 async function* jsonlRows(path: string): AsyncGenerator<Row> {
-  for await (const { line, text: raw } of utf8Lines(createReadStream(path))) {
+  for await (const { line, text: raw, tooLong } of utf8Lines(createReadStream(path))) {
     if (raw === null) {
-      yield { line, error: 'not valid UTF-8' };
+      yield { line, error: tooLong ? TOO_LONG : 'not valid UTF-8' };
       continue;
     }
     // Editors on Windows save UTF-8 with a byte-order mark; it is not part of the first object.
@@ -32,7 +32,8 @@ async function* jsonlRows(path: string): AsyncGenerator<Row> {
     try {
       yield { line, value: JSON.parse(text) };
     } catch {
-      yield { line, error: 'not valid JSON' };
+      // A CR inside a line: the file's lines end with CR alone (old Mac style), which JSONL does not allow.
+      yield { line, error: text.includes('\r') ? 'not valid JSON (the line holds CR characters: JSONL lines end with LF or CRLF)' : 'not valid JSON' };
     }
   }
 }
@@ -94,7 +95,7 @@ async function* csvRows(path: string): AsyncGenerator<Row> {
     }
   } catch (e) {
     if (e instanceof NotUtf8Error) {
-      yield { line: e.line, error: 'not valid UTF-8' };
+      yield { line: e.line, error: e.reason };
       return;
     }
     if (isFileError(e)) throw e;

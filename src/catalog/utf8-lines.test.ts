@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { NotUtf8Error, checkedUtf8, utf8Lines } from './utf8-lines.js';
+import { MAX_LINE_BYTES, NotUtf8Error, checkedUtf8, utf8Lines } from './utf8-lines.js';
 
-async function* chunks(...parts: (string | number[])[]): AsyncGenerator<Buffer> {
-  for (const p of parts) yield typeof p === 'string' ? Buffer.from(p) : Buffer.from(p);
+async function* chunks(...parts: (string | number[] | Buffer)[]): AsyncGenerator<Buffer> {
+  for (const p of parts) yield typeof p === 'string' ? Buffer.from(p) : Buffer.isBuffer(p) ? p : Buffer.from(p);
 }
 const collect = async <T>(g: AsyncIterable<T>) => {
   const out: T[] = [];
@@ -43,5 +43,29 @@ describe('checkedUtf8', () => {
   it('throws at the first line that is not UTF-8, with its number', async () => {
     await expect(collect(checkedUtf8(chunks('h\n', 'x\ny', [0xc3], '\n')))).rejects.toEqual(new NotUtf8Error(3));
     await expect(collect(checkedUtf8(chunks('h\n', [0xff])))).rejects.toMatchObject({ line: 2, code: 'CUSTODIAN_NOT_UTF8' });
+  });
+});
+
+describe('lines without an end', () => {
+  // An endless stream of bytes with no LF: a file saved with CR-only line ends, or a recording
+  // given to `custodian import` by mistake. Before, the whole of it was held as one line.
+  async function* noLineFeed(): AsyncGenerator<Buffer> {
+    for (;;) yield Buffer.alloc(64 * 1024, 0x78);
+  }
+
+  it('utf8Lines reports a line past MAX_LINE_BYTES as soon as it passes it, holding no more of it, and goes on after its LF', async () => {
+    const it = utf8Lines(noLineFeed())[Symbol.asyncIterator]();
+    expect((await it.next()).value).toEqual({ line: 1, text: null, tooLong: true });
+    await it.return(undefined);
+    const long = Buffer.alloc(MAX_LINE_BYTES + 10, 0x78);
+    const lines = await collect(utf8Lines(chunks('a\n', long.subarray(0, 1000), long.subarray(1000), '\nb\n')));
+    expect(lines).toEqual([{ line: 1, text: 'a' }, { line: 2, text: null, tooLong: true }, { line: 3, text: 'b' }]);
+    // At the limit exactly, a line is still a line.
+    expect(await collect(utf8Lines(chunks(Buffer.alloc(MAX_LINE_BYTES, 0x61), '\n')))).toEqual([{ line: 1, text: 'a'.repeat(MAX_LINE_BYTES) }]);
+  });
+
+  it('checkedUtf8 refuses such a line as soon as it passes the limit', async () => {
+    const it = checkedUtf8(noLineFeed())[Symbol.asyncIterator]();
+    await expect((async () => { for (;;) if ((await it.next()).done) return; })()).rejects.toMatchObject({ line: 1, reason: expect.stringMatching(/longer than/) });
   });
 });
