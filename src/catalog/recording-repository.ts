@@ -443,7 +443,58 @@ class ChunkState {
   }
 }
 
+/**
+ * Keys one transaction locks one by one (below); past it the transaction takes the bulk lock.
+ * Advisory locks live in PostgreSQL's shared lock table, sized max_locks_per_transaction ×
+ * max_connections (64 × 100 by default; one transaction got 10 000 here, not 13 000): an import
+ * of 20 000 records locking its 40 000 keys failed with "out of shared memory".
+ * 1000 covers a sync page (100–200 records, two keys each) and a self-heal's few records.
+ */
+const FINE_LOCK_KEYS = 1000;
+/** The catalog's bulk-write lock (shared by per-key writers); the audit chain's is 7431001. */
+const BULK_LOCK = 7431002;
+const fineLocksHeld = new WeakMap<object, number>();
+
+/**
+ * PostgreSQL: makes the chunk's read-then-insert atomic per key across instances. Without it two
+ * transactions creating the same new recording (same call id, or same copy natural key) both read
+ * "absent" under READ COMMITTED and both inserted; the second failed with 23505
+ * (recordings_tenant_call, copies_natural_key) and a self-heal answered 500. A transaction-scoped
+ * advisory lock per distinct call id and copy natural key (a 64-bit hash of tenant + key,
+ * hashtextextended), held to the commit, all taken in one statement in ascending order so two
+ * chunks never wait on each other in a cycle; with them the bulk lock, shared. A transaction that
+ * would hold more than FINE_LOCK_KEYS of them (an import: 2000 records a chunk) takes the bulk
+ * lock exclusively instead: it waits for the per-key writers in flight, and they wait for its
+ * commit. A hash collision only makes two unrelated writers wait. SQLite: nothing, BEGIN
+ * IMMEDIATE already serialises writers.
+ */
+async function lockChunkKeys(trx: Kysely<Database>, records: CatalogRecord[]): Promise<void> {
+  if (trx.getExecutor().adapter instanceof SqliteAdapter) return;
+  const keys = new Set<string>();
+  for (const r of records) {
+    if (typeof r.tenant_id !== 'string') continue;
+    // JSON: unambiguous whatever the parts hold (PostgreSQL text cannot carry keyOf's NUL).
+    if (r.call_id) keys.add(JSON.stringify(['call', r.tenant_id, r.call_id]));
+    const sourceKey = sourceKeyOf(r);
+    if (typeof sourceKey === 'string') keys.add(JSON.stringify(['copy', r.tenant_id, r.source_system, sourceKey]));
+  }
+  if (!keys.size) return;
+  const held = fineLocksHeld.get(trx) ?? 0;
+  if (held + keys.size > FINE_LOCK_KEYS) {
+    await sql`select pg_advisory_xact_lock(${BULK_LOCK}::bigint)`.execute(trx);
+    return;
+  }
+  fineLocksHeld.set(trx, held + keys.size);
+  // A volatile function in the select list runs after the ORDER BY (PostgreSQL ≥ 9.6): the bulk
+  // lock first, then the keys in ascending order.
+  await sql`select case when o = 0 then pg_advisory_xact_lock_shared(k) else pg_advisory_xact_lock(k) end
+    from (select 0 as o, ${BULK_LOCK}::bigint as k
+          union all select distinct 1, hashtextextended(v, 0) from unnest(${[...keys]}::text[]) as v) as l
+    order by o, k`.execute(trx);
+}
+
 async function upsertChunk(trx: Kysely<Database>, records: CatalogRecord[]): Promise<{ outcomes: UpsertOutcome[]; holdsPlaced: number }> {
+  await lockChunkKeys(trx, records);
   const state = new ChunkState(trx);
   await state.load(records);
   const outcomes: UpsertOutcome[] = [];

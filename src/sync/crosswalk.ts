@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { SqliteAdapter, sql } from 'kysely';
 import { writeTransaction } from '../catalog/database.js';
 import { HoldRepository } from '../holds/hold-repository.js';
 import type { SyncContext } from './apply.js';
@@ -40,7 +40,14 @@ const digits = (v: string | null) => (v ? v.replace(/^(tel|sip):/i, '').replace(
  * from the sources' metadata; comparing their decoded audio means reading both copies, so it is
  * done on demand or by sampling (integrity/check.ts, `custodian verify integrity`), not here.
  */
-export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig): Promise<CrosswalkStats> {
+/** The run's lease (SyncStore.keepLease): `check()` throws `sync.busy` once it is lost. */
+export interface CrosswalkLease {
+  check(): void;
+}
+
+const NO_LEASE: CrosswalkLease = { check: () => {} };
+
+export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig, lease: CrosswalkLease = NO_LEASE): Promise<CrosswalkStats> {
   const stats: CrosswalkStats = { linked: 0, ambiguous: 0, conflicts: 0, integrityMatches: 0, integrityMismatches: 0, findingsChanged: 0 };
   const t = ctx.tenantId;
   const originsOf = async () => {
@@ -128,9 +135,14 @@ export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig): Pro
   }
   stats.ambiguous = ambiguousPks.size;
 
+  // Pairs another run merged (or a sync changed) since the candidates were read: skipped, no finding.
+  let gone = 0;
   for (const p of pairs) {
+    // No merge once another instance may hold the crosswalk's lease.
+    lease.check();
     const outcome = await link(ctx, p.l, p.c, p.ev);
     if (outcome.linked) stats.linked++;
+    else if ('gone' in outcome) gone++;
     else {
       stats.conflicts++;
       for (const [pk, other] of [
@@ -146,8 +158,9 @@ export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig): Pro
   ctx.metrics?.crosswalk.inc({ result: 'conflict' }, stats.conflicts);
 
   // Integrity of the pairs (every recording with both kinds of copy): durations compared.
-  if (stats.linked) origins = await originsOf();
-  const factsNow = stats.linked ? await ctx.store.factsWithRecordings(t) : facts;
+  const moved = stats.linked > 0 || gone > 0;
+  if (moved) origins = await originsOf();
+  const factsNow = moved ? await ctx.store.factsWithRecordings(t) : facts;
   const byRec = new Map<string, { legacy: number[]; cloud: number[] }>();
   for (const f of factsNow) {
     if (f.durationMs === null) continue;
@@ -173,6 +186,7 @@ export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig): Pro
   }
   ctx.metrics?.crosswalk.inc({ result: 'mismatch' }, stats.integrityMismatches);
 
+  lease.check();
   const res = await ctx.store.replaceFindings(t, ['ambiguous', 'conflict', 'integrity_match', 'integrity_mismatch'], findings);
   stats.findingsChanged = res.changed;
   if (res.changed) {
@@ -193,20 +207,30 @@ export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig): Pro
  * Merges two recordings into one: the one with a call id survives (else the legacy one), the
  * other's copies, refs (its own id included, so it still resolves) and holds move over, and the
  * move is audited copy by copy. Different call ids or conversation ids on the two sides are a
- * conflict: nothing is merged.
+ * conflict: nothing is merged. Both recordings are read inside the merge's transaction (on
+ * PostgreSQL locked, in id order; SQLite's BEGIN IMMEDIATE serialises writers): one another
+ * crosswalk merged away since the candidates were read is `gone`, not a conflict, and has no event.
  */
-async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evidence): Promise<{ linked: true } | { linked: false; reason: string }> {
+async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evidence): Promise<{ linked: true } | { linked: false; gone: true } | { linked: false; reason: string }> {
   const t = ctx.tenantId;
-  const recs = await ctx.db.selectFrom('recordings').selectAll().where('tenant_id', '=', t).where('id', 'in', [legacyPk, cloudPk]).execute();
-  const L = recs.find((r) => r.id === legacyPk);
-  const C = recs.find((r) => r.id === cloudPk);
-  if (!L || !C) return { linked: false, reason: 'a recording disappeared during the crosswalk' };
-  if (L.call_id && C.call_id && L.call_id !== C.call_id) return { linked: false, reason: `different call ids (${L.call_id} / ${C.call_id})` };
-  if (L.conversation_id && C.conversation_id && L.conversation_id !== C.conversation_id) return { linked: false, reason: 'different Genesys conversation ids' };
-  const [S, A] = C.call_id && !L.call_id ? [C, L] : [L, C];
+  const postgres = !(ctx.db.getExecutor().adapter instanceof SqliteAdapter);
   const now = new Date().toISOString();
   const maxIso = (a: string | null, b: string | null) => (a && b ? (a > b ? a : b) : (a ?? b));
-  const linked = await writeTransaction(ctx.db, async (trx) => {
+  const out = await writeTransaction(ctx.db, async (trx) => {
+    const recs = await trx
+      .selectFrom('recordings')
+      .selectAll()
+      .where('tenant_id', '=', t)
+      .where('id', 'in', [legacyPk, cloudPk])
+      .orderBy('id')
+      .$if(postgres, (q) => q.forUpdate())
+      .execute();
+    const L = recs.find((r) => r.id === legacyPk);
+    const C = recs.find((r) => r.id === cloudPk);
+    if (!L || !C) return { linked: false, gone: true } as const;
+    if (L.call_id && C.call_id && L.call_id !== C.call_id) return { linked: false, reason: `different call ids (${L.call_id} / ${C.call_id})` } as const;
+    if (L.conversation_id && C.conversation_id && L.conversation_id !== C.conversation_id) return { linked: false, reason: 'different Genesys conversation ids' } as const;
+    const [S, A] = C.call_id && !L.call_id ? [C, L] : [L, C];
     const copies = await trx.selectFrom('recording_copies').select(['id', 'source_system', 'source_key', 'origin']).where('tenant_id', '=', t).where('recording_pk', '=', A.id).execute();
     await trx.updateTable('recording_copies').set({ recording_pk: S.id, updated_at: now }).where('tenant_id', '=', t).where('recording_pk', '=', A.id).execute();
     await sql`insert into recording_refs (tenant_id, value, kind, recording_pk)
@@ -249,8 +273,9 @@ async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evi
         moved: copies.map((c) => ({ copy_id: c.id, source_system: c.source_system, source_key: c.source_key, origin: c.origin, old_recording: A.id, new_recording: S.id })),
       },
     });
-    return event;
+    return { linked: true, event } as const;
   });
-  ctx.audit.published([linked]);
+  if (!out.linked) return out;
+  ctx.audit.published([out.event]);
   return { linked: true };
 }

@@ -229,6 +229,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
     }
 
     if (req.crosswalk === false) continue;
+    const claimedAt = Date.now();
     try {
       await store.claim(t.id, CROSSWALK_LEASE, owner, cfg.lease_ms);
     } catch (e) {
@@ -236,8 +237,11 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
       continue;
     }
     const runId = await store.startRun(t.id, CROSSWALK_LEASE, 'crosswalk', {});
+    // The crosswalk saves no cursor page by page: its lease is heartbeaten on a timer while it
+    // runs, and it stops (sync.busy, like a source run) before a merge once the lease is lost.
+    const lease = store.keepLease(t.id, CROSSWALK_LEASE, owner, cfg.lease_ms, claimedAt);
     try {
-      const stats = await runCrosswalk({ ...base, source: CROSSWALK_LEASE, kind: 'crosswalk', runId }, cfg);
+      const stats = await runCrosswalk({ ...base, source: CROSSWALK_LEASE, kind: 'crosswalk', runId }, cfg, lease);
       await store.finishRun(runId, 'succeeded', stats);
       await store.succeed(t.id, CROSSWALK_LEASE, owner, null);
       report.crosswalk.push({ tenant: t.id, status: 'succeeded', stats });
@@ -248,6 +252,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
       report.crosswalk.push({ tenant: t.id, status: 'failed', error: err });
       metrics?.runs.inc({ kind: 'crosswalk', status: 'failed' });
     } finally {
+      await lease.stop();
       await store.release(t.id, CROSSWALK_LEASE, owner).catch(() => {});
     }
   }

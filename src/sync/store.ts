@@ -66,6 +66,44 @@ export class SyncStore {
     return Number(r.numUpdatedRows) === 1;
   }
 
+  /**
+   * Keeps a lease for a step that saves no cursor as it goes (the crosswalk): a heartbeat every
+   * third of `leaseMs` on a timer. `check()` throws `sync.busy`, as a source run that loses its
+   * lease does, once a heartbeat found the lease taken by another owner, or when none has succeeded
+   * for `leaseMs` since `since` (the claim): the database was unreachable or the event loop stalled
+   * for that long, so another instance may hold the lease by now. `stop()` ends the timer and waits
+   * for a heartbeat in flight (call it before releasing).
+   */
+  keepLease(tenantId: string, source: string, owner: string, leaseMs: number, since = Date.now()): { check(): void; stop(): Promise<void> } {
+    let lastOk = since;
+    let lost = false;
+    let inFlight: Promise<void> | undefined;
+    const beat = () => {
+      if (inFlight || lost) return;
+      const sentAt = Date.now();
+      inFlight = this.heartbeat(tenantId, source, owner, leaseMs)
+        .then(
+          (held) => {
+            if (held) lastOk = Math.max(lastOk, sentAt);
+            else lost = true;
+          },
+          () => {}, // counted by lastOk: check() fails once no heartbeat has succeeded for leaseMs
+        )
+        .finally(() => (inFlight = undefined));
+    };
+    const timer = setInterval(beat, Math.max(50, Math.floor(leaseMs / 3)));
+    timer.unref();
+    return {
+      check: () => {
+        if (lost || Date.now() - lastOk >= leaseMs) throw new AppError('sync.busy', 'the sync lost its lease to another instance');
+      },
+      stop: async () => {
+        clearInterval(timer);
+        await inFlight;
+      },
+    };
+  }
+
   async release(tenantId: string, source: string, owner: string): Promise<void> {
     await this.db
       .updateTable('sync_cursors')
