@@ -48,8 +48,9 @@ describe('legacy recorders and Genesys Cloud through one gateway', () => {
     gw = await startTestGateway({
       sources: {
         acme: [
-          // The original brief's block, verbatim but for the endpoint and the password reference.
-          { legacy_connector: { provider: 'avaya_aura', api_endpoint: avaya.endpoint, auth_type: 'basic', username: 'svc_rec_retrieval', timeout_ms: 30000, max_retries: 3 }, name: 'avaya', password: LEGACY_PASSWORD },
+          // The original brief's block, verbatim but for the endpoint and the password reference
+          // (and a 20 s first-byte budget: its G.729 transcode must not become a 202 while ffmpeg starts on a loaded CI machine).
+          { legacy_connector: { provider: 'avaya_aura', api_endpoint: avaya.endpoint, auth_type: 'basic', username: 'svc_rec_retrieval', timeout_ms: 30000, max_retries: 3 }, name: 'avaya', password: LEGACY_PASSWORD, first_byte_budget_ms: 20_000 },
           { name: 'mediasense', type: 'legacy-http', provider: 'cisco_mediasense', api_endpoint: mediasense.endpoint, auth_type: 'session', username: 'apiuser', password: MS_PASSWORD, source_systems: ['cisco_mediasense'] },
           { name: 'wan', type: 'legacy-http', provider: 'generic_http', api_endpoint: slow.endpoint, auth_type: 'none', source_systems: ['wan_archive'], first_byte_budget_ms: 200 },
           { name: 'genesys', type: 'genesys', environment: 'mypurecloud.ie', login_base_url: genesys.loginBaseUrl, api_base_url: genesys.apiBaseUrl, client_id: 'gw-client', client_secret: GENESYS_SECRET, source_systems: ['genesys_cloud'] },

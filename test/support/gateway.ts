@@ -77,7 +77,10 @@ export async function startTestGateway(opts: GatewayOptions = {}): Promise<TestG
     },
     tenants: ['acme', 'globex'].map((t) => ({
       id: t,
-      sources: [{ name: 'archive', type: 'filesystem', root: roots[t], source_systems: ['avaya_aura', 'verint', 'filesystem'] }, ...(opts.sources?.[t] ?? [])],
+      // A 20 s first-byte budget: a transcode's first byte waits for ffmpeg's first output buffer
+      // (media/prepare.ts), and on a loaded 2-core CI machine ffmpeg alone can take the default 2 s
+      // to start — a test of transcoding must not turn into a 202 job. Tests of the budget set their own.
+      sources: [{ name: 'archive', type: 'filesystem', root: roots[t], source_systems: ['avaya_aura', 'verint', 'filesystem'], first_byte_budget_ms: 20_000 }, ...(opts.sources?.[t] ?? [])],
     })),
   };
   opts.config?.(doc);
