@@ -32,7 +32,10 @@ export function demoConfigDocument(dataDir: string, env: { CUSTODIAN_DEMO_API_KE
         id: DEMO_TENANT,
         display_name: 'Demo contact centre',
         sources: [
-          { name: 'demo-archive', type: 'filesystem', root: join(dir, 'demo-archive', DEMO_TENANT), source_systems: ['avaya_aura', 'cisco_mediasense', 'verint', 'nice', 'filesystem'] },
+          // A local archive is never the slow part; ffmpeg may be (its first output buffer counts
+          // towards the budget, and a busy machine can take seconds to start it): the printed curl
+          // for the G.729 recording should answer with audio, not a 202 job.
+          { name: 'demo-archive', type: 'filesystem', root: join(dir, 'demo-archive', DEMO_TENANT), source_systems: ['avaya_aura', 'cisco_mediasense', 'verint', 'nice', 'filesystem'], first_byte_budget_ms: 15_000 },
           ...(genesys
             ? [
                 {
