@@ -2,7 +2,7 @@ import type { CatalogRecord } from '../catalog/record.js';
 import { startedAtFromCallId } from '../catalog/record.js';
 import { AppError, isAppError } from '../errors.js';
 import type { GenesysConnector } from '../sources/genesys/connector.js';
-import type { AnalyticsConversation } from '../sources/genesys/models.js';
+import type { AnalyticsConversation, RecordingMetadata } from '../sources/genesys/models.js';
 import type { RefFinder } from './resolver.js';
 
 const DAY = 86_400_000;
@@ -10,6 +10,15 @@ type Search = { key: 'conversationId' | 'externalTag' | 'protocolCallId'; value:
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Conversations asked of one search; this many found may mean more exist. */
 const SEARCH_LIMIT = 5;
+
+/**
+ * A call recording: RecordingMetadata.media is "audio, chat, email, or message" (recording.yml);
+ * transcripts of digital channels are no call recording, for the finder nor for the sync
+ * (src/sync/genesys-sync.ts). No media given is taken for audio.
+ */
+export function isCallRecording(m: Pick<RecordingMetadata, 'id' | 'media'>): boolean {
+  return !!m.id && (!m.media || m.media === 'audio');
+}
 
 /** A conversation with no recordings (or gone) is no candidate. */
 function noneWhenMissing(e: unknown): CatalogRecord[] {
@@ -78,7 +87,7 @@ export class GenesysRefFinder implements RefFinder {
     if (!conv.conversationId) return records;
     const recordings = await this.connector.listRecordings(conv.conversationId, signal);
     for (const r of recordings) {
-      if (!r.id || (r.media && r.media !== 'audio')) continue;
+      if (!isCallRecording(r)) continue;
       records.push({
             tenant_id: tenantId,
             source_system: 'genesys_cloud',

@@ -1,10 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type CatalogKind, openTestCatalog, type TestCatalog, usableCatalogs } from '../../test/support/catalogs.js';
 import { uuidFrom } from '../sources/genesys/simulator-analytics.js';
 import { type GenesysSimulator, startGenesysSimulator } from '../sources/genesys/simulator.js';
 import { nextWindowEnd, planRange, windowCount } from './genesys-sync.js';
 import { DEFAULT_SYNC_CONFIG } from './config.js';
-import { runSync, type SyncDeps } from './runner.js';
+import { runSync, type SyncDeps, type SyncLogger } from './runner.js';
 import { SyncStore } from './store.js';
 import { genesysSource, syncDepsFor } from './test-helpers.js';
 
@@ -36,6 +36,13 @@ async function counts(cat: TestCatalog) {
   const rec = await cat.db.selectFrom('recordings').select((eb) => eb.fn.countAll<number>().as('n')).where('tenant_id', '=', 'acme').executeTakeFirstOrThrow();
   const cop = await cat.db.selectFrom('recording_copies').select((eb) => eb.fn.countAll<number>().as('n')).where('tenant_id', '=', 'acme').executeTakeFirstOrThrow();
   return { recordings: Number(rec.n), copies: Number(cop.n) };
+}
+
+/** A logger that keeps what it was given, serialised, for the assertions. */
+function captureLogger(): SyncLogger & { lines: { level: string; msg: string; o: object; text: string }[] } {
+  const lines: { level: string; msg: string; o: object; text: string }[] = [];
+  const at = (level: string) => (o: object, msg: string) => void lines.push({ level, msg, o, text: JSON.stringify(o) + msg });
+  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
 }
 
 async function auditActions(cat: TestCatalog, action: string) {
@@ -223,5 +230,101 @@ describe.each(await usableCatalogs())('Genesys sync on %s', (kind: CatalogKind) 
     // Released after the run.
     const row = await cat.db.selectFrom('sync_cursors').selectAll().where('source', '=', 'genesys').executeTakeFirstOrThrow();
     expect(row.lease_owner).toBeNull();
+  });
+
+  it('skips and reports a conversation the client may not view (403 division), keeps its copies, and carries on', async () => {
+    setup(40, { page_size: 10 });
+    expect((await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 40 } });
+    const log = captureLogger();
+    deps = Object.assign(deps, { logger: log });
+    // One conversation already cataloged moves to a division the client lacks recording:recording:view in, one new one is there from the start.
+    const known = uuidFrom('conv-5');
+    const fresh = uuidFrom('conv-new');
+    sim.addRecording({ conversationId: fresh, recordingId: uuidFrom('rec-new'), startTime: new Date(SINCE.getTime() + 3_600_000 + 7), bytes: 'x' });
+    sim.denyConversation(known);
+    sim.denyConversation(fresh, 'missing.any.division.permissions');
+    sim.addRecording({ conversationId: uuidFrom('conv-late'), recordingId: uuidFrom('rec-late'), startTime: new Date(SINCE.getTime() + 3 * DAY + 60_000), bytes: 'x' });
+    const r = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+    expect(r.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 1, changed: 0, vanished: 0, skipped: 2, notPermitted: 2, recordings: 40 } });
+    const stats = r.runs[0]!.stats as { invalid: { origin: string; message: string }[] };
+    expect(stats.invalid).toEqual(
+      expect.arrayContaining([
+        { origin: `conversation ${known}`, message: 'not permitted to list its recordings (Genesys 403 missing.division.permission)' },
+        { origin: `conversation ${fresh}`, message: 'not permitted to list its recordings (Genesys 403 missing.any.division.permissions)' },
+      ]),
+    );
+    // The pages after the refused conversation are cataloged, the cursor is gone and the range synced.
+    expect(await deps.recordings.findByRef('acme', uuidFrom('rec-late'))).not.toBeNull();
+    expect(await deps.recordings.findByRef('acme', uuidFrom('rec-new'))).toBeNull();
+    const stored = await new SyncStore(cat.db).read('acme', 'genesys');
+    expect(stored).toMatchObject({ cursor: null, syncedUntil: UNTIL.toISOString() });
+    // Its copy cataloged earlier is not taken for deleted.
+    expect((await deps.recordings.findByRef('acme', uuidFrom('rec-5')))?.copies[0]).toMatchObject({ state: 'AVAILABLE' });
+    expect(await auditActions(cat, 'sync.mapping.changed')).toEqual([]);
+    // Logged once each, at warn, with the conversation and Genesys's code, and nothing of the credentials.
+    const warned = log.lines.filter((l) => l.level === 'warn');
+    expect(warned).toHaveLength(2);
+    expect(warned.map((l) => l.o)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ tenant: 'acme', source: 'genesys', conversation_id: known, genesys_status: 403, genesys_code: 'missing.division.permission' })]),
+    );
+    for (const l of log.lines) expect(l.text).not.toMatch(/custodian-sim-secret|Bearer|access_token/);
+  });
+
+  it('a 403 that says the client lacks the right altogether (not one division) still fails the page', async () => {
+    setup(40, { page_size: 10 });
+    sim.denyConversation(uuidFrom('conv-5'), 'missing.any.permissions');
+    const r = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+    expect(r.runs[0]).toMatchObject({ status: 'failed', error: { code: 'source.auth_failed' } });
+    expect((await new SyncStore(cat.db).read('acme', 'genesys')).cursor).toMatchObject({ windowStart: SINCE.toISOString(), page: 1 });
+  });
+
+  it('catalogs audio recordings only: chat, email and message recordings are left out and counted', async () => {
+    setup(40, { page_size: 10 });
+    const startOf = (i: number) => new Date(SINCE.getTime() + Math.floor((i * 4 * DAY) / 40));
+    sim.addRecording({ conversationId: uuidFrom('conv-1'), recordingId: 'chat-1', media: 'chat', startTime: startOf(1), bytes: 'transcript' });
+    sim.addRecording({ conversationId: uuidFrom('conv-2'), recordingId: 'email-2', media: 'email', startTime: startOf(2), bytes: 'mail' });
+    // A messaging conversation with no audio at all.
+    sim.addRecording({ conversationId: uuidFrom('conv-msg'), recordingId: 'message-3', media: 'message', startTime: startOf(3), bytes: 'sms' });
+    const r = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+    expect(r.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 40, recordings: 40, nonAudio: 3, skipped: 0, vanished: 0 } });
+    expect(await counts(cat)).toEqual({ recordings: 40, copies: 40 });
+    for (const id of ['chat-1', 'email-2', 'message-3']) expect(await deps.recordings.findByRef('acme', id)).toBeNull();
+    // Idempotent: the left-out recordings are not taken for vanished either.
+    expect((await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false })).runs[0]).toMatchObject({ stats: { added: 0, changed: 0, vanished: 0, nonAudio: 3 } });
+  });
+
+  it('a lease claim failing for another reason than a live lease elsewhere is a failure, logged at error; the next source still runs', async () => {
+    seed(sim, 40);
+    deps = syncDepsFor(cat, { sources: [genesysSource(sim), genesysSource(sim, 'genesys-b')] });
+    const log = captureLogger();
+    deps = Object.assign(deps, { logger: log });
+    const claim = vi.spyOn(SyncStore.prototype, 'claim').mockRejectedValueOnce(new Error('connection terminated unexpectedly'));
+    try {
+      const r = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+      expect(r.runs.map((x) => [x.source, x.status, x.error?.code])).toEqual([
+        ['genesys', 'failed', 'internal'],
+        ['genesys-b', 'succeeded', undefined],
+      ]);
+      expect(log.lines.filter((l) => l.level === 'error')).toEqual([
+        expect.objectContaining({ o: expect.objectContaining({ tenant: 'acme', source: 'genesys', error: { code: 'internal', message: 'connection terminated unexpectedly' } }) }),
+      ]);
+    } finally {
+      claim.mockRestore();
+    }
+  });
+
+  it('the lease is released when starting the run fails; the run is failed, not busy', async () => {
+    setup(40);
+    const start = vi.spyOn(SyncStore.prototype, 'startRun').mockRejectedValueOnce(new Error('disk I/O error'));
+    try {
+      const r = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+      expect(r.runs[0]).toMatchObject({ status: 'failed', error: { code: 'internal', message: 'disk I/O error' } });
+    } finally {
+      start.mockRestore();
+    }
+    const row = await cat.db.selectFrom('sync_cursors').selectAll().where('source', '=', 'genesys').executeTakeFirstOrThrow();
+    expect(row.lease_owner).toBeNull();
+    // The next run is not kept out by a lease left behind.
+    expect((await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 40 } });
   });
 });

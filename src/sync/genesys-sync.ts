@@ -1,5 +1,6 @@
 import { filterOnly } from '../catalog/filter-only.js';
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
+import { isCallRecording } from '../resolve/genesys-finder.js';
 import type { GenesysConnector } from '../sources/genesys/connector.js';
 import type { AnalyticsConversation, ConversationQuery, RecordingMetadata } from '../sources/genesys/models.js';
 import { addResults, type ApplyItem, type ApplyResult, applyRecords, emptyResult, type SyncContext } from './apply.js';
@@ -30,6 +31,8 @@ export interface GenesysSyncOptions {
   onPage?: (p: PageInfo) => void | Promise<void>;
   progress?: Progress;
   leaseOwner: string;
+  /** Where a skipped conversation is told (the runner's logger); never given credentials or links. */
+  log?: (level: 'warn', msg: string, o: object) => void;
 }
 
 export interface GenesysRunStats extends ApplyResult {
@@ -46,10 +49,32 @@ export interface GenesysRunStats extends ApplyResult {
   splits: number;
   /** Windows at min_window_ms still over-full: paged as deep as the API allows, the rest missed (interval and totalHits). */
   overfull: { interval: string; totalHits: number }[];
+  /**
+   * Conversations whose recordings the client may not list (a 403 naming a division or policy of
+   * that conversation): skipped, each in `skipped` and `invalid` too; their known copies are kept as they are.
+   */
+  notPermitted: number;
+  /** Recordings left out because their media is not audio (chat, email, message transcripts). */
+  nonAudio: number;
 }
 
 const DAY = 86_400_000;
 const STATES = new Set(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']);
+/**
+ * 403 codes of GET …/recordingmetadata (recording.yml x-inin-error-codes) that concern one
+ * conversation — its division or a policy on it — not the client as a whole: that conversation is
+ * skipped and reported. Any other 403 (missing.permissions, missing.any.permissions,
+ * app.not.authorized.for.scope, not.authorized, no code) means the client lacks the right
+ * altogether: skipping would pass every conversation by, so it fails the page as before.
+ */
+const CONVERSATION_DENIED = new Set(['missing.division.permission', 'missing.any.division.permissions', 'recording.recording.view.permission.check.failed', 'authz.policy.denied']);
+
+/** The Genesys code of a 403 about this one conversation, or undefined. */
+function conversationDenied(e: unknown): string | undefined {
+  if (!isAppError(e) || e.code !== 'source.auth_failed') return undefined;
+  const extra = e.extra as { genesys_status?: unknown; genesys_code?: unknown } | undefined;
+  return extra?.genesys_status === 403 && typeof extra.genesys_code === 'string' && CONVERSATION_DENIED.has(extra.genesys_code) ? extra.genesys_code : undefined;
+}
 
 /** The range a run covers: the explicit --since, the unfinished run's, or the last success minus the overlap. */
 export function planRange(cfg: SyncTenantConfig, stored: { cursor: unknown; syncedUntil: string | null }, since: Date | undefined, until: Date): { cursor: GenesysCursor; resumed: boolean } {
@@ -81,13 +106,13 @@ function callFacts(c: AnalyticsConversation): { sipCallId: string | null; ani: s
   };
 }
 
-/** Catalog records (and facts) of one conversation's recordings. */
+/** Catalog records (and facts) of one conversation's call recordings (audio only: isCallRecording, shared with the resolver's finder). */
 export function recordsOf(source: string, c: AnalyticsConversation, recs: RecordingMetadata[]): ApplyItem[] {
   const { sipCallId, ani, dnis } = callFacts(c);
   const start = c.conversationStart ? Date.parse(c.conversationStart) : NaN;
   const end = c.conversationEnd ? Date.parse(c.conversationEnd) : NaN;
   return recs
-    .filter((m) => m.id)
+    .filter(isCallRecording)
     .map((m) => ({
       origin: `conversation ${c.conversationId} recording ${m.id}`,
       record: {
@@ -123,7 +148,7 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
   const stored = await ctx.store.read(ctx.tenantId, ctx.source);
   const plan = planRange(cfg, stored, opts.since, opts.until ?? new Date());
   let cur = plan.cursor;
-  const stats: GenesysRunStats = { ...emptyResult(), from: cur.from, to: cur.to, resumed: plan.resumed, windows: 0, pages: 0, conversations: 0, recordings: 0, vanished: 0, splits: 0, overfull: [] };
+  const stats: GenesysRunStats = { ...emptyResult(), from: cur.from, to: cur.to, resumed: plan.resumed, windows: 0, pages: 0, conversations: 0, recordings: 0, vanished: 0, splits: 0, overfull: [], notPermitted: 0, nonAudio: 0 };
   /** Pages the API gives in one interval. */
   const maxPages = Math.max(1, Math.floor(cfg.max_window_results / cfg.page_size));
   let noSplitDay: number | null = null;
@@ -171,17 +196,44 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
       seen.add(c.conversationId);
       return true;
     });
-    const listed = await mapLimit(convs, cfg.concurrency, async (c) => {
+    const listed = await mapLimit(convs, cfg.concurrency, async (c): Promise<RecordingMetadata[] | { denied: string }> => {
       try {
         return await connector.listRecordings(c.conversationId!, ctx.signal);
       } catch (e) {
         // A conversation without recordings (or gone): nothing listed, known copies vanish below.
         if (e instanceof AppError && e.code === 'recording.not_found') return [];
+        // One conversation out of the client's reach (its division, a policy): skipped, not the page.
+        const denied = conversationDenied(e);
+        if (denied) return { denied };
         throw e;
       }
     });
-    const items = convs.flatMap((c, i) => recordsOf(ctx.source, c, listed[i]!));
-    const vanished = await vanishedCopies(ctx, convs.map((c) => c.conversationId!), new Set(items.map((it) => String(it.record.recording_id))));
+    const readable: { c: AnalyticsConversation; recs: RecordingMetadata[] }[] = [];
+    convs.forEach((c, i) => {
+      const got = listed[i]!;
+      if (Array.isArray(got)) return void readable.push({ c, recs: got });
+      stats.notPermitted++;
+      stats.skipped++;
+      if (stats.invalid.length < 100) stats.invalid.push({ origin: `conversation ${c.conversationId}`, message: `not permitted to list its recordings (Genesys 403 ${got.denied})` });
+      opts.log?.('warn', 'genesys sync: skipped a conversation whose recordings the client may not list', {
+        tenant: ctx.tenantId,
+        source: ctx.source,
+        run_id: ctx.runId,
+        conversation_id: c.conversationId,
+        genesys_status: 403,
+        genesys_code: got.denied,
+      });
+    });
+    const items = readable.flatMap(({ c, recs }) => recordsOf(ctx.source, c, recs));
+    // Recordings of other media count as listed: a copy cataloged from one earlier is not taken for deleted.
+    const other = readable.flatMap(({ recs }) => recs.filter((m) => m.id && !isCallRecording(m)).map((m) => m.id!));
+    stats.nonAudio += other.length;
+    // Only conversations listed in full: the copies of a skipped one are kept as they are.
+    const vanished = await vanishedCopies(
+      ctx,
+      readable.map(({ c }) => c.conversationId!),
+      new Set([...items.map((it) => String(it.record.recording_id)), ...other]),
+    );
     const r = await applyRecords(ctx, [...items, ...vanished]);
     addResults(stats, r);
     stats.pages++;

@@ -4,7 +4,7 @@ import type { AuditRepository } from '../audit/audit-repository.js';
 import type { RecordingRepository } from '../catalog/recording-repository.js';
 import type { Database } from '../catalog/tables.js';
 import type { Config, TenantConfig } from '../config/schema.js';
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import { GenesysConnector } from '../sources/genesys/connector.js';
 import type { SourceRegistry } from '../sources/registry.js';
@@ -19,6 +19,13 @@ import { syncMetrics } from './metrics.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
 import { SyncStore } from './store.js';
 
+/** What the sync logs through (AppDeps' pino logger fits): structured fields first, never secrets. */
+export interface SyncLogger {
+  info(o: object, msg: string): void;
+  warn(o: object, msg: string): void;
+  error(o: object, msg: string): void;
+}
+
 /** What the sync needs of the composition root (AppDeps has all of it). */
 export interface SyncDeps {
   config: Config;
@@ -28,6 +35,8 @@ export interface SyncDeps {
   sources: SourceRegistry;
   metrics?: Metrics;
   instanceId: string;
+  /** Skipped conversations (warn) and runs that could not start (error). */
+  logger?: SyncLogger;
 }
 
 export interface SyncRequest {
@@ -109,6 +118,7 @@ function jobsOf(deps: SyncDeps, t: TenantConfig, req: SyncRequest): Job[] {
           cfg,
           leaseOwner: owner,
           progress,
+          ...(deps.logger ? { log: (level: 'warn', msg: string, o: object) => deps.logger?.[level](o, msg) } : {}),
           ...(req.since ? { since: req.since } : {}),
           ...(req.until ? { until: req.until } : {}),
           ...(req.onGenesysPage ? { onPage: req.onGenesysPage } : {}),
@@ -200,13 +210,21 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
       try {
         await store.claim(t.id, job.source, owner, cfg.lease_ms);
       } catch (e) {
-        report.runs.push({ tenant: t.id, source: job.source, kind: job.kind, status: 'busy', error: errorOf(e) });
-        metrics?.runs.inc({ kind: job.kind, status: 'busy' });
+        const err = errorOf(e);
+        // Busy is a live lease held by another owner, nothing else: a database error is a failure.
+        const busy = isAppError(e) && e.code === 'sync.busy';
+        if (!busy) deps.logger?.error({ tenant: t.id, source: job.source, kind: job.kind, error: err }, 'sync: could not claim the source lease');
+        report.runs.push({ tenant: t.id, source: job.source, kind: job.kind, status: busy ? 'busy' : 'failed', error: err });
+        metrics?.runs.inc({ kind: job.kind, status: busy ? 'busy' : 'failed' });
         continue;
       }
-      const runId = await store.startRun(t.id, job.source, job.kind, req.since ? { from: req.since.toISOString() } : {});
-      const ctx: SyncContext = { ...base, source: job.source, kind: job.kind, runId };
+      let runId: string | undefined;
       try {
+        runId = await store.startRun(t.id, job.source, job.kind, req.since ? { from: req.since.toISOString() } : {}).catch((e: unknown) => {
+          deps.logger?.error({ tenant: t.id, source: job.source, kind: job.kind, error: errorOf(e) }, 'sync: could not start the run');
+          throw e;
+        });
+        const ctx: SyncContext = { ...base, source: job.source, kind: job.kind, runId };
         const stats = await job.run(ctx, owner);
         await store.finishRun(runId, 'succeeded', stats);
         // Windowed runs (Genesys, legacy search) end at `to`: the next one starts there minus the overlap.
@@ -216,11 +234,11 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
         metrics?.runs.inc({ kind: job.kind, status: 'succeeded' });
       } catch (e) {
         const err = errorOf(e);
-        await store.finishRun(runId, 'failed', {}, `${err.code}: ${err.message}`).catch(() => {});
+        if (runId) await store.finishRun(runId, 'failed', {}, `${err.code}: ${err.message}`).catch(() => {});
         await deps.auditRepo
-          .append({ tenantId: t.id, principalId, principalKind: 'system', action: 'sync.run', outcome: 'failed', errorCode: err.code, detail: { run_id: runId, source: job.source, kind: job.kind, error: err.message } })
+          .append({ tenantId: t.id, principalId, principalKind: 'system', action: 'sync.run', outcome: 'failed', errorCode: err.code, detail: { ...(runId ? { run_id: runId } : {}), source: job.source, kind: job.kind, error: err.message } })
           .catch(() => {});
-        report.runs.push({ tenant: t.id, source: job.source, kind: job.kind, status: 'failed', runId, error: err });
+        report.runs.push({ tenant: t.id, source: job.source, kind: job.kind, status: 'failed', ...(runId ? { runId } : {}), error: err });
         metrics?.runs.inc({ kind: job.kind, status: 'failed' });
       } finally {
         await store.release(t.id, job.source, owner).catch(() => {});

@@ -327,6 +327,40 @@ describe('(a) simulator responses conform to the Genesys OpenAPI extracts', () =
     }
   });
 
+  it('one conversation out of the client’s reach: 403 with each code the extract lists for the metadata list, the others still answer', async () => {
+    const codes = ['missing.division.permission', 'missing.any.division.permissions', 'recording.recording.view.permission.check.failed', 'authz.policy.denied', 'not.authorized', 'missing.permissions', 'missing.any.permissions', 'app.not.authorized.for.scope'] as const;
+    sim.addRecording({ conversationId: 'c-denied', recordingId: 'r-denied', bytes: 'x', startTime: '2026-02-01T09:00:00Z' });
+    for (const code of codes) {
+      sim.denyConversation('c-denied', code);
+      const r = await call('GET', '/api/v2/conversations/c-denied/recordingmetadata');
+      expect(r.status, code).toBe(403);
+      expect(r.json).toMatchObject({ code, status: 403 });
+      expectConforms('GET', '/api/v2/conversations/c-denied/recordingmetadata', r);
+    }
+    sim.denyConversation('c-denied');
+    const one = await call('GET', '/api/v2/conversations/c-denied/recordingmetadata/r-denied');
+    expect(one.status).toBe(403);
+    expect((one.json as { message: string }).message).toContain("'recording:recording:view' in the provided division(s)");
+    expectConforms('GET', '/api/v2/conversations/c-denied/recordingmetadata/r-denied', one);
+    expect((await call('GET', `/api/v2/conversations/${CONV}/recordingmetadata`)).status).toBe(200);
+  });
+
+  it('recordings of other media than audio (chat, email, message): RecordingMetadata with that media and no mediaSubtype', async () => {
+    for (const media of ['chat', 'email', 'message'] as const) {
+      sim.addRecording({ conversationId: 'c-digital', recordingId: `r-${media}`, media, bytes: 'x', startTime: '2026-02-01T09:00:00Z' });
+    }
+    const list = await call('GET', '/api/v2/conversations/c-digital/recordingmetadata');
+    expect(list.status).toBe(200);
+    expectConforms('GET', '/api/v2/conversations/c-digital/recordingmetadata', list);
+    expect((list.json as { id: string; media: string; mediaSubtype?: string }[]).map((m) => [m.id, m.media, m.mediaSubtype])).toEqual([
+      ['r-chat', 'chat', undefined],
+      ['r-email', 'email', undefined],
+      ['r-message', 'message', undefined],
+    ]);
+    const audio = await call('GET', `/api/v2/conversations/${CONV}/recordingmetadata/${REC}`);
+    expect(audio.json).toMatchObject({ media: 'audio', mediaSubtype: 'Trunk' });
+  });
+
   it('tokens/me is not in the extracts; the simulator answers the SDKs’ TokenInfo shape', async () => {
     expect(findOperation(doc, 'GET', '/api/v2/tokens/me')).toBeUndefined();
     expect(doc.definitions.TokenInfo).toBeUndefined();

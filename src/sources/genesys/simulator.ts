@@ -110,6 +110,11 @@ export interface SimRecordingInput {
   /** Content-Type of the media link answer; by default derived from formatId. */
   contentType?: string;
   mediaSubtype?: MediaSubtype;
+  /**
+   * RecordingMetadata.media (recording.yml: "audio, chat, email, or message"; Recording.media adds
+   * "messaging" and "screen"). Default audio; any other has no mediaSubtype.
+   */
+  media?: SimMedia;
   startTime?: string | Date;
   durationMs?: number;
   archiveDate?: string | Date;
@@ -124,6 +129,23 @@ export interface SimRecordingInput {
   /** 202s before this recording is ready, overriding the knob. */
   transcodePolls?: number;
 }
+
+export type SimMedia = 'audio' | 'chat' | 'email' | 'message' | 'messaging' | 'screen';
+
+/**
+ * 403 codes the extract lists for GET …/recordingmetadata (x-inin-error-codes) that
+ * `denyConversation` can answer with: one conversation's division or policy is out of the client's
+ * reach (the division ones), or the client lacks the right altogether (the others).
+ */
+export type SimDenyCode =
+  | 'missing.division.permission'
+  | 'missing.any.division.permissions'
+  | 'recording.recording.view.permission.check.failed'
+  | 'authz.policy.denied'
+  | 'not.authorized'
+  | 'missing.permissions'
+  | 'missing.any.permissions'
+  | 'app.not.authorized.for.scope';
 
 export interface SimRequestLog {
   seq: number;
@@ -164,6 +186,13 @@ export interface GenesysSimulator {
   addRecording(r: SimRecordingInput): void;
   setFileState(conversationId: string, recordingId: string, state: FileState): void;
   /**
+   * Every request about this conversation's recordings (metadata, list and single, recordings)
+   * answers 403 with `code` (default missing.division.permission: the conversation lies in a
+   * division the client lacks recording:recording:view in), as Genesys does. The analytics query
+   * still lists the conversation (analytics rights are separate).
+   */
+  denyConversation(conversationId: string, code?: SimDenyCode): void;
+  /**
    * The next n requests of the scope (default api) are answered with `status` (default 503) and a
    * Genesys error body; with `retryAfterS`, a Retry-After header too (a 429 of the login endpoint).
    */
@@ -202,6 +231,7 @@ interface SimRecording {
   etag: string;
   contentType: string | undefined;
   mediaSubtype: MediaSubtype;
+  media: SimMedia;
   startTime: Date;
   durationMs: number;
   archiveDate: string | undefined;
@@ -260,6 +290,14 @@ const ERROR_MESSAGES: Record<string, string> = {
   'recording.invalid.json': 'The recording body is not valid JSON.',
   'recording.not.archivable': 'The recording cannot be archived or restored.',
   'missing.permissions': 'Unable to perform the requested action. You are missing the following permission(s): recording:recording:view',
+  'missing.division.permission': "Unable to perform the requested action. You are missing the following permission 'recording:recording:view' in the provided division(s).",
+  'missing.any.division.permissions':
+    'Unable to perform the requested action. You must have at least one of the following permissions assigned: recording:recording:view in at least one of the following division(s): *',
+  'recording.recording.view.permission.check.failed': 'Request forbidden due to recording view permissions check failing.',
+  'authz.policy.denied': "Unable to perform the requested action. Your organization's security policies have denied access. Policy ID(s): [sim-policy]",
+  'not.authorized': 'You are not authorized to perform the requested action.',
+  'missing.any.permissions': 'Unable to perform the requested action. You must have at least one of the following permissions assigned: recording:recording:view',
+  'app.not.authorized.for.scope': 'App not authorized to use scope recordings',
   'batch.download.job.not.found': 'The requested job is unknown',
   'batch.download.permission.denied': 'Only user that initiated the job can request results',
   'batch.download.too.many.items': 'Too many items requested, max 100 allowed',
@@ -358,6 +396,8 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
   const window = { start: Date.now(), count: 0 };
 
   const key = (c: string, r: string) => `${c}\u0000${r}`;
+  /** Conversations whose recordings the client may not see, with the 403 code. */
+  const deniedConversations = new Map<string, SimDenyCode>();
 
   function addRecording(input: SimRecordingInput): void {
     const bytes = input.path !== undefined ? readFileSync(input.path) : Buffer.from(input.bytes ?? '');
@@ -372,6 +412,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       etag: `"${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}"`,
       contentType: input.contentType,
       mediaSubtype: input.mediaSubtype ?? 'Trunk',
+      media: input.media ?? 'audio',
       startTime,
       durationMs: input.durationMs ?? 60_000,
       archiveDate: iso(input.archiveDate),
@@ -432,8 +473,8 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     return {
       id: r.recordingId,
       conversationId: r.conversationId,
-      media: 'audio',
-      mediaSubtype: r.mediaSubtype,
+      media: r.media,
+      ...(r.media === 'audio' ? { mediaSubtype: r.mediaSubtype } : {}),
       fileState: r.fileState,
       ...(r.archiveDate ? { archiveDate: r.archiveDate } : {}),
       ...(r.fileState === 'ARCHIVED' || r.fileState === 'RESTORING' || r.fileState === 'RESTORED' ? { archiveMedium: 'CLOUDARCHIVE' as const } : {}),
@@ -626,6 +667,8 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       const recId = parts[6];
       const needsView = (kind === 'recordingmetadata' || kind === 'recordings') && m === 'GET' && parts.length <= 7;
       if (needsView && !allowed(SIM_PERMISSIONS.recordingView)) return;
+      const denied = deniedConversations.get(conv);
+      if (denied && (kind === 'recordingmetadata' || kind === 'recordings')) return sendError(res, entry, 403, denied);
       if (kind === 'recordingmetadata' && parts.length === 6 && m === 'GET') {
         const list = [...recordings.values()].filter((r) => r.conversationId === conv);
         if (list.length === 0) return sendError(res, entry, 404, 'conversation.not.found');
@@ -930,6 +973,9 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       const rec = recordings.get(key(c, r));
       if (!rec) throw new Error(`no recording ${c}/${r}`);
       rec.fileState = state;
+    },
+    denyConversation(c, code = 'missing.division.permission') {
+      deniedConversations.set(c, code);
     },
     failNext(n, o = {}) {
       failures.push({ n, status: o.status ?? 503, scope: o.scope ?? 'api', retryAfterS: o.retryAfterS });
