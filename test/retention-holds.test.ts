@@ -163,9 +163,22 @@ describe.each(await usableCatalogs())('retention and legal holds on %s', (kind) 
     expect(strip(theirs)).toEqual(strip(unknown));
     const owner = (await gw.deps.auditRepo.query({ tenantId: 'globex', action: 'recording.cross_tenant_attempt', limit: 1000 })).items.filter((e) => e.ref === 'g-1');
     expect(owner).toMatchObject([{ outcome: 'denied', status: 404, errorCode: 'recording.not_found', principalId: 'root', detail: { requesting_tenant: 'acme' } }]);
-    // The caller's own trail has the refused placement, with what was asked.
-    const mine = (await eventsOf('hold.create')).filter((e) => e.ref === 'g-1');
-    expect(mine).toMatchObject([{ outcome: 'denied', status: 404, detail: { cross_tenant_attempt: true, matter: 'M-x' } }]);
+    // The owner's event and the caller's share the request id: the operator can join them, the caller's tenant sees nothing.
+    expect(owner[0]!.httpRequestId).toBe(theirs.headers['x-request-id']);
+    // The caller's own trail has the refused placement, with what was asked — read as the tenant's
+    // auditor reads it, and exactly like the attempt on a ref nobody holds.
+    const trail = await json('GET', '/api/v1/audit/events?action=hold.create&limit=1000', KEYS.acmeAuditor);
+    expect(trail.status).toBe(200);
+    const visible = (JSON.parse(trail.body.toString()) as { items: Record<string, any>[] }).items;
+    const mine = visible.filter((e) => e.ref === 'g-1');
+    const control = visible.filter((e) => e.ref === 'g-nowhere');
+    expect(mine).toHaveLength(1);
+    expect(control).toHaveLength(1);
+    for (const f of ['detail', 'outcome', 'status', 'errorCode', 'recordingPk', 'copyId', 'origin', 'principalId', 'tenantId', 'action']) {
+      expect(mine[0]![f], f).toEqual(control[0]![f]);
+    }
+    expect(mine[0]).toMatchObject({ outcome: 'denied', status: 404, errorCode: 'recording.not_found', detail: { matter: 'M-x', reason: 'r' } });
+    expect(mine[0]!.detail).not.toHaveProperty('cross_tenant_attempt');
     expect(await gw.catalogDb.db.selectFrom('legal_holds').select('id').where('matter', '=', 'M-x').execute()).toEqual([]);
   });
 

@@ -22,6 +22,11 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
 const KEY_BY_ID = sql.raw(preparedMarker('api_key_by_id'));
 type KeyRow = Pick<ApiKeysTable, 'id' | 'tenant_id' | 'principal_id' | 'scopes' | 'key_hash' | 'revoked_at'>;
 
+function principalOf(row: KeyRow): Principal {
+  const scopes = (JSON.parse(row.scopes) as string[]).filter((s): s is Scope => (SCOPES as readonly string[]).includes(s));
+  return { id: row.principal_id, tenantId: row.tenant_id, scopes: new Set(scopes), kind: 'api_key', credentialId: row.id };
+}
+
 export interface StaticKey {
   id: string;
   tenant: string;
@@ -75,8 +80,21 @@ export class ApiKeyService {
     if (!row || row.revoked_at !== null || !timingSafeEqual(Buffer.from(row.key_hash, 'hex'), presented)) {
       throw new AppError('auth.invalid_token', 'the API key is not valid');
     }
-    const scopes = (JSON.parse(row.scopes) as string[]).filter((s): s is Scope => (SCOPES as readonly string[]).includes(s));
-    return { id: row.principal_id, tenantId: row.tenant_id, scopes: new Set(scopes), kind: 'api_key', credentialId: row.id };
+    return principalOf(row);
+  }
+
+  /**
+   * What a key id authenticates as now, without its secret: the configured key of that id, or the
+   * stored one if not revoked; null when neither (revoked, or gone from the configuration). For
+   * credentials used on the key's behalf after the request that presented it (media tickets).
+   */
+  async currentPrincipal(id: string): Promise<Principal | null> {
+    const st = this.statics.get(id);
+    if (st) return st.principal;
+    // The same statement as authenticate's (one prepared statement on PostgreSQL).
+    const [row] = (await sql<KeyRow>`${KEY_BY_ID} select id, tenant_id, principal_id, scopes, key_hash, revoked_at from api_keys where id = ${id}`.execute(this.db)).rows;
+    if (!row || row.revoked_at !== null) return null;
+    return principalOf(row);
   }
 
   /** Issues a key; the caller shows it once. Only its hash is kept. */

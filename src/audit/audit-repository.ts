@@ -73,7 +73,25 @@ const n = (v: number | string | null): number | null => (v === null ? null : Num
  */
 const SCAN_PAGE = 64;
 
-function toEvent(r: Selectable<AuditEventsTable>): AuditEvent {
+/**
+ * An event as read back. `detail` is stored as JSON text; a row whose text is not JSON was edited
+ * outside custodian (its hash no longer matches, and verify says so): it reads as `detail: null`
+ * with the stored text in `detailUnreadable`, so one tampered row never fails a read of the trail.
+ */
+export type ReadEvent = AuditEvent & { detailUnreadable?: string };
+
+/** The stored detail text as an object, or `unreadable` when it is not JSON (an edited row). */
+function parseDetail(text: string | null): { detail: Record<string, unknown> | null } | { detail: null; unreadable: string } {
+  if (text === null) return { detail: null };
+  try {
+    return { detail: JSON.parse(text) as Record<string, unknown> };
+  } catch {
+    return { detail: null, unreadable: text };
+  }
+}
+
+function toEvent(r: Selectable<AuditEventsTable>): ReadEvent {
+  const d = parseDetail(r.detail);
   return {
     seq: Number(r.seq),
     id: r.id,
@@ -98,14 +116,41 @@ function toEvent(r: Selectable<AuditEventsTable>): AuditEvent {
     clientIp: r.client_ip,
     userAgent: r.user_agent,
     relatedEventId: r.related_event_id,
-    detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
+    detail: d.detail,
     prevHash: r.prev_hash,
     hash: r.hash,
+    ...('unreadable' in d ? { detailUnreadable: d.unreadable } : {}),
   };
 }
 
+/** The hashed fields of a row, as stored: `detail` is hashed as text, so it is never parsed here. */
 function chainedOf(r: Selectable<AuditEventsTable>): ChainedFields {
-  return { ...toEvent(r), detail: r.detail };
+  return {
+    id: r.id,
+    occurredAt: r.occurred_at,
+    tenantId: r.tenant_id,
+    principalId: r.principal_id,
+    principalKind: r.principal_kind as ChainedFields['principalKind'],
+    callerId: r.caller_id,
+    requestId: r.request_id,
+    auditLogId: r.audit_log_id,
+    httpRequestId: r.http_request_id,
+    action: r.action,
+    ref: r.ref,
+    recordingPk: r.recording_pk,
+    copyId: r.copy_id,
+    origin: r.origin,
+    outcome: r.outcome as ChainedFields['outcome'],
+    status: n(r.status),
+    errorCode: r.error_code,
+    bytesSent: n(r.bytes_sent),
+    sha256: r.sha256,
+    clientIp: r.client_ip,
+    userAgent: r.user_agent,
+    relatedEventId: r.related_event_id,
+    detail: r.detail,
+    prevHash: r.prev_hash,
+  };
 }
 
 function toCheckpoint(r: Selectable<AuditCheckpointsTable>): Checkpoint {
@@ -124,7 +169,8 @@ function toCheckpoint(r: Selectable<AuditCheckpointsTable>): Checkpoint {
 /** The stored form of an event, field order as hashed (seq first, hash last). */
 export function storedEvent(r: Selectable<AuditEventsTable>): StoredEvent {
   const { prevHash, ...rest } = chainedOf(r);
-  return { seq: Number(r.seq), ...rest, prevHash, hash: r.hash };
+  // Key order as exports have always written it (`hash` before `prevHash`): consumers read fields by name.
+  return { seq: Number(r.seq), ...rest, hash: r.hash, prevHash };
 }
 
 /** Most events one group commit carries. */
@@ -383,7 +429,10 @@ export class AuditRepository {
     for await (const r of this.rows(-1, null, pageSize)) {
       const seq = Number(r.seq);
       if (r.prev_hash !== prev) return fail({ seq, id: r.id, reason: 'chain_break' });
-      if (chainHash(chainedOf(r)) !== r.hash) return fail({ seq, id: r.id, reason: 'hash_mismatch' });
+      if (chainHash(chainedOf(r)) !== r.hash) {
+        // The operator's walk says when the edit left text that is not even JSON.
+        return fail({ seq, id: r.id, reason: 'hash_mismatch', ...('unreadable' in parseDetail(r.detail) ? { detail: 'the stored detail is not valid JSON' } : {}) });
+      }
       // A checkpoint names a seq the chain went past without an event there: rows were removed or renumbered and the chain rebuilt.
       if (i < cps.length && cps[i]!.lastSeq < seq) {
         const c = cps[i]!;

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { decodeJwt } from 'jose';
 import { z } from 'zod';
-import { requireScope } from '../access/principal.js';
+import { type Principal, requireScope } from '../access/principal.js';
 import { identifier } from '../catalog/record.js';
 import type { Recording } from '../catalog/model.js';
 import type { AppDeps } from '../deps.js';
@@ -35,6 +36,28 @@ const evidenceJobParams = z.object({ job_id: z.string().regex(/^evjob_[0-9a-f-]{
 /** Above these, `mode: auto` builds the package as a background job instead of streaming it. */
 export const STREAM_MAX_RECORDINGS = 3;
 export const STREAM_MAX_KNOWN_BYTES = 32 * 1024 * 1024;
+
+/** The `exp` (ms since the epoch) of the request's bearer token, which the auth hook has just verified. */
+function bearerExpiry(req: FastifyRequest): number {
+  const token = /^Bearer[ ]+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const exp = token ? decodeJwt(token).exp : undefined;
+  // The verifier requires exp: a token without one never got here.
+  if (typeof exp !== 'number') throw new AppError('auth.invalid_token', 'the bearer token has no expiry');
+  return exp * 1000;
+}
+
+/**
+ * Whether the credential a ticket was issued to would still be let in by the auth hook: an API key
+ * still configured or stored and not revoked, still naming the same principal and tenant with a
+ * scope that reads recordings. A bearer token's ticket ends at the token's exp (capped at issue);
+ * it still needs a configured token verifier.
+ */
+async function issuerStillValid(deps: AppDeps, p: Principal): Promise<boolean> {
+  if (p.kind === 'jwt') return Boolean(deps.jwt);
+  if (!p.credentialId) return false;
+  const now = await deps.apiKeys.currentPrincipal(p.credentialId);
+  return now !== null && now.id === p.id && now.tenantId === p.tenantId && (now.scopes.has('recordings:read') || now.scopes.has('admin'));
+}
 
 /** Copy errors are carried by NoCopyOpened; clients get the last copy's error, as on the streaming path. */
 async function openOrThrow(...args: Parameters<typeof openRecording>) {
@@ -96,7 +119,9 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
         const rec = await resolveInTenant(deps, req, b.ref, clientGone(reply));
         req.audit.recordingPk = rec.id;
         refuseExpired(rec, b.ref);
-        const { secret, ticket } = await c.tickets.issue({ principal: p, recordingPk: rec.id, ref: b.ref, format: b.format, purpose: b.purpose });
+        // A ticket dies with the bearer token that asked for it, never later.
+        const { secret, ticket } = await c.tickets.issue({ principal: p, recordingPk: rec.id, ref: b.ref, format: b.format, purpose: b.purpose }, p.kind === 'jwt' ? { notAfter: bearerExpiry(req) } : {});
+        if (ticket.expiresAt <= ticket.issuedAt) throw new AppError('auth.expired_token', 'the bearer token has expired');
         req.audit.detail = { ...req.audit.detail, ticket_id: ticket.id, expires_at: new Date(ticket.expiresAt).toISOString() };
         const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 201 });
         reply.code(201).header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
@@ -123,10 +148,17 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
         const ticket = await c.tickets.use(req.query.t);
         if (!ticket) throw new AppError('auth.invalid_token', 'the media ticket is unknown, expired, used up or revoked');
         req.principal = ticket.principal;
-        const limit = await deps.rateLimiter.consume(`${ticket.principal.tenantId}:${ticket.principal.id}`);
-        if (!limit.ok) throw new AppError('access.rate_limited', `retry after ${limit.retryAfterS} s`, { headers: { 'Retry-After': String(limit.retryAfterS) } });
         req.audit.callerId = ticket.principal.id;
         req.audit.detail = { purpose: ticket.purpose, via: 'media_ticket', ticket_id: ticket.id, ticket_use: ticket.uses };
+        // The ticket is only as good as the credential that asked for it, checked as the auth hook
+        // would check it now: a revoked key's tickets die with it. The refusal is in the ticket's
+        // tenant's trail (the sealed claims say whose it was), with the recording it was for.
+        if (!(await issuerStillValid(deps, ticket.principal))) {
+          Object.assign(req.audit, { ref: ticket.recordingPk, recordingPk: ticket.recordingPk });
+          throw new AppError('auth.invalid_token', 'the credential that issued the media ticket is no longer valid');
+        }
+        const limit = await deps.rateLimiter.consume(`${ticket.principal.tenantId}:${ticket.principal.id}`);
+        if (!limit.ok) throw new AppError('access.rate_limited', `retry after ${limit.retryAfterS} s`, { headers: { 'Retry-After': String(limit.retryAfterS) } });
         const rangeHeader = req.headers.range;
         const range = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
         if (range) req.audit.detail.range = req.headers.range;
@@ -142,8 +174,10 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
       },
       async (req, reply) => {
         req.audit.callerId = req.principal!.id;
-        const revoked = await c.tickets.revoke(req.principal!, req.params.ticket_id);
-        req.audit.detail = { ticket_id: req.params.ticket_id, revoked };
+        // 204 whoever asks (idempotent; the id alone does not say whose ticket it is, so nor does
+        // the answer). The event records what the revocation can take effect on, not that a ticket died.
+        const takesEffect = await c.tickets.revoke(req.principal!, req.params.ticket_id);
+        req.audit.detail = { ticket_id: req.params.ticket_id, takes_effect: takesEffect };
         const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 204 });
         reply.code(204).header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
         return reply.send();

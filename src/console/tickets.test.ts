@@ -75,8 +75,9 @@ describe('media tickets (sealed)', () => {
   it('are revoked everywhere, by their principal or an admin of the same tenant only', async () => {
     const { a, b } = instances({ maxUses: 100 });
     const { secret, ticket } = await a.issue({ principal: alice, ...base });
-    await b.revoke(bob, ticket.id);
-    await b.revoke(gary, ticket.id); // admin, but of another tenant
+    // What each revocation can take effect on: the caller's own tickets, or (an admin) any of its tenant's.
+    expect(await b.revoke(bob, ticket.id)).toBe('if_own_ticket');
+    expect(await b.revoke(gary, ticket.id)).toBe('if_ticket_of_tenant'); // admin, but of another tenant
     expect(await a.use(secret)).not.toBeNull();
     expect(await b.use(secret)).not.toBeNull();
     await b.revoke(alice, ticket.id);

@@ -11,6 +11,10 @@ import type { AudioFormat } from '../media/format.js';
  * recording, one output format and one purpose of access. The ticket is a bearer secret for one
  * playback session of that recording, nothing else.
  *
+ * The credential that asked for it bounds it too: a ticket never outlives its bearer token's `exp`
+ * (capped at issue), and the play route checks an API key's ticket against the key as it stands
+ * (revoked, or gone from the configuration: refused), as the auth hook checks the key itself.
+ *
  * A ticket is **sealed, not stored**: its claims are encrypted and authenticated with AES-256-GCM
  * under a key every instance shares (ticket-key.ts: a data key of the key service, kept wrapped in
  * the catalog), so any instance behind a load balancer can check it — no sticky routing. Forging
@@ -41,6 +45,9 @@ export interface MediaTicket {
   /** Requests served with it by this instance, this one included. */
   uses: number;
 }
+
+/** What a revocation takes effect on: the revoking principal's own ticket, or (an admin) any ticket of its tenant. */
+export type RevocationScope = 'if_own_ticket' | 'if_ticket_of_tenant';
 
 export interface TicketRevocations {
   revoke(r: { ticketId: string; tenantId: string; principalId: string; admin: boolean; until: number }): Promise<void>;
@@ -114,9 +121,15 @@ export class MediaTicketStore {
     return TICKET_RE.test(s);
   }
 
-  async issue(t: Omit<MediaTicket, 'id' | 'issuedAt' | 'firstUseBy' | 'expiresAt' | 'uses'>): Promise<{ secret: string; ticket: MediaTicket }> {
+  /**
+   * Seals a ticket. `notAfter` (ms since the epoch) caps its life: a ticket issued to a bearer token
+   * dies with the token (its `exp`), never later. One whose cap has passed is dead on issue
+   * (`expiresAt <= issuedAt`).
+   */
+  async issue(t: Omit<MediaTicket, 'id' | 'issuedAt' | 'firstUseBy' | 'expiresAt' | 'uses'>, opts: { notAfter?: number } = {}): Promise<{ secret: string; ticket: MediaTicket }> {
     const now = this.now();
-    const ticket: MediaTicket = { ...t, id: `mtk_${randomUUID()}`, issuedAt: now, firstUseBy: now + this.firstUseMs, expiresAt: now + this.lifetimeMs, uses: 0 };
+    const expiresAt = Math.min(now + this.lifetimeMs, opts.notAfter ?? Infinity);
+    const ticket: MediaTicket = { ...t, id: `mtk_${randomUUID()}`, issuedAt: now, firstUseBy: Math.min(now + this.firstUseMs, expiresAt), expiresAt, uses: 0 };
     const p = t.principal;
     const claims: Sealed = { v: 1, i: ticket.id, t: p.tenantId, p: p.id, k: p.kind, c: p.credentialId, s: [...p.scopes], r: t.recordingPk, f: t.ref, m: t.format, u: t.purpose, ia: now, fu: ticket.firstUseBy, ex: ticket.expiresAt };
     const iv = randomBytes(12);
@@ -175,10 +188,14 @@ export class MediaTicketStore {
   /**
    * Revokes a ticket by its public id, for every instance. Only a revocation by the ticket's own
    * principal (or an admin of its tenant) takes effect: the row records who asked, checked at use.
+   * A ticket is sealed, not stored, so its id alone does not say whose it is: what is returned is
+   * what this revocation can take effect on — the caller's own ticket, or (an admin) any ticket
+   * of its tenant — not a claim that a ticket was revoked.
    */
-  async revoke(principal: Principal, id: string): Promise<boolean> {
-    await this.revocations.revoke({ ticketId: id, tenantId: principal.tenantId, principalId: principal.id, admin: principal.scopes.has('admin'), until: this.now() + this.lifetimeMs });
-    return true;
+  async revoke(principal: Principal, id: string): Promise<RevocationScope> {
+    const admin = principal.scopes.has('admin');
+    await this.revocations.revoke({ ticketId: id, tenantId: principal.tenantId, principalId: principal.id, admin, until: this.now() + this.lifetimeMs });
+    return admin ? 'if_ticket_of_tenant' : 'if_own_ticket';
   }
 
   async sweep(): Promise<void> {

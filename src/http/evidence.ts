@@ -20,9 +20,12 @@ export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: st
   } catch (e) {
     if (isAppError(e) && e.code === 'recording.not_found') {
       // Same answer as "does not exist", but the attempt is evidence for the owner too.
+      // Only the owner's trail learns of it: nothing on the caller's request changes (its own
+      // event, which its tenant's auditors read, must be that of an unknown ref — product.md
+      // principle 4). The owner's event carries the caller's request id (httpRequestId), so the
+      // operator can join the two.
       const owners = await deps.recordings.otherTenantsHoldingRef(ref, tenantId);
       if (owners.length) {
-        req.audit.detail = { ...req.audit.detail, cross_tenant_attempt: true };
         for (const owner of owners) {
           // A failed write must not change the caller's answer: an unknown ref is a 404 whatever
           // the trail does (the error handler logs its own failed write), so this one is too —

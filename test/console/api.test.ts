@@ -114,6 +114,33 @@ describe('console API: media tickets, waveform, evidence packages', () => {
     const r = await raw(gw.url + t.media_url, { headers: { range: 'bytes=0-43' } });
     expect(r.status).toBe(206);
     expect(r.body.subarray(0, 4).toString()).toBe('RIFF');
+    const theirs = (await gw.deps.auditRepo.query({ tenantId: 'globex', action: 'media_ticket.revoke', limit: 1000 })).items.filter((e) => e.detail?.ticket_id === t.ticket_id);
+    expect(theirs).toHaveLength(1);
+    expect(theirs[0]!.detail).not.toHaveProperty('revoked');
+  });
+
+  it('a revocation by someone who is neither the owner nor an admin is answered like any (204) and recorded as what it is: no claim that the ticket was revoked', async () => {
+    const t = json(await call('POST', '/api/v1/media-tickets', CONSOLE_KEY, { ref: 'v_2001', purpose: 'x' }));
+    const byBob = await call('DELETE', `/api/v1/media-tickets/${t.ticket_id}`, KEYS.acmeReader2);
+    expect(byBob.status).toBe(204);
+    // Not bob's ticket, and bob is no admin: it still plays.
+    expect((await raw(gw.url + t.media_url, { headers: { range: 'bytes=0-43' } })).status).toBe(206);
+    const bobs = await gw.deps.auditRepo.byId(byBob.headers['x-audit-event-id'] as string);
+    expect(bobs).toMatchObject({ action: 'media_ticket.revoke', principalId: 'bob', outcome: 'completed', status: 204 });
+    expect(bobs!.detail).toEqual({ ticket_id: t.ticket_id, takes_effect: 'if_own_ticket' });
+
+    // The owner's revocation: the same record, and the ticket is dead.
+    const byOwner = await call('DELETE', `/api/v1/media-tickets/${t.ticket_id}`);
+    expect(byOwner.status).toBe(204);
+    expect((await gw.deps.auditRepo.byId(byOwner.headers['x-audit-event-id'] as string))!.detail).toEqual({ ticket_id: t.ticket_id, takes_effect: 'if_own_ticket' });
+    expect((await raw(gw.url + t.media_url)).status).toBe(401);
+
+    // An admin of the tenant revokes any of its tickets.
+    const t2 = json(await call('POST', '/api/v1/media-tickets', CONSOLE_KEY, { ref: 'v_2001', purpose: 'x' }));
+    const byAdmin = await call('DELETE', `/api/v1/media-tickets/${t2.ticket_id}`, KEYS.acmeAdmin);
+    expect(byAdmin.status).toBe(204);
+    expect((await gw.deps.auditRepo.byId(byAdmin.headers['x-audit-event-id'] as string))!.detail).toEqual({ ticket_id: t2.ticket_id, takes_effect: 'if_ticket_of_tenant' });
+    expect((await raw(gw.url + t2.media_url)).status).toBe(401);
   });
 
   it('waveform: both sides of a stereo call, G.729 through the transcoder, bad input refused', async () => {
