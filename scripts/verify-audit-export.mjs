@@ -1,24 +1,63 @@
 #!/usr/bin/env node
 // Verifies a custodian audit export offline (docs/AUDIT.md). Plain Node >= 18, no dependencies:
 //
-//   node verify-audit-export.mjs export.jsonl [--pubkey pinned.pem]
+//   node verify-audit-export.mjs export.jsonl --pubkey pinned.pem      (or --pubkey=pinned.pem)
+//
+// The trusted public key is required: pinned.pem is the gateway's signing key obtained outside the
+// export (public_key of GET /api/v1/audit/signing-key, checked against the fingerprint its operator
+// publishes). The manifest carries a key too, but anyone who edits the export can re-sign it with
+// their own, so that key proves nothing by itself and is never what the signature is checked with.
 //
 // Checks, streaming the file: every event's hash recomputed from its fields; the links between
 // events (when the export is contiguous); the SHA-256 of every byte before the manifest line; the
-// manifest's counts and bounds; its Ed25519 signature (with the key in the manifest, which must
-// be the pinned key when --pubkey is given). Exit 0 when all hold, 1 at the first failure, 2 on
-// usage errors. Prints one JSON line either way.
+// manifest's counts and bounds; its Ed25519 signature, with the trusted key (the manifest's key must
+// be that key). Exit 0 when all hold, 1 at the first failure (one JSON line on stdout either way);
+// 2 on usage errors (no key, an unreadable key, an unknown option: one line on stderr).
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 
-const args = process.argv.slice(2);
-const file = args.find((a) => !a.startsWith('--'));
-const pinIdx = args.indexOf('--pubkey');
-const pinned = pinIdx >= 0 ? args[pinIdx + 1] : undefined;
-if (!file || (pinIdx >= 0 && !pinned)) {
-  process.stderr.write('usage: node verify-audit-export.mjs export.jsonl [--pubkey pinned.pem]\n');
+const HOW =
+  'pass the export and the trusted key: node verify-audit-export.mjs export.jsonl --pubkey pinned.pem ' +
+  '(pinned.pem: the public_key of GET /api/v1/audit/signing-key, scope audit:read, whose fingerprint matches the one the operator published)';
+
+function usage(problem) {
+  process.stderr.write(`verify-audit-export: ${problem}; ${HOW}\n`);
   process.exit(2);
 }
+
+const files = [];
+let pinned;
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  let value;
+  if (a === '--pubkey') {
+    value = argv[++i];
+    if (value === undefined || value === '') usage('--pubkey needs a file');
+  } else if (a.startsWith('--pubkey=')) {
+    value = a.slice('--pubkey='.length);
+    if (value === '') usage('--pubkey needs a file');
+  } else if (a.startsWith('-')) {
+    usage(`unknown option ${JSON.stringify(a)}`);
+  } else {
+    files.push(a);
+    continue;
+  }
+  if (pinned !== undefined) usage('--pubkey given twice');
+  pinned = value;
+}
+if (files.length !== 1) usage(files.length ? `one export at a time, got ${files.length}` : 'no export file given');
+if (pinned === undefined) usage('no trusted key given (the key inside the export proves nothing by itself)');
+const file = files[0];
+
+let pinnedKey;
+try {
+  pinnedKey = createPublicKey(readFileSync(pinned));
+} catch (e) {
+  usage(`cannot read the trusted key ${JSON.stringify(pinned)} as a PEM public key (${e.code ?? e.message})`);
+}
+if (pinnedKey.asymmetricKeyType !== 'ed25519') usage(`the trusted key ${JSON.stringify(pinned)} is not an Ed25519 public key`);
+const pinnedDer = pinnedKey.export({ type: 'spki', format: 'der' });
 
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 
@@ -94,15 +133,16 @@ try {
 }
 if (line.type !== 'manifest' || manifest.format !== 'custodian.audit-export.v1') fail('no_manifest');
 
-// The signature, with the manifest's key; that key must be the one pinned out of band.
-const key = createPublicKey(manifest.public_key);
-if (key.asymmetricKeyType !== 'ed25519') fail('not_ed25519');
-const fingerprint = 'sha256:' + sha256(key.export({ type: 'spki', format: 'der' }));
-if (pinned) {
-  const pin = createPublicKey(readFileSync(pinned));
-  if (!pin.export({ type: 'spki', format: 'der' }).equals(key.export({ type: 'spki', format: 'der' }))) fail('key_not_pinned', { fingerprint });
+// The signature, checked with the trusted key; the manifest's own key must be that key.
+let key;
+try {
+  key = createPublicKey(manifest.public_key);
+} catch {
+  fail('key_not_pinned', { fingerprint: null });
 }
-if (!verify(null, Buffer.from(line.manifest, 'utf8'), key, Buffer.from(line.signature, 'base64'))) fail('bad_signature', { fingerprint });
+const fingerprint = 'sha256:' + sha256(key.export({ type: 'spki', format: 'der' }));
+if (!pinnedDer.equals(key.export({ type: 'spki', format: 'der' }))) fail('key_not_pinned', { fingerprint });
+if (!verify(null, Buffer.from(line.manifest, 'utf8'), pinnedKey, Buffer.from(String(line.signature), 'base64'))) fail('bad_signature', { fingerprint });
 
 const linesSha = digest.digest('hex');
 if (linesSha !== manifest.lines_sha256) fail('lines_sha256_mismatch', { expected: manifest.lines_sha256, actual: linesSha });
@@ -122,6 +162,6 @@ process.stdout.write(
     scope: manifest.scope,
     key_id: manifest.key_id,
     fingerprint,
-    pinned: !!pinned,
+    pinned: true,
   }) + '\n',
 );

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,13 @@ const SCRIPT = join(ROOT, 'scripts', 'verify-audit-export.mjs');
 function verifyOffline(file: string, pubkey?: string): { code: number | null; out: Record<string, unknown> } {
   const r = spawnSync(process.execPath, [SCRIPT, file, ...(pubkey ? ['--pubkey', pubkey] : [])], { encoding: 'utf8', cwd: '/' });
   return { code: r.status, out: JSON.parse(r.stdout.trim().split('\n').pop() || '{}') };
+}
+
+/** The script with any arguments: exit code, its one JSON line (if any) and stderr. */
+function runVerifier(...args: string[]): { code: number | null; out: Record<string, unknown> | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [SCRIPT, ...args], { encoding: 'utf8', cwd: '/' });
+  const last = r.stdout.trim().split('\n').pop();
+  return { code: r.status, out: last ? JSON.parse(last) : null, stdout: r.stdout, stderr: r.stderr };
 }
 
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
@@ -170,10 +177,76 @@ describe.each(await usableCatalogs())('audit export and offline verification on 
     expect(tampered('deleted', (ls) => ls.filter((_l, j) => j !== 3))).toMatchObject({ code: 1, out: { reason: 'lines_sha256_mismatch' } });
     expect(tampered('manifest', (ls) => ls.map((l, j) => (j === ls.length - 1 ? l.replace(/\\"count\\":\d+/, '\\"count\\":1') : l)))).toMatchObject({ code: 1, out: { reason: 'bad_signature' } });
     expect(tampered('no-manifest', (ls) => ls.slice(0, -1))).toMatchObject({ code: 1, out: { reason: 'no_manifest' } });
-    // Signed by someone else's key: fine by itself, refused against the pinned key.
+    // Checked against a key other than the one that signed it: refused.
     const other = join(gw.dir, 'other.pem');
     execFileSync('sh', ['-c', `openssl genpkey -algorithm ed25519 | openssl pkey -pubout > ${other}`]);
     expect(verifyOffline(file, other)).toMatchObject({ code: 1, out: { reason: 'key_not_pinned' } });
+  });
+
+  it('a forged export (an event edited, re-hashed, re-signed with another key) never gets ok:true: the trusted key is required, however the flag is spelt', () => {
+    const file = join(gw.dir, 'all.jsonl');
+    const ls = lines(file);
+    const fields = ['v1', 'id', 'occurredAt', 'tenantId', 'principalId', 'principalKind', 'callerId', 'requestId', 'auditLogId', 'httpRequestId', 'action', 'ref', 'recordingPk', 'copyId', 'origin', 'outcome', 'status', 'errorCode', 'bytesSent', 'sha256', 'clientIp', 'userAgent', 'relatedEventId', 'detail', 'prevHash'];
+    const events = ls.slice(0, -1).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const hashOf = (e: Record<string, unknown>) => createHash('sha256').update(JSON.stringify(fields.map((k) => (k === 'v1' ? 'v1' : e[k])))).digest('hex');
+    // Event 0 is now someone else's action; every hash and link after it is recomputed, as a forger holding the file would.
+    events[0]!.principalId = 'someone-else';
+    events.forEach((e, i) => {
+      if (i > 0) e.prevHash = events[i - 1]!.hash;
+      e.hash = hashOf(e);
+    });
+    const body = events.map((e) => JSON.stringify(e) + '\n').join('');
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const forgerPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const text = JSON.stringify({
+      ...manifestOf(file),
+      first_hash: events[0]!.hash,
+      last_hash: events.at(-1)!.hash,
+      lines_sha256: createHash('sha256').update(body).digest('hex'),
+      key_id: 'sha256:' + createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex'),
+      public_key: forgerPem,
+    });
+    const forged = join(gw.dir, 'forged.jsonl');
+    writeFileSync(forged, body + JSON.stringify({ type: 'manifest', manifest: text, signature: sign(null, Buffer.from(text), privateKey).toString('base64') }) + '\n');
+    const forgerKey = join(gw.dir, 'forger.pem');
+    writeFileSync(forgerKey, forgerPem);
+    // The forgery is perfect against its own key: only the trusted key can tell.
+    expect(runVerifier(forged, '--pubkey', forgerKey)).toMatchObject({ code: 0, out: { ok: true } });
+
+    // Against the trusted key, both spellings refuse it.
+    expect(runVerifier(forged, '--pubkey', pinned)).toMatchObject({ code: 1, out: { ok: false, reason: 'key_not_pinned' } });
+    expect(runVerifier(forged, `--pubkey=${pinned}`)).toMatchObject({ code: 1, out: { ok: false, reason: 'key_not_pinned' } });
+    expect(runVerifier(`--pubkey=${pinned}`, forged)).toMatchObject({ code: 1, out: { ok: false, reason: 'key_not_pinned' } });
+    // The genuine export passes with either spelling.
+    expect(runVerifier(file, `--pubkey=${pinned}`)).toMatchObject({ code: 0, out: { ok: true, pinned: true } });
+    expect(runVerifier(file, '--pubkey', pinned)).toMatchObject({ code: 0, out: { ok: true, pinned: true } });
+
+    // No key, a misspelt flag, a flag without its value, an unknown flag, two exports, an unreadable or
+    // non-Ed25519 key: usage errors (exit 2), never ok:true, one line saying what to pass and where the key comes from.
+    const notKey = join(gw.dir, 'not-a-key.pem');
+    writeFileSync(notKey, 'hello\n');
+    for (const args of [
+      [forged],
+      [file],
+      [forged, '--pubkey-file', pinned],
+      [forged, '--pubkey'],
+      [forged, '--pubkey='],
+      [forged, '--pubkey', pinned, '--no-pin'],
+      [forged, '-k', pinned],
+      [forged, forged, '--pubkey', pinned],
+      [forged, '--pubkey', pinned, '--pubkey', forgerKey],
+      [forged, '--pubkey', join(gw.dir, 'no-such.pem')],
+      [forged, '--pubkey', notKey],
+      ['--pubkey', pinned],
+    ]) {
+      const r = runVerifier(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout, args.join(' ')).not.toContain('"ok":true');
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(/--pubkey/);
+      expect(r.stderr, args.join(' ')).toMatch(/GET \/api\/v1\/audit\/signing-key/);
+      expect(r.stderr, args.join(' ')).toMatch(/fingerprint/);
+    }
   });
 
   it('the equivalent openssl and coreutils commands of docs/AUDIT.md verify the signature and the digest', () => {

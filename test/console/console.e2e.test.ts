@@ -1,16 +1,46 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGateway } from '../support/gateway.js';
-import { AUDIO } from '../support/gateway.js';
-import { CHROMIUM, CHROMIUM_ARGS, CONSOLE_KEY, ROOT, chromiumAvailable, ensureConsoleBuilt, startConsoleGateway, unzip, verifyPackage } from './support.js';
+import { AUDIO, bearer } from '../support/gateway.js';
+import { raw } from '../support/http.js';
+import { CHROMIUM, CHROMIUM_ARGS, CONSOLE_KEY, ROOT, chromiumAvailable, ensureConsoleBuilt, followReadme, readmeToolsAvailable, startConsoleGateway, unzip, verifyPackage } from './support.js';
 
 const RUN = chromiumAvailable();
 const PURPOSE = 'Case 2024-117: billing dispute review';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * What a forger with the package can do with standard tools: swap a recording, generate a key of
+ * their own, write its fingerprint wherever the package names one (README.txt, manifest.json), then
+ * rebuild SHA256SUMS and its digest and sign that. Nothing inside the result betrays it.
+ */
+function resignWithAnotherKey(files: Map<string, Buffer>, oldFingerprint: string): Map<string, Buffer> {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const newFingerprint = sha256(publicKey.export({ type: 'spki', format: 'der' }));
+  const out = new Map(files);
+  out.set('public-key.pem', Buffer.from(publicKey.export({ type: 'spki', format: 'pem' }).toString()));
+  const original = [...out.keys()].find((n) => /^recordings\/[^/]+\/original\./.test(n))!;
+  const oldSha = sha256(out.get(original)!);
+  out.set(original, readFileSync(join(AUDIO, 'call_mono_pcm16_8k.wav')));
+  const newSha = sha256(out.get(original)!);
+  for (const n of ['README.txt', 'manifest.json']) out.set(n, Buffer.from(out.get(n)!.toString().replaceAll(oldFingerprint, newFingerprint).replaceAll(oldSha, newSha)));
+  const sums = out
+    .get('SHA256SUMS')!
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => l.slice(66))
+    .map((n) => `${sha256(out.get(n)!)}  ${n}\n`)
+    .join('');
+  out.set('SHA256SUMS', Buffer.from(sums));
+  out.set('SHA256SUMS.sha256', Buffer.from(`${sha256(Buffer.from(sums))}  SHA256SUMS\n`));
+  out.set('SHA256SUMS.sha256.sig', sign(null, out.get('SHA256SUMS.sha256')!, privateKey));
+  return out;
+}
 
 /**
  * The console end to end: the real gateway with its filesystem archive and ffmpeg, the built
@@ -23,6 +53,7 @@ describe.skipIf(!RUN)('auditor console in headless Chromium', () => {
   let page: Page;
   let work: string;
   let shots: string;
+  let evidenceZip: Buffer | undefined;
   const cspViolations: string[] = [];
   const consoleErrors: string[] = [];
   const mediaResponses: { status: number; range: string | undefined }[] = [];
@@ -208,7 +239,10 @@ describe.skipIf(!RUN)('auditor console in headless Chromium', () => {
     expect(await page.locator('#zip-sha').textContent()).toBe(sha256(zip));
     await shot('05-evidence');
 
-    const { manifest, fingerprint } = verifyPackage(await unzip(zip), join(work, 'evidence'));
+    evidenceZip = zip;
+    // The key is checked against the fingerprint the gateway publishes, never the one written in the package.
+    const published = JSON.parse((await raw(`${gw.url}/api/v1/evidence/public-key`, { headers: bearer(CONSOLE_KEY) })).body.toString()).public_key_sha256;
+    const { manifest, fingerprint } = verifyPackage(await unzip(zip), join(work, 'evidence'), published);
     expect(fingerprint).toBe(keyId);
     expect(manifest).toMatchObject({ purpose: PURPOSE, complete: true, created_by: { principal: 'carol', tenant: 'acme' }, audit_chain: { ok: true } });
     const byCall = Object.fromEntries(manifest.recordings.map((r: any) => [r.call_id, r]));
@@ -219,6 +253,39 @@ describe.skipIf(!RUN)('auditor console in headless Chromium', () => {
     const exports = (await acmeEvents()).filter((e) => e.action === 'recording.export' && (e.detail as any)?.package_id === manifest.package_id);
     expect(exports).toHaveLength(4);
     for (const e of exports) expect(e.detail).toMatchObject({ purpose: PURPOSE, mode: 'job' });
+  });
+
+  it("a recipient following the package's README.txt rejects a package with an added file, and one re-signed with another key", async () => {
+    expect(evidenceZip, 'the evidence test above downloads the package').toBeDefined();
+    const published = JSON.parse((await raw(`${gw.url}/api/v1/evidence/public-key`, { headers: bearer(CONSOLE_KEY) })).body.toString()).public_key_sha256 as string;
+    const files = await unzip(evidenceZip!);
+    const readme = files.get('README.txt')!.toString();
+    // The fingerprint the package carries is labelled as its own claim, never as the value to compare with.
+    expect(readme).toContain('GET /api/v1/evidence/public-key');
+    expect(readme).toMatch(/proves nothing by itself/);
+    expect(readme).not.toMatch(/must print [0-9a-f]{64}/);
+    const tools = readmeToolsAvailable();
+    expect(tools || process.env.CI !== 'true', 'bash, openssl and coreutils are needed under CI=true').toBe(true);
+
+    // An added file (a fabricated transcript, a whole fabricated recording): sha256sum -c alone passes them.
+    const id = (JSON.parse(files.get('manifest.json')!.toString()).recordings[0] as { id: string }).id;
+    const added = new Map(files);
+    added.set(`recordings/${id}/transcript.txt`, Buffer.from('Agent: your refund is approved.\n'));
+    added.set('recordings/fabricated/original.wav', readFileSync(join(AUDIO, 'call_mono_pcm16_8k.wav')));
+    expect(() => verifyPackage(added, join(work, 'added'), published)).toThrow(/transcript\.txt: not in SHA256SUMS/);
+    if (tools) {
+      // The README's own steps catch it: every sha256sum line says OK, the file-list step does not.
+      expect(() => followReadme(added, join(work, 'added-readme'), published)).toThrow(/README step failed \(exit 1\): find \. -type f[^]*< recordings\/[^\n]*transcript\.txt/);
+    }
+
+    // Re-signed with another key, its fingerprint written into README.txt and manifest.json: perfect against itself...
+    const forged = resignWithAnotherKey(files, published);
+    const self = verifyPackage(forged, join(work, 'forged-self'));
+    expect(self.fingerprint).not.toBe(published);
+    expect(forged.get('README.txt')!.toString()).toContain(self.fingerprint);
+    // ...and refused against the fingerprint obtained from the gateway.
+    expect(() => verifyPackage(forged, join(work, 'forged'), published)).toThrow(/not the trusted key/);
+    if (tools) expect(() => followReadme(forged, join(work, 'forged-readme'), published)).toThrow(/README step failed: the key's fingerprint is [0-9a-f]{64}, the trusted one/);
   });
 
   it('shows the audit trail of a recording and the chain verdict', async () => {

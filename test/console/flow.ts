@@ -77,7 +77,9 @@ export async function exportEvidence(d: ConsoleDriver, gw: TestGateway, workDir:
   expect(file.name).toMatch(/^evidence-[0-9a-f-]{36}\.zip$/);
   await d.waitFor((sha) => document.querySelector('#zip-sha')?.textContent === sha, sha256(file.data));
   if (screenshot) await d.screenshot(screenshot);
-  const { manifest } = verifyPackage(await unzip(file.data), workDir);
+  // The recipient's trusted fingerprint comes from the gateway, not from the package.
+  const published = ((await (await fetch(`${gw.url}/api/v1/evidence/public-key`, { headers: { authorization: `Bearer ${CONSOLE_KEY}` } })).json()) as { public_key_sha256: string }).public_key_sha256;
+  const { manifest } = verifyPackage(await unzip(file.data), workDir, published);
   expect(manifest).toMatchObject({ purpose: FLOW_PURPOSE, complete: true, created_by: { principal: 'carol', tenant: 'acme' }, audit_chain: { ok: true } });
   expect(manifest.recordings).toHaveLength(4);
   const g729 = manifest.recordings.find((r: { call_id: string }) => r.call_id === '2023-10-27T14:30:00Z-8923');

@@ -1,7 +1,8 @@
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, type ElementHandle, type Page, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import type { TestGateway } from '../support/gateway.js';
+import { raw } from '../support/http.js';
 import { CHROMIUM, CHROMIUM_ARGS, CONSOLE_KEY, chromiumAvailable, ensureConsoleBuilt, startConsoleGateway } from './support.js';
 
 const RUN = chromiumAvailable();
@@ -89,28 +90,84 @@ describe.skipIf(!RUN)('console idle logoff in headless Chromium', () => {
     expect(await storage()).toEqual({ key: null, session: 0, local: 0 });
   }
 
+  interface IssuedTicket {
+    ticket_id: string;
+    media_url: string;
+    /** The page's <audio> element (taken before Play: the logoff removes it from the page). */
+    audio: ElementHandle<HTMLAudioElement>;
+    /** The page's clock right after the click on Play (the last input without keepActive). */
+    clickedAt: number;
+  }
+
+  /**
+   * Opens v_2001 and plays it; returns the media ticket the console was issued (as the gateway
+   * answered it). With `keepActive`, input goes on while the player starts, so the idle logoff
+   * cannot come first.
+   */
+  async function playV2001(keepActive: boolean): Promise<IssuedTicket> {
+    await page.goto(`${gw.url}/console/#/recording/v_2001`);
+    await expect.poll(h1).toBe('2024-04-01T10:00:00Z-2001');
+    const audio = (await page.locator('audio').elementHandle()) as ElementHandle<HTMLAudioElement>;
+    const issued = page.waitForResponse((r) => r.url().endsWith('/api/v1/media-tickets') && r.request().method() === 'POST');
+    await page.getByRole('button', { name: 'Play' }).click();
+    const clickedAt = await page.evaluate(() => Date.now());
+    const ticket: IssuedTicket = { ...((await (await issued).json()) as Pick<IssuedTicket, 'ticket_id' | 'media_url'>), clickedAt, audio };
+    expect(ticket.ticket_id).toMatch(/\S/);
+    const played = async () => (await gw.deps.auditRepo.query({ tenantId: 'acme', action: 'recording.media', limit: 1000 })).items.some((e) => (e.detail as { ticket_id?: string } | null)?.ticket_id === ticket.ticket_id);
+    for (let i = 0; ; i++) {
+      if (await page.evaluate(() => (document.querySelector('audio')?.currentTime ?? 0) > 0.2)) break;
+      // On a loaded machine the transcoder may take longer to start than the idle limit: the logoff
+      // then comes while the player is still loading what the ticket serves — the same case.
+      if (!keepActive && (await h1()) === SIGN_IN && (await played())) break;
+      if (i > 150) throw new Error('the recording did not start playing');
+      if (keepActive) await page.mouse.move(100 + (i % 7) * 40, 200 + (i % 5) * 30);
+      await page.waitForTimeout(100);
+    }
+    expect(await played()).toBe(true);
+    // The ticket plays, with no credential but itself (unless the idle logoff already came).
+    if (keepActive) expect((await raw(gw.url + ticket.media_url, { headers: { range: 'bytes=0-99' } })).status).toBe(206);
+    return ticket;
+  }
+
+  /** The console revoked the ticket on its way out: the trail says so, and the ticket no longer plays. */
+  async function expectRevoked(ticket: IssuedTicket): Promise<void> {
+    const revocations = async () => (await gw.deps.auditRepo.query({ tenantId: 'acme', action: 'media_ticket.revoke', limit: 1000 })).items.filter((e) => (e.detail as { ticket_id?: string } | null)?.ticket_id === ticket.ticket_id);
+    await expect.poll(revocations, { timeout: 5_000 }).toHaveLength(1);
+    expect((await revocations())[0]).toMatchObject({ principalId: 'carol', status: 204 });
+    const replay = await raw(gw.url + ticket.media_url);
+    expect(replay.status).toBe(401);
+    expect(JSON.parse(replay.body.toString()).code).toBe('auth.invalid_token');
+  }
+
   it('the gateway publishes the setting to the console', async () => {
     const cfg = (await (await fetch(`${gw.url}/api/v1/console/config`)).json()) as Record<string, unknown>;
     expect(cfg).toEqual({ oidc: null, idle_logoff_ms: IDLE_MS });
   });
 
-  it('signs out after idle_logoff_ms without input, stopping the player, though a recording was playing', async () => {
+  it('signs out after idle_logoff_ms without input, stopping the player and revoking its media ticket, though a recording was playing', async () => {
     await signIn();
-    await page.goto(`${gw.url}/console/#/recording/v_2001`);
-    await expect.poll(h1).toBe('2024-04-01T10:00:00Z-2001');
-    await page.getByRole('button', { name: 'Play' }).click();
-    const lastInput = await page.evaluate(() => Date.now());
-    const audio = await page.locator('audio').elementHandle();
-    await page.waitForFunction(() => (document.querySelector('audio')?.currentTime ?? 0) > 0.2);
+    const ticket = await playV2001(false);
+    const lastInput = ticket.clickedAt;
     // Playing is not input: the session ends all the same, and the player with it.
     await expectSignedOutForIdleness();
+    // The ticket that was playing is revoked with the credential, before the credential was cleared.
+    await expectRevoked(ticket);
     const signedOutAfter = (await page.evaluate(() => Date.now())) - lastInput;
     expect(signedOutAfter).toBeGreaterThanOrEqual(IDLE_MS);
     expect(await page.locator('audio').count()).toBe(0);
-    expect(await audio!.evaluate((a: HTMLAudioElement) => ({ paused: a.paused, src: a.getAttribute('src') }))).toEqual({ paused: true, src: null });
+    expect(await ticket.audio.evaluate((a: HTMLAudioElement) => ({ paused: a.paused, src: a.getAttribute('src') }))).toEqual({ paused: true, src: null });
     // Going back to a signed-in page leads to the sign-in page, not to data.
     await page.goto(`${gw.url}/console/#/find`);
     await expect.poll(h1).toBe(SIGN_IN);
+  });
+
+  it('"Sign out" while a recording plays revokes its media ticket before the credential is gone', async () => {
+    await signIn();
+    const ticket = await playV2001(true);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(h1).toBe(SIGN_IN);
+    expect(await storage()).toEqual({ key: null, session: 0, local: 0 });
+    await expectRevoked(ticket);
   });
 
   it('keeps the session while there is input (mouse moves and key presses every 500 ms for 1.75 times the limit)', async () => {

@@ -142,18 +142,25 @@ export interface VerifiedPackage {
 }
 
 /**
- * Checks an evidence package the way its README tells a recipient to: the signature over
- * SHA256SUMS.sha256 with the enclosed public key, that file against SHA256SUMS, then every file
- * against SHA256SUMS (every file but the three is listed), in Node; and, where the tools exist,
- * literally with openssl and sha256sum.
+ * Checks an evidence package the way its README tells a recipient to: the enclosed key against a
+ * fingerprint obtained outside the package, the signature over SHA256SUMS.sha256 with that key,
+ * that file against SHA256SUMS, every file against SHA256SUMS, and that the package holds exactly
+ * the files SHA256SUMS lists (besides the three SHA256SUMS files) — in Node, then literally, running
+ * the README's own commands (followReadme) where openssl and sha256sum are installed.
+ *
+ * `trustedFingerprint` is the hex SHA-256 of the gateway's key as published outside the package
+ * (GET /api/v1/evidence/public-key, public_key_sha256). A caller that omits it must compare the
+ * returned `fingerprint` with such a value itself: the fingerprint written in the package proves nothing.
  */
-export function verifyPackage(files: Map<string, Buffer>, workDir: string): VerifiedPackage {
+export function verifyPackage(files: Map<string, Buffer>, workDir: string, trustedFingerprint?: string): VerifiedPackage {
   const signed = files.get('SHA256SUMS.sha256');
   const sig = files.get('SHA256SUMS.sha256.sig');
   const sums = files.get('SHA256SUMS');
   const pem = files.get('public-key.pem');
   if (!signed || !sig || !sums || !pem) throw new Error(`package lacks SHA256SUMS, its digest, signature or the key: ${[...files.keys()].join(', ')}`);
   const pub = createPublicKey(pem);
+  const fingerprint = createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex');
+  if (trustedFingerprint !== undefined && fingerprint !== trustedFingerprint) throw new Error(`public-key.pem is not the trusted key: fingerprint ${fingerprint}, trusted ${trustedFingerprint}`);
   if (!verifySignature(null, signed, pub, sig)) throw new Error('the signature over SHA256SUMS.sha256 does not verify');
   if (signed.toString() !== `${sha256(sums)}  SHA256SUMS\n`) throw new Error('SHA256SUMS.sha256 does not hold the digest of SHA256SUMS');
   const listed = new Map(
@@ -168,33 +175,84 @@ export function verifyPackage(files: Map<string, Buffer>, workDir: string): Veri
       }),
   );
   for (const [name, data] of files) {
-    if (name.startsWith('SHA256SUMS')) continue;
+    if (SUMS_FILES.has(name)) continue;
     if (listed.get(name) !== sha256(data)) throw new Error(`${name}: not in SHA256SUMS or digest differs`);
   }
   for (const name of listed.keys()) if (!files.has(name)) throw new Error(`${name} is listed but missing`);
-  const fingerprint = createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex');
 
-  // The README's commands, as written, when the tools are here.
-  const have = (cmd: string) => {
+  if (readmeToolsAvailable()) followReadme(files, workDir, trustedFingerprint ?? fingerprint);
+  return { files, manifest: JSON.parse(files.get('manifest.json')!.toString()), fingerprint };
+}
+
+const SUMS_FILES = new Set(['SHA256SUMS', 'SHA256SUMS.sha256', 'SHA256SUMS.sha256.sig']);
+
+/** Whether the README's commands can run here (bash, openssl, sha256sum and the usual coreutils). */
+export function readmeToolsAvailable(): boolean {
+  try {
+    execFileSync('bash', ['-c', 'command -v openssl && command -v sha256sum && command -v diff && command -v find'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Follows README.txt literally: unpacks the files into `workDir` (which must not exist yet or be
+ * empty), takes every command of its HOW TO VERIFY section (the lines indented by seven spaces) and
+ * runs it there with bash, judging its output as the README says: the key's fingerprint must be
+ * `trustedFingerprint` (obtained outside the package), the signature must verify, every sha256sum
+ * line must say OK (exit 0), and the file-list comparison must print nothing. Every step the README
+ * must have is required, and a command this function does not know fails it (the README changed:
+ * teach this function what the new step means). Throws naming the failed step.
+ */
+export function followReadme(files: Map<string, Buffer>, workDir: string, trustedFingerprint: string): void {
+  const readme = files.get('README.txt')?.toString();
+  if (!readme) throw new Error('package has no README.txt');
+  if (!readme.includes('HOW TO VERIFY')) throw new Error('README.txt has no HOW TO VERIFY section');
+  const section = readme.slice(readme.indexOf('HOW TO VERIFY'));
+  const commands = section
+    .split('\n')
+    .filter((l) => /^ {7}\S/.test(l))
+    .map((l) => l.trim());
+  // The README must never present the fingerprint it carries as the value to compare with.
+  if (/must print [0-9a-f]{64}/.test(readme)) throw new Error('README.txt tells the recipient to compare the key with a fingerprint printed inside the package');
+  mkdirSync(workDir, { recursive: true });
+  if (readdirSync(workDir).length) throw new Error(`${workDir} is not empty`);
+  for (const [name, data] of files) {
+    mkdirSync(join(workDir, name, '..'), { recursive: true });
+    writeFileSync(join(workDir, name), data);
+  }
+  const run = (cmd: string): string => {
     try {
-      execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
+      return execFileSync('bash', ['-c', cmd], { cwd: workDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      const err = e as { status?: number; stdout?: string; stderr?: string };
+      throw new Error(`README step failed (exit ${err.status}): ${cmd}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
     }
   };
-  if (have('openssl') && have('sha256sum')) {
-    mkdirSync(workDir, { recursive: true });
-    for (const [name, data] of files) {
-      mkdirSync(join(workDir, name, '..'), { recursive: true });
-      writeFileSync(join(workDir, name), data);
+  const seen = new Set<string>();
+  for (const cmd of commands) {
+    if (cmd.startsWith('openssl pkey -pubin -in public-key.pem -outform DER | sha256sum')) {
+      const fp = run(cmd).split(' ')[0];
+      if (fp !== trustedFingerprint) throw new Error(`README step failed: the key's fingerprint is ${fp}, the trusted one ${trustedFingerprint}: ${cmd}`);
+      seen.add('key');
+    } else if (cmd.startsWith('openssl pkeyutl -verify ')) {
+      const out = run(cmd);
+      if (!/Signature Verified Successfully/.test(out)) throw new Error(`README step failed: ${cmd}\n${out}`);
+      seen.add('signature');
+    } else if (cmd === 'sha256sum -c SHA256SUMS.sha256' || cmd === 'sha256sum -c SHA256SUMS') {
+      const out = run(cmd);
+      if (!out.trim().split('\n').every((l) => / OK$/.test(l))) throw new Error(`README step failed: ${cmd}\n${out}`);
+      seen.add(cmd);
+    } else if (cmd.startsWith('find . -type f ')) {
+      const out = run(cmd);
+      if (out !== '') throw new Error(`README step failed: ${cmd}\n${out}`);
+      seen.add('files');
+    } else {
+      throw new Error(`README.txt has a command followReadme does not know: ${cmd}`);
     }
-    const out = execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', 'public-key.pem', '-rawin', '-in', 'SHA256SUMS.sha256', '-sigfile', 'SHA256SUMS.sha256.sig'], { cwd: workDir }).toString();
-    if (!/Signature Verified Successfully/.test(out)) throw new Error(`openssl: ${out}`);
-    execFileSync('sha256sum', ['-c', '--strict', 'SHA256SUMS.sha256'], { cwd: workDir, stdio: 'pipe' });
-    execFileSync('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: workDir, stdio: 'pipe' });
-    const fp = execFileSync('sh', ['-c', 'openssl pkey -pubin -in public-key.pem -outform DER | sha256sum'], { cwd: workDir }).toString().split(' ')[0];
-    if (fp !== fingerprint) throw new Error('openssl fingerprint differs');
   }
-  return { files, manifest: JSON.parse(files.get('manifest.json')!.toString()), fingerprint };
+  for (const step of ['key', 'signature', 'sha256sum -c SHA256SUMS.sha256', 'sha256sum -c SHA256SUMS', 'files']) {
+    if (!seen.has(step)) throw new Error(`README.txt lacks the step "${step}"; its commands: ${commands.join(' | ')}`);
+  }
 }

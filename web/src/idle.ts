@@ -56,7 +56,7 @@ function expired(now = Date.now()): boolean {
   }
   if (now - lastInput < limitMs) return false;
   stop();
-  signOut(`Signed out after ${duration(limitMs)} without activity. Sign in again to continue.`);
+  void signOut(`Signed out after ${duration(limitMs)} without activity. Sign in again to continue.`);
   return true;
 }
 

@@ -1,6 +1,6 @@
 import './styles.css';
 import { type ApiError, selection, session, setUnauthorizedHandler } from './api.js';
-import { type Page, go, parseRoute, signOut } from './nav.js';
+import { type Page, go, isSigningOut, onBeforeSignOut, parseRoute, signOut } from './nav.js';
 import { h, replace } from './dom.js';
 import { auditPage } from './pages/audit.js';
 import { evidencePage } from './pages/evidence.js';
@@ -19,7 +19,7 @@ const PAGES: Record<string, { page: Page; title: string; signedIn: boolean }> = 
 };
 
 const app = document.getElementById('app')!;
-let cleanup: (() => void) | void;
+let cleanup: (() => void | Promise<void>) | void;
 let expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
 /** An OIDC access token is not renewed: when it expires, the console signs out and says why. */
@@ -27,7 +27,7 @@ function watchExpiry(): void {
   clearTimeout(expiryTimer);
   const at = session.key ? session.expiresAt : null;
   if (at === null) return;
-  const expired = () => signOut('Your organisation sign-in has expired. Sign in again.');
+  const expired = () => void signOut('Your organisation sign-in has expired. Sign in again.');
   if (at <= Date.now()) return expired();
   expiryTimer = setTimeout(expired, Math.min(at - Date.now(), 2 ** 31 - 1));
 }
@@ -53,12 +53,26 @@ function header(active: string): HTMLElement {
       'div',
       { class: 'who' },
       h('span', { class: 'who-name', title: `credential ${who.credential_id ?? ''}` }, `${who.principal} @ ${who.tenant}`),
-      h('button', { type: 'button', class: 'link', onclick: () => signOut() }, 'Sign out'),
+      h('button', { type: 'button', class: 'link', onclick: () => void signOut() }, 'Sign out'),
     ),
   );
 }
 
+/** Runs the current page's clean-up once; its promise (a ticket revocation) for sign-out to await. */
+function runCleanup(): Promise<void> {
+  const c = cleanup;
+  cleanup = undefined;
+  try {
+    return Promise.resolve(c?.()).catch(() => {});
+  } catch {
+    /* a page's clean-up must not stop navigation or sign-out */
+    return Promise.resolve();
+  }
+}
+
 function render(): void {
+  // A sign-out is under way (its clean-up is revoking the player's ticket): it navigates when done.
+  if (isSigningOut()) return;
   const route = parseRoute(location.hash);
   if (!PAGES[route.name]) {
     go(session.key ? 'find' : 'signin');
@@ -68,8 +82,8 @@ function render(): void {
   const wasSignedIn = !!session.key;
   watchExpiry();
   watchIdle();
-  // Just signed out (token expired, or idle): signOut's own navigation renders the sign-in page with its message.
-  if (wasSignedIn && !session.key) return;
+  // Just signing out (token expired, or idle): signOut's own navigation renders the sign-in page with its message.
+  if (isSigningOut() || (wasSignedIn && !session.key)) return;
   if (def.signedIn && !session.key) {
     go('signin');
     return;
@@ -78,11 +92,7 @@ function render(): void {
     go('find');
     return;
   }
-  try {
-    cleanup?.();
-  } catch {
-    /* a page's clean-up must not stop navigation */
-  }
+  void runCleanup();
   const main = h('main', { id: 'main', tabindex: -1 });
   replace(app, def.signedIn ? header(route.name) : null, main);
   document.title = `${def.title} · custodian console`;
@@ -98,7 +108,7 @@ function render(): void {
 setUnauthorizedHandler((e: ApiError) => {
   // Already signed out (e.g. a poll that went out after the idle logoff): keep that sign-out's message.
   if (!session.key) return;
-  signOut(e.code === 'auth.expired_token' ? 'Your sign-in has expired (the gateway answered auth.expired_token). Sign in again.' : `The gateway no longer accepts your credential (${e.code}). Sign in again.`);
+  void signOut(e.code === 'auth.expired_token' ? 'Your sign-in has expired (the gateway answered auth.expired_token). Sign in again.' : `The gateway no longer accepts your credential (${e.code}). Sign in again.`);
 });
 window.addEventListener('hashchange', render);
 window.addEventListener('selectionchange-custodian', () => {
@@ -110,7 +120,9 @@ document.querySelector('.skip-link')?.addEventListener('click', (ev) => {
   document.getElementById('main')?.focus();
 });
 // Leaving the page: tell the gateway the player's ticket is no longer needed.
-window.addEventListener('pagehide', () => cleanup?.());
+window.addEventListener('pagehide', () => void runCleanup());
+// Signing out (button, idle logoff, expiry, 401): the page's clean-up runs first, with the credential still there.
+onBeforeSignOut(runCleanup);
 
 async function boot(): Promise<void> {
   const settings = await consoleSettings();
@@ -119,7 +131,7 @@ async function boot(): Promise<void> {
   if (isOidcCallback(oidc)) {
     replace(app, h('main', { id: 'main', tabindex: -1 }, h('div', { class: 'center' }, h('p', { role: 'status' }, 'Finishing the sign-in…'))));
     const failure = await finishOidcSignIn(oidc).catch((e: Error) => `The sign-in could not be completed (${e.message}).`);
-    if (failure) signOut(failure, 'error');
+    if (failure) void signOut(failure, 'error');
     else go('find');
     return;
   }

@@ -37,7 +37,7 @@ function channelName(c: number, n: number): string {
  * the waveform of every channel (stereo recordings: both sides), and — for stereo — listening to
  * one side. Played through the gateway's media path, so G.729/GSM arrive as PCM WAV.
  */
-export function createPlayer(rec: RecordingMeta): { el: HTMLElement; destroy(): void } {
+export function createPlayer(rec: RecordingMeta): { el: HTMLElement; destroy(): Promise<void> } {
   const audio = h('audio', { controls: true, preload: 'none', class: 'audio', 'aria-label': 'Recording audio' });
   const status = h('div', { class: 'status-slot', 'aria-live': 'polite' });
   const info = h('p', { class: 'muted player-info' });
@@ -51,6 +51,8 @@ export function createPlayer(rec: RecordingMeta): { el: HTMLElement; destroy(): 
   if (expired) play.disabled = true;
 
   let ticket: Ticket | null = null;
+  /** The credential the ticket was issued to: only its owner (or an admin) can revoke it, and the session may be clearing. */
+  let ticketKey: string | null = null;
   let peaks: Peaks | null = null;
   let canvases: HTMLCanvasElement[] = [];
   let raf = 0;
@@ -125,7 +127,15 @@ export function createPlayer(rec: RecordingMeta): { el: HTMLElement; destroy(): 
   });
 
   const issue = async () => {
-    ticket = await json<Ticket>('POST', '/api/v1/media-tickets', { ref: rec.id, format: 'wav', purpose: session.purpose });
+    const key = session.key;
+    const issued = await json<Ticket>('POST', '/api/v1/media-tickets', { ref: rec.id, format: 'wav', purpose: session.purpose });
+    // Closed (navigation, sign-out) while the ticket was being issued: it is not needed, revoke it at once.
+    if (destroyed) {
+      if (key) void revokeTicket(issued, key);
+      throw new Error('The player was closed.');
+    }
+    ticket = issued;
+    ticketKey = key;
     audio.src = ticket.media_url;
   };
 
@@ -251,12 +261,30 @@ export function createPlayer(rec: RecordingMeta): { el: HTMLElement; destroy(): 
       audio.removeAttribute('src');
       audio.load();
       void graph?.ctx.close();
-      if (ticket && session.key) {
-        // keepalive: the revocation still goes out when the tab is closing.
-        void fetch(`/api/v1/media-tickets/${ticket.ticket_id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${session.key}` }, keepalive: true, credentials: 'omit' }).catch(() => {});
-      }
+      const [t, key] = [ticket, ticketKey];
       ticket = null;
+      ticketKey = null;
+      // With the key the ticket was issued to (sign-out calls this before it clears the session).
+      return t && key ? revokeTicket(t, key) : Promise.resolve();
     },
   };
+}
+
+/**
+ * DELETE /api/v1/media-tickets/{id}, resolved when the gateway answered (or could not be reached:
+ * never rejects). keepalive: the revocation still goes out when the tab is closing.
+ */
+function revokeTicket(t: Ticket, key: string): Promise<void> {
+  return fetch(`/api/v1/media-tickets/${encodeURIComponent(t.ticket_id)}`, {
+    method: 'DELETE',
+    headers: { Authorization: `Bearer ${key}` },
+    keepalive: true,
+    credentials: 'omit',
+    cache: 'no-store',
+    referrerPolicy: 'no-referrer',
+  }).then(
+    () => undefined,
+    () => undefined,
+  );
 }
 

@@ -149,8 +149,9 @@ export const recordingPage: Page = (main, route) => {
     h1?.focus({ preventScroll: true });
   })();
 
+  // The player's revocation of its ticket is returned: sign-out awaits it before clearing the credential.
   return () => {
     ac.abort();
-    player?.destroy();
+    return player?.destroy();
   };
 };
