@@ -66,6 +66,12 @@ describe('retention gap', () => {
     expect(retentionGap(rec([{ exp: '2030-01-01T00:00:00Z' }], null, true), now).gap).toBe(true);
     expect(retentionGap(rec([{ exp: '2030-01-01T00:00:00Z' }], '2024-01-01T00:00:00Z'), now).gap).toBe(false);
   });
+  it('names the first and the last date a live copy goes (the gap opens at the last one)', () => {
+    const now = new Date('2025-01-01T00:00:00Z');
+    const r = retentionGap(rec([{ exp: '2034-01-01T00:00:00Z' }, { exp: '2026-01-01T00:00:00Z' }, { exp: '2040-01-01T00:00:00Z', state: 'DELETED' }], '2099-01-01T00:00:00Z'), now);
+    expect(r).toEqual({ gap: true, deletesAt: '2026-01-01T00:00:00Z', lastDeletesAt: '2034-01-01T00:00:00Z' });
+    expect(retentionGap(rec([{ exp: '2030-01-01T00:00:00Z', state: 'DELETED' }], '2099-01-01T00:00:00Z'), now)).toEqual({ gap: true, deletesAt: null, lastDeletesAt: null });
+  });
 });
 
 describe.each(await usableCatalogs())('crosswalk and migration report on %s', (kind: CatalogKind) => {
@@ -110,7 +116,8 @@ describe.each(await usableCatalogs())('crosswalk and migration report on %s', (k
     expect(a?.copies.map((c) => c.origin).sort()).toEqual(['GENESYS_CLOUD', 'LEGACY_ARCHIVE']);
     expect(a?.conversationId).toBe('conv-a');
     expect((await deps.recordings.findByRef('acme', 'rec-a'))?.id).toBe(a?.id);
-    expect((await deps.recordings.findByRef('acme', 'vb'))?.copies.map((c) => c.genesysRecordingId ?? c.legacyArchiveId).sort()).toEqual(['rec-b', 'vb']);
+    // The legacy copy is keyed by its path (no id mapped); its base name, an external_tag ref, met the cloud's externalTag.
+    expect((await deps.recordings.findByRef('acme', 'vb'))?.copies.map((c) => c.genesysRecordingId ?? c.locator).sort()).toEqual(['2024/03/01/09/vb.wav', 'rec-b']);
     expect((await deps.recordings.findByRef('acme', 'sip-c@pbx'))?.copies).toHaveLength(2);
     expect((await deps.recordings.findByRef('acme', 'rec-g'))?.callId).toBe('CALL-g');
     const linked = await cat.db.selectFrom('audit_events').selectAll().where('action', '=', 'sync.crosswalk.linked').execute();
@@ -131,6 +138,10 @@ describe.each(await usableCatalogs())('crosswalk and migration report on %s', (k
     expect(report.lists.mismatched[0]).toMatchObject({ call_id: 'CALL-h' });
     expect(report.lists.retention_gap.map((r) => r.call_id).sort()).toEqual(['CALL-e', 'CALL-i']);
     expect(report.lists.retention_gap.find((r) => r.call_id === 'CALL-i')?.source_deletes_at).toBe('2030-01-01T00:00:00.000Z');
+    // The legacy copy goes in 2030, the cloud copy in 2031: the gap opens when the last one goes.
+    expect(report.lists.retention_gap.find((r) => r.call_id === 'CALL-i')?.detail).toBe(
+      'the last live copy is deleted by its source on 2031-01-01T00:00:00.000Z (the first on 2030-01-01T00:00:00.000Z); retention runs to 2099-01-01T00:00:00.000Z',
+    );
     expect(report.lists.ambiguous.map((r) => r.call_id ?? r.conversation_id).sort()).toEqual(['CALL-d1', 'CALL-d2', 'conv-d']);
     expect(report.lists.legacy_only.map((r) => r.call_id).sort()).toEqual(['CALL-d1', 'CALL-d2', 'CALL-e']);
 
@@ -146,5 +157,32 @@ describe.each(await usableCatalogs())('crosswalk and migration report on %s', (k
     expect(second.crosswalk[0]).toMatchObject({ stats: { linked: 0, findingsChanged: 0, ambiguous: 3 } });
     expect((await migrationReport(cat.db, 'acme', { now: new Date('2025-01-01T00:00:00Z') })).counts).toEqual(report.counts);
     expect((await deps.auditRepo.verify()).ok).toBe(true);
+  });
+
+  it('counts only copies that exist: a DELETED copy makes no "both", no "legacy_only", no integrity pair', async () => {
+    await runSync(deps, { since: new Date('2024-03-01T00:00:00Z'), until: new Date('2024-03-02T00:00:00Z') });
+    const now = new Date('2025-01-01T00:00:00Z');
+    const before = await migrationReport(cat.db, 'acme', { now });
+    expect(before.counts).toMatchObject({ recordings: 11, legacy_only: 3, cloud_only: 2, both: 6 });
+    expect(before.integrity.pairs).toBe(6);
+    const setState = async (ref: string, origin: string, state: string) => {
+      const rec = await deps.recordings.findByRef('acme', ref);
+      await cat.db.updateTable('recording_copies').set({ state }).where('recording_pk', '=', rec!.id).where('origin', '=', origin).execute();
+    };
+    // Genesys deleted the cloud copy of CALL-a: only the legacy copy is left, it is not migrated.
+    await setState('CALL-a', 'GENESYS_CLOUD', 'DELETED');
+    // The archive purged the only copy of CALL-e: no copy is left anywhere.
+    await setState('CALL-e', 'LEGACY_ARCHIVE', 'DELETED');
+    // A copy in ERROR still exists (as for the retention gap): CALL-c stays "both".
+    await setState('CALL-c', 'GENESYS_CLOUD', 'ERROR');
+    const after = await migrationReport(cat.db, 'acme', { now });
+    expect(after.counts).toMatchObject({ recordings: 11, legacy_only: 3, cloud_only: 2, both: 5 });
+    expect(after.lists.both.map((r) => r.call_id)).not.toContain('CALL-a');
+    expect(after.lists.both.map((r) => r.call_id)).toContain('CALL-c');
+    expect(after.lists.legacy_only.map((r) => r.call_id).sort()).toEqual(['CALL-a', 'CALL-d1', 'CALL-d2']);
+    expect([...after.lists.cloud_only, ...after.lists.both, ...after.lists.legacy_only].map((r) => r.call_id)).not.toContain('CALL-e');
+    expect(after.integrity.pairs).toBe(5);
+    // CALL-e's retention still runs and nothing is left: a retention gap that says so.
+    expect(after.lists.retention_gap.find((r) => r.call_id === 'CALL-e')?.detail).toBe('no live copy is left (every copy is DELETED); retention runs to 2099-01-01T00:00:00.000Z');
   });
 });

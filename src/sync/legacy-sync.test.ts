@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { catalogRecord } from '../catalog/record.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CatalogKind, openTestCatalog, type TestCatalog, usableCatalogs } from '../../test/support/catalogs.js';
 import { S3Connector } from '../sources/s3/connector.js';
@@ -121,12 +122,14 @@ describe.each(await usableCatalogs())('legacy archive sync on %s', (kind: Catalo
 
     const r = await deps.recordings.findByRef('acme', 'CALL-7');
     expect(r).toMatchObject({ callId: 'CALL-7', startedAt: new Date(start + 7 * 97_000).toISOString() });
-    expect(r?.copies[0]).toMatchObject({ sourceSystem: 'verint', connector: 'verint-share', legacyArchiveId: 'v00007', origin: 'LEGACY_ARCHIVE', sizeBytes: 'RIFF-fake-v00007'.length });
+    // No id mapped: the copy is keyed by its locator; its base name is still a ref (external_tag).
+    expect(r?.copies[0]).toMatchObject({ sourceSystem: 'verint', connector: 'verint-share', legacyArchiveId: null, origin: 'LEGACY_ARCHIVE', sizeBytes: 'RIFF-fake-v00007'.length });
     expect(r?.copies[0]?.locator).toMatch(/^2024\/02\/28\/22\/v00007\.wav$/);
+    expect((await deps.recordings.findByRef('acme', 'v00007'))?.id).toBe(r?.id);
     expect((await deps.recordings.findByRef('acme', 'bare'))).toMatchObject({ startedAt: '2024-03-01T05:00:00.000Z' });
     expect(await deps.recordings.findByRef('acme', 'secret')).toBeNull();
     const facts = await new SyncStore(cat.db).factsWithRecordings('acme');
-    expect(facts.find((f) => f.sourceKey === 'v00007')).toMatchObject({ durationMs: 37_000, ani: '+1555000' });
+    expect(facts.find((f) => f.sourceKey === r?.copies[0]?.locator)).toMatchObject({ durationMs: 37_000, ani: '+1555000' });
 
     const second = await runSync(deps, { crosswalk: false });
     expect(second.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 0, changed: 0, inserted: 0, updated: 0, factsChanged: 0, unchanged: 41 } });
@@ -137,6 +140,134 @@ describe.each(await usableCatalogs())('legacy archive sync on %s', (kind: Catalo
     expect(third.runs[0]).toMatchObject({ stats: { changed: 1 } });
     const ev = await cat.db.selectFrom('audit_events').selectAll().where('action', '=', 'sync.mapping.changed').executeTakeFirstOrThrow();
     expect(JSON.parse(ev.detail!)).toMatchObject({ old: { size_bytes: 16 }, new: { size_bytes: 19 }, source: 'verint-share' });
+  });
+
+  it('a resumed walk that finds nothing (an unmounted share) marks nothing; one whose tree still has media before the cursor marks the tail it lost', async () => {
+    const root = join(share.dir, 'archive');
+    const written = verintTree(root, calls(450));
+    deps = fsDeps();
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 450 } });
+    const crashAfterBatch1 = async () =>
+      expect(
+        (
+          await runSync(deps, {
+            crosswalk: false,
+            onLegacyPage: () => {
+              throw new Error('simulated crash after batch 1');
+            },
+          })
+        ).runs[0],
+      ).toMatchObject({ status: 'failed' });
+    const deleted = async () => (await cat.db.selectFrom('recording_copies').select('locator').where('state', '=', 'DELETED').execute()).map((r) => r.locator).sort();
+    await crashAfterBatch1();
+    // The share is unmounted before the resume: the mount point is an empty directory.
+    renameSync(root, join(share.dir, 'away'));
+    mkdirSync(root);
+    const resumed = await runSync(deps, { crosswalk: false });
+    expect(resumed.runs[0]).toMatchObject({ status: 'succeeded', stats: { resumed: true, files: 0, vanished: 0 } });
+    expect((resumed.runs[0]!.stats as { vanishSkipped?: string }).vanishSkipped).toMatch(/no media file/);
+    expect(await deleted()).toEqual([]);
+    // Mounted again, minus its last file: a complete walk marks exactly that file.
+    rmSync(root, { recursive: true, force: true });
+    renameSync(join(share.dir, 'away'), root);
+    rmSync(join(root, written[449]!));
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { resumed: false, vanished: 1 } });
+    expect(await deleted()).toEqual([written[449]]);
+    // A resumed walk that lists nothing after the cursor while the tree still has media before it: the tail really went.
+    await crashAfterBatch1();
+    for (const w of written.slice(200, 449)) rmSync(join(root, w));
+    const tail = await runSync(deps, { crosswalk: false });
+    expect(tail.runs[0]).toMatchObject({ status: 'succeeded', stats: { resumed: true, files: 0, vanished: 249 } });
+    expect((tail.runs[0]!.stats as { vanishSkipped?: string }).vanishSkipped).toBeUndefined();
+    expect(await deleted()).toEqual(written.slice(200).sort());
+  });
+
+  it('takes a prefix as a folder: a sibling folder that shares its text (site1 / site10) is neither walked nor marked', async () => {
+    const root = join(share.dir, 'archive');
+    const site1 = verintTree(join(root, 'site1'), calls(3)).map((l) => `site1/${l}`);
+    const site10 = verintTree(join(root, 'site10'), calls(3, 10)).map((l) => `site10/${l}`);
+    deps = fsDeps();
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 6 } });
+    const states = async () => Object.fromEntries((await cat.db.selectFrom('recording_copies').select(['locator', 'state']).execute()).map((r) => [r.locator, r.state]));
+    await deps.close();
+    deps = fsDeps({ prefix: 'site1' });
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { files: 3, vanished: 0, changed: 0 } });
+    for (const l of [...site1, ...site10]) expect((await states())[l]).toBe('AVAILABLE');
+    // Leading and trailing slashes mean the same folder; a file removed under it is marked.
+    await deps.close();
+    deps = fsDeps({ prefix: '/site1/' });
+    rmSync(join(root, site1[1]!));
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { files: 2, vanished: 1 } });
+    const after = await states();
+    for (const l of [...site1, ...site10]) expect(after[l]).toBe(l === site1[1] ? 'DELETED' : 'AVAILABLE');
+  });
+
+  it('keys a copy by its path when the mapping gives no id: same-named files in different folders are different copies, and a second run changes nothing', async () => {
+    const root = join(share.dir, 'archive');
+    for (let i = 0; i < 450; i++) {
+      const d = join(root, 'calls', `C${String(i).padStart(4, '0')}`);
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'recording.wav'), `RIFF-${i}`);
+      writeFileSync(join(d, 'recording.json'), JSON.stringify({ callId: `CALL-${i}`, startTime: new Date(Date.UTC(2024, 2, 1, 0, i)).toISOString() }));
+    }
+    deps = fsDeps();
+    const first = await runSync(deps, { crosswalk: false });
+    expect(first.runs[0]).toMatchObject({ status: 'succeeded', stats: { files: 450, added: 450, changed: 0, skipped: 0 } });
+    expect(await deps.recordings.count('acme')).toBe(450);
+    const copies = await cat.db.selectFrom('recording_copies').select(['source_key', 'locator']).execute();
+    expect(copies).toHaveLength(450);
+    for (const c of copies) expect(c.source_key).toBe(c.locator);
+    expect((await deps.recordings.findByRef('acme', 'CALL-7'))?.copies.map((c) => c.locator)).toEqual(['calls/C0007/recording.wav']);
+    const second = await runSync(deps, { crosswalk: false });
+    expect(second.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 0, changed: 0, skipped: 0, unchanged: 450 } });
+    expect(await cat.db.selectFrom('audit_events').select('id').where('action', '=', 'sync.mapping.changed').execute()).toHaveLength(0);
+  });
+
+  it('reports two files whose sidecars give the same id instead of merging them, run after run', async () => {
+    const root = join(share.dir, 'archive');
+    verintTree(root, [
+      { id: 'a', start: new Date('2024-03-01T05:00:00Z'), sidecar: { callId: 'CALL-A', archiveId: 'X-1' } },
+      { id: 'b', start: new Date('2024-03-01T06:00:00Z'), sidecar: { callId: 'CALL-B', archiveId: 'X-1' } },
+      { id: 'c', start: new Date('2024-03-01T07:00:00Z'), sidecar: { callId: 'CALL-C', archiveId: 'X-2' } },
+    ]);
+    deps = fsDeps({ mapping: { call_id: 'callId', legacy_archive_id: 'archiveId' } });
+    for (let run = 1; run <= 2; run++) {
+      const r = await runSync(deps, { crosswalk: false });
+      expect(r.runs[0]).toMatchObject({ status: 'succeeded', stats: { files: 3, added: run === 1 ? 2 : 0, changed: 0, skipped: 1, vanished: 0 } });
+      expect((r.runs[0]!.stats as { invalid: { origin: string; message: string }[] }).invalid).toEqual([
+        { origin: '2024/03/01/06/b.wav', message: expect.stringMatching(/X-1.*2024\/03\/01\/05\/a\.wav/) },
+      ]);
+    }
+    const copies = await cat.db.selectFrom('recording_copies').select(['source_key', 'locator']).orderBy('source_key').execute();
+    expect(copies).toEqual([
+      { source_key: 'X-1', locator: '2024/03/01/05/a.wav' },
+      { source_key: 'X-2', locator: '2024/03/01/07/c.wav' },
+    ]);
+  });
+
+  it('keeps the key of a copy cataloged under the former default (its base name) at the same path: no duplicate, no change', async () => {
+    const root = join(share.dir, 'archive');
+    const written = verintTree(root, calls(3));
+    // A catalog written before copies were keyed by path: legacy_archive_id = the base name.
+    deps = fsDeps();
+    await deps.recordings.upsertAll(
+      written.map((l, i) =>
+        catalogRecord.parse({ tenant_id: 'acme', call_id: `CALL-${i}`, source_system: 'verint', connector: 'verint-share', storage_location: 'LEGACY_ARCHIVE', locator: l, legacy_archive_id: `v${String(i).padStart(5, '0')}`, size_bytes: `RIFF-fake-v${String(i).padStart(5, '0')}`.length }),
+      ),
+    );
+    // A new file with the same base name as an old one, in another folder: its own copy.
+    mkdirSync(join(root, 'other'), { recursive: true });
+    writeFileSync(join(root, 'other', 'v00001.wav'), 'RIFF-other');
+    const r = await runSync(deps, { crosswalk: false });
+    expect(r.runs[0]).toMatchObject({ status: 'succeeded', stats: { files: 4, added: 1, changed: 0, skipped: 0, vanished: 0 } });
+    const copies = await cat.db.selectFrom('recording_copies').select(['source_key', 'locator', 'state']).orderBy('locator').execute();
+    expect(copies).toEqual([
+      { source_key: 'v00000', locator: written[0], state: 'AVAILABLE' },
+      { source_key: 'v00001', locator: written[1], state: 'AVAILABLE' },
+      { source_key: 'v00002', locator: written[2], state: 'AVAILABLE' },
+      { source_key: 'other/v00001.wav', locator: 'other/v00001.wav', state: 'AVAILABLE' },
+    ].sort((a, b) => (a.locator! < b.locator! ? -1 : 1)));
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ stats: { added: 0, changed: 0, unchanged: 4 } });
   });
 
   it('resumes a crashed walk after the last batch written', async () => {
@@ -207,5 +338,34 @@ describe.each(await usableCatalogs())('legacy S3 archive sync on %s', (kind: Cat
     await conn.close();
     const second = await runSync(deps, { crosswalk: false });
     expect(second.runs[0]).toMatchObject({ stats: { added: 0, changed: 0, unchanged: 25 } });
+  });
+
+  it('an empty listing of a bucket the catalog has copies of marks nothing; a leading slash in the prefix lists and marks the same keys', async () => {
+    const written = verintTree(share.dir, calls(5));
+    const client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+    const put = async () => {
+      for (const wav of written) {
+        for (const p of [wav, wav.replace(/\.wav$/, '.json')]) await client.send(new PutObjectCommand({ Bucket: 'verint-export', Key: `export/${p}`, Body: readFileSync(join(share.dir, p)) }));
+      }
+    };
+    const removeAll = async (locators: string[]) => {
+      for (const wav of locators) for (const p of [wav, wav.replace(/\.wav$/, '.json')]) await client.send(new DeleteObjectCommand({ Bucket: 'verint-export', Key: `export/${p}` }));
+    };
+    await put();
+    const src = { name: 'verint-s3', type: 's3', bucket: 'verint-export', endpoint: s3.endpoint, force_path_style: true, prefix: 'export/', access_key_id: s3.accessKeyId, secret_access_key: s3.secretAccessKey, source_systems: ['verint'] };
+    const depsWith = (prefix: string) => syncDepsFor(cat, { sources: [src], sync: { legacy: [{ source: 'verint-s3', prefix, mapping: VERINT_MAPPING }] } });
+    const deleted = async () => (await cat.db.selectFrom('recording_copies').select('locator').where('state', '=', 'DELETED').execute()).map((r) => r.locator).sort();
+    deps = depsWith('/2024/');
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { files: 5, added: 5 } });
+    await removeAll([written[2]!]);
+    expect((await runSync(deps, { crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { files: 4, vanished: 1 } });
+    expect(await deleted()).toEqual([written[2]]);
+    // The listing returns nothing at all (emptied, or a wrong bucket behind the same name): nothing marked.
+    await removeAll(written);
+    const empty = await runSync(deps, { crosswalk: false });
+    expect(empty.runs[0]).toMatchObject({ status: 'succeeded', stats: { files: 0, vanished: 0 } });
+    expect((empty.runs[0]!.stats as { vanishSkipped?: string }).vanishSkipped).toMatch(/no media file/);
+    expect(await deleted()).toEqual([written[2]]);
+    client.destroy();
   });
 });

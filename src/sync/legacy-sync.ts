@@ -1,5 +1,6 @@
 import { lstat, open, readdir, realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { identifier } from '../catalog/record.js';
 import { AppError } from '../errors.js';
 import { checkLocator } from '../sources/filesystem/connector.js';
 import type { FilesystemSourceConfig } from '../sources/filesystem/config.js';
@@ -9,7 +10,7 @@ import { destroyLazy, type S3Handle, s3Client } from '../sources/s3/client.js';
 import { addResults, type ApplyItem, type ApplyResult, applyRecords, emptyResult, type SyncContext } from './apply.js';
 import type { LegacySyncSource, SyncTenantConfig } from './config.js';
 import type { Progress } from './progress.js';
-import { copiesInLocatorRange, deletedItems, type GoneCopy } from './vanish.js';
+import { copiesInLocatorRange, deletedItems, type GoneCopy, locatorRef } from './vanish.js';
 import { hourFromPath, mapSidecar, parseSidecar, SidecarError } from './sidecar.js';
 
 /** One media object of an archive: its locator (relative to the source root / key prefix) and size. */
@@ -208,12 +209,17 @@ export async function itemOf(lister: ArchiveLister, src: LegacySyncSource, e: Me
       problem = `${sidecarPath}: ${e.message}`;
     }
   }
+  // Without a mapped legacy_archive_id the copy is keyed by its locator (unique per source; the
+  // catalog keys a copy by recording_id ?? legacy_archive_id ?? locator): a base name such as
+  // recording.wav or 0001.wav names many files. The base name stays findable, and usable by the
+  // crosswalk's external_tag rule (Verint ids), as an external_tag ref when the sidecar gives none.
+  const stem = stemOf(e.locator);
   const record: Record<string, unknown> = {
     source_system: src.source_system,
     connector: src.source,
     storage_location: 'LEGACY_ARCHIVE',
     locator: e.locator,
-    legacy_archive_id: stemOf(e.locator),
+    ...(mapped.record.legacy_archive_id === undefined && mapped.record.external_tag === undefined && identifier.safeParse(stem).success ? { external_tag: stem } : {}),
     ...(e.size !== null ? { size_bytes: e.size } : {}),
     ...mapped.record,
   };
@@ -229,6 +235,47 @@ export async function itemOf(lister: ArchiveLister, src: LegacySyncSource, e: Me
 }
 
 /**
+ * The one meaning of a legacy sync's `prefix`, given to the walk and to the vanish range alike.
+ * Filesystem: a folder under the root — `site1`, `/site1` and `site1/` are all `site1/`, so the
+ * copies of `site10/` are never in its range. S3: a key prefix, as S3 lists it (`2024/0` lists
+ * `2024/01/…` and `2024/02/…`); only leading slashes are dropped, as the listing drops them.
+ */
+export function legacyPrefix(kind: SyncContext['kind'], prefix: string): string {
+  const p = prefix.replace(/^\/+/, '');
+  if (kind !== 'filesystem') return p;
+  const folder = p.replace(/\/+$/, '');
+  return folder ? `${folder}/` : '';
+}
+
+/**
+ * Copies cataloged before copies were keyed by locator have `legacy_archive_id` = `source_key` =
+ * the file's base name. A file listed at exactly such a copy's locator keeps that key (the item
+ * gets `legacy_archive_id` = its base name): the same copy row, no duplicate, no churn. Any other
+ * file is keyed by its locator.
+ */
+async function keepFormerKeys(ctx: SyncContext, src: LegacySyncSource, items: ApplyItem[]): Promise<void> {
+  const unkeyed = new Map<string, ApplyItem>();
+  for (const it of items) if (!it.problem && it.record.legacy_archive_id === undefined) unkeyed.set(it.record.locator as string, it);
+  const locators = [...unkeyed.keys()];
+  for (let i = 0; i < locators.length; i += 500) {
+    // Through copies_locator (byte-order collation on PostgreSQL, as in vanish.ts).
+    const rows = await ctx.db
+      .selectFrom('recording_copies as c')
+      .select(['c.source_key', 'c.legacy_archive_id', 'c.locator'])
+      .where('c.tenant_id', '=', ctx.tenantId)
+      .where('c.source_system', '=', src.source_system)
+      .where('c.connector', '=', ctx.source)
+      .where('c.locator', 'is not', null)
+      .where(locatorRef(ctx.db), 'in', locators.slice(i, i + 500))
+      .execute();
+    for (const r of rows) {
+      const stem = stemOf(r.locator!);
+      if (r.source_key === stem && r.legacy_archive_id === stem) unkeyed.get(r.locator!)!.record.legacy_archive_id = stem;
+    }
+  }
+}
+
+/**
  * Walks a legacy archive (Verint-style `yyyy/mm/dd/hh/<id>.wav` + `<id>.json`, or any tree of
  * media files with CSV/JSON/XML sidecars), maps each sidecar to catalog columns and upserts the
  * copies in batches. The cursor is the last locator written: a crashed run resumes after it.
@@ -238,6 +285,7 @@ export async function syncLegacy(
   opts: { lister: ArchiveLister; src: LegacySyncSource; cfg: SyncTenantConfig; leaseOwner: string; fresh?: boolean; progress?: Progress; onPage?: (pagesDone: number) => void | Promise<void> },
 ): Promise<LegacyRunStats> {
   const { lister, src } = opts;
+  const prefix = legacyPrefix(ctx.kind, src.prefix);
   const stored = await ctx.store.read(ctx.tenantId, ctx.source);
   const c = stored.cursor as LegacyCursor | null;
   const after = !opts.fresh && c?.kind === 'legacy' ? c.after : null;
@@ -252,10 +300,22 @@ export async function syncLegacy(
   let batch: ApplyItem[] = [];
   let lastLocator: string | null = null;
   let pages = 0;
+  // Copy key → the first locator that gave it in this run: a second file with the same key is
+  // skipped and reported, never merged into the first one's copy (nor moving it back and forth).
+  const keys = new Map<string, string>();
   const flush = async () => {
     if (!batch.length || lastLocator === null) return;
+    await keepFormerKeys(ctx, src, batch);
+    for (const it of batch) {
+      if (it.problem) continue;
+      const locator = it.record.locator as string;
+      const key = it.record.legacy_archive_id === undefined || it.record.legacy_archive_id === null ? locator : String(it.record.legacy_archive_id);
+      const first = keys.get(key);
+      if (first === undefined) keys.set(key, locator);
+      else if (first !== locator) it.problem = `duplicate legacy_archive_id ${key}: ${first} has it too (kept); not merged`;
+    }
     addResults(stats, await applyRecords(ctx, batch));
-    for (const g of await copiesInLocatorRange(ctx, src.source_system, src.prefix, rangeAfter, lastLocator)) if (!batchLocators.has(g.locator!)) gone.push(g);
+    for (const g of await copiesInLocatorRange(ctx, src.source_system, prefix, rangeAfter, lastLocator)) if (!batchLocators.has(g.locator!)) gone.push(g);
     rangeAfter = lastLocator;
     batchLocators = new Set();
     batch = [];
@@ -265,7 +325,7 @@ export async function syncLegacy(
     if (!(await ctx.store.heartbeat(ctx.tenantId, ctx.source, opts.leaseOwner, opts.cfg.lease_ms))) throw new AppError('sync.busy', 'the sync lost its lease to another instance');
     await opts.onPage?.(pages);
   };
-  for await (const e of lister.walk(src.prefix, after, ctx.signal)) {
+  for await (const e of lister.walk(prefix, after, ctx.signal)) {
     if (!exts.has(extOf(e.locator))) continue;
     const { item, sidecar } = await itemOf(lister, src, e, ctx.signal);
     stats.files++;
@@ -278,10 +338,17 @@ export async function syncLegacy(
   }
   if (ctx.signal.aborted) throw new AppError('source.unavailable', 'sync aborted');
   await flush();
-  gone.push(...(await copiesInLocatorRange(ctx, src.source_system, src.prefix, rangeAfter, null)));
-  if (gone.length && stats.files === 0 && !stats.resumed) {
-    // An empty walk of a tree the catalog knows is far likelier an unmounted share than a deleted archive.
-    stats.vanishSkipped = `the walk found no media file but the catalog holds ${gone.length} copies of this tree; none marked DELETED`;
+  gone.push(...(await copiesInLocatorRange(ctx, src.source_system, prefix, rangeAfter, null)));
+  // An empty walk of a tree the catalog knows is far likelier an unmounted share (or an emptied
+  // listing) than a deleted archive. A resumed walk that found nothing after its cursor marks only
+  // when the tree still has media before it: that proves the tree is there and only its tail went.
+  const treeHasMedia = async () => {
+    for await (const e of lister.walk(prefix, null, ctx.signal)) if (exts.has(extOf(e.locator))) return true;
+    if (ctx.signal.aborted) throw new AppError('source.unavailable', 'sync aborted');
+    return false;
+  };
+  if (gone.length && stats.files === 0 && !(stats.resumed && (await treeHasMedia()))) {
+    stats.vanishSkipped = `the ${stats.resumed ? 'resumed walk found no media file after its cursor nor before it' : 'walk found no media file'} but the catalog holds ${gone.length} copies of this tree; none marked DELETED`;
   } else {
     for (let i = 0; i < gone.length; i += BATCH) {
       const r = await applyRecords(ctx, deletedItems(ctx, gone.slice(i, i + BATCH), 'no longer in the archive'));

@@ -38,21 +38,35 @@ export interface MigrationReport {
   last_runs: { source: string; kind: string; status: string; started_at: string; finished_at: string | null }[];
 }
 
+/**
+ * A copy that exists: every state but DELETED (the sync keeps a vanished copy as DELETED, never
+ * removes it). An ERROR copy still exists at its source, so it counts here, in the where-is-it
+ * categories and the integrity pairs alike as in the retention gap.
+ */
 const LIVE = (state: string) => state !== 'DELETED';
 
 /**
  * The retention gap: the tenant must keep the recording until `retention_expiry` (forever under
  * legal hold), but every copy that still exists will be deleted by its source before then, and
  * none is kept without a source deletion date. A recording whose obligation already ended has no gap.
+ * `deletesAt` is when the first live copy goes, `lastDeletesAt` when the last one does (in a gap:
+ * when the recording is gone from every source); both null when no live copy has a date.
  */
-export function retentionGap(rec: Recording, now = new Date()): { gap: boolean; deletesAt: string | null } {
+export function retentionGap(rec: Recording, now = new Date()): { gap: boolean; deletesAt: string | null; lastDeletesAt: string | null } {
   const live = rec.copies.filter((c) => LIVE(c.state));
-  const dates = live.map((c) => c.sourceRetentionExpiry).filter((d): d is string => !!d).sort();
+  const dates = live.map((c) => c.sourceRetentionExpiry).filter((d): d is string => !!d).sort((a, b) => Date.parse(a) - Date.parse(b));
   const deletesAt = dates[0] ?? null;
+  const lastDeletesAt = dates[dates.length - 1] ?? null;
   const obligationEnd = rec.legalHold ? Infinity : rec.retentionExpiry ? Date.parse(rec.retentionExpiry) : null;
-  if (obligationEnd === null || obligationEnd <= now.getTime() || rec.copies.length === 0) return { gap: false, deletesAt };
+  if (obligationEnd === null || obligationEnd <= now.getTime() || rec.copies.length === 0) return { gap: false, deletesAt, lastDeletesAt };
   const kept = live.some((c) => !c.sourceRetentionExpiry || Date.parse(c.sourceRetentionExpiry) >= obligationEnd);
-  return { gap: !kept, deletesAt };
+  return { gap: !kept, deletesAt, lastDeletesAt };
+}
+
+function gapDetail(rec: Recording, deletesAt: string | null, lastDeletesAt: string | null): string {
+  const until = `retention runs to ${rec.legalHold ? 'legal hold' : rec.retentionExpiry}`;
+  if (lastDeletesAt === null) return `no live copy is left (every copy is DELETED); ${until}`;
+  return `the last live copy is deleted by its source on ${lastDeletesAt}${deletesAt !== lastDeletesAt ? ` (the first on ${deletesAt})` : ''}; ${until}`;
 }
 
 function itemOf(rec: Recording, deletesAt: string | null, detail: string | null): ReportItem {
@@ -111,9 +125,10 @@ export async function migrationReport(db: Kysely<Database>, tenantId: string, op
   for await (const rec of repo.iterate(tenantId)) {
     counts.recordings++;
     opts.progress?.tick(1);
-    const legacy = rec.copies.some((c) => c.origin === 'LEGACY_ARCHIVE');
-    const cloud = rec.copies.some((c) => c.origin === 'GENESYS_CLOUD');
-    const { gap, deletesAt } = retentionGap(rec, opts.now);
+    // Where the recording is: copies that exist only. One whose every copy is DELETED is in none of the three.
+    const legacy = rec.copies.some((c) => c.origin === 'LEGACY_ARCHIVE' && LIVE(c.state));
+    const cloud = rec.copies.some((c) => c.origin === 'GENESYS_CLOUD' && LIVE(c.state));
+    const { gap, deletesAt, lastDeletesAt } = retentionGap(rec, opts.now);
     if (legacy && cloud) put('both', itemOf(rec, deletesAt, null));
     else if (legacy) put('legacy_only', itemOf(rec, deletesAt, null));
     else if (cloud) put('cloud_only', itemOf(rec, deletesAt, null));
@@ -129,7 +144,7 @@ export async function migrationReport(db: Kysely<Database>, tenantId: string, op
     const mis = mismatched.get(rec.id);
     const why = [mis ? findingDetail(mis) : null, check?.verdict === 'mismatch' ? checkDetail(check) : null].filter((d) => d !== null);
     if (why.length) put('mismatched', itemOf(rec, deletesAt, why.join('; ')));
-    if (gap) put('retention_gap', itemOf(rec, deletesAt, `every live copy is deleted by its source by ${deletesAt ?? 'now'}; retention runs to ${rec.legalHold ? 'legal hold' : rec.retentionExpiry}`));
+    if (gap) put('retention_gap', itemOf(rec, deletesAt, gapDetail(rec, deletesAt, lastDeletesAt)));
   }
   opts.progress?.done();
   const runs = await store.runs(tenantId, 20);

@@ -14,7 +14,7 @@ export interface GoneCopy {
  * Locators compare in byte order, as the walk orders them (PostgreSQL would use the database's
  * collation). Index copies_locator (migration 0012) is in that collation: change both together.
  */
-function locatorRef(db: Kysely<Database>) {
+export function locatorRef(db: Kysely<Database>) {
   return db.getExecutor().adapter instanceof SqliteAdapter ? sql<string>`c.locator` : sql<string>`c.locator collate "C"`;
 }
 
