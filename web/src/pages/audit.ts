@@ -46,7 +46,7 @@ const OUTCOME_KIND: Record<string, string> = { allowed: 'ok', completed: 'ok', d
 /** What an event says beyond its columns, briefly. */
 function details(e: AuditEvent): string {
   const d = e.detail ?? {};
-  const keep = ['format', 'range', 'package_id', 'ticket_id', 'job_id', 'mode', 'via', 'query', 'results', 'cross_tenant_attempt', 'revoked'];
+  const keep = ['format', 'range', 'package_id', 'ticket_id', 'job_id', 'mode', 'via', 'query', 'results', 'takes_effect', 'rediscovered_by', 'if_range'];
   const parts = keep.filter((k) => d[k] !== undefined).map((k) => `${k}=${typeof d[k] === 'object' ? JSON.stringify(d[k]) : String(d[k])}`);
   if (Array.isArray(d.fallback_from)) parts.push(`fell back from ${(d.fallback_from as { origin?: string; code?: string }[]).map((a) => `${a.origin} (${a.code})`).join(', ')}`);
   if (e.errorCode) parts.unshift(`error=${e.errorCode}`);
