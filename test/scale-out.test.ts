@@ -126,19 +126,25 @@ describe.runIf(await postgresAvailable())('three instances on one PostgreSQL', (
     // Wait until the first instance holds a running job, then kill it without warning.
     const victim = instances[0]!;
     const victimPid = victim.child.pid!;
-    let victimJobs: string[] = [];
-    for (let i = 0; i < 200 && victimJobs.length === 0; i++) {
-      const { default: pg } = await import('pg');
+    const { default: pg } = await import('pg');
+    const heldByVictim = async () => {
       const c = new pg.Client({ connectionString: db.url });
       await c.connect();
       const r = await c.query<{ id: string }>("select id from jobs where status = 'running' and lease_owner like $1", [`%:${victimPid}:%`]);
       await c.end();
-      victimJobs = r.rows.map((x) => x.id);
+      return r.rows.map((x) => x.id);
+    };
+    let victimJobs: string[] = [];
+    for (let i = 0; i < 200 && victimJobs.length === 0; i++) {
+      victimJobs = await heldByVictim();
       if (!victimJobs.length) await new Promise((r2) => setTimeout(r2, 50));
     }
     expect(victimJobs.length).toBeGreaterThan(0);
     victim.child.kill('SIGKILL');
     await new Promise((r) => victim.child.once('exit', r));
+    // What it held when it died: it may have claimed another job between the query and the kill
+    // (its rows keep its lease owner until the lease lapses and a survivor takes them over).
+    victimJobs = [...new Set([...victimJobs, ...(await heldByVictim())])];
 
     // Every job finishes on the survivors; content is byte-exact.
     const survivor = instances[1]!.url;
