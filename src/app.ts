@@ -132,6 +132,9 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
 
   // Safety net: a response that no handler audited still leaves evidence.
   app.addHook('onResponse', async (req, reply) => {
+    // Events carried for other tenants' trails whose ride in the request's own commit was missed
+    // (its event was written some other way): late, but kept.
+    if (req.audit.alsoFor?.length && (req.audit.written || req.routeOptions.config.unaudited)) await deps.audit.flushAlsoFor(req);
     if (req.routeOptions.config.unaudited || req.audit.written) return;
     try {
       await deps.audit.record(req, { outcome: outcomeOf(reply.statusCode), status: reply.statusCode });

@@ -134,8 +134,34 @@ describe.each(await usableCatalogs())('retrieve on %s', (kind) => {
     expect(strip(foreign.body)).toEqual(strip(unknown.body));
     expect(Object.keys(foreign.headers).sort()).toEqual(Object.keys(unknown.headers).sort());
     // The owner's event that could not be written is not lost silently.
-    const errors = gw.logs.slice(logsBefore).map((l) => JSON.parse(l) as { level: number; msg: string; owner_tenant?: string; reqId?: string });
-    expect(errors.some((l) => l.level >= 50 && l.owner_tenant === 'globex' && l.msg.includes('cross-tenant'))).toBe(true);
+    const errors = gw.logs.slice(logsBefore).map((l) => JSON.parse(l) as { level: number; msg: string; owner_tenant?: string; action?: string; reqId?: string });
+    expect(errors.some((l) => l.level >= 50 && l.owner_tenant === 'globex' && l.action === 'recording.cross_tenant_attempt')).toBe(true);
+  });
+
+  it("commits the owner's cross-tenant event with the caller's own 404 event: a foreign ref costs no commit more than an unknown one", async () => {
+    // Written in a commit of its own before the caller's event, the owner's evidence made a foreign
+    // ref answer one durable commit slower than an unknown ref: an existence oracle by timing.
+    // Which events each commit carried is what the repository tells its listeners, per commit.
+    const repo = gw.deps.audit.repo as AuditRepository;
+    const commits: { tenantId: string | null; action: string; httpRequestId: string | null }[][] = [];
+    const published = repo.published.bind(repo);
+    repo.published = (events) => {
+      commits.push(events.map((e) => ({ tenantId: e.tenantId, action: e.action, httpRequestId: e.httpRequestId })));
+      published(events);
+    };
+    try {
+      const foreign = await post(gw, retrieveBody({ target_recording_ref: 'globex_secret' }));
+      expect(foreign.status).toBe(404);
+      const rid = foreign.headers['x-request-id'] as string;
+      const mine = commits.filter((c) => c.some((e) => e.httpRequestId === rid));
+      expect(mine).toHaveLength(1);
+      expect(mine[0]!.filter((e) => e.httpRequestId === rid)).toEqual([
+        { tenantId: 'acme', action: 'recording.retrieve', httpRequestId: rid },
+        { tenantId: 'globex', action: 'recording.cross_tenant_attempt', httpRequestId: rid },
+      ]);
+    } finally {
+      repo.published = published;
+    }
   });
 
   it('refuses a caller_id that is not the principal, unless the principal is admin', async () => {

@@ -183,9 +183,19 @@ export class AuditRepository {
    * bad event never refuses the others.
    */
   append(input: AuditEventInput): Promise<AuditEvent> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ input, resolve, reject });
-      if (this.#flushing) return;
+    return this.appendTogether([input])[0]!;
+  }
+
+  /**
+   * Appends several events as `append` does each, queued at once so they ride the same group
+   * commit (one transaction, one durable flush) unless the group fails and they are retried one by
+   * one. One promise per input, in order: each may fail on its own. A request whose refusal is also
+   * evidence for another tenant writes both this way, so that second event costs a row in the same
+   * commit rather than a commit of its own — a delay the caller could time (http/evidence.ts).
+   */
+  appendTogether(inputs: AuditEventInput[]): Promise<AuditEvent>[] {
+    const queued = inputs.map((input) => new Promise<AuditEvent>((resolve, reject) => void this.#pending.push({ input, resolve, reject })));
+    if (!this.#flushing && inputs.length) {
       this.#flushing = true;
       // SQLite commits synchronously, so no append can arrive while one is in flight: each was its
       // own transaction (two per retrieval). Waiting for the end of this event-loop turn lets the
@@ -193,7 +203,8 @@ export class AuditRepository {
       // costs a request nothing when it is alone. PostgreSQL's commits are real I/O: start now.
       if (this.dialect === 'sqlite') setImmediate(() => void this.#flush());
       else void this.#flush();
-    });
+    }
+    return queued;
   }
 
   readonly #pending: { input: AuditEventInput; resolve: (e: AuditEvent) => void; reject: (e: unknown) => void }[] = [];

@@ -37,9 +37,39 @@ export class AuditRecorder {
     };
   }
 
+  /**
+   * Writes the request's event, with any events it carries for other tenants' trails
+   * (`req.audit.alsoFor`) in the same group commit. Those are the owners' evidence, not the
+   * caller's: one that fails is logged and changes nothing of the caller's answer.
+   */
   async record(req: FastifyRequest, fields: Partial<AuditEventInput> & { outcome: Outcome }): Promise<AuditEvent> {
-    const ev = await this.repo.append({ ...this.base(req), ...fields });
-    req.audit.written = true;
-    return ev;
+    const also = req.audit.alsoFor ?? [];
+    req.audit.alsoFor = undefined;
+    const [own, ...others] = this.repo.appendTogether([{ ...this.base(req), ...fields }, ...also]);
+    const othersDone = this.settleOthers(req, others, also);
+    try {
+      const ev = await own!;
+      req.audit.written = true;
+      return ev;
+    } finally {
+      await othersDone;
+    }
+  }
+
+  /**
+   * Writes events a request carries for other tenants when its own event was written some other
+   * way (inside a transaction of its own, say) — later than the shared commit, but never lost.
+   */
+  async flushAlsoFor(req: FastifyRequest): Promise<void> {
+    const also = req.audit.alsoFor ?? [];
+    req.audit.alsoFor = undefined;
+    await this.settleOthers(req, this.repo.appendTogether(also), also);
+  }
+
+  private async settleOthers(req: FastifyRequest, written: Promise<AuditEvent>[], inputs: AuditEventInput[]): Promise<void> {
+    const results = await Promise.allSettled(written);
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') req.log.error({ err: r.reason, owner_tenant: inputs[i]?.tenantId, action: inputs[i]?.action }, "audit write failed for an event of another tenant's trail");
+    });
   }
 }

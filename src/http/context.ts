@@ -1,4 +1,5 @@
 import type { Principal } from '../access/principal.js';
+import type { AuditEventInput } from '../audit/event.js';
 import type { Scope } from '../config/schema.js';
 
 /** What a request learns on its way, for its audit event. */
@@ -14,6 +15,11 @@ export interface AuditDraft {
   detail?: Record<string, unknown>;
   /** Set once an event for this request has been written (by the handler, the stream or the error handler). */
   written: boolean;
+  /**
+   * Events for other tenants' trails that this request's own event carries into its commit (a ref
+   * another tenant holds: http/evidence.ts). Cleared once written.
+   */
+  alsoFor?: AuditEventInput[];
 }
 
 declare module 'fastify' {

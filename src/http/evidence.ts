@@ -25,24 +25,22 @@ export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: st
       // principle 4). The owner's event carries the caller's request id (httpRequestId), so the
       // operator can join the two.
       const owners = await deps.recordings.otherTenantsHoldingRef(ref, tenantId);
+      // The owners' events go into the commit of the caller's own 404 event (AuditRecorder.record,
+      // from the error handler): written here, one commit each, they made a foreign ref answer one
+      // durable commit slower than an unknown one — an existence oracle for anyone with a clock.
+      // In the shared commit the difference is a row. A failed owner write is logged there and does
+      // not change the caller's answer: anything else would tell the caller the ref exists elsewhere.
       if (owners.length) {
-        for (const owner of owners) {
-          // A failed write must not change the caller's answer: an unknown ref is a 404 whatever
-          // the trail does (the error handler logs its own failed write), so this one is too —
-          // anything else would tell the caller the ref exists elsewhere. The loss is logged.
-          await deps.audit.repo
-            .append({
-              ...deps.audit.base(req),
-              tenantId: owner,
-              ref,
-              action: 'recording.cross_tenant_attempt',
-              outcome: 'denied',
-              status: 404,
-              errorCode: 'recording.not_found',
-              detail: { requesting_tenant: tenantId },
-            })
-            .catch((auditErr: unknown) => req.log.error({ err: auditErr, owner_tenant: owner }, "audit write failed for a cross-tenant attempt (owner's trail)"));
-        }
+        req.audit.alsoFor = owners.map((owner) => ({
+          ...deps.audit.base(req),
+          tenantId: owner,
+          ref,
+          action: 'recording.cross_tenant_attempt',
+          outcome: 'denied' as const,
+          status: 404,
+          errorCode: 'recording.not_found',
+          detail: { requesting_tenant: tenantId },
+        }));
       }
     }
     throw e;
