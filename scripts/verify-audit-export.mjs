@@ -12,7 +12,9 @@
 // events (when the export is contiguous); the SHA-256 of every byte before the manifest line; the
 // manifest's counts and bounds; its Ed25519 signature, with the trusted key (the manifest's key must
 // be that key). Exit 0 when all hold, 1 at the first failure (one JSON line on stdout either way);
-// 2 on usage errors (no key, an unreadable key, an unknown option: one line on stderr).
+// 2 on usage errors (no key, a key that is not an Ed25519 public key, an unknown option) and on a
+// file that cannot be read (the export or the key: missing, a directory, no permission): one line on
+// stderr naming it. A file that cannot be read is no verdict on an export, so never exit 1.
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 
@@ -22,6 +24,13 @@ const HOW =
 
 function usage(problem) {
   process.stderr.write(`verify-audit-export: ${problem}; ${HOW}\n`);
+  process.exit(2);
+}
+
+/** A file that cannot be read: one line naming it and why (Node's own error would be a stack trace). */
+function unreadable(what, path, e, hint) {
+  const why = e.code === 'ENOENT' ? 'does not exist' : e.code === 'EISDIR' ? 'cannot be read: it is a directory' : `cannot be read (${e.code ?? e.message})`;
+  process.stderr.write(`verify-audit-export: ${what} ${JSON.stringify(path)} ${why}${hint ? `; ${hint}` : ''}\n`);
   process.exit(2);
 }
 
@@ -50,9 +59,16 @@ if (files.length !== 1) usage(files.length ? `one export at a time, got ${files.
 if (pinned === undefined) usage('no trusted key given (the key inside the export proves nothing by itself)');
 const file = files[0];
 
+let pinnedPem;
+try {
+  pinnedPem = readFileSync(pinned);
+} catch (e) {
+  // Where the key comes from, as for a missing --pubkey: a wrong path is often a key not yet fetched.
+  unreadable('the trusted key (--pubkey)', pinned, e, HOW);
+}
 let pinnedKey;
 try {
-  pinnedKey = createPublicKey(readFileSync(pinned));
+  pinnedKey = createPublicKey(pinnedPem);
 } catch (e) {
   usage(`cannot read the trusted key ${JSON.stringify(pinned)} as a PEM public key (${e.code ?? e.message})`);
 }
@@ -94,7 +110,8 @@ function onEventLine(bytes) {
   } catch {
     fail('not_json', { line: lineNo });
   }
-  if (e.type !== 'event') fail('unexpected_line', { line: lineNo });
+  // `null`, a number, an array: JSON, but not an event (and `null.type` would be a crash, not a verdict).
+  if (e === null || typeof e !== 'object' || e.type !== 'event') fail('unexpected_line', { line: lineNo });
   if (chainHash(e) !== e.hash) fail('hash_mismatch', { line: lineNo, seq: e.seq, id: e.id });
   if (last && !(e.seq > last.seq)) fail('order', { line: lineNo, seq: e.seq });
   events.push({ seq: e.seq, prevHash: e.prevHash, hash: e.hash });
@@ -110,15 +127,21 @@ function onEventLine(bytes) {
 }
 
 let pending = Buffer.alloc(0);
-for await (const chunk of createReadStream(file)) {
-  pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-  let nl;
-  while ((nl = pending.indexOf(0x0a)) >= 0) {
-    const line = pending.subarray(0, nl + 1);
-    pending = pending.subarray(nl + 1);
-    if (held) onEventLine(held);
-    held = Buffer.from(line);
+try {
+  for await (const chunk of createReadStream(file)) {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let nl;
+    while ((nl = pending.indexOf(0x0a)) >= 0) {
+      const line = pending.subarray(0, nl + 1);
+      pending = pending.subarray(nl + 1);
+      if (held) onEventLine(held);
+      held = Buffer.from(line);
+    }
   }
+} catch (e) {
+  // Only the file system's errors (open, read) land here: every verdict on the content exits through fail().
+  if (typeof e?.syscall !== 'string') throw e;
+  unreadable('the export', file, e);
 }
 if (pending.length) fail('no_final_newline');
 if (!held) fail('empty');
@@ -131,7 +154,7 @@ try {
 } catch {
   fail('no_manifest');
 }
-if (line.type !== 'manifest' || manifest.format !== 'custodian.audit-export.v1') fail('no_manifest');
+if (line?.type !== 'manifest' || manifest?.format !== 'custodian.audit-export.v1') fail('no_manifest');
 
 // The signature, checked with the trusted key; the manifest's own key must be that key.
 let key;

@@ -19,7 +19,7 @@ export const ERRORS = {
   'request.idempotency_conflict': { status: 409, title: 'request_id was already used for a different request' },
   'request.not_found': { status: 404, title: 'No such endpoint' },
   'request.method_not_allowed': { status: 405, title: 'The endpoint does not support this method' },
-  'request.bad_url': { status: 400, title: 'The request path is not valid percent-encoded UTF-8' },
+  'request.bad_url': { status: 400, title: 'The request URL is not valid percent-encoded UTF-8' },
   'request.uri_too_long': { status: 414, title: 'A segment of the request path is too long' },
   'range.malformed': { status: 400, title: 'The Range header is malformed' },
   'range.not_satisfiable': { status: 416, title: 'The requested range cannot be satisfied' },

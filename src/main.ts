@@ -24,7 +24,7 @@ import { HandoffClock } from './http/handoff-clock.js';
 import { Metrics } from './http/metrics.js';
 import { JobRepository } from './jobs/job-repository.js';
 import { S3Staging } from './jobs/s3-staging.js';
-import { LocalStaging } from './jobs/staging.js';
+import { LocalStaging, type Staging } from './jobs/staging.js';
 import { JobWorker } from './jobs/worker.js';
 import { HoldRepository } from './holds/hold-repository.js';
 import { LocalKeyring } from './keys/keyring.js';
@@ -89,7 +89,32 @@ export interface BuildDepsOptions {
 /** The composition root: every adapter is built here and nowhere else. */
 export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Promise<AppDeps> {
   const logger = opts.logger ?? createLogger(config.logging.level);
-  const catalog = opts.catalog ?? openCatalog(config);
+  // What this build opened, closed in reverse order when a later step fails (a migration, auth.jwt's
+  // keys, the rate limiter's table): a CLI command would otherwise live on, never exiting, on the
+  // catalog's pool, and the SQLite file would keep its connections. A catalog the caller passed is theirs.
+  const opened: [string, () => Promise<unknown> | undefined][] = [];
+  try {
+    return await build(config, opts, logger, (what, close) => opened.push([what, close]));
+  } catch (e) {
+    for (const [what, close] of opened.reverse()) {
+      try {
+        await close();
+      } catch (closeError) {
+        // The original error is the one to report; this one is only logged.
+        logger.warn({ err: closeError }, `closing the ${what} after a failed build failed`);
+      }
+    }
+    throw e;
+  }
+}
+
+async function build(config: Config, opts: BuildDepsOptions, logger: Logger, opened: (what: string, close: () => Promise<unknown> | undefined) => void): Promise<AppDeps> {
+  let catalog = opts.catalog;
+  if (!catalog) {
+    const own = openCatalog(config);
+    opened('catalog', () => own.close());
+    catalog = own;
+  }
   // In a cluster worker the primary migrated once before forking: concurrent migrators race on SQLite.
   if (opts.clusterWorker === undefined) await migrateToLatest(catalog.db, catalog.dialect);
   const recordings = new RecordingRepository(catalog.db);
@@ -100,6 +125,7 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
   // The workers of one cluster on SQLite share theirs through the primary.
   const budgets = catalog.pgPool ? postgresBudgetStore(catalog.pgPool) : opts.clusterWorker !== undefined ? clusterBudgetStore() : memoryBudgetStore();
   const sources = new SourceRegistry(config.tenants, opts.connectorFactory ?? ((t, c) => createConnector(t, c, budgets)));
+  opened('sources', () => sources.close());
   // Per tenant, its own Genesys sources answer for refs the catalog does not know yet.
   const finders = new Map(
     config.tenants.map((t) => [
@@ -114,6 +140,17 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
   const metrics = opts.metrics ?? new Metrics();
   metrics.watchSources(() => sources.all() as { kind: string; stats?: () => object }[]);
   const staticKeys = config.auth.api_keys.map((k) => ({ id: k.id, tenant: k.tenant, principal: k.principal, scopes: k.scopes, key: k.key }));
+  const jwt = config.auth.jwt ? await JwtVerifier.create(config.auth.jwt) : null;
+  // Several instances share one PostgreSQL catalog, so they share one budget there too; the
+  // workers of one cluster on SQLite share theirs through the primary.
+  const rateLimiter = catalog.pgPool
+    ? await postgresRateLimiter(catalog.pgPool, config.auth.rate_limit.max, config.auth.rate_limit.window_ms)
+    : opts.clusterWorker !== undefined
+      ? clusterRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms)
+      : memoryRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms);
+  // S3 lets every instance serve what any of them staged; local is <data_dir>/staging.
+  const staging: Staging = config.jobs.staging.type === 's3' ? new S3Staging(config.jobs.staging) : new LocalStaging(join(config.data_dir, 'staging'));
+  opened('staging', () => staging.close?.());
   return {
     config,
     logger,
@@ -123,14 +160,8 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
     auditRepo,
     audit: new AuditRecorder(auditRepo),
     apiKeys: new ApiKeyService(catalog.db, staticKeys),
-    jwt: config.auth.jwt ? await JwtVerifier.create(config.auth.jwt) : null,
-    // Several instances share one PostgreSQL catalog, so they share one budget there too; the
-    // workers of one cluster on SQLite share theirs through the primary.
-    rateLimiter: catalog.pgPool
-      ? await postgresRateLimiter(catalog.pgPool, config.auth.rate_limit.max, config.auth.rate_limit.window_ms)
-      : opts.clusterWorker !== undefined
-        ? clusterRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms)
-        : memoryRateLimiter(config.auth.rate_limit.max, config.auth.rate_limit.window_ms),
+    jwt,
+    rateLimiter,
     sources,
     resolver: new Resolver(recordings, (tenantId) => finders.get(tenantId) ?? []),
     transcoder: new Transcoder({
@@ -141,8 +172,7 @@ export async function buildDeps(config: Config, opts: BuildDepsOptions = {}): Pr
     }),
     metrics,
     jobs: new JobRepository(catalog.db, catalog.dialect),
-    // S3 lets every instance serve what any of them staged; local is <data_dir>/staging.
-    staging: config.jobs.staging.type === 's3' ? new S3Staging(config.jobs.staging) : new LocalStaging(join(config.data_dir, 'staging')),
+    staging,
     keys,
     holds: new HoldRepository(catalog.db),
     handedOff: new Set(),

@@ -63,6 +63,10 @@ const TABLE: Row[] = [
   ['G.726, 8 bits', G726_8BIT, 'wav', 'refuse:media.unsupported_codec'],
   ['G.726, 8 bits', G726_8BIT, 'original', 'passthrough:audio/wav'],
   ['G.726, 1 bit', wav('g726', { bitsPerSample: 1 }), 'mp3', 'refuse:media.unsupported_codec'],
+  // ffmpeg's G.726 decoder is mono only: known from the header, refused before ffmpeg runs.
+  ['G.726, 4 bits, stereo', wav('g726', { bitsPerSample: 4, channels: 2 }), 'wav', 'refuse:media.unsupported_codec'],
+  ['G.726, 4 bits, stereo', wav('g726', { bitsPerSample: 4, channels: 2 }), 'opus', 'refuse:media.unsupported_codec'],
+  ['G.726, 4 bits, stereo', wav('g726', { bitsPerSample: 4, channels: 2 }), 'original', 'passthrough:audio/wav'],
 ];
 
 describe('describeOutput (the policy table)', () => {

@@ -25,8 +25,8 @@ import { MAX_WAV_DATA_LENGTH, WAV_HEADER_BYTES, wavHeader } from './wav-header.j
  * | Ogg Opus / Vorbis                              | passthrough | ffmpeg `-f ogg`              | opus from Opus: passthrough     |
  * | recognised container, codec we cannot decode   | passthrough | refuse 415 unsupported_codec | refuse 415 unsupported_codec    |
  * |  (unknown WAVE tag, Ogg Speex/FLAC, stereo     |             |                              |                                 |
- * |  G.729/G.722, odd PCM widths, G.726 not coded  |             |                              |                                 |
- * |  in 2..5 bits per sample)                      |             |                              |                                 |
+ * |  G.729/G.722/G.726, odd PCM widths, G.726 not  |             |                              |                                 |
+ * |  coded in 2..5 bits per sample)                |             |                              |                                 |
  *
  * Raw feeding ("the data chunk") is used wherever the WAV header is what confuses ffmpeg 5.1
  * (mislabelled tags, non-standard fmt values) or where we know the layout better than its
@@ -86,9 +86,11 @@ function demuxFor(s: SniffResult): FfmpegDemux | string {
       // Raw G.729/G.722 demuxers are mono; multi-channel files of these codecs are not seen in practice.
       return s.channels === 1 ? { kind: 'raw', format: s.codec } : `${s.codec} with ${s.channels} channels`;
     case 'g726': {
-      // G.726 codes 2..5 bits per sample (16..40 kbit/s). ffmpeg refuses any other width when it
-      // opens the decoder, before its first output byte; the fmt chunk says so already.
+      // G.726 codes 2..5 bits per sample (16..40 kbit/s), and ffmpeg's decoder is mono only ("Decoding
+      // more than one channel is not implemented", ffmpeg 5.1). It refuses either when it opens the
+      // decoder, before its first output byte — a 422 after a spawn; the fmt chunk says so already.
       const bits = s.bitsPerSample ?? 0;
+      if (s.channels !== 1) return `g726 with ${s.channels} channels`;
       return bits >= 2 && bits <= 5 ? { kind: 'container', format: 'wav' } : `g726 with ${bits} bits per sample`;
     }
     case 'gsm_ms':

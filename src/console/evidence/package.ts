@@ -18,6 +18,21 @@ import { evidenceReadme } from './readme.js';
 export const EVIDENCE_FORMAT = 'custodian-evidence/1';
 export const SIGNED_FILE = 'SHA256SUMS.sha256';
 export const SIGNATURE_FILE = 'SHA256SUMS.sha256.sig';
+export const MANIFEST_FILE = 'manifest.json';
+export const SUMS_FILE = 'SHA256SUMS';
+
+/**
+ * The entries manifest.json names but cannot list in `files` with a digest: each is written from the
+ * manifest's own bytes (SHA256SUMS holds the manifest's digest, and the signature chain is over
+ * SHA256SUMS), and no file can hold a digest of itself or of a file that digests it. Every other entry
+ * of the package is in `files` with its size and SHA-256.
+ */
+export const FILES_NOT_LISTED: readonly { path: string; reason: string }[] = [
+  { path: MANIFEST_FILE, reason: 'this manifest: a file cannot hold its own digest; SHA256SUMS lists it' },
+  { path: SUMS_FILE, reason: 'written after this manifest, whose digest it holds; its own digest is in ' + SIGNED_FILE },
+  { path: SIGNED_FILE, reason: 'the digest of SHA256SUMS, written after it; ' + SIGNATURE_FILE + ' signs it' },
+  { path: SIGNATURE_FILE, reason: 'the Ed25519 signature over ' + SIGNED_FILE + ', written last' },
+];
 
 export interface EvidenceItem {
   recording: Recording;
@@ -65,8 +80,9 @@ const EXT: Record<string, string> = { 'audio/wav': 'wav', 'audio/mpeg': 'mp3', '
 
 /**
  * Writes an evidence package as a streamed ZIP: entries one after the other, each hashed as it
- * flows (nothing is buffered whole except small JSON), then a manifest, a SHA256SUMS file over
- * every file, and its Ed25519 signature. Per recording: normalised metadata, the original bytes
+ * flows (nothing is buffered whole except small JSON), then a manifest (every entry before it with
+ * size and SHA-256, and the names of the four written from it: FILES_NOT_LISTED), a SHA256SUMS file
+ * over every file, and its Ed25519 signature. Per recording: normalised metadata, the original bytes
  * (checked against the catalog SHA-256 when it has one), a playable WAV when the original needs
  * transcoding, and the recording's audit events. A copy that cannot be opened is reported in the
  * manifest, not silently dropped; a stream that breaks midway fails the whole package (the
@@ -213,7 +229,9 @@ export function buildEvidencePackage(
       // chain's event count and head hash would tell whoever reads it how busy the other tenants are.
       audit_chain: { verified_at: new Date().toISOString(), ...(await tenantVerifyView(deps.auditRepo, input.principal.tenantId, chain)) },
       recordings: recordingsOut,
+      // Every entry written so far: all but the four below, which are written from this manifest's bytes.
       files: [...files],
+      files_not_listed: FILES_NOT_LISTED,
       signature: {
         algorithm: signer.algorithm,
         key_id: signer.keyId,
@@ -225,10 +243,10 @@ export function buildEvidencePackage(
       },
       readme: readme.path,
     };
-    await addBuffer('manifest.json', Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
+    await addBuffer(MANIFEST_FILE, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
     // sha256sum's own format: "<hex>  <path>", one line per file, so `sha256sum -c` checks them all.
     const sums = Buffer.from(files.map((f) => `${f.sha256}  ${f.path}\n`).join(''));
-    const sumsFile = await addBuffer('SHA256SUMS', sums);
+    const sumsFile = await addBuffer(SUMS_FILE, sums);
     // What is signed is one line, in sha256sum format too: the digest of SHA256SUMS. A signature over a
     // few dozen bytes works with every key service (KMS signs at most 4 KiB of raw message), and
     // the chain signature → SHA256SUMS → every file is checked with the same two standard tools.

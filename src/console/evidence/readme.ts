@@ -19,8 +19,10 @@ CONTENTS
   recordings/<id>/audit-events.jsonl the gateway's audit events for the recording, one JSON object per
                                      line, including the export of this package (hash and prev_hash are
                                      links of the gateway's hash chain)
-  manifest.json                      who, when, why; every file with its SHA-256 and size; problems (a
-                                     copy that could not be read); the audit chain verdict at export time
+  manifest.json                      who, when, why; every file above with its SHA-256 and size (it names
+                                     itself and the three files below, which are written from its bytes,
+                                     under files_not_listed); problems (a copy that could not be read);
+                                     the audit chain verdict at export time
   SHA256SUMS                         SHA-256 of every file above, in sha256sum format
   SHA256SUMS.sha256                  SHA-256 of SHA256SUMS (one line, sha256sum format)
   SHA256SUMS.sha256.sig              Ed25519 signature of SHA256SUMS.sha256 (64 raw bytes)
