@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTestCatalog, type TestCatalog, usableCatalogs } from '../../test/support/catalogs.js';
-import { configSchema } from '../config/schema.js';
-import { withSecretContext } from '../config/secret.js';
+import { s3StagingConfig } from '../../test/support/s3-staging.js';
 import { decryptRange } from '../keys/chunked-cipher.js';
 import { startS3Simulator, type S3Simulator } from '../sources/s3/simulator.js';
 import { type Job, JobRepository } from './job-repository.js';
 import { stageOpened } from './run-job.js';
-import { S3Staging, type S3StagingConfig } from './s3-staging.js';
+import { S3Staging } from './s3-staging.js';
 import { LocalStaging, type Staging } from './staging.js';
 
 /**
@@ -37,23 +36,7 @@ afterEach(async () => {
 });
 
 function s3Staging(): Staging {
-  const doc = {
-    allow_inline_secrets: true,
-    jobs: {
-      staging: {
-        type: 's3',
-        bucket: BUCKET,
-        prefix: `t${randomBytes(4).toString('hex')}/`,
-        endpoint: sim.endpoint,
-        force_path_style: true,
-        access_key_id: sim.accessKeyId,
-        secret_access_key: sim.secretAccessKey,
-        part_size_mib: 5,
-      },
-    },
-  };
-  const cfg = withSecretContext({ env: {}, allowInline: true }, () => configSchema.parse(doc)).jobs.staging as S3StagingConfig;
-  const s = new S3Staging(cfg);
+  const s = new S3Staging(s3StagingConfig(sim, BUCKET, { prefix: `t${randomBytes(4).toString('hex')}/` }));
   cleanups.push(() => s.close());
   return s;
 }

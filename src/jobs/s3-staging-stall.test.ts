@@ -2,10 +2,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawServer } from '../../test/support/raw-server.js';
-import { configSchema } from '../config/schema.js';
-import { withSecretContext } from '../config/secret.js';
+import { s3StagingConfig } from '../../test/support/s3-staging.js';
 import { AppError } from '../errors.js';
-import { S3Staging, type S3StagingConfig } from './s3-staging.js';
+import { S3Staging } from './s3-staging.js';
 
 const MIB = 1024 * 1024;
 /** The staging client's socket idle timeout in these tests (tuning; the real one is a minute). */
@@ -19,12 +18,7 @@ afterEach(async () => {
 });
 
 function staging(endpoint: string): S3Staging {
-  const doc = {
-    allow_inline_secrets: true,
-    jobs: { staging: { type: 's3', bucket: 'staging', prefix: 'custodian/staging/', endpoint, force_path_style: true, access_key_id: 'AKID', secret_access_key: 'secret', part_size_mib: 5 } },
-  };
-  const cfg = withSecretContext({ env: {}, allowInline: true }, () => configSchema.parse(doc)).jobs.staging as S3StagingConfig;
-  const s = new S3Staging(cfg, { idleTimeoutMs: IDLE });
+  const s = new S3Staging(s3StagingConfig({ endpoint, accessKeyId: 'AKID', secretAccessKey: 'secret' }, 'staging'), { idleTimeoutMs: IDLE });
   stops.push(() => s.close());
   return s;
 }

@@ -7,8 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { configSchema } from '../config/schema.js';
-import { withSecretContext } from '../config/secret.js';
+import { s3StagingConfig } from '../../test/support/s3-staging.js';
 import { AppError } from '../errors.js';
 import { EncryptRecords, decryptRange, sealedSize } from '../keys/chunked-cipher.js';
 import { startS3Simulator, type S3Simulator } from '../sources/s3/simulator.js';
@@ -97,26 +96,9 @@ let proxy: Awaited<ReturnType<typeof front>>;
 let raw: S3Client;
 const made: S3Staging[] = [];
 
-/** The config as an operator writes it, through the real schema. */
+/** The config as an operator writes it, through the real schema, pointed at the recording proxy. */
 function stagingConfig(fields: Record<string, unknown> = {}): S3StagingConfig {
-  const doc = {
-    allow_inline_secrets: true,
-    jobs: {
-      staging: {
-        type: 's3',
-        bucket: BUCKET,
-        prefix: 'custodian/staging/',
-        endpoint: proxy.endpoint,
-        force_path_style: true,
-        access_key_id: sim.accessKeyId,
-        secret_access_key: sim.secretAccessKey,
-        part_size_mib: 5,
-        ...fields,
-      },
-    },
-  };
-  const c = withSecretContext({ env: {}, allowInline: true }, () => configSchema.parse(doc));
-  return c.jobs.staging as S3StagingConfig;
+  return s3StagingConfig({ ...sim, endpoint: proxy.endpoint }, BUCKET, fields);
 }
 
 function staging(fields: Record<string, unknown> = {}, tuning?: S3StagingTuning): S3Staging {

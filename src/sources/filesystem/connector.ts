@@ -3,6 +3,7 @@ import { open, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { AppError } from '../../errors.js';
+import { ExactBody } from '../exact-body.js';
 import { locatorOf } from '../locator.js';
 import { abortedError } from '../net.js';
 import type { CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
@@ -85,9 +86,11 @@ export class FilesystemConnector implements SourceConnector {
       // 128 KiB reads: ~1.2× the throughput of 64 KiB on a 1 GiB file here (fewer reads, writes and
       // hash updates per byte); a slow client holds at most this much in the read stream.
       const file = createReadStream('', { fd: handle, start, end, autoClose: true, highWaterMark: 128 * 1024 });
-      // The client is promised end - start + 1 bytes (Content-Length) from the stat above; a file
-      // cut meanwhile must break the transfer, not end it cleanly short (see WholeRange).
-      const body = new WholeRange(file, end - start + 1);
+      // The client is promised end - start + 1 bytes (Content-Length) from the stat above. A file
+      // truncated or rewritten meanwhile (an archive job, an NFS/SMB export being re-synced) must
+      // break the transfer, not end it cleanly short; one that grows is read up to `end`. The
+      // body closes once the descriptor has (see ExactBody).
+      const body = new ExactBody(file, 0, end - start + 1, false, opts.signal, 'the archive file');
       const onAbort = () => body.destroy();
       opts.signal.addEventListener('abort', onAbort, { once: true });
       body.once('close', () => opts.signal.removeEventListener('abort', onAbort));
@@ -107,59 +110,6 @@ export class FilesystemConnector implements SourceConnector {
   }
 
   async close(): Promise<void> {}
-}
-
-/**
- * Exactly `want` bytes of an open file, or an error. An fs read stream ends cleanly at EOF, so a
- * file truncated or rewritten after its size was taken (an archive job, an NFS/SMB export being
- * re-synced) would end the body early: the client left with a short body under a longer
- * Content-Length, the audit saying "completed". Ending short is made a source error here, which the
- * streaming path turns into a cut connection and a "failed" audit event — the rule every
- * connector's body follows (ExactBody in ../exact-body.ts, Genesys ResumableMedia). The message
- * carries counts only, never the path. A file that grows meanwhile is read up to `want` (the
- * stream's `end`). Not ExactBody itself: that one closes before its source does, and here the
- * body's close promises the file descriptor is closed (a client's abort must not leave it open
- * for a moment after the stream says it is done).
- */
-class WholeRange extends Readable {
-  #delivered = 0;
-
-  constructor(
-    private readonly file: Readable,
-    private readonly want: number,
-  ) {
-    // The file stream keeps its own 128 KiB buffer; nothing more is held here.
-    super({ highWaterMark: 0 });
-    file.pause(); // before the 'data' listener, which would otherwise start the flow
-    file.on('data', (c: Buffer) => {
-      this.#delivered += c.length;
-      // Stop the file as soon as a chunk had to be kept or the consumer paused while taking it
-      // (push() is true whenever the buffer was empty, which says neither).
-      if (!this.push(c) || this.readableLength > 0 || this.readableFlowing !== true) file.pause();
-    });
-    file.once('end', () => {
-      if (this.#delivered < want) {
-        this.destroy(new AppError('source.unavailable', `the archive file ended after ${this.#delivered} of ${want} bytes`, { extra: { delivered_bytes: this.#delivered } }));
-      } else this.push(null);
-    });
-    file.once('error', (e) => this.destroy(e));
-  }
-
-  /** Bytes read from the file so far, as fs.ReadStream's bytesRead (ahead of what was delivered by its buffer). */
-  get bytesRead(): number {
-    return (this.file as Readable & { bytesRead?: number }).bytesRead ?? this.#delivered;
-  }
-
-  override _read(): void {
-    this.file.resume();
-  }
-
-  /** Closes when the file is closed, so whoever sees this body close knows the descriptor is gone. */
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    if (this.file.closed) return cb(err);
-    this.file.once('close', () => cb(err));
-    this.file.destroy();
-  }
 }
 
 function fsError(e: NodeJS.ErrnoException): AppError {

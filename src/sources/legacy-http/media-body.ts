@@ -78,7 +78,7 @@ export async function toSourceMedia(res: MediaAnswer, range: ByteRange | undefin
   }
   // Only a 200 cut down to a range leaves bytes unread; every other body is read to its end.
   const cut = res.statusCode !== 206 && range !== undefined && totalSize !== undefined && skip + (take ?? 0) < totalSize;
-  const body = new ExactBody(res.body as Readable, skip, take, cut, signal, what);
+  const body = new ExactBody(res.body as Readable, skip, take, cut, signal, `${what}: the transfer`);
   return {
     body,
     ...(totalSize !== undefined ? { totalSize } : {}),

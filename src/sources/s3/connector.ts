@@ -137,7 +137,7 @@ export class S3Connector implements SourceConnector {
     const end = Math.min(range.end ?? total - 1, total - 1);
     const take = end - range.start + 1;
     return {
-      body: new ExactBody(body, range.start, take, range.start + take < total, signal, 'the S3 object'),
+      body: new ExactBody(body, range.start, take, range.start + take < total, signal, 'the S3 object: the transfer'),
       totalSize: total,
       range: { start: range.start, end },
       ...(contentType ? { contentType } : {}),
