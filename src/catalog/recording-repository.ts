@@ -322,7 +322,8 @@ const CHUNK = 2000;
 const REC_COLUMNS: (keyof RecRow)[] = ['id', 'tenant_id', 'call_id', 'customer_ref', 'conversation_id', 'started_at', 'retention_expiry', 'legal_hold', 'created_at', 'updated_at'];
 const REF_COLUMNS: (keyof RefRow)[] = ['tenant_id', 'value', 'kind', 'recording_pk'];
 
-function sourceKeyOf(r: CatalogRecord): string {
+/** The copy key the catalog files a record under (copies_natural_key's source_key). */
+export function sourceKeyOf(r: CatalogRecord): string {
   return r.recording_id ?? r.legacy_archive_id ?? r.locator!;
 }
 
@@ -453,7 +454,8 @@ class ChunkState {
 const FINE_LOCK_KEYS = 1000;
 /** The catalog's bulk-write lock (shared by per-key writers); the audit chain's is 7431001. */
 const BULK_LOCK = 7431002;
-const fineLocksHeld = new WeakMap<object, number>();
+/** The per-key locks a transaction holds already (advisory locks are re-entrant; counted once). */
+const fineLocksHeld = new WeakMap<object, Set<string>>();
 
 /**
  * PostgreSQL: makes the chunk's read-then-insert atomic per key across instances. Without it two
@@ -468,23 +470,29 @@ const fineLocksHeld = new WeakMap<object, number>();
  * commit. A hash collision only makes two unrelated writers wait. SQLite: nothing, BEGIN
  * IMMEDIATE already serialises writers.
  */
-async function lockChunkKeys(trx: Kysely<Database>, records: CatalogRecord[]): Promise<void> {
+export async function lockChunkKeys(trx: Kysely<Database>, records: CatalogRecord[]): Promise<void> {
   if (trx.getExecutor().adapter instanceof SqliteAdapter) return;
+  const held = fineLocksHeld.get(trx) ?? new Set<string>();
   const keys = new Set<string>();
   for (const r of records) {
     if (typeof r.tenant_id !== 'string') continue;
     // JSON: unambiguous whatever the parts hold (PostgreSQL text cannot carry keyOf's NUL).
-    if (r.call_id) keys.add(JSON.stringify(['call', r.tenant_id, r.call_id]));
+    const call = r.call_id ? JSON.stringify(['call', r.tenant_id, r.call_id]) : undefined;
+    if (call && !held.has(call)) keys.add(call);
     const sourceKey = sourceKeyOf(r);
-    if (typeof sourceKey === 'string') keys.add(JSON.stringify(['copy', r.tenant_id, r.source_system, sourceKey]));
+    const copy = typeof sourceKey === 'string' ? JSON.stringify(['copy', r.tenant_id, r.source_system, sourceKey]) : undefined;
+    if (copy && !held.has(copy)) keys.add(copy);
   }
+  // Keys this transaction locked before (a sync page locks its keys before reading what it will
+  // diff, then upserts them: src/sync/apply.ts) are not counted twice, so that upsert does not
+  // switch to the bulk lock while holding per-key ones.
   if (!keys.size) return;
-  const held = fineLocksHeld.get(trx) ?? 0;
-  if (held + keys.size > FINE_LOCK_KEYS) {
+  if (held.size + keys.size > FINE_LOCK_KEYS) {
     await sql`select pg_advisory_xact_lock(${BULK_LOCK}::bigint)`.execute(trx);
     return;
   }
-  fineLocksHeld.set(trx, held + keys.size);
+  for (const k of keys) held.add(k);
+  fineLocksHeld.set(trx, held);
   // A volatile function in the select list runs after the ORDER BY (PostgreSQL ≥ 9.6): the bulk
   // lock first, then the keys in ascending order.
   await sql`select case when o = 0 then pg_advisory_xact_lock_shared(k) else pg_advisory_xact_lock(k) end

@@ -165,7 +165,7 @@ export interface JobsTable {
 export interface SyncCursorsTable {
   tenant_id: string;
   source: string;
-  /** JSON position of an unfinished run (null once it finished). */
+  /** JSON: the position of an unfinished run (none once it finished) and `carry`, what a run hands on to the next (src/sync/store.ts). */
   cursor: string | null;
   /** End of the range the last successful run covered; the next run starts there minus the overlap. */
   synced_until: string | null;

@@ -1,5 +1,8 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditRepository } from '../audit/audit-repository.js';
+import { type CatalogDb, openPostgres, writeTransaction } from '../catalog/database.js';
+import { catalogRecord } from '../catalog/record.js';
 import { RecordingRepository } from '../catalog/recording-repository.js';
 import { openTestCatalog, type TestCatalog, usableCatalogs } from '../../test/support/catalogs.js';
 import { type ApplyItem, applyRecords, type SyncContext } from './apply.js';
@@ -59,5 +62,46 @@ describe.each(await usableCatalogs())('applyRecords on %s', (kind) => {
     expect(added?.detail).toMatchObject({ count: 3 });
     expect(heard).toEqual(['sync.mapping.added']);
     expect((await ctx.audit.verify()).ok).toBe(true);
+  });
+
+  it('diffs against the copy as it is when the page writes: a change committed meanwhile by another writer is the "old" value', async () => {
+    const seedItem = (state?: string): ApplyItem => ({
+      origin: 'race',
+      record: { source_system: 'verint', legacy_archive_id: 'race-1', call_id: 'CALL-race-1', connector: 'share', locator: '2026/01/01/00/race-1.wav', ...(state ? { state } : {}) },
+    });
+    await applyRecords(ctx, [seedItem()]);
+    // Another instance (a self-heal, an import) writes the same copy in a transaction of its own,
+    // still open when the page starts: the page must see its commit, not the copy from before it.
+    const other: CatalogDb = kind === 'postgres' ? openPostgres(String(cat.catalogConfig.url), 2) : cat;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let written!: () => void;
+    const wrote = new Promise<void>((r) => (written = r));
+    const concurrent = writeTransaction(other.db, async (trx) => {
+      await new RecordingRepository(other.db).upsertAllIn(trx, [catalogRecord.parse({ tenant_id: 'acme', ...seedItem('ARCHIVED').record })]);
+      written();
+      await gate;
+    });
+    try {
+      await wrote;
+      const page = applyRecords(ctx, [seedItem('DELETED')]);
+      if (kind === 'postgres') {
+        // The page is waiting on the other writer's locks (any statement of it: its read, or its write).
+        for (let i = 0; i < 200; i++) {
+          const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(cat.db);
+          if (rows[0]!.n > 0) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      } else await new Promise((r) => setTimeout(r, 50));
+      release();
+      await concurrent;
+      expect(await page).toMatchObject({ changed: 1 });
+    } finally {
+      release();
+      await concurrent.catch(() => {});
+      if (other !== cat) await other.close();
+    }
+    const [changed] = (await events('sync.mapping.changed')).filter((e) => e.ref === 'race-1');
+    expect(changed?.detail).toMatchObject({ old: { state: 'ARCHIVED' }, new: { state: 'DELETED' } });
   });
 });

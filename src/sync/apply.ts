@@ -1,13 +1,12 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { AuditRepository } from '../audit/audit-repository.js';
 import type { AuditEvent } from '../audit/event.js';
 import { writeTransaction } from '../catalog/database.js';
-import { filterOnly } from '../catalog/filter-only.js';
 import { type CatalogRecord, catalogRecord } from '../catalog/record.js';
 import type { RecordingRepository } from '../catalog/recording-repository.js';
-import type { Database, RecordingCopiesTable } from '../catalog/tables.js';
+import type { Database } from '../catalog/tables.js';
 import type { SyncMetrics } from './metrics.js';
-import type { Facts, SyncStore } from './store.js';
+import { type CopyRow, type Facts, natKey, SyncStore, sourceKeyOf } from './store.js';
 
 /** What every step of one run needs. */
 export interface SyncContext {
@@ -54,28 +53,8 @@ export interface ApplyResult {
 /** Copy columns whose change is a mapping change an auditor must be able to see. */
 const WATCHED = ['recording_pk', 'state', 'connector', 'locator', 'storage_location', 'genesys_recording_id', 'legacy_archive_id', 'source_retention_expiry', 'codec', 'size_bytes', 'sha256'] as const;
 
-type CopyRow = Selectable<RecordingCopiesTable>;
-const natKey = (sourceSystem: string, sourceKey: string) => `${sourceSystem}\u0000${sourceKey}`;
-export const sourceKeyOf = (r: CatalogRecord): string => r.recording_id ?? r.legacy_archive_id ?? r.locator!;
-
-async function copiesByKey(ctx: SyncContext, systems: string[], keys: string[]): Promise<Map<string, CopyRow>> {
-  const out = new Map<string, CopyRow>();
-  for (let i = 0; i < keys.length; i += 500) {
-    const part = keys.slice(i, i + 500);
-    // All three columns of copies_natural_key: with source_key alone beside the tenant, SQLite
-    // read every copy of the tenant, twice a page (with the recordings read below: 150 ms a page
-    // of 200 at 150 000 copies, now 27 ms).
-    const rows = await ctx.db
-      .selectFrom('recording_copies')
-      .selectAll()
-      .where('tenant_id', '=', ctx.tenantId)
-      .where('source_system', 'in', systems)
-      .where('source_key', 'in', part)
-      .execute();
-    for (const r of rows) out.set(natKey(r.source_system, r.source_key), r);
-  }
-  return out;
-}
+/** Moved to store.ts with the page's reads; still exported here for the callers of apply.ts. */
+export { sourceKeyOf };
 
 /**
  * Upserts one page of records and audits every mapping change: new copies (one event per page,
@@ -106,21 +85,12 @@ export async function applyRecords(ctx: SyncContext, items: ApplyItem[]): Promis
   const systems = [...new Set([...valid.values()].map((v) => v.record.source_system))];
   // The page and the audit events of its mapping changes commit together: a crash leaves both or neither.
   const events = await writeTransaction(ctx.db, async (trx) => {
-    const tctx = { ...ctx, db: trx };
-    const before = await copiesByKey(tctx, systems, keys);
-    const recPks = [...new Set([...before.values()].map((c) => c.recording_pk))];
-    const recs = new Map<string, { started_at: string | null; retention_expiry: string | null; customer_ref: string | null }>();
-    for (let i = 0; i < recPks.length; i += 500) {
-      // The ids drive the search (primary key), the tenant only filters: as `tenant_id = ?`
-      // SQLite without statistics read every recording of the tenant instead (filter-only.ts).
-      const rows = await trx
-        .selectFrom('recordings')
-        .select(['id', 'started_at', 'retention_expiry', 'customer_ref'])
-        .where(filterOnly(trx, 'tenant_id'), '=', ctx.tenantId)
-        .where('id', 'in', recPks.slice(i, i + 500))
-        .execute();
-      for (const r of rows) recs.set(r.id, r);
-    }
+    const store = new SyncStore(trx);
+    // The page's keys locked first, then read: what the diff calls `old` is what the write replaces
+    // (another writer of these copies commits before this read, or waits for this commit).
+    await store.lockForUpsert([...valid.values()].map((v) => v.record));
+    const before = await store.copiesByKey(ctx.tenantId, systems, keys);
+    const recs = await store.knownRecordingFields(ctx.tenantId, [...new Set([...before.values()].map((c) => c.recording_pk))]);
     const records: CatalogRecord[] = [];
     for (const [k, v] of valid) {
       const existing = before.get(k);
@@ -138,7 +108,7 @@ export async function applyRecords(ctx: SyncContext, items: ApplyItem[]): Promis
     result.updated = counts.updated;
     result.unchanged = counts.unchanged;
 
-    const after = await copiesByKey(tctx, systems, keys);
+    const after = await store.copiesByKey(ctx.tenantId, systems, keys);
     const added: { source_system: string; source_key: string; recording_pk: string; copy_id: string }[] = [];
     const changes: { row: CopyRow; old: Record<string, unknown>; new: Record<string, unknown> }[] = [];
     for (const k of valid.keys()) {

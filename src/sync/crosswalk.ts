@@ -1,5 +1,7 @@
 import { SqliteAdapter, sql } from 'kysely';
 import { writeTransaction } from '../catalog/database.js';
+import { filterOnly } from '../catalog/filter-only.js';
+import { AppError } from '../errors.js';
 import { HoldRepository } from '../holds/hold-repository.js';
 import type { SyncContext } from './apply.js';
 import type { SyncTenantConfig } from './config.js';
@@ -12,6 +14,12 @@ export interface CrosswalkStats {
   integrityMatches: number;
   integrityMismatches: number;
   findingsChanged: number;
+  /**
+   * Pairs not merged because they stopped being a pair after the candidates were read: one side
+   * merged away by another run, or a legacy side that got a cloud copy / a cloud side that got a
+   * legacy copy (a sync page, a self-heal). No event, no finding; the next run reads them afresh.
+   */
+  skipped: number;
 }
 
 type Rule = 'call_id' | 'external_tag' | 'sip_call_id' | 'time_ani_dnis_duration';
@@ -47,8 +55,14 @@ export interface CrosswalkLease {
 
 const NO_LEASE: CrosswalkLease = { check: () => {} };
 
+/** Stops an aborted run (shutdown, a cancelled CLI run) between steps, as the source runs do: the run ends failed, what was merged stays merged. */
+function stopIfAborted(ctx: SyncContext): void {
+  if (ctx.signal.aborted) throw new AppError('source.unavailable', 'sync aborted');
+}
+
 export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig, lease: CrosswalkLease = NO_LEASE): Promise<CrosswalkStats> {
-  const stats: CrosswalkStats = { linked: 0, ambiguous: 0, conflicts: 0, integrityMatches: 0, integrityMismatches: 0, findingsChanged: 0 };
+  const stats: CrosswalkStats = { linked: 0, ambiguous: 0, conflicts: 0, integrityMatches: 0, integrityMismatches: 0, findingsChanged: 0, skipped: 0 };
+  stopIfAborted(ctx);
   const t = ctx.tenantId;
   const originsOf = async () => {
     const rows = await ctx.db.selectFrom('recording_copies').select(['recording_pk', 'origin']).distinct().where('tenant_id', '=', t).execute();
@@ -75,6 +89,7 @@ export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig, leas
     if (!c2l.get(c)!.has(l)) c2l.get(c)!.set(l, ev);
   };
   for (const key of cfg.crosswalk.keys) {
+    stopIfAborted(ctx);
     const rule = KEY_RULES[key];
     const pairs = await ctx.db
       .selectFrom('recording_refs as a')
@@ -88,6 +103,7 @@ export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig, leas
     for (const p of pairs) if (legacyOnly(p.l) && cloudOnly(p.c)) add(p.l, p.c, { rule: key, value: p.value });
   }
 
+  stopIfAborted(ctx);
   const facts = await ctx.store.factsWithRecordings(t);
   if (cfg.crosswalk.rule) {
     const r = cfg.crosswalk.rule;
@@ -136,13 +152,13 @@ export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig, leas
   stats.ambiguous = ambiguousPks.size;
 
   // Pairs another run merged (or a sync changed) since the candidates were read: skipped, no finding.
-  let gone = 0;
   for (const p of pairs) {
-    // No merge once another instance may hold the crosswalk's lease.
+    // No merge once another instance may hold the crosswalk's lease, nor once the run is aborted.
     lease.check();
+    stopIfAborted(ctx);
     const outcome = await link(ctx, p.l, p.c, p.ev);
     if (outcome.linked) stats.linked++;
-    else if ('gone' in outcome) gone++;
+    else if ('skipped' in outcome) stats.skipped++;
     else {
       stats.conflicts++;
       for (const [pk, other] of [
@@ -158,7 +174,7 @@ export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig, leas
   ctx.metrics?.crosswalk.inc({ result: 'conflict' }, stats.conflicts);
 
   // Integrity of the pairs (every recording with both kinds of copy): durations compared.
-  const moved = stats.linked > 0 || gone > 0;
+  const moved = stats.linked > 0 || stats.skipped > 0;
   if (moved) origins = await originsOf();
   const factsNow = moved ? await ctx.store.factsWithRecordings(t) : facts;
   const byRec = new Map<string, { legacy: number[]; cloud: number[] }>();
@@ -187,6 +203,8 @@ export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig, leas
   ctx.metrics?.crosswalk.inc({ result: 'mismatch' }, stats.integrityMismatches);
 
   lease.check();
+  // An aborted run writes no findings: they would be computed from a walk it did not finish.
+  stopIfAborted(ctx);
   const res = await ctx.store.replaceFindings(t, ['ambiguous', 'conflict', 'integrity_match', 'integrity_mismatch'], findings);
   stats.findingsChanged = res.changed;
   if (res.changed) {
@@ -208,10 +226,12 @@ export async function runCrosswalk(ctx: SyncContext, cfg: SyncTenantConfig, leas
  * other's copies, refs (its own id included, so it still resolves) and holds move over, and the
  * move is audited copy by copy. Different call ids or conversation ids on the two sides are a
  * conflict: nothing is merged. Both recordings are read inside the merge's transaction (on
- * PostgreSQL locked, in id order; SQLite's BEGIN IMMEDIATE serialises writers): one another
- * crosswalk merged away since the candidates were read is `gone`, not a conflict, and has no event.
+ * PostgreSQL locked, in id order; SQLite's BEGIN IMMEDIATE serialises writers), and so are their
+ * copies' origins: a pair that is no pair any more — one side merged away by another crosswalk, a
+ * legacy side that got a cloud copy or a cloud side that got a legacy copy (a sync page, a
+ * self-heal) since the candidates were read — is `skipped`, not a conflict, and has no event.
  */
-async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evidence): Promise<{ linked: true } | { linked: false; gone: true } | { linked: false; reason: string }> {
+async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evidence): Promise<{ linked: true } | { linked: false; skipped: string } | { linked: false; reason: string }> {
   const t = ctx.tenantId;
   const postgres = !(ctx.db.getExecutor().adapter instanceof SqliteAdapter);
   const now = new Date().toISOString();
@@ -227,7 +247,20 @@ async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evi
       .execute();
     const L = recs.find((r) => r.id === legacyPk);
     const C = recs.find((r) => r.id === cloudPk);
-    if (!L || !C) return { linked: false, gone: true } as const;
+    if (!L || !C) return { linked: false, skipped: 'merged away' } as const;
+    // Read after the recordings' row locks: a copy filed on either since (its insert or move takes
+    // a key-share lock on the recording row) has committed by now, or waits for this merge.
+    // By copies_recording; the tenant only filters (filter-only.ts).
+    const kinds = await trx
+      .selectFrom('recording_copies')
+      .select(['recording_pk', 'origin'])
+      .where(filterOnly(trx, 'tenant_id'), '=', t)
+      .where('recording_pk', 'in', [legacyPk, cloudPk])
+      .execute();
+    const has = (pk: string, origin: string) => kinds.some((k) => k.recording_pk === pk && k.origin === origin);
+    const legacyOnly = has(legacyPk, 'LEGACY_ARCHIVE') && !has(legacyPk, 'GENESYS_CLOUD');
+    const cloudOnly = has(cloudPk, 'GENESYS_CLOUD') && !has(cloudPk, 'LEGACY_ARCHIVE');
+    if (!legacyOnly || !cloudOnly) return { linked: false, skipped: 'no longer legacy-only and cloud-only' } as const;
     if (L.call_id && C.call_id && L.call_id !== C.call_id) return { linked: false, reason: `different call ids (${L.call_id} / ${C.call_id})` } as const;
     if (L.conversation_id && C.conversation_id && L.conversation_id !== C.conversation_id) return { linked: false, reason: 'different Genesys conversation ids' } as const;
     const [S, A] = C.call_id && !L.call_id ? [C, L] : [L, C];

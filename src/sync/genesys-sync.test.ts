@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type CatalogKind, openTestCatalog, type TestCatalog, usableCatalogs } from '../../test/support/catalogs.js';
 import { uuidFrom } from '../sources/genesys/simulator-analytics.js';
 import { type GenesysSimulator, startGenesysSimulator } from '../sources/genesys/simulator.js';
-import { nextWindowEnd, planRange, windowCount } from './genesys-sync.js';
+import { keepSkipped, nextWindowEnd, planRange, windowCount } from './genesys-sync.js';
 import { DEFAULT_SYNC_CONFIG } from './config.js';
 import { runSync, type SyncDeps, type SyncLogger } from './runner.js';
 import { SyncStore } from './store.js';
@@ -64,6 +64,16 @@ describe('windows', () => {
     const r = planRange(DEFAULT_SYNC_CONFIG, { cursor: { ...p.cursor, page: 7 }, syncedUntil: null }, undefined, until);
     expect(r).toMatchObject({ resumed: true, cursor: { page: 7 } });
     expect(planRange(DEFAULT_SYNC_CONFIG, { cursor: { ...p.cursor, page: 7 }, syncedUntil: null }, new Date('2024-03-01T00:00:00Z'), until).resumed).toBe(false);
+  });
+});
+
+describe('skipped conversations to retry', () => {
+  const at = (i: number) => ({ id: `c-${i}`, start: new Date(SINCE.getTime() + i).toISOString() });
+  it('keeps the first time each was skipped, drops those that synced, and drops the oldest beyond the bound, counting them', () => {
+    const a = keepSkipped([at(1), at(2)], [at(2), at(3)], new Set(['c-1']), 3);
+    expect(a).toEqual({ list: [at(2), at(3)], dropped: 0 });
+    const b = keepSkipped(a.list, [at(4), at(5), at(6)], new Set(), 3);
+    expect(b).toEqual({ list: [at(4), at(5), at(6)], dropped: 2 });
   });
 });
 
@@ -268,6 +278,49 @@ describe.each(await usableCatalogs())('Genesys sync on %s', (kind: CatalogKind) 
       expect.arrayContaining([expect.objectContaining({ tenant: 'acme', source: 'genesys', conversation_id: known, genesys_status: 403, genesys_code: 'missing.division.permission' })]),
     );
     for (const l of log.lines) expect(l.text).not.toMatch(/custodian-sim-secret|Bearer|access_token/);
+  });
+
+  it('retries the conversations a 403 skipped on the next runs, whatever their range, until they sync or are gone', async () => {
+    setup(40, { page_size: 10 });
+    // conv-10 (tag verint-10) lies in a division the client may not see yet; conv-gone too, and Genesys deletes it later.
+    const denied = uuidFrom('conv-10');
+    const gone = uuidFrom('conv-gone');
+    sim.addRecording({ conversationId: gone, recordingId: uuidFrom('rec-gone'), startTime: new Date(SINCE.getTime() + 7_200_000), bytes: 'x' });
+    sim.denyConversation(denied);
+    sim.denyConversation(gone);
+    const first = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+    expect(first.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 39, notPermitted: 2, retried: 0, stillSkipped: 2 } });
+    // The next run covers a later day only (the cursor has passed both): they are asked again, still refused.
+    const LATER = new Date(UNTIL.getTime() - DAY);
+    const second = await runSync(deps, { since: LATER, until: UNTIL, crosswalk: false });
+    expect(second.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 0, notPermitted: 0, skipped: 0, retried: 2, recovered: 0, stillSkipped: 2 } });
+    expect(await deps.recordings.findByRef('acme', uuidFrom('rec-10'))).toBeNull();
+
+    // The permission is granted, and conv-gone deleted: the same org as a second simulator sees it.
+    const sim2 = await startGenesysSimulator({ logLimit: 50_000 });
+    seed(sim2, 40);
+    const deps2 = syncDepsFor(cat, { sources: [genesysSource(sim2)], sync: { concurrency: 16, page_size: 10 } });
+    try {
+      const third = await runSync(deps2, { since: LATER, until: UNTIL, crosswalk: false });
+      expect(third.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 1, retried: 2, recovered: 2, stillSkipped: 0 } });
+      // Cataloged with what the conversation's details say (its externalTag is a ref), like any synced conversation.
+      const rec = await deps2.recordings.findByRef('acme', 'verint-10');
+      expect(rec?.conversationId).toBe(denied);
+      expect(rec?.copies[0]).toMatchObject({ genesysRecordingId: uuidFrom('rec-10'), state: 'AVAILABLE' });
+      expect(await deps2.recordings.findByRef('acme', uuidFrom('rec-gone'))).toBeNull();
+      // Only the endpoints the sync already uses, and the details query narrowed to the conversation and its day.
+      const paths = new Set(sim2.requests.filter((r) => r.role === 'api').map((r) => r.path.replace(/conversations\/[^/]+\/recordingmetadata/, 'conversations/{id}/recordingmetadata')));
+      expect([...paths].sort()).toEqual(['/api/v2/analytics/conversations/details/query', '/api/v2/conversations/{id}/recordingmetadata']);
+      const byId = sim2.requests.filter((r) => r.path.endsWith('/details/query') && r.body.includes(denied)).map((r) => JSON.parse(r.body) as { interval: string });
+      expect(byId).toHaveLength(1);
+      const [a, b] = byId[0]!.interval.split('/');
+      expect(Date.parse(b!) - Date.parse(a!)).toBeLessThanOrEqual(DAY);
+      // Nothing left to retry.
+      expect((await runSync(deps2, { since: LATER, until: UNTIL, crosswalk: false })).runs[0]).toMatchObject({ stats: { added: 0, retried: 0, stillSkipped: 0 } });
+    } finally {
+      await deps2.close();
+      await sim2.close();
+    }
   });
 
   it('a 403 that says the client lacks the right altogether (not one division) still fails the page', async () => {

@@ -56,7 +56,28 @@ export interface GenesysRunStats extends ApplyResult {
   notPermitted: number;
   /** Recordings left out because their media is not audio (chat, email, message transcripts). */
   nonAudio: number;
+  /** Conversations skipped by earlier runs (`notPermitted`) asked again at the start of this one, whatever its range. */
+  retried: number;
+  /** Of those, the ones now synced, or gone from Genesys (404): no longer retried. */
+  recovered: number;
+  /** Conversations left to retry after this run (still refused, plus this run's `notPermitted`), at most MAX_SKIPPED. */
+  stillSkipped: number;
+  /** Oldest skipped conversations dropped from the retry list to keep it within MAX_SKIPPED (logged at warn); only a --since over their day recovers them. */
+  skippedDropped: number;
 }
+
+/** A conversation skipped for a 403 of its own, retried by the next runs until it syncs or is gone. */
+export interface SkippedConversation {
+  id: string;
+  /** conversationStart: the day the details query is asked about when it is readable again. */
+  start: string;
+}
+
+/**
+ * Most skipped conversations kept for retry. The list rides in the cursor, rewritten after every
+ * page (~80 bytes each), and each entry costs a metadata listing per run: a bound on both.
+ */
+export const MAX_SKIPPED = 2000;
 
 const DAY = 86_400_000;
 const STATES = new Set(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']);
@@ -74,6 +95,30 @@ function conversationDenied(e: unknown): string | undefined {
   if (!isAppError(e) || e.code !== 'source.auth_failed') return undefined;
   const extra = e.extra as { genesys_status?: unknown; genesys_code?: unknown } | undefined;
   return extra?.genesys_status === 403 && typeof extra.genesys_code === 'string' && CONVERSATION_DENIED.has(extra.genesys_code) ? extra.genesys_code : undefined;
+}
+
+/**
+ * The retry list after a page: the newly skipped appended (one already listed keeps its place:
+ * its age is when it was first skipped), those that synced removed, and the oldest dropped beyond
+ * `max`, counted.
+ */
+export function keepSkipped(list: SkippedConversation[], add: SkippedConversation[], synced: Set<string>, max = MAX_SKIPPED): { list: SkippedConversation[]; dropped: number } {
+  const out = list.filter((s) => !synced.has(s.id));
+  const have = new Set(out.map((s) => s.id));
+  for (const s of add) {
+    if (have.has(s.id) || synced.has(s.id)) continue;
+    have.add(s.id);
+    out.push(s);
+  }
+  const dropped = Math.max(0, out.length - max);
+  return { list: out.slice(dropped), dropped };
+}
+
+/** The retry list handed on by the previous run (store `carry`); anything else read as none. */
+function skippedOf(carry: unknown): SkippedConversation[] {
+  const list = (carry as { skipped?: unknown } | undefined)?.skipped;
+  if (!Array.isArray(list)) return [];
+  return list.filter((s): s is SkippedConversation => typeof s?.id === 'string' && typeof s?.start === 'string' && !Number.isNaN(Date.parse(s.start)));
 }
 
 /** The range a run covers: the explicit --since, the unfinished run's, or the last success minus the overlap. */
@@ -148,13 +193,44 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
   const stored = await ctx.store.read(ctx.tenantId, ctx.source);
   const plan = planRange(cfg, stored, opts.since, opts.until ?? new Date());
   let cur = plan.cursor;
-  const stats: GenesysRunStats = { ...emptyResult(), from: cur.from, to: cur.to, resumed: plan.resumed, windows: 0, pages: 0, conversations: 0, recordings: 0, vanished: 0, splits: 0, overfull: [], notPermitted: 0, nonAudio: 0 };
+  const stats: GenesysRunStats = {
+    ...emptyResult(),
+    from: cur.from,
+    to: cur.to,
+    resumed: plan.resumed,
+    windows: 0,
+    pages: 0,
+    conversations: 0,
+    recordings: 0,
+    vanished: 0,
+    splits: 0,
+    overfull: [],
+    notPermitted: 0,
+    nonAudio: 0,
+    retried: 0,
+    recovered: 0,
+    stillSkipped: 0,
+    skippedDropped: 0,
+  };
+  // Kept beside the cursor, page by page, and handed on when the run ends well (SyncStore carry); a --since run keeps it too.
+  let skipped = skippedOf(stored.carry);
+  const save = () => ctx.store.saveCursor(ctx.tenantId, ctx.source, opts.leaseOwner, cur, { skipped });
   /** Pages the API gives in one interval. */
   const maxPages = Math.max(1, Math.floor(cfg.max_window_results / cfg.page_size));
   let noSplitDay: number | null = null;
   const to = Date.parse(cur.to);
   opts.progress?.start(windowCount(cur.windowStart, cur.to, cfg.window_ms), `genesys ${ctx.source}`);
-  await ctx.store.saveCursor(ctx.tenantId, ctx.source, opts.leaseOwner, cur);
+  await save();
+  // Conversations earlier runs skipped are asked again first, a page's worth at a time: the cursor
+  // has passed them, so no window of this run would.
+  const pending = skipped;
+  for (let i = 0; i < pending.length; i += cfg.page_size) {
+    if (ctx.signal.aborted) throw new AppError('source.unavailable', 'sync aborted');
+    const done = await retrySkipped(ctx, opts, pending.slice(i, i + cfg.page_size), stats);
+    skipped = skipped.filter((s) => !done.has(s.id));
+    await save();
+    if (!(await ctx.store.heartbeat(ctx.tenantId, ctx.source, opts.leaseOwner, cfg.lease_ms))) throw new AppError('sync.busy', 'the sync lost its lease to another instance');
+  }
 
   while (Date.parse(cur.windowStart) < to) {
     if (ctx.signal.aborted) throw new AppError('source.unavailable', 'sync aborted');
@@ -180,7 +256,7 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
       if (half) {
         stats.splits++;
         cur = half;
-        await ctx.store.saveCursor(ctx.tenantId, ctx.source, opts.leaseOwner, cur);
+        await save();
         continue;
       }
       stats.overfull.push({ interval: query.interval, totalHits: answer.totalHits! });
@@ -209,9 +285,11 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
       }
     });
     const readable: { c: AnalyticsConversation; recs: RecordingMetadata[] }[] = [];
+    const denied: SkippedConversation[] = [];
     convs.forEach((c, i) => {
       const got = listed[i]!;
       if (Array.isArray(got)) return void readable.push({ c, recs: got });
+      denied.push({ id: c.conversationId!, start: c.conversationStart! });
       stats.notPermitted++;
       stats.skipped++;
       if (stats.invalid.length < 100) stats.invalid.push({ origin: `conversation ${c.conversationId}`, message: `not permitted to list its recordings (Genesys 403 ${got.denied})` });
@@ -224,23 +302,15 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
         genesys_code: got.denied,
       });
     });
-    const items = readable.flatMap(({ c, recs }) => recordsOf(ctx.source, c, recs));
-    // Recordings of other media count as listed: a copy cataloged from one earlier is not taken for deleted.
-    const other = readable.flatMap(({ recs }) => recs.filter((m) => m.id && !isCallRecording(m)).map((m) => m.id!));
-    stats.nonAudio += other.length;
-    // Only conversations listed in full: the copies of a skipped one are kept as they are.
-    const vanished = await vanishedCopies(
-      ctx,
-      readable.map(({ c }) => c.conversationId!),
-      new Set([...items.map((it) => String(it.record.recording_id)), ...other]),
-    );
-    const r = await applyRecords(ctx, [...items, ...vanished]);
-    addResults(stats, r);
+    const items = await writeReadable(ctx, readable, stats);
     stats.pages++;
     stats.conversations += convs.length;
-    stats.recordings += items.length;
-    stats.vanished += vanished.length;
+    stats.recordings += items;
     ctx.metrics?.pages.inc({ kind: 'genesys' });
+    // Saved with the cursor below: a crash after this page still retries them.
+    const kept = keepSkipped(skipped, denied, new Set(readable.map(({ c }) => c.conversationId!)));
+    skipped = kept.list;
+    dropSkipped(ctx, opts, kept.dropped, stats);
 
     const last = got.length < cfg.page_size || (answer.totalHits !== undefined && cur.page * cfg.page_size >= answer.totalHits) || cur.page >= maxPages;
     if (last) {
@@ -250,11 +320,77 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
     } else {
       cur = { ...cur, page: cur.page + 1 };
     }
-    await ctx.store.saveCursor(ctx.tenantId, ctx.source, opts.leaseOwner, cur);
+    await save();
     if (!(await ctx.store.heartbeat(ctx.tenantId, ctx.source, opts.leaseOwner, cfg.lease_ms))) throw new AppError('sync.busy', 'the sync lost its lease to another instance');
     await opts.onPage?.({ windowStart: query.interval.split('/')[0]!, page: query.paging!.pageNumber, conversations: convs.length, pagesDone: stats.pages });
   }
+  stats.stillSkipped = skipped.length;
   return stats;
+}
+
+/**
+ * Writes the recordings of conversations listed in full (their copies upserted, the copies they
+ * no longer list marked DELETED); returns how many call recordings were listed. Only conversations
+ * listed in full: the copies of a skipped one are kept as they are.
+ */
+async function writeReadable(ctx: SyncContext, readable: { c: AnalyticsConversation; recs: RecordingMetadata[] }[], stats: GenesysRunStats): Promise<number> {
+  const items = readable.flatMap(({ c, recs }) => recordsOf(ctx.source, c, recs));
+  // Recordings of other media count as listed: a copy cataloged from one earlier is not taken for deleted.
+  const other = readable.flatMap(({ recs }) => recs.filter((m) => m.id && !isCallRecording(m)).map((m) => m.id!));
+  stats.nonAudio += other.length;
+  const vanished = await vanishedCopies(
+    ctx,
+    readable.map(({ c }) => c.conversationId!),
+    new Set([...items.map((it) => String(it.record.recording_id)), ...other]),
+  );
+  addResults(stats, await applyRecords(ctx, [...items, ...vanished]));
+  stats.vanished += vanished.length;
+  return items.length;
+}
+
+function dropSkipped(ctx: SyncContext, opts: GenesysSyncOptions, dropped: number, stats: GenesysRunStats): void {
+  if (!dropped) return;
+  stats.skippedDropped += dropped;
+  opts.log?.('warn', 'genesys sync: the list of skipped conversations to retry is full; the oldest were dropped (a --since over their day recovers them)', {
+    tenant: ctx.tenantId,
+    source: ctx.source,
+    run_id: ctx.runId,
+    dropped,
+    max: MAX_SKIPPED,
+  });
+}
+
+/**
+ * Asks again about conversations earlier runs skipped for a 403 of their own: the same listing
+ * (GET …/recordingmetadata), then, for one now readable, the same details query as the windows,
+ * narrowed to that conversation and its day, for what the records carry of the conversation (tag,
+ * SIP Call-ID, ANI/DNIS, duration). Returns the ids done with: synced, or gone (404: the copies
+ * the catalog knows of it are marked DELETED, as for a listed conversation without them). Still
+ * refused: kept. Any other failure fails the run like a page, the list staying as it was.
+ */
+async function retrySkipped(ctx: SyncContext, opts: GenesysSyncOptions, batch: SkippedConversation[], stats: GenesysRunStats): Promise<Set<string>> {
+  const { connector, cfg } = opts;
+  stats.retried += batch.length;
+  const answers = await mapLimit(batch, cfg.concurrency, async (s): Promise<{ c: AnalyticsConversation; recs: RecordingMetadata[] } | null> => {
+    const bare: AnalyticsConversation = { conversationId: s.id, conversationStart: s.start };
+    let recs: RecordingMetadata[];
+    try {
+      recs = await connector.listRecordings(s.id, ctx.signal);
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'recording.not_found') return { c: bare, recs: [] };
+      if (conversationDenied(e)) return null;
+      throw e;
+    }
+    if (!recs.some(isCallRecording)) return { c: bare, recs };
+    const day = Math.floor(Date.parse(s.start) / DAY) * DAY;
+    const found = await connector.findConversations({ conversationId: s.id, interval: { start: new Date(day), end: new Date(day + DAY) }, limit: 1 }, ctx.signal);
+    // Not in the analytics answer (yet): the start it was skipped with is enough to catalog its recordings.
+    return { c: found.find((c) => c.conversationId === s.id) ?? bare, recs };
+  });
+  const readable = answers.filter((a) => a !== null);
+  stats.recordings += await writeReadable(ctx, readable, stats);
+  stats.recovered += readable.length;
+  return new Set(readable.map(({ c }) => c.conversationId!));
 }
 
 /** Copies the catalog holds for these conversations that the listing no longer has: DELETED at the source. */

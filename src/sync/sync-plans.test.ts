@@ -187,6 +187,9 @@ describe('sync plans (SQLite, no statistics)', () => {
     for (const s of statementsLike(steps, /^(select .* from|update) "recording_copies" .*where "tenant_id" = \? and "recording_pk" = \?/)) {
       expect(s.plan).toEqual(['SEARCH recording_copies USING INDEX copies_recording (recording_pk=?)']);
     }
+    // The merge's re-read of both sides' copies (still legacy-only / cloud-only?) goes by recording too.
+    const [kinds] = statementsLike(steps, /^select "recording_pk", "origin" from "recording_copies" where \+"tenant_id" = \? and "recording_pk" in/);
+    expect(kinds!.plan).toEqual(['SEARCH recording_copies USING INDEX copies_recording (recording_pk=?)']);
     const merged = (await repo.findByRef('acme', 'XW-1'))!;
     expect(merged.copies.map((c) => c.origin).sort()).toEqual(['GENESYS_CLOUD', 'LEGACY_ARCHIVE']);
     expect(merged.activeHolds).toBe(1);

@@ -28,12 +28,17 @@ export interface IntegrityCheck {
   checkedAt: string;
 }
 
-/** Recordings of the tenant holding a legacy copy and a cloud copy (in any state). */
+/**
+ * Recordings of the tenant holding a legacy copy and a cloud copy that exist: a DELETED copy (the
+ * sync keeps a vanished copy so, never removes it) is no side of a pair, as in the migration
+ * report's `both` and its integrity counts (report.ts). An ERROR copy still exists and counts.
+ */
 function pairs(db: Kysely<Database>, tenantId: string) {
   return db
     .selectFrom('recording_copies')
     .select('recording_pk')
     .where('tenant_id', '=', tenantId)
+    .where('state', '!=', 'DELETED')
     .groupBy('recording_pk')
     .having(sql<boolean>`sum(case when origin = 'GENESYS_CLOUD' then 1 else 0 end) > 0 and sum(case when origin = 'GENESYS_CLOUD' then 0 else 1 end) > 0`);
 }

@@ -1,4 +1,5 @@
 import { isAppError } from '../../errors.js';
+import type { Recording } from '../../catalog/model.js';
 import type { RecordingRepository } from '../../catalog/recording-repository.js';
 import { judgeRecording, keepVerdict, type IntegrityDeps } from './check.js';
 import { type IntegrityCheck, IntegrityRepository, type Verdict } from './integrity-repository.js';
@@ -24,6 +25,12 @@ export interface SampleReport {
   sampled: number;
   verdicts: Record<Verdict, number>;
   checks: IntegrityCheck[];
+}
+
+/** Both kinds of copy still exist (not DELETED): what the repository's pairs are made of, read again at check time. */
+function livePair(rec: Recording): boolean {
+  const live = rec.copies.filter((c) => c.state !== 'DELETED');
+  return live.some((c) => c.origin === 'GENESYS_CLOUD') && live.some((c) => c.origin !== 'GENESYS_CLOUD');
 }
 
 /**
@@ -52,8 +59,8 @@ export async function sampleIntegrity(deps: IntegrityDeps & { recordings: Record
       req.signal?.throwIfAborted();
       const pk = pks[next++]!;
       const rec = await deps.recordings.get(req.tenantId, pk);
-      // Merged away or deleted since it was picked: nothing to compare any more.
-      if (!rec) continue;
+      // Merged away or deleted since it was picked, or a side's only copy became DELETED: no pair to compare any more.
+      if (!rec || !livePair(rec)) continue;
       const signal = req.signal ? AbortSignal.any([req.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
       let check: IntegrityCheck;
       try {
