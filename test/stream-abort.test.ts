@@ -31,7 +31,10 @@ describe.each(await usableCatalogs())('a client disconnecting mid-stream, on %s'
     gw = await startTestGateway({ catalog: kind });
     file = media();
     writeFileSync(join(gw.roots.acme!, 'long.wav'), file);
-    await gw.seed([{ call_id: 'c-long', legacy_archive_id: 'long_1', locator: 'long.wav' }]);
+    await gw.seed([
+      { call_id: 'c-long', legacy_archive_id: 'long_1', locator: 'long.wav' },
+      { call_id: 'c-g729', legacy_archive_id: 'g729_1', locator: 'call_mono_g729_8k.wav', codec: 'g729' },
+    ]);
   });
   afterAll(async () => gw?.stop());
 
@@ -82,5 +85,38 @@ describe.each(await usableCatalogs())('a client disconnecting mid-stream, on %s'
     // Never more than left the process: bytes still queued inside it were not sent.
     expect(sent).toBeLessThanOrEqual(inKernel);
     expect(end!.sha256).toBe(createHash('sha256').update(file.subarray(0, sent)).digest('hex'));
+  });
+
+  it('records completed when the client hangs up after every byte it was promised, before the transcoder has exited', async () => {
+    // A transcoded WAV has a Content-Length; a client (curl, a player) closes once it has that
+    // many bytes, which can be before ffmpeg has exited and the body has ended on the server. The
+    // download was whole: it was audited as "aborted, client.disconnected" with every byte sent.
+    const { hostname, port } = new URL(gw.url);
+    const client = connect(Number(port), hostname);
+    client.write(`GET /api/v1/recordings/g729_1/media?format=wav HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEYS.acme}\r\n\r\n`);
+    let raw = Buffer.alloc(0);
+    const { head, body } = await new Promise<{ head: string; body: Buffer }>((resolve) => {
+      client.on('data', (c: Buffer) => {
+        raw = Buffer.concat([raw, c]);
+        const headEnd = raw.indexOf('\r\n\r\n') + 4;
+        if (headEnd < 4) return;
+        const head = raw.subarray(0, headEnd).toString('latin1');
+        const length = Number(/content-length: (\d+)/i.exec(head)?.[1]);
+        if (raw.length - headEnd >= length) {
+          client.destroy(); // the moment the last promised byte is in, as curl does
+          resolve({ head, body: raw.subarray(headEnd, headEnd + length) });
+        }
+      });
+    });
+    expect(head).toMatch(/^HTTP\/1\.1 200/);
+    expect(head).toMatch(/x-transcoded: true/i);
+    const allowedId = /x-audit-event-id: (\S+)/i.exec(head)![1]!;
+    let end: AuditEvent | undefined;
+    for (let i = 0; i < 100 && !end; i++) {
+      await sleep(50);
+      end = (await gw.deps.auditRepo.query({ tenantId: 'acme', limit: 1000, action: 'recording.media.end' })).items.find((e) => e.relatedEventId === allowedId);
+    }
+    expect(end).toMatchObject({ outcome: 'completed', errorCode: null, status: 200, bytesSent: body.length });
+    expect(end!.sha256).toBe(createHash('sha256').update(body).digest('hex'));
   });
 });

@@ -26,7 +26,8 @@ export async function streamOut(
   const head = req.method === 'HEAD';
   if (head) body.destroy();
   res.writeHead(status, headers);
-  const sent = head ? await sendHeadOnly(res) : await pipeBody(deps, req, res, body, ctx);
+  const declared = headers['Content-Length'];
+  const sent = head ? await sendHeadOnly(res) : await pipeBody(deps, req, res, body, { ...ctx, declaredLength: declared === undefined ? undefined : Number(declared) });
   deps.metrics.bytesStreamed.inc({ origin: ctx.origin, transcoded: String(ctx.transcoded) }, sent.bytes);
   deps.metrics.requests.inc({ route: req.routeOptions.url ?? '', origin: ctx.origin, outcome: sent.outcome, status: String(status) });
   try {
@@ -63,7 +64,13 @@ async function sendHeadOnly(res: FastifyReply['raw']): Promise<Sent> {
   }
 }
 
-async function pipeBody(deps: AppDeps, req: FastifyRequest, res: FastifyReply['raw'], body: Readable, ctx: { chunked: boolean; expectSha256: string | null }): Promise<Sent> {
+async function pipeBody(
+  deps: AppDeps,
+  req: FastifyRequest,
+  res: FastifyReply['raw'],
+  body: Readable,
+  ctx: { chunked: boolean; expectSha256: string | null; declaredLength: number | undefined },
+): Promise<Sent> {
   // Meters what the socket took, not what was queued: the audit event names the bytes that left.
   // Trailers go out with the last chunk; the digest is of exactly the bytes sent.
   const sink = new ResponseSink(res, { expectSha256: ctx.expectSha256, trailer: ctx.chunked });
@@ -73,6 +80,17 @@ async function pipeBody(deps: AppDeps, req: FastifyRequest, res: FastifyReply['r
     await pipeline(body, sink);
     return { outcome: 'completed', errorCode: null, bytes: sink.bytes, sha256: sink.sha256() };
   } catch (e) {
+    // A client that hung up once the socket had taken every byte of the Content-Length has the
+    // whole answer: a player or curl closes then, which can be before the body has ended here (a
+    // transcoder flushing and exiting). That download is completed — unless those bytes were a
+    // whole stored object whose catalog digest they do not match.
+    // (clientGone is set only when the close came before any failure of the body.)
+    if (sink.clientGone && ctx.declaredLength !== undefined && sink.bytes === ctx.declaredLength) {
+      body.destroy();
+      const sha256 = sink.sha256();
+      if (ctx.expectSha256 && ctx.expectSha256 !== sha256) return { outcome: 'failed', errorCode: 'source.integrity_mismatch', bytes: sink.bytes, sha256 };
+      return { outcome: 'completed', errorCode: null, bytes: sink.bytes, sha256 };
+    }
     // pipeline() destroys every stream on any failure; who failed first decides the outcome. A
     // client going away also aborts the source (its signal), so the source's error comes second.
     const clientGone = sink.clientGone || (sourceError === undefined && !isAppError(e));
