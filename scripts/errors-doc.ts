@@ -22,9 +22,11 @@ more members (\`errors\` for schema violations, \`codec\` for 415, \`size\` for 
 not on the other 502s, which describe the catalog or the stored object; \`X-Retention-Status\` on 410, \`Content-Range\` on 416,
 \`WWW-Authenticate\` on 401, \`Allow\` on 405).
 
-Every error response also writes an audit event (outcome \`denied\` for 401/403/404/410/429,
-\`failed\` otherwise). A failure after the first byte of a stream cannot change the status any
-more: the connection is aborted instead, and the audit event records the code.
+Every error response also writes an audit event: outcome \`denied\` for 401/403/404/410/429 and
+for 409 \`hold.second_admin_required\` (the admin who asked for a hold's release confirming it
+too: a refused attempt at lifting a hold, docs/AUDIT.md), \`failed\` otherwise. A failure after
+the first byte of a stream cannot change the status any more: the connection is aborted instead,
+and the audit event records the code.
 
 This table is generated from \`src/errors.ts\` by \`npx tsx scripts/errors-doc.ts\`.
 

@@ -20,7 +20,6 @@ export function demoConfigDocument(dataDir: string, env: { CUSTODIAN_DEMO_API_KE
   return {
     data_dir: dir,
     allow_inline_secrets: true,
-    demo: { enabled: true },
     auth: {
       api_keys: [
         { id: 'demo', tenant: DEMO_TENANT, principal: DEMO_CALLER, scopes: ['recordings:read', 'recordings:export', 'audit:read'], key: demo },

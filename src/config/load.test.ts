@@ -48,7 +48,6 @@ describe('parseConfig', () => {
       expect(c.policy).toEqual({ prefer: 'cloud' });
       expect(c.media).toEqual({ ffmpeg_path: 'ffmpeg', max_concurrent_transcodes: 4, max_queued_transcodes: 16, transcode_timeout_ms: 600_000 });
       expect(c.logging).toEqual({ level: 'info' });
-      expect(c.demo).toEqual({ enabled: false });
       expect(c.tenants).toEqual([]);
       expect(c.allow_inline_secrets).toBe(false);
       expect(c.data_dir).toBe(resolve('./data'));
@@ -81,6 +80,8 @@ describe('parseConfig', () => {
 
     const unknownRoot = configError({ colour: 'blue' });
     expect(unknownRoot.issues[0]).toMatch(/^\(root\): .*colour/);
+    // There is no `demo` block (the demo command builds its own config): it is an unknown key like any other.
+    expect(configError({ demo: { enabled: true } }, { CUSTODIAN_DEMO_API_KEY: 'cst_demo_' + 'z'.repeat(24) }).issues).toEqual(['(root): Unrecognized key: "demo"']);
     const unknownNested = configError({ server: { prot: 80 } });
     expect(unknownNested.issues[0]).toMatch(/^server: .*prot/);
 
@@ -180,17 +181,13 @@ describe('parseConfig', () => {
     }
     expect(configError({}, { CUSTODIAN_LOG_LEVEL: 'loud' }).issues[0]).toMatch(/^logging\.level: /);
 
-    // The demo key comes from the environment as an env: reference, so it is allowed without inline secrets.
-    const demo = parseConfig({ demo: { enabled: true } }, { CUSTODIAN_DEMO_API_KEY: 'cst_demo_' + 'z'.repeat(24) });
-    expect(demo.demo.api_key).toBeInstanceOf(Secret);
-    expect(demo.demo.api_key!.reveal()).toBe('cst_demo_' + 'z'.repeat(24));
-    expect(demo.demo.enabled).toBe(true);
+    // CUSTODIAN_DEMO_API_KEY is the demo command's (src/cli/demo-config.ts): it puts nothing into a parsed config.
+    expect(parseConfig({}, { CUSTODIAN_DEMO_API_KEY: 'cst_demo_' + 'z'.repeat(24) })).toEqual(parseConfig({}, {}));
   });
 
   it('reports a block of the wrong type by its name even when an override targets it', () => {
     expect(configError({ server: 'fast' }, { PORT: '8081' }).issues[0]).toMatch(/^server: /);
     expect(configError({ server: 'fast' }, { HOST: '0.0.0.0' }).issues[0]).toMatch(/^server: /);
-    expect(configError({ demo: 'yes' }, { CUSTODIAN_DEMO_API_KEY: 'k' }).issues[0]).toMatch(/^demo: /);
     expect(configError({ logging: 'loud' }, { CUSTODIAN_LOG_LEVEL: 'info' }).issues[0]).toMatch(/^logging: /);
     // and the caller's document is never modified
     const doc = { server: { port: 1 } };

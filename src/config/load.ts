@@ -22,6 +22,7 @@ export interface ConfigEnv {
   PORT?: string;
   HOST?: string;
   CUSTODIAN_DATA_DIR?: string;
+  /** Read by `custodian demo` without a config file only (src/cli/demo-config.ts), not by parseConfig. */
   CUSTODIAN_DEMO_API_KEY?: string;
   CUSTODIAN_LOG_LEVEL?: string;
   [name: string]: string | undefined;
@@ -62,10 +63,6 @@ export function parseConfig(raw: unknown, env: ConfigEnv = {}): Config {
   if (env.CUSTODIAN_LOG_LEVEL) {
     const logging = block('logging');
     if (logging) logging.level = env.CUSTODIAN_LOG_LEVEL;
-  }
-  if (env.CUSTODIAN_DEMO_API_KEY) {
-    const demo = block('demo');
-    if (demo) demo.api_key = 'env:CUSTODIAN_DEMO_API_KEY';
   }
 
   const allowInline = doc.allow_inline_secrets === true;

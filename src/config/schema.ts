@@ -390,13 +390,6 @@ export const configSchema = z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
       .prefault({}),
-    demo: z
-      .object({
-        enabled: z.boolean().default(false),
-        api_key: secretRef().optional(),
-      })
-      .strict()
-      .prefault({}),
     tenants: z.array(tenantConfig).default([]),
     console: consoleConfig.prefault({}),
   })
