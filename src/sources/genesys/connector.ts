@@ -234,7 +234,8 @@ export class GenesysConnector implements SourceConnector {
    * sent 100 per job, jobs are polled with backoff until Completed or the budget is spent, and
    * each item gets its result links (original codec) or errors. Result links are pre-authorised
    * credentials, valid for the org's recordingBatchDownloadUrlTtl; only this client may read the
-   * job. Bulk sync and evidence export use this; no gateway endpoint does.
+   * job. Nothing in the gateway calls it yet (no endpoint, sync or evidence export): it is the
+   * connector's side of a bulk export, tested against the simulator (batch.test.ts).
    */
   async batchDownload(items: readonly BatchDownloadItem[], signal: AbortSignal, poll: Partial<BatchPollOptions> = {}): Promise<BatchItemOutcome[]> {
     const opts: BatchPollOptions = { ...this.cfg.batch_poll, ...poll };
