@@ -19,6 +19,7 @@ import { recordingRoutes } from './http/routes/recordings.js';
 import { retrieveRoutes } from './http/routes/retrieve.js';
 import { integrityRoutes } from './sync/integrity/routes.js';
 import { migrationReportRoutes } from './sync/routes.js';
+import { requestSerializer } from './logger.js';
 
 /** A caller's X-Request-Id is kept when it is a sane token, so their logs and ours line up. */
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -32,6 +33,20 @@ const MAX_PATH_PARAM = 256 * 12;
 
 /** Path matching of fastify's router; the 405 lookup (http/allowed-methods.ts) must match paths the same way. */
 const ROUTER_OPTIONS = { maxParamLength: MAX_PATH_PARAM };
+
+/** Answers with JSON of the API (every route under /api, and the OpenAPI document) — a leading `//` too, which is not found but still JSON. */
+const API_PATH = /^\/+(?:api(?:[/?]|$)|openapi\.json(?:\?|$))/;
+
+/**
+ * The headers of every answer under /api, however it is sent: JSON and problem+json by fastify,
+ * media and packages hijacked by streamOut, refusals before any route (refuseUnrouted). Set on the
+ * raw response, which Node merges into whichever head is written; a route's own value wins.
+ */
+function apiResponseHeaders(req: FastifyRequest, reply: FastifyReply): void {
+  if (!API_PATH.test(req.url)) return;
+  reply.raw.setHeader('X-Content-Type-Options', 'nosniff');
+  reply.raw.setHeader('Referrer-Policy', 'no-referrer');
+}
 
 async function auditRefusal(deps: AppDeps, req: FastifyRequest, e: AppError): Promise<void> {
   try {
@@ -57,6 +72,7 @@ function sendProblem(reply: FastifyReply, e: AppError, requestId: string): Fasti
  * authentication, and is audited as such.
  */
 async function refuseUnrouted(deps: AppDeps, err: { code?: string }, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  apiResponseHeaders(req, reply);
   const e = new AppError(err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'request.uri_too_long' : 'request.bad_url');
   req.log.info({ code: e.code }, 'request refused');
   req.audit = { action: 'http.request', written: false };
@@ -69,6 +85,9 @@ async function refuseUnrouted(deps: AppDeps, err: { code?: string }, req: Fastif
 export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const serverOpts: FastifyServerOptions & { https?: object } = {
     loggerInstance: deps.logger,
+    // Every request's logger logs its URL without the query string's values (logger.ts
+    // requestSerializer), whatever logger the gateway was given and whichever route matched or not.
+    childLoggerFactory: (logger, bindings, childOpts) => logger.child(bindings, { ...childOpts, serializers: { ...childOpts.serializers, req: requestSerializer } }),
     bodyLimit: deps.config.server.body_limit_bytes,
     trustProxy: deps.config.server.trust_proxy,
     requestIdHeader: false,
@@ -107,6 +126,7 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
   app.addHook('onRequest', async (req, reply) => {
     req.audit = { action: req.routeOptions.config.action ?? 'http.request', written: false };
     reply.header('X-Request-Id', req.id);
+    apiResponseHeaders(req, reply);
   });
   // Authentication runs before the body is parsed: strangers cannot make us parse their payloads.
   app.addHook('onRequest', authHook(deps));
@@ -153,7 +173,11 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     },
     transform: jsonSchemaTransform,
   });
-  app.get('/openapi.json', { config: { unaudited: true }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { unaudited: true }, schema: { hide: true } }, async (_req, reply) => {
+    // Describes this build: not kept by a cache past a deployment.
+    if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
+    return app.swagger();
+  });
 
   await app.register(opsRoutes(deps));
   await app.register(retrieveRoutes(deps));

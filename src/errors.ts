@@ -29,6 +29,7 @@ export const ERRORS = {
   'auth.expired_token': { status: 401, title: 'The bearer token has expired' },
   'access.scope_missing': { status: 403, title: 'The principal lacks a required scope' },
   'access.caller_mismatch': { status: 403, title: 'caller_id does not match the authenticated principal' },
+  'access.cross_site': { status: 403, title: "A media ticket plays only in pages of the gateway's own origin (Sec-Fetch-Site)" },
   'access.rate_limited': { status: 429, title: 'Too many requests' },
   'access.rate_limit_unavailable': { status: 503, title: 'The rate limit store cannot be reached (PostgreSQL, or the cluster primary); access is refused' },
   // Recordings

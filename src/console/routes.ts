@@ -59,6 +59,31 @@ async function issuerStillValid(deps: AppDeps, p: Principal): Promise<boolean> {
   return now !== null && now.id === p.id && now.tenantId === p.tenantId && (now.scopes.has('recordings:read') || now.scopes.has('admin'));
 }
 
+/** Sec-Fetch-Site values a ticket's request may carry: the console itself (same-origin), or a user's own navigation (none). */
+const OWN_FETCH_SITES = new Set(['same-origin', 'none']);
+
+/**
+ * A media ticket is a bearer secret in a URL: a page of another origin (or site) that learnt one
+ * must not play it in its own <audio>. Browsers say where a request comes from (Sec-Fetch-Site);
+ * one that says another origin is refused before the ticket is used (no use counted), and the
+ * refusal goes into the ticket's tenant's trail as its principal's denied play. A request without
+ * the header (curl, older clients) is not a browser's cross-origin load and plays.
+ */
+async function refuseOtherSites(tickets: MediaTicketStore, req: FastifyRequest<{ Querystring: { t: string } }>): Promise<void> {
+  const site = req.headers['sec-fetch-site'];
+  if (site === undefined || OWN_FETCH_SITES.has(site)) return;
+  const seen = site === 'cross-site' || site === 'same-site' ? site : 'other';
+  const whose = await tickets.whose(req.query.t);
+  if (whose) {
+    req.principal = whose.principal;
+    Object.assign(req.audit, { callerId: whose.principal.id, ref: whose.recordingPk, recordingPk: whose.recordingPk });
+    req.audit.detail = { purpose: whose.purpose, via: 'media_ticket', ticket_id: whose.id, sec_fetch_site: seen };
+  } else {
+    req.audit.detail = { via: 'media_ticket', sec_fetch_site: seen };
+  }
+  throw new AppError('access.cross_site', `a media ticket is not played for a request from ${seen === 'other' ? 'another origin' : `a ${seen} page`}`);
+}
+
 /** Copy errors are carried by NoCopyOpened; clients get the last copy's error, as on the streaming path. */
 async function openOrThrow(...args: Parameters<typeof openRecording>) {
   try {
@@ -143,8 +168,14 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
         logLevel: 'warn',
         config: { action: 'recording.media' },
         schema: { summary: 'Play a recording with a media ticket (Range supported); audited as recording.media', querystring: z.object({ t: z.string().max(4096) }).strict() },
+        // Before anything can refuse the request: every answer of this route, media or problem, is
+        // for the gateway's own pages only (a browser does not hand it to another origin's page).
+        onRequest: async (_req, reply) => {
+          reply.raw.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+        },
       },
       async (req, reply) => {
+        await refuseOtherSites(c.tickets, req);
         const ticket = await c.tickets.use(req.query.t);
         if (!ticket) throw new AppError('auth.invalid_token', 'the media ticket is unknown, expired, used up or revoked');
         req.principal = ticket.principal;

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { AppDeps } from '../deps.js';
 import type { TicketRevocations } from './tickets.js';
 
@@ -61,7 +61,17 @@ export function catalogRevocations(deps: AppDeps): TicketRevocations {
       await db(deps)
         .insertInto('media_ticket_revocations')
         .values({ ticket_id: r.ticketId, tenant_id: r.tenantId, revoked_by: r.principalId, admin: r.admin ? 1 : 0, expires_at: new Date(r.until).toISOString(), created_at: new Date().toISOString() })
-        .onConflict((oc) => oc.doNothing())
+        // One row per (ticket, tenant, revoking principal): a principal may revoke the same ticket
+        // again with another of its credentials (an admin key after a plain one). The row keeps the
+        // strongest revocation — admin if either was, until the later end — never the first alone,
+        // which would drop an admin's revocation while its audit event says it takes effect.
+        // (CASE rather than max()/GREATEST(): the same text on SQLite and PostgreSQL.)
+        .onConflict((oc) =>
+          oc.columns(['ticket_id', 'tenant_id', 'revoked_by']).doUpdateSet({
+            admin: sql<number>`CASE WHEN excluded.admin > media_ticket_revocations.admin THEN excluded.admin ELSE media_ticket_revocations.admin END`,
+            expires_at: sql<string>`CASE WHEN excluded.expires_at > media_ticket_revocations.expires_at THEN excluded.expires_at ELSE media_ticket_revocations.expires_at END`,
+          }),
+        )
         .execute();
     },
     async isRevoked(t) {

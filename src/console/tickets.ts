@@ -155,6 +155,16 @@ export class MediaTicketStore {
     }
   }
 
+  /**
+   * Whose an authentic ticket is, without counting a use or asking whether it is still live: to
+   * put a refused request in the ticket's tenant's trail, as its principal's. Null when forged.
+   */
+  async whose(secret: string): Promise<Pick<MediaTicket, 'id' | 'principal' | 'recordingPk' | 'purpose'> | null> {
+    const s = await this.open(secret);
+    if (!s) return null;
+    return { id: s.i, principal: { id: s.p, tenantId: s.t, kind: s.k, credentialId: s.c, scopes: new Set(s.s) }, recordingPk: s.r, purpose: s.u };
+  }
+
   /** The live ticket for a secret, counting this use; null when forged, expired, used up or revoked. */
   async use(secret: string): Promise<MediaTicket | null> {
     const s = await this.open(secret);

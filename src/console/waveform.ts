@@ -23,6 +23,14 @@ interface Fmt {
 const MAX_HEADER = 64 * 1024;
 /** Blocks of 20 ms are collected while streaming, then merged into the requested number of points. */
 const BLOCKS_PER_SECOND = 50;
+/**
+ * The most block values kept per envelope side, all channels together (2^20: about 8 MiB per side):
+ * whatever the header says — a sample rate of 1 Hz makes one block per frame — memory is bounded.
+ * When the blocks reach it, neighbours are merged in pairs and blocks last twice as long from then
+ * on. Below it nothing changes: a mono recording of up to 5.8 h at 50 blocks/s (2.9 h stereo)
+ * has the same waveform as before the bound.
+ */
+export const MAX_BLOCK_VALUES = 1 << 20;
 
 function parseHeader(buf: Buffer): { fmt: Fmt; dataStart: number } | null {
   if (buf.length < 12) return null;
@@ -44,7 +52,7 @@ function parseHeader(buf: Buffer): { fmt: Fmt; dataStart: number } | null {
       const pcm = tag === 1 || (tag === 0xfffe && size >= 40 && buf.readUInt16LE(off + 32) === 1);
       if (!pcm || ![8, 16, 24, 32].includes(bits)) throw new AppError('media.unsupported_codec', 'the waveform needs integer PCM', { extra: { codec: `wav_tag_${tag}` } });
       fmt = { channels: buf.readUInt16LE(off + 10), sampleRate: buf.readUInt32LE(off + 12), blockAlign: buf.readUInt16LE(off + 20), bits };
-      if (fmt.channels < 1 || fmt.channels > 8 || fmt.blockAlign !== (fmt.channels * bits) / 8) throw new AppError('media.undecodable', 'inconsistent WAV fmt chunk');
+      if (fmt.channels < 1 || fmt.channels > 8 || fmt.sampleRate < 1 || fmt.blockAlign !== (fmt.channels * bits) / 8) throw new AppError('media.undecodable', 'inconsistent WAV fmt chunk');
     }
     off += 8 + size + (size % 2);
   }
@@ -66,14 +74,21 @@ function sampleReader(bits: number): (b: Buffer, off: number) => number {
 
 /**
  * Reads a PCM WAV stream once and returns its envelope in `points` buckets per channel. Memory is
- * bounded by the duration (two numbers per channel per 20 ms), never by the audio itself.
+ * two numbers per channel per 20 ms of audio, never the audio itself, and never more than
+ * MAX_BLOCK_VALUES per side whatever the header claims (blocks grow longer instead).
  */
 export async function wavPeaks(body: Readable, points: number): Promise<Peaks> {
+  return (await wavEnvelope(body, points)).peaks;
+}
+
+/** wavPeaks, and how many 20 ms (or longer) blocks it kept per channel on the way. */
+export async function wavEnvelope(body: Readable, points: number): Promise<{ peaks: Peaks; blocks: number }> {
   let head: Buffer = Buffer.alloc(0);
   let fmt: Fmt | undefined;
   let rest: Buffer = Buffer.alloc(0);
   let read: (b: Buffer, o: number) => number = () => 0;
   let blockFrames = 1;
+  let maxBlocks = MAX_BLOCK_VALUES;
   let inBlock = 0;
   let frames = 0;
   const mins: number[][] = [];
@@ -89,6 +104,22 @@ export async function wavPeaks(body: Readable, points: number): Promise<Peaks> {
       curMax[c] = -Infinity;
     }
     inBlock = 0;
+    if (mins[0]!.length >= maxBlocks) halveBlocks();
+  };
+  /** Merges neighbouring blocks in pairs (maxBlocks is even: none is left over) and doubles the block length. */
+  const halveBlocks = () => {
+    for (let c = 0; c < mins.length; c++) {
+      const mn = mins[c]!;
+      const mx = maxs[c]!;
+      const half = mn.length >> 1;
+      for (let i = 0; i < half; i++) {
+        mn[i] = Math.min(mn[2 * i]!, mn[2 * i + 1]!);
+        mx[i] = Math.max(mx[2 * i]!, mx[2 * i + 1]!);
+      }
+      mn.length = half;
+      mx.length = half;
+    }
+    blockFrames *= 2;
   };
 
   for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -103,6 +134,8 @@ export async function wavPeaks(body: Readable, points: number): Promise<Peaks> {
       fmt = h.fmt;
       read = sampleReader(fmt.bits);
       blockFrames = Math.max(1, Math.round(fmt.sampleRate / BLOCKS_PER_SECOND));
+      // Even, so that halving leaves no block unpaired.
+      maxBlocks = Math.max(2, Math.floor(MAX_BLOCK_VALUES / fmt.channels / 2) * 2);
       for (let c = 0; c < fmt.channels; c++) {
         mins.push([]);
         maxs.push([]);
@@ -144,7 +177,7 @@ export async function wavPeaks(body: Readable, points: number): Promise<Peaks> {
     }
     return out;
   };
-  return {
+  const peaks: Peaks = {
     sample_rate: fmt.sampleRate,
     channels: fmt.channels,
     bits_per_sample: fmt.bits,
@@ -153,4 +186,5 @@ export async function wavPeaks(body: Readable, points: number): Promise<Peaks> {
     min: blocks === 0 ? mins : mins.map((m) => merge(m, Math.min)),
     max: blocks === 0 ? maxs : maxs.map((m) => merge(m, Math.max)),
   };
+  return { peaks, blocks };
 }
