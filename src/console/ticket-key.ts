@@ -24,7 +24,7 @@ const db = (deps: AppDeps) => deps.catalog.db.withTables<{ console_keys: Console
  * The key that seals media tickets, the same on every instance: a data key of the key service
  * (local keyring or KMS), kept in the catalog only wrapped (`console_keys`, migration 0009). The
  * first instance that needs it makes it; a concurrent one loses the insert race and reads the
- * winner's. Unwrapped once per process.
+ * winner's. Unwrapped once per process. After a master key rotation it is made again (below).
  */
 export function sharedTicketKey(deps: AppDeps, name = 'media_ticket_v1'): () => Promise<Buffer> {
   let key: Promise<Buffer> | undefined;
@@ -43,7 +43,30 @@ export function sharedTicketKey(deps: AppDeps, name = 'media_ticket_v1'): () => 
       row = await read();
       if (!row) throw new Error('console_keys: the ticket key could not be stored');
     }
-    return deps.keys.unwrap(row.key_id, row.wrapped);
+    try {
+      return await deps.keys.unwrap(row.key_id, row.wrapped);
+    } catch (e) {
+      // The master key that wrapped it was rotated away (docs/OPERATIONS.md "Key rotation"): the
+      // key service no longer holds it, or holds it disabled. The ticket key is then made anew —
+      // the tickets it sealed die with it, and they live minutes. A key service that cannot be
+      // reached is not that: the error stands and the next request asks again.
+      const { state } = await deps.keys.checkKey(row.key_id).catch(() => ({ state: 'unavailable' as const }));
+      if (state === 'enabled' || state === 'unavailable') throw e;
+      const dek = await deps.keys.generateDataKey();
+      dek.plaintext.fill(0);
+      // Compare-and-set on the old row: instances doing this at once agree on one new key.
+      await d
+        .updateTable('console_keys')
+        .set({ key_id: dek.keyId, wrapped: dek.wrapped, created_at: new Date().toISOString() })
+        .where('name', '=', name)
+        .where('key_id', '=', row.key_id)
+        .where('wrapped', '=', row.wrapped)
+        .execute();
+      deps.logger.warn({ retired_key_id: row.key_id, key_state: state }, 'console: the media ticket key was wrapped by a retired master key; a new one was made (outstanding tickets no longer play)');
+      const again = await read();
+      if (!again) throw e;
+      return deps.keys.unwrap(again.key_id, again.wrapped);
+    }
   };
   return () => {
     key ??= load().catch((e: unknown) => {
