@@ -69,6 +69,7 @@ export const ERRORS = {
   'hold.not_found': { status: 404, title: 'No such legal hold' },
   'hold.duplicate': { status: 409, title: 'The recording already has an active hold for this matter' },
   'hold.already_released': { status: 409, title: 'The legal hold is already released' },
+  'hold.release_already_requested': { status: 409, title: 'The release of this legal hold was requested by another call meanwhile; it stays held until a different administrator confirms it' },
   'hold.second_admin_required': { status: 409, title: 'A hold release must be confirmed by a different administrator than the one who requested it' },
   // Audit
   'audit.unavailable': { status: 503, title: 'The audit trail cannot be written; access is refused' },

@@ -301,4 +301,51 @@ describe.each(await usableCatalogs())('retention and legal holds on %s', (kind) 
     expect((await eventsOf('hold.release')).filter((e) => e.detail?.hold_id === hold!.id)).toMatchObject([{ outcome: 'completed', principalId: 'carol', recordingPk: id }]);
     expect((await gw.deps.auditRepo.verify()).ok).toBe(true);
   });
+  it("an import re-linking a held recording's only copy to another call: the hold follows the copy, the media stays served under it", async () => {
+    await gw.seed([
+      { call_id: 'c-mv1', legacy_archive_id: 'mv_L1', locator: WAV, retention_expiry: PAST },
+      { call_id: 'c-mv2', source_system: 'verint', legacy_archive_id: 'mv_V2', locator: WAV, retention_expiry: PAST },
+    ]);
+    const placed = await json('POST', '/api/v1/recordings/mv_L1/holds', KEYS.acmeAdmin, { matter: 'Jones v Acme', reason: 'litigation' });
+    expect(placed.status, placed.body.toString()).toBe(201);
+    const hold = JSON.parse(placed.body.toString()) as { id: string; recording_id: string };
+    const before = await media('mv_L1');
+    expect(before.status).toBe(200);
+    expect(before.headers['x-retention-status']).toBe('LEGAL_HOLD');
+    const copyId = JSON.parse((await json('GET', '/api/v1/recordings/mv_L1', KEYS.acme)).body.toString()).copies.find((c: { legacy_archive_id: string }) => c.legacy_archive_id === 'mv_L1').id as string;
+
+    // The same copy, now linked to another call.
+    const file = join(gw.dir, 'move.jsonl');
+    writeFileSync(file, JSON.stringify({ tenant_id: 'acme', call_id: 'c-mv2', source_system: 'avaya_aura', legacy_archive_id: 'mv_L1' }) + '\n');
+    const seen = new Set((await eventsOf('admin.catalog.import')).map((e) => e.id));
+    expect(await importCommand(gw.deps, file, new Set(['acme', 'globex']), { out: () => {}, err: () => {} })).toBe(0);
+    const imported = (await eventsOf('admin.catalog.import')).filter((e) => !seen.has(e.id));
+    expect(imported).toMatchObject([{ outcome: 'completed', detail: { updated: 1, holds_placed: 1 } }]);
+
+    const after = await media('mv_L1');
+    expect(after.status, after.body.toString()).toBe(200);
+    expect(after.headers['x-retention-status']).toBe('LEGAL_HOLD');
+    const meta = JSON.parse((await json('GET', '/api/v1/recordings/mv_L1', KEYS.acme)).body.toString());
+    expect(meta).toMatchObject({ call_id: 'c-mv2', retention_status: 'LEGAL_HOLD', legal_hold: true });
+    const followed = JSON.parse((await json('GET', `/api/v1/holds?recording=${meta.id}`, KEYS.acmeAuditor)).body.toString()).items;
+    expect(followed).toMatchObject([{ matter: 'Jones v Acme', status: 'active', created_by: 'catalog-import' }]);
+    expect(followed[0].reason).toContain(`copy ${copyId}`);
+    expect(followed[0].reason).toContain(`recording ${hold.recording_id}`);
+    // The original hold is where it was, active: nothing was lifted.
+    const original = JSON.parse((await json('GET', `/api/v1/holds?recording=${hold.recording_id}`, KEYS.acmeAuditor)).body.toString()).items;
+    expect(original).toMatchObject([{ id: hold.id, status: 'active' }]);
+    expect((await gw.deps.auditRepo.verify()).ok).toBe(true);
+  });
+
+  it('two admins asking for the same release: one 202, the other never told the hold is released while it is not', async () => {
+    const placed = await json('POST', '/api/v1/recordings/two_a/holds', KEYS.acmeAdmin, { matter: 'M-race', reason: 'r' });
+    expect(placed.status).toBe(201);
+    const id = JSON.parse(placed.body.toString()).id as string;
+    const [a, b] = await Promise.all([json('POST', `/api/v1/holds/${id}/release`, KEYS.acmeAdmin, {}), json('POST', `/api/v1/holds/${id}/release`, KEYS.acmeAdmin2, {})]);
+    const outcomes = [a, b].map((r) => (r.status === 409 ? codeOf(r) : r.status)).sort();
+    // Serialised the later call confirms; interleaved (PostgreSQL) it is told the release is requested.
+    expect([[200, 202], [202, 'hold.release_already_requested']]).toContainEqual(outcomes);
+    const now = JSON.parse((await json('GET', '/api/v1/holds?recording=' + JSON.parse(placed.body.toString()).recording_id, KEYS.acmeAuditor)).body.toString()).items.find((h: { id: string }) => h.id === id);
+    expect(now.status).toBe(outcomes.includes(200) ? 'released' : 'release_requested');
+  });
 });

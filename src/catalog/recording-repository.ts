@@ -589,6 +589,9 @@ async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRec
   }
 
   if (movingFrom) {
+    // The record's own legal_hold: true is placed (at this flush) before the moved copy's holds
+    // follow it, so a clash of matters renames the followers, never the record's own hold.
+    if (r.legal_hold && !absorbed) state.wantHold(r.tenant_id, recordingPk);
     // Write the move before touching the old recording (deleting it cascades to its copies).
     await state.flush();
     if (absorbed) {
@@ -599,6 +602,10 @@ async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRec
       await trx.deleteFrom('recordings').where('id', '=', absorbed.id).execute();
       state.forgetRecording(absorbed);
     } else {
+      // The old recording stays, held or not: the moved copy takes its holds along (a record of
+      // their own on this recording), or the held audio would be served — or refused, 410 — by the
+      // dates of a recording no hold names, while the hold sits on one without that copy.
+      state.holdsPlaced += await HoldRepository.followCopy(trx, r.tenant_id, existingCopy!.id, movingFrom.id, recordingPk, now);
       // The old recording keeps its other copies; the moved copy's own ids stop naming it.
       for (const [kind, value, column] of [
         ['recording_id', existingCopy!.genesys_recording_id, 'genesys_recording_id'],

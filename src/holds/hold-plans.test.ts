@@ -48,4 +48,13 @@ describe('legal hold plans (SQLite, no statistics)', () => {
     expect(page.items.map((h) => h.matter)).toEqual(['m', 'm2']);
     expect((await holds.list({ tenantId: 'other', recordingPk: pks[7]!, limit: 20 })).items).toEqual([]);
   });
+  it("a moved copy's holds (followCopy) are read by holds_recording, not the tenant's", async () => {
+    const steps = await plannedStatements(path, (db) => HoldRepository.followCopy(db, 'acme', 'copy-x', pks[7]!, pks[8]!, new Date().toISOString()));
+    const reads = statementsLike(steps, /^select .* from "legal_holds"/);
+    expect(reads).toHaveLength(2);
+    for (const s of reads) {
+      expect(s.plan.join('\n')).toMatch(/SEARCH legal_holds USING INDEX holds_recording \(recording_pk=\? AND released_at=\?\)/);
+      expect(s.plan.filter((p) => /holds_tenant_created|SCAN legal_holds/.test(p))).toEqual([]);
+    }
+  });
 });

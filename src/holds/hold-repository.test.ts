@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { type KyselyPlugin, sql } from 'kysely';
+import { writeTransaction } from '../catalog/database.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestCatalog, usableCatalogs, type TestCatalog } from '../../test/support/catalogs.js';
 import { catalogRecord } from '../catalog/record.js';
@@ -139,5 +140,108 @@ describe.each(await usableCatalogs())('HoldRepository on %s', (kind) => {
     const all = (await holds.list({ tenantId: t, limit: 10 })).items;
     expect(all.map((h) => h.matter).sort()).toEqual([IMPORTED_HOLD.matter, `${IMPORTED_HOLD.matter} (merged from recording ${lone.id})`]);
     expect(all.every((h) => h.recordingPk === call.id && h.status === 'active')).toBe(true);
+  });
+  it('two admins asking for the release at once: one request, the other told the release is already requested (not released)', async () => {
+    const t = tenant();
+    const r = await recording(t, 'c-race');
+    const h = await holds.create({ tenantId: t, recordingPk: r.id, matter: 'M', reason: 'r', createdBy: 'root' });
+    // Admin b read the hold before admin a's request committed: b's conditional update finds the
+    // request there. On PostgreSQL a's request commits on another connection between b's read and
+    // b's update (the race as it happens under READ COMMITTED); SQLite serialises writers (BEGIN
+    // IMMEDIATE), so there b's read is made stale instead — the same interleaving for releaseIn.
+    let raced = false;
+    const race: KyselyPlugin = {
+      transformQuery: (a) => a.node,
+      transformResult: async ({ result }) => {
+        const row = result.rows[0] as Record<string, unknown> | undefined;
+        if (raced || !row || row.id !== h.id || !('release_requested_by' in row)) return result;
+        raced = true;
+        if (kind === 'postgres') {
+          expect(await holds.release(t, h.id, 'a')).toMatchObject({ step: 'release_requested' });
+          return result;
+        }
+        // SQLite: a's request is in the row already (below); b's read is what it was before it.
+        return { ...result, rows: [{ ...row, release_requested_by: null, release_requested_at: null }] as typeof result.rows };
+      },
+    };
+    if (kind === 'sqlite') await cat.db.updateTable('legal_holds').set({ release_requested_by: 'a', release_requested_at: new Date().toISOString() }).where('id', '=', h.id).execute();
+    const b = writeTransaction(cat.db, (trx) => holds.releaseIn(trx.withPlugin(race), t, h.id, 'b'));
+    await expect(b).rejects.toMatchObject({ code: 'hold.release_already_requested', status: 409 });
+    expect(raced).toBe(true);
+    // Still held, the request a's; b confirms it by asking again, deliberately.
+    expect(await holds.get(t, h.id)).toMatchObject({ status: 'release_requested', releaseRequestedBy: 'a', releasedAt: null });
+    expect(retentionStatus((await recordings.get(t, r.id))!)).toBe('LEGAL_HOLD');
+    expect(await holds.release(t, h.id, 'b')).toMatchObject({ step: 'released', hold: { releaseRequestedBy: 'a', releasedBy: 'b' } });
+  });
+
+  it('concurrent release requests by two admins: never "already released" while the hold is only requested', async () => {
+    const t = tenant();
+    const r = await recording(t, 'c-race2');
+    for (let i = 0; i < 15; i++) {
+      const h = await holds.create({ tenantId: t, recordingPk: r.id, matter: `M-${i}`, reason: 'r', createdBy: 'root' });
+      const results = await Promise.allSettled([holds.release(t, h.id, 'a'), holds.release(t, h.id, 'b')]);
+      const steps = results.map((x) => (x.status === 'fulfilled' ? x.value.step : (x.reason as { code: string }).code)).sort();
+      // Serialised, the later call confirms (a different admin); interleaved, it is told the release is requested.
+      expect([['release_requested', 'released'], ['hold.release_already_requested', 'release_requested']]).toContainEqual(steps);
+      const now = (await holds.get(t, h.id))!;
+      expect(now.status).toBe(steps.includes('released') ? 'released' : 'release_requested');
+    }
+  });
+
+  it('an import moving a held copy to another recording: the hold follows the copy (a record of its own), the old recording stays held', async () => {
+    const t = tenant();
+    // The review's case: c1 held, its only copy L1 re-linked by an import to call c2 (a verint copy of its own).
+    const c1 = await recording(t, 'c1', { legacy_archive_id: 'L1' });
+    const c2 = await recording(t, 'c2', { source_system: 'verint', legacy_archive_id: 'V2' });
+    const copy = c1.copies[0]!;
+    const h = await holds.create({ tenantId: t, recordingPk: c1.id, matter: 'Smith v Acme', reason: 'litigation', createdBy: 'root' });
+    expect(retentionStatus((await recordings.findByRef(t, 'L1'))!)).toBe('LEGAL_HOLD');
+
+    const counts = await recordings.upsertAll([catalogRecord.parse({ tenant_id: t, call_id: 'c2', source_system: 'avaya_aura', legacy_archive_id: 'L1' })]);
+    expect(counts).toMatchObject({ updated: 1, holdsPlaced: 1 });
+    const moved = (await recordings.findByRef(t, 'L1'))!;
+    expect(moved.id).toBe(c2.id);
+    expect(moved.copies.map((c) => c.id).sort()).toEqual([copy.id, c2.copies[0]!.id].sort());
+    expect(retentionStatus(moved)).toBe('LEGAL_HOLD');
+    const followed = (await holds.list({ tenantId: t, recordingPk: c2.id, limit: 10 })).items;
+    expect(followed).toMatchObject([{ matter: 'Smith v Acme', status: 'active', createdBy: IMPORTED_HOLD.createdBy }]);
+    expect(followed[0]!.reason).toContain(`copy ${copy.id}`);
+    expect(followed[0]!.reason).toContain(`recording ${c1.id}`);
+    expect(followed[0]!.reason).toContain(`hold ${h.id}`);
+    // Nothing lifted: the original hold stays on c1, active, as it was.
+    expect(await holds.get(t, h.id)).toMatchObject({ recordingPk: c1.id, status: 'active', matter: 'Smith v Acme' });
+    expect((await recordings.get(t, c1.id))!.activeHolds).toBe(1);
+
+    // The same file again: the copy is there already, nothing more placed.
+    expect((await recordings.upsertAll([catalogRecord.parse({ tenant_id: t, call_id: 'c2', source_system: 'avaya_aura', legacy_archive_id: 'L1' })])).holdsPlaced).toBe(0);
+    expect((await holds.list({ tenantId: t, recordingPk: c2.id, limit: 10 })).items).toHaveLength(1);
+  });
+
+  it('a held copy moving to a recording held for the same matter keeps a hold of its own; released holds stay behind; legal_hold: true still places its own', async () => {
+    const t = tenant();
+    const from = await recording(t, 'from', { legacy_archive_id: 'L-from', legal_hold: true });
+    const to = await recording(t, 'to', { source_system: 'verint', legacy_archive_id: 'V-to' });
+    const copy = from.copies[0]!;
+    await holds.create({ tenantId: t, recordingPk: from.id, matter: 'M', reason: 'r', createdBy: 'root' });
+    await holds.create({ tenantId: t, recordingPk: to.id, matter: 'M', reason: 'r', createdBy: 'root' });
+    const gone = await holds.create({ tenantId: t, recordingPk: from.id, matter: 'lifted', reason: 'r', createdBy: 'root' });
+    await holds.release(t, gone.id, 'root');
+    await holds.release(t, gone.id, 'admin2');
+    const asked = await holds.create({ tenantId: t, recordingPk: from.id, matter: 'asked', reason: 'r', createdBy: 'root' });
+    await holds.release(t, asked.id, 'root');
+
+    // Moved with the record's own legal_hold: true: "to" gets its imported hold (the flag's), the
+    // copy's "imported" and "M" clash with the target's and keep their own, named after the move.
+    const counts = await recordings.upsertAll([catalogRecord.parse({ tenant_id: t, call_id: 'to', source_system: 'avaya_aura', legacy_archive_id: 'L-from', legal_hold: true })]);
+    const suffix = ` (moved with copy ${copy.id} from recording ${from.id})`;
+    const onTo = (await holds.list({ tenantId: t, recordingPk: to.id, limit: 20 })).items;
+    expect(onTo.map((h) => h.matter).sort()).toEqual(['M', `M${suffix}`, 'asked', IMPORTED_HOLD.matter, `${IMPORTED_HOLD.matter}${suffix}`].sort());
+    expect(onTo.every((h) => h.status === 'active')).toBe(true);
+    expect(onTo.find((h) => h.matter === IMPORTED_HOLD.matter)!.reason).toBe(IMPORTED_HOLD.reason);
+    // A release requested on the original is not carried over: the new record is released on its own.
+    expect(onTo.find((h) => h.matter === 'asked')).toMatchObject({ releaseRequestedBy: null });
+    expect(counts.holdsPlaced).toBe(4);
+    expect((await holds.list({ tenantId: t, recordingPk: from.id, status: 'active', limit: 20 })).items.map((h) => h.matter).sort()).toEqual(['M', 'asked', IMPORTED_HOLD.matter].sort());
+    expect(retentionStatus((await recordings.findByRef(t, 'L-from'))!)).toBe('LEGAL_HOLD');
   });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Kysely, type Selectable, SqliteAdapter, sql } from 'kysely';
 import { writeTransaction } from '../catalog/database.js';
 import { filterOnly } from '../catalog/filter-only.js';
 import type { Database, LegalHoldsTable } from '../catalog/tables.js';
@@ -199,6 +199,50 @@ export class HoldRepository {
   }
 
   /**
+   * A copy an import moves to another recording (the record links it to another call, and its old
+   * recording stays: it has a call id, or other copies) takes the holds on it along: each active
+   * hold of the old recording is placed on the new one too, as a record of its own — matter as it
+   * was, reason naming the copy, the old recording and the hold, `created_by` `catalog-import`
+   * (IMPORTED_HOLD) — so the held audio stays served under a hold wherever the catalog files it,
+   * and the old hold stays where it was, active (a move lifts nothing; docs/AUDIT.md). A matter the
+   * new recording already holds keeps a hold of its own, "<matter> (moved with copy <id> from
+   * recording <id>)", as a merge does; one held under that very name already is not placed twice.
+   * A release requested on the old hold is not carried: the new record is released on its own,
+   * by two admins. On PostgreSQL the old recording's row is locked first: a hold being placed on
+   * it (its insert takes a key-share lock on the row) commits before the holds are read, or waits
+   * for the move. Returns how many holds were placed.
+   */
+  static async followCopy(trx: Kysely<Database>, tenantId: string, copyId: string, fromRecordingPk: string, toRecordingPk: string, now: string): Promise<number> {
+    if (!(trx.getExecutor().adapter instanceof SqliteAdapter)) await trx.selectFrom('recordings').select('id').where('id', '=', fromRecordingPk).forUpdate().execute();
+    const active = (recordingPk: string) =>
+      trx.selectFrom('legal_holds').selectAll().where(filterOnly(trx, 'tenant_id'), '=', tenantId).where('recording_pk', '=', recordingPk).where('released_at', 'is', null).orderBy('created_at').orderBy('id').execute();
+    const held = await active(fromRecordingPk);
+    if (!held.length) return 0;
+    const taken = new Set((await active(toRecordingPk)).map((h) => h.matter));
+    const rows = [];
+    for (const h of held) {
+      const matter = taken.has(h.matter) ? `${h.matter} (moved with copy ${copyId} from recording ${fromRecordingPk})` : h.matter;
+      if (taken.has(matter)) continue;
+      taken.add(matter);
+      rows.push({
+        id: randomUUID(),
+        tenant_id: tenantId,
+        recording_pk: toRecordingPk,
+        matter,
+        reason: `moved with copy ${copyId} from recording ${fromRecordingPk}, held there by hold ${h.id} (matter "${h.matter}"): the hold follows the copy`,
+        created_by: IMPORTED_HOLD.createdBy,
+        created_at: now,
+        released_by: null,
+        released_at: null,
+        release_requested_by: null,
+        release_requested_at: null,
+      });
+    }
+    for (let i = 0; i < rows.length; i += IMPORT_BATCH) await trx.insertInto('legal_holds').values(rows.slice(i, i + IMPORT_BATCH)).execute();
+    return rows.length;
+  }
+
+  /**
    * The holds an import's `legal_hold: true` places, inside the import's transaction (catalog
    * import and sync, recording-repository.ts): one IMPORTED_HOLD per recording (recording id →
    * tenant) that has never had a hold of that matter, active or released — a re-import places no
@@ -244,10 +288,23 @@ export class HoldRepository {
    * Four-eyes release. The first call by an admin records a release request; a call by another
    * admin confirms it and lifts the hold. The requester confirming their own request is refused
    * (409 hold.second_admin_required), as is any call on a released hold (409 hold.already_released).
-   * Conditional updates make concurrent calls safe: exactly one request, exactly one release.
+   * Conditional updates make concurrent calls safe: exactly one request, exactly one release; a
+   * request that loses the race to another is 409 hold.release_already_requested (the hold is
+   * requested, not released, and the losing call confirms nothing).
    */
   async release(tenantId: string, id: string, principalId: string): Promise<ReleaseStep> {
     return writeTransaction(this.db, (trx) => this.releaseIn(trx, tenantId, id, principalId));
+  }
+
+  /** The refusal of a release request that found the hold changed since it was read. */
+  private async changedMeanwhile(trx: Kysely<Database>, tenantId: string, id: string): Promise<AppError> {
+    const now = await trx.selectFrom('legal_holds').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    if (!now) return new AppError('hold.not_found');
+    if (now.released_at) return new AppError('hold.already_released', `released by ${now.released_by} at ${now.released_at}`);
+    return new AppError(
+      'hold.release_already_requested',
+      `the release was requested by ${now.release_requested_by} at ${now.release_requested_at} while this call was made; the hold stays held until an administrator other than ${now.release_requested_by} confirms it by asking again`,
+    );
   }
 
   /** `release` inside the caller's write transaction, beside the step's audit event (as `createIn`). */
@@ -264,7 +321,11 @@ export class HoldRepository {
         .where('release_requested_by', 'is', null)
         .where('released_at', 'is', null)
         .executeTakeFirst();
-      if (Number(done.numUpdatedRows) !== 1) throw new AppError('hold.already_released', 'the hold changed while the release was requested; read it again');
+      // Another call requested the release (or it was even released) between the read above and
+      // this update: only PostgreSQL's concurrent transactions get here (SQLite's writers are
+      // serialised). Answer with what the hold now is — requested is not released, and this call
+      // confirms nothing: the hold stays held until an admin other than the requester asks again.
+      if (Number(done.numUpdatedRows) !== 1) throw await this.changedMeanwhile(trx, tenantId, id);
       return { step: 'release_requested' as const, hold: toHold({ ...r, release_requested_by: principalId, release_requested_at: at }) };
     }
     if (r.release_requested_by === principalId) {
