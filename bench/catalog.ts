@@ -495,16 +495,43 @@ async function run(args: BenchArgs) {
   if (res.import_sqlite) {
     const i = res.import_sqlite;
     printTable('importFile into an empty SQLite catalog', ['rows', 'seconds', 'CPU s', 'main thread CPU s', 'rows/s', 'written'], [[fmt.int(i.rows), fmt.n(i.seconds, 1), fmt.n(i.cpu_s, 1), i.main_thread_cpu_s === undefined ? '-' : fmt.n(i.main_thread_cpu_s, 1), fmt.int(i.rows_per_s), JSON.stringify(i.written)]]);
-    r.goals.push({ goal: 'importFile rate, SQLite', target: '≥ 50 000 rows/s', value: `${fmt.int(i.rows_per_s)} rows/s`, met: i.rows_per_s >= 50_000 });
+    // A rate only counts for an import that wrote every row without an error.
+    const written = i.written ? Object.values(i.written as Record<string, number>).reduce((x, y) => x + y, 0) : 0;
+    const whole = i.errors === 0 && written === i.rows && i.rows === p.import_rows;
+    r.goals.push({
+      goal: 'importFile rate, SQLite',
+      target: '≥ 50 000 rows/s',
+      value: `${fmt.int(i.rows_per_s)} rows/s${whole ? '' : ` — not a clean import: ${i.errors} row errors, ${fmt.int(written)} of ${fmt.int(i.rows)} rows written (${fmt.int(p.import_rows)} generated)`}`,
+      met: whole && i.rows_per_s >= 50_000,
+    });
   }
   for (const d of dbs) {
     const worst = KINDS.filter((k) => k !== 'miss').reduce((m, k) => Math.max(m, res[d].lookups[k].p99), 0);
-    r.goals.push({ goal: `findByRef p99, worst id kind (${d}, ${p.rows.toLocaleString('en-US')} recordings)`, target: '< 2 ms', value: `${fmt.ms(worst)} ms`, met: worst < 2 });
+    // A latency only counts when every answer was right (misses included) and the catalog held what was generated.
+    const wrong = KINDS.reduce((n, k) => n + res[d].lookups[k].wrong, 0);
+    const whole = wrong === 0 && res[d].recordings === p.rows;
+    r.goals.push({
+      goal: `findByRef p99, worst id kind (${d}, ${p.rows.toLocaleString('en-US')} recordings)`,
+      target: '< 2 ms',
+      value: `${fmt.ms(worst)} ms${whole ? '' : ` — ${wrong} wrong answers of ${fmt.int(p.lookups * KINDS.length)}, ${fmt.int(res[d].recordings)} of ${fmt.int(p.rows)} recordings in the catalog`}`,
+      met: whole && Number.isFinite(worst) && worst < 2,
+    });
     const a = res[d].audit_append;
     if (d === 'postgres' && a.over_5ms > 0) {
       r.observations.push(`postgres: ${a.over_5ms} of ${a.n} audit appends took over 5 ms (p50 ${fmt.ms(a.p50)}, max ${fmt.ms(a.max)} ms): each append is its own durable commit (advisory lock, read the chain head, insert, WAL flush) before the first byte of every retrieval`);
     } else if (a.every_nth_slow) {
       r.observations.push(`${d}: ${a.over_5ms} of ${a.n} audit appends took over 5 ms, about every ${a.every_nth_slow}-th (max ${fmt.ms(a.max)} ms): a periodic stall; on SQLite the WAL auto-checkpoint (with its fsync) runs inside the committing call, on the event loop`);
+    }
+  }
+  // The goal sizes (1 M; 10 M with --full): one not measured in this run is said so, never left
+  // out or filled from an earlier run. So is a database that was skipped.
+  if (p.phases.includes('lookups')) {
+    for (const d of p.dbs) {
+      for (const size of [1_000_000, 10_000_000]) {
+        if (size === p.rows && dbs.includes(d)) continue;
+        const why = !dbs.includes(d) ? `${d} skipped (see observations)` : size === 10_000_000 ? 'run with --full' : `this run used ${p.rows.toLocaleString('en-US')}`;
+        r.goals.push({ goal: `findByRef p99, worst id kind (${d}, ${size.toLocaleString('en-US')} recordings)`, target: '< 2 ms', value: `not measured (${why})`, met: false, notMeasured: true });
+      }
     }
   }
   r.results = res;

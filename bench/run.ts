@@ -13,7 +13,7 @@
  * check such as the token benchmark's single login, or an error).
  */
 import { catalog } from './catalog.js';
-import { type Benchmark, type BenchResult, type Goal, cpuBusy, loadavg, machineInfo, numParam, parseArgs, printTable, runBenchmark, sleep, writeResult } from './lib/common.js';
+import { type Benchmark, type BenchResult, type Goal, cpuBusy, loadavg, machineInfo, numParam, parseArgs, printTable, runBenchmark, sleep, verdict, writeResult } from './lib/common.js';
 import { stream } from './stream.js';
 import { timeTo202 } from './time-to-202.js';
 import { token } from './token.js';
@@ -59,7 +59,7 @@ const goals: (Goal & { bench: string })[] = results.flatMap((r) => r.goals.map((
 printTable(
   `All goals (${((Date.now() - started) / 1000).toFixed(0)} s)`,
   ['benchmark', 'goal', 'target', 'measured', ''],
-  goals.map((g) => [g.bench, g.goal, g.target, g.value, g.met ? 'met' : 'MISSED']),
+  goals.map((g) => [g.bench, g.goal, g.target, g.value, verdict(g)]),
 );
 writeResult({
   name: 'run',

@@ -1,9 +1,14 @@
 /**
  * time-to-202: a legacy recorder that takes 30 s before its first byte, a source in `auto` mode
  * with the default 2 s first-byte budget. POST /api/v1/recordings/retrieve (distinct request_ids)
- * must answer 202 once the budget is spent, not later: p50/p99 of the time to the 202, reported
- * against the configured budget (goal: budget + a few ms). The full run then waits for the jobs
- * (the same fetch goes on into staging) and checks that the origin saw one fetch per job.
+ * must answer 202 once the budget is spent, not later: p50/p90/p99/max of the time to the 202,
+ * reported against the configured budget (goal: budget + a few ms). Only 202 answers are timed;
+ * any other answer fails the benchmark (a gateway failing fast with 4xx/5xx is not "on time").
+ * The gateway starts the hand-off early by the recent p95 of its own cost, at most budget/4
+ * (src/http/handoff-clock.ts): how early (budget − p50) is reported, and a 202 before
+ * 0.75 × budget — the source did not get three quarters of its budget — fails the benchmark too.
+ * The full run then waits for the jobs (the same fetch goes on into staging) and checks that the
+ * origin saw one fetch per job.
  *
  * The slow origin is the legacy-http simulator (generic_http, latencyMs) when this checkout's
  * gateway accepts legacy-http sources; otherwise an S3 source pointed at a node:http origin that
@@ -16,7 +21,7 @@
  * first hand-offs of a fresh process run cold code paths (JIT, first statements prepared) and
  * were the whole of the earlier p99 tail.
  *
- *   npx tsx bench/time-to-202.ts [--quick] [--requests=50] [--concurrency=5] [--warmup=5] [--latency-ms=30000] [--await-jobs=true|false]
+ *   npx tsx bench/time-to-202.ts [--quick] [--requests=200] [--concurrency=5] [--warmup=5] [--latency-ms=30000] [--await-jobs=true|false]
  */
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -99,7 +104,7 @@ async function nodeHttpOrigin(latencyMs: number): Promise<SlowOrigin> {
 
 async function run(args: BenchArgs) {
   const p = {
-    requests: numParam(args, 'requests', 50, 10),
+    requests: numParam(args, 'requests', 200, 10),
     concurrency: numParam(args, 'concurrency', 5, 5),
     warmup: numParam(args, 'warmup', 5, 5),
     latency_ms: numParam(args, 'latency-ms', 30_000, 30_000),
@@ -113,6 +118,7 @@ async function run(args: BenchArgs) {
   let gw: ChildGateway | undefined;
   let catalog: Database.Database | undefined;
   const agent = loadAgent();
+  let failed: string | undefined;
   try {
     const doc = gatewayDoc({ dir, sources: [origin.source] });
     const budget = parseConfig(doc, {}).tenants[0]!.sources.find((s) => s.source_systems.includes('legacy_slow'))!.first_byte_budget_ms;
@@ -135,8 +141,16 @@ async function run(args: BenchArgs) {
     // the job ids come from the catalog (the response bodies are not kept by download())
     for (const row of jobRows()) jobs.push(row.id);
 
-    const t = summarize(ds.map((d) => d.totalMs));
-    const c = summarize(cold.map((d) => d.totalMs));
+    // Only 202 answers are timed: a 4xx/5xx answered at once would otherwise "meet" the goal.
+    const accepted = ds.filter((d) => d.status === 202 && !d.error);
+    const coldAccepted = cold.filter((d) => d.status === 202 && !d.error);
+    const t = summarize(accepted.map((d) => d.totalMs));
+    const c = summarize(coldAccepted.map((d) => d.totalMs));
+    // The source must get at least three quarters of its budget (the hand-off may start early by
+    // at most budget/4): a 202 before that means the gateway did not wait for the source.
+    const floor = 0.75 * budget;
+    const early = [...accepted, ...coldAccepted].filter((d) => d.totalMs < floor);
+    const notAccepted = [...ds, ...cold].filter((d) => d.status !== 202 || d.error);
     const res: Record<string, unknown> = {
       warmup_time_to_202_ms: c,
       origin: origin.kind,
@@ -144,20 +158,28 @@ async function run(args: BenchArgs) {
       time_to_202_ms: t,
       // in order of completion: the batches of `concurrency` show whether the late ones are the last of a batch
       samples_ms: ds.map((d) => Math.round(d.totalMs * 100) / 100),
-      over_budget_ms: { p50: t.p50 - budget, p99: t.p99 - budget, max: t.max - budget },
+      sample_statuses: ds.map((d) => d.status),
+      over_budget_ms: { p50: t.p50 - budget, p90: t.p90 - budget, p99: t.p99 - budget, max: t.max - budget, min: t.min - budget },
+      handoff_early_ms: { p50: budget - t.p50, min_allowed_time_to_202_ms: floor },
+      accepted_202: accepted.length + coldAccepted.length,
+      not_202: notAccepted.length,
+      before_three_quarters_budget: early.length,
       statuses: Object.fromEntries(statuses),
       jobs_created: jobs.length,
     };
     printTable(
-      `Time to the 202 (origin first byte after ${p.latency_ms} ms; budget ${budget} ms)`,
+      `Time to the 202 (origin first byte after ${p.latency_ms} ms; budget ${budget} ms; ${accepted.length} of ${ds.length} answers were 202 and are timed)`,
       ['', 'p50', 'p90', 'p99', 'max', 'min'],
       [
         ['time to 202 (ms)', fmt.ms(t.p50), fmt.ms(t.p90), fmt.ms(t.p99), fmt.ms(t.max), fmt.ms(t.min)],
         ['minus budget (ms)', fmt.ms(t.p50 - budget), fmt.ms(t.p90 - budget), fmt.ms(t.p99 - budget), fmt.ms(t.max - budget), fmt.ms(t.min - budget)],
-        ...(cold.length ? [[`warm-up (${cold.length}), minus budget`, fmt.ms(c.p50 - budget), fmt.ms(c.p90 - budget), fmt.ms(c.p99 - budget), fmt.ms(c.max - budget), fmt.ms(c.min - budget)]] : []),
+        ...(coldAccepted.length ? [[`warm-up (${coldAccepted.length}), minus budget`, fmt.ms(c.p50 - budget), fmt.ms(c.p90 - budget), fmt.ms(c.p99 - budget), fmt.ms(c.max - budget), fmt.ms(c.min - budget)]] : []),
       ],
     );
-    if ((statuses.get(202) ?? 0) !== p.requests + cold.length) r.observations.push(`not every request got a 202: ${JSON.stringify(Object.fromEntries(statuses))}`);
+    if (notAccepted.length) r.observations.push(`not every request got a 202: ${JSON.stringify(Object.fromEntries(statuses))}${notAccepted.some((d) => d.error) ? ` (transport errors: ${[...new Set(notAccepted.map((d) => d.error).filter(Boolean))].join(', ')})` : ''}`);
+    if (early.length) r.observations.push(`${early.length} 202s came before 0.75 × budget (${fmt.ms(floor)} ms; earliest ${fmt.ms(Math.min(...early.map((d) => d.totalMs)))} ms): the source did not get three quarters of its budget`);
+    // The hand-off starts early by the recent p95 of its own cost, at most budget/4 (src/http/handoff-clock.ts).
+    if (accepted.length) r.observations.push(`hand-off started early: budget − p50 = ${fmt.ms(budget - t.p50)} ms (at most budget/4 = ${fmt.ms(budget / 4)} ms is allowed; min time to 202 ${fmt.ms(t.min)} ms)`);
     if (jobs.length !== p.requests + cold.length) r.observations.push(`${jobs.length} jobs for ${p.requests + cold.length} requests with distinct request_ids`);
 
     if (p.await_jobs) {
@@ -192,11 +214,20 @@ async function run(args: BenchArgs) {
     res.audit = stats.audit;
     res.gateway_logs = stats.logs;
     if (Object.keys(stats.logs).length) r.observations.push(`gateway log lines: ${JSON.stringify(stats.logs)}`);
+    // Every goal needs every answer to have been a 202 (and some to time): NaN compares false too.
+    // … and none early: a gateway ignoring the budget is not "on time".
+    const all202 = notAccepted.length === 0 && accepted.length === p.requests && early.length === 0;
+    const why = all202 ? '' : ` — ${[notAccepted.length ? `${notAccepted.length} of ${ds.length + cold.length} answers not 202` : '', early.length ? `${early.length} 202s before 0.75 × budget` : ''].filter(Boolean).join('; ')}`;
     r.goals.push(
-      { goal: 'time to 202, p50 − budget', target: '≤ 10 ms', value: `${fmt.ms(t.p50 - budget)} ms`, met: t.p50 - budget <= 10 },
-      { goal: 'time to 202, p99 − budget', target: '≤ 10 ms', value: `${fmt.ms(t.p99 - budget)} ms`, met: t.p99 - budget <= 10 },
+      { goal: `time to 202, p50 − budget (${accepted.length} timed)`, target: '≤ 10 ms', value: `${fmt.ms(t.p50 - budget)} ms (budget − p50 = ${fmt.ms(budget - t.p50)} ms)${why}`, met: all202 && t.p50 - budget <= 10 },
+      { goal: `time to 202, p99 − budget (${accepted.length} timed)`, target: '≤ 10 ms', value: `${fmt.ms(t.p99 - budget)} ms (p90 ${fmt.ms(t.p90 - budget)}, max ${fmt.ms(t.max - budget)})${why}`, met: all202 && t.p99 - budget <= 10 },
+      { goal: 'source given ≥ 0.75 × budget before the 202 (correctness)', target: `no 202 before ${fmt.ms(floor)} ms`, value: accepted.length + coldAccepted.length ? `min ${fmt.ms(Math.min(...[...accepted, ...coldAccepted].map((d) => d.totalMs)))} ms; ${early.length} early` : 'no 202 to check', met: early.length === 0 && accepted.length + coldAccepted.length > 0 },
     );
     r.results = res;
+    const problems: string[] = [];
+    if (notAccepted.length) problems.push(`${notAccepted.length} of ${ds.length + cold.length} answers were not 202 (${JSON.stringify(Object.fromEntries(statuses))})`);
+    if (early.length) problems.push(`${early.length} 202s before 0.75 × budget (${fmt.ms(floor)} ms)`);
+    if (problems.length) failed = problems.join('; ');
   } finally {
     catalog?.close();
     await gw?.stop().catch(() => {});
@@ -204,7 +235,10 @@ async function run(args: BenchArgs) {
     await agent.close().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
-  return finish(r);
+  const out = finish(r);
+  // fail loudly, after the result is written (runBenchmark throws on `failed`), as token.ts does
+  if (failed) out.failed = failed;
+  return out;
 }
 
 export const timeTo202: Benchmark = { name: 'time-to-202', description: 'slow legacy source in auto mode: time to the 202 vs the first-byte budget', run };

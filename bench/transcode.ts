@@ -1,14 +1,19 @@
 /**
  * transcode: prepareMedia(…, 'wav') on ~10-minute G.729, GSM 6.10 and µ-law recordings, one
- * stream at a time, beside `ffmpeg -i <file> -f s16le -` run alone on the same file (the
- * reference, measured in the same run). Reports audio seconds per wall second (× real time),
- * per CPU second (ffmpeg + this process), time to the first decoded byte, and the throughput
+ * stream at a time, beside ffmpeg run alone on the same file (the reference, measured in the same
+ * run) with custodian's own output flags: `ffmpeg -i <file> -map 0:a:0 -map_metadata -1 -c:a
+ * pcm_s16le -ar <rate> -ac <ch> -f s16le -flush_packets 0 pipe:1` — the argument vector
+ * Transcoder.argv builds from ffmpegInvocation's output arguments, only the input differs (the
+ * reference reads the file itself). Without -flush_packets 0 ffmpeg writes one pipe write per
+ * packet and the reference's Node consumer handled ~100× more chunks than custodian's.
+ * Reports audio seconds per wall second (× real time), per CPU second (ffmpeg + this process), time to the first decoded byte, and the throughput
  * ratio custodian ÷ ffmpeg alone (goal ≥ 0.9). µ-law is decoded in TypeScript (G711Decoder); it
  * is still compared with ffmpeg decoding the same file.
  *
  * Inputs are made at run time from demo/audio by repeating the data chunk (header corrected:
  * RIFF size, fact sample count, data size). Both sides run ffmpeg through the same tiny bash
  * wrapper that records the child's CPU time (`times`), so the wrapper's cost is on both sides.
+ * Both wall times end once the output is consumed and the ffmpeg process has exited.
  *
  *   npx tsx bench/transcode.ts [--quick] [--seconds=600] [--reps=5]
  */
@@ -17,7 +22,9 @@ import { chmodSync, createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { ffmpegInvocation } from '../src/media/describe-output.js';
 import { prepareMedia } from '../src/media/prepare.js';
+import { sniff } from '../src/media/sniff.js';
 import { Transcoder } from '../src/media/transcoder.js';
 import { type BenchArgs, type Benchmark, DEMO_AUDIO, finish, fmt, isMain, median, msSince, newResult, numParam, printTable, standalone } from './lib/common.js';
 
@@ -77,6 +84,8 @@ interface Run {
   /** First byte of decoded audio (after our 44-byte header on the custodian side). */
   firstAudioMs: number;
   bytes: number;
+  /** Chunks the Node consumer handled. */
+  chunks: number;
   ffmpegCpuS: number;
   nodeCpuS: number;
 }
@@ -95,8 +104,9 @@ function readTimes(path: string): number {
   }
 }
 
-async function consume(body: Readable, t0: bigint, headerBytes: number): Promise<{ bytes: number; ttfbMs: number; firstAudioMs: number }> {
+async function consume(body: Readable, t0: bigint, headerBytes: number): Promise<{ bytes: number; chunks: number; ttfbMs: number; firstAudioMs: number }> {
   let bytes = 0;
+  let chunks = 0;
   let ttfbMs = Number.NaN;
   let firstAudioMs = Number.NaN;
   for await (const c of body) {
@@ -104,14 +114,32 @@ async function consume(body: Readable, t0: bigint, headerBytes: number): Promise
     if (bytes === 0) ttfbMs = msSince(t0);
     if (Number.isNaN(firstAudioMs) && bytes + len > headerBytes) firstAudioMs = msSince(t0);
     bytes += len;
+    chunks++;
   }
-  return { bytes, ttfbMs, firstAudioMs };
+  return { bytes, chunks, ttfbMs, firstAudioMs };
 }
 
-async function ffmpegAlone(wrapper: string, timesDir: string, file: string): Promise<Run> {
+/**
+ * The reference's argument vector: custodian's (Transcoder.argv with ffmpegInvocation's output
+ * arguments for a WAV answer), except that ffmpeg reads the file itself instead of our pipe.
+ */
+export function referenceArgv(file: string): string[] {
+  const head = readFileSync(file).subarray(0, 64 * 1024);
+  const s = sniff(head, { totalSize: statSync(file).size });
+  const { outputArgs } = ffmpegInvocation(s, { kind: 'container', format: 'wav' }, 'wav');
+  const argv = Transcoder.argv({ inputArgs: [], outputArgs });
+  const i = argv.indexOf('pipe:0');
+  if (i < 0 || !argv.includes('-flush_packets')) throw new Error(`unexpected transcoder argv: ${argv.join(' ')}`);
+  argv[i] = file;
+  return argv;
+}
+
+async function ffmpegAlone(wrapper: string, timesDir: string, argv: string[]): Promise<Run> {
+  const file = argv[argv.indexOf('-i') + 1];
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  const child = spawn(wrapper, ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', file, '-f', 's16le', '-'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Exited and its pipes closed ('close'), as TranscodeOutput.exited on the custodian side.
+  const child = spawn(wrapper, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exit = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   const got = await consume(child.stdout, t0, 0);
   const code = await exit;
@@ -126,10 +154,11 @@ async function custodian(transcoder: Transcoder, timesDir: string, file: string)
   const t0 = process.hrtime.bigint();
   const prepared = await prepareMedia(createReadStream(file), 'wav', { transcoder, signal: new AbortController().signal, sourceSize: statSync(file).size });
   const got = await consume(prepared.body, t0, 44);
+  const pid = (prepared.body as { pid?: number }).pid;
+  // Like the reference: the wall time ends once the output is consumed and ffmpeg has exited.
+  if (pid !== undefined) await (prepared.body as unknown as { exited: Promise<unknown> }).exited;
   const wallMs = msSince(t0);
   const cpu = process.cpuUsage(cpu0);
-  const pid = (prepared.body as { pid?: number }).pid;
-  if (pid !== undefined) await (prepared.body as unknown as { exited: Promise<unknown> }).exited;
   return {
     wallMs,
     ...got,
@@ -146,7 +175,8 @@ async function run(args: BenchArgs) {
   r.notes.push(
     'One stream at a time, input read from a file (createReadStream, as the filesystem connector does), output consumed in this process.',
     '× real time = audio seconds ÷ wall seconds; per CPU s = audio seconds ÷ (ffmpeg child CPU + this process CPU). Medians of the runs after one warm-up.',
-    'custodian feeds G.729 to ffmpeg as raw frames (`-f g729`, data chunk sliced in Node) and GSM 6.10 as the whole WAV (`-f wav`); the reference lets ffmpeg read the file itself.',
+    'custodian feeds G.729 to ffmpeg as raw frames (`-f g729`, data chunk sliced in Node) and GSM 6.10 as the whole WAV (`-f wav`); the reference lets ffmpeg read the file itself, with custodian\'s output flags (Transcoder.argv with ffmpegInvocation\'s output arguments: -map 0:a:0 -map_metadata -1 -c:a pcm_s16le -ar -ac -f s16le -flush_packets 0).',
+    'Both wall times end once the output is consumed and the ffmpeg process has exited (µ-law on the custodian side runs no ffmpeg).',
   );
   const dir = mkdtempSync(join(tmpdir(), 'custodian-bench-transcode-'));
   const timesDir = join(dir, 'times');
@@ -166,14 +196,15 @@ async function run(args: BenchArgs) {
       const file = join(dir, `${codec}-${p.seconds}s.wav`);
       writeFileSync(file, longRecording(fixture, codec, reps));
       const audioSeconds = fixtureSeconds * reps;
+      const refArgv = referenceArgv(file);
 
       const refRuns: Run[] = [];
       const cusRuns: (Run & { transcoded: boolean; plan: string })[] = [];
       // warm-up, then alternate so drift on a shared machine hits both sides alike
-      await ffmpegAlone(wrapper, timesDir, file);
+      await ffmpegAlone(wrapper, timesDir, refArgv);
       await custodian(transcoder, timesDir, file);
       for (let i = 0; i < p.reps; i++) {
-        refRuns.push(await ffmpegAlone(wrapper, timesDir, file));
+        refRuns.push(await ffmpegAlone(wrapper, timesDir, refArgv));
         cusRuns.push(await custodian(transcoder, timesDir, file));
       }
       const summary = (runs: Run[]) => ({
@@ -184,6 +215,7 @@ async function run(args: BenchArgs) {
         node_cpu_s: median(runs.map((x) => x.nodeCpuS)),
         ttfb_ms: median(runs.map((x) => x.ttfbMs)),
         first_audio_ms: median(runs.map((x) => x.firstAudioMs)),
+        chunks: median(runs.map((x) => x.chunks)),
         bytes: runs[0]!.bytes,
         wall_runs_ms: runs.map((x) => +x.wallMs.toFixed(1)),
       });
@@ -193,6 +225,7 @@ async function run(args: BenchArgs) {
         audio_seconds: audioSeconds,
         input_bytes: statSync(file).size,
         plan: cusRuns[0]!.plan,
+        reference_argv: ['ffmpeg', ...refArgv].join(' '),
         ffmpeg_alone: ref,
         custodian: cus,
         ratio: cus.x_realtime / ref.x_realtime,
@@ -219,13 +252,14 @@ async function run(args: BenchArgs) {
         `${fmt.n(s.ffmpeg_cpu_s, 3)} + ${fmt.n(s.node_cpu_s, 3)}`,
         fmt.ms(s.ttfb_ms),
         fmt.ms(s.first_audio_ms),
+        fmt.int(s.chunks),
         label === 'ffmpeg alone' ? '' : fmt.ratio(v.ratio),
       ]);
     }
   }
   printTable(
-    `prepareMedia(…, 'wav') vs ffmpeg -i <file> -f s16le - (${p.seconds} s of audio, one stream, median of ${p.reps})`,
-    ['codec: path', '× real time', '× RT per CPU s', 'wall ms', 'CPU s ffmpeg + node', 'TTFB ms', 'first audio ms', '÷ ffmpeg'],
+    `prepareMedia(…, 'wav') vs ffmpeg -i <file> <custodian's output flags> (${p.seconds} s of audio, one stream, median of ${p.reps})`,
+    ['codec: path', '× real time', '× RT per CPU s', 'wall ms', 'CPU s ffmpeg + node', 'TTFB ms', 'first audio ms', 'chunks', '÷ ffmpeg'],
     table,
   );
   for (const [codec, v] of Object.entries(rows) as [string, any][]) {

@@ -141,7 +141,15 @@ export interface Goal {
   goal: string;
   target: string;
   value: string;
+  /** Never true for a goal that was not measured. */
   met: boolean;
+  /** The goal was not measured in this run (e.g. the 10 M catalog without --full): printed as "not measured", never as met. */
+  notMeasured?: boolean;
+}
+
+/** The verdict column of a goal. */
+export function verdict(g: Goal): string {
+  return g.notMeasured ? 'not measured' : g.met ? 'met' : 'MISSED';
 }
 
 export function printGoals(goals: Goal[]): void {
@@ -149,7 +157,7 @@ export function printGoals(goals: Goal[]): void {
   printTable(
     'Goals',
     ['goal', 'target', 'measured', ''],
-    goals.map((g) => [g.goal, g.target, g.value, g.met ? 'met' : 'MISSED']),
+    goals.map((g) => [g.goal, g.target, g.value, verdict(g)]),
   );
 }
 

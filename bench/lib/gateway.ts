@@ -312,6 +312,37 @@ export function rssSampler(pid: number, everyMs = 100): { stop(): { peak: number
   };
 }
 
+/**
+ * Samples the summed VmRSS of a gateway's processes (pids() is asked at every tick: a replaced
+ * worker counts) every `everyMs`. With several processes this is the peak of the total: summing
+ * each process's VmHWM would add peaks reached at different times (an upper bound, not the peak).
+ */
+export function summedRssSampler(pids: () => number[], everyMs = 100): { stop(): { peak: number; samples: number } } {
+  let peak = 0;
+  let samples = 0;
+  const tick = () => {
+    let sum = 0;
+    for (const pid of pids()) {
+      try {
+        sum += procStatus(pid).rss;
+      } catch {
+        /* gone */
+      }
+    }
+    samples++;
+    if (sum > peak) peak = sum;
+  };
+  tick();
+  const t = setInterval(tick, everyMs);
+  return {
+    stop() {
+      clearInterval(t);
+      tick();
+      return { peak, samples };
+    },
+  };
+}
+
 export async function waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {

@@ -2,6 +2,7 @@
  * Load generation with undici (already a dependency): downloads that count bytes and time the
  * first body byte, optionally paced like a slow client (backpressure, not buffering).
  */
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { Agent, Client, type Dispatcher, request } from 'undici';
@@ -32,6 +33,8 @@ export interface Download {
   ttfbMs: number;
   totalMs: number;
   error?: string;
+  /** SHA-256 (hex) of the body received, when asked for (DownloadOptions.hash). */
+  sha256?: string;
 }
 
 export interface DownloadOptions {
@@ -41,6 +44,8 @@ export interface DownloadOptions {
   /** Pace the reading to this many bytes per second (a slow client). */
   bytesPerSecond?: number;
   signal?: AbortSignal;
+  /** Hash the body (SHA-256) to check it against the origin's bytes. */
+  hash?: boolean;
 }
 
 export async function download(url: string, dispatcher: Dispatcher, o: DownloadOptions = {}): Promise<Download> {
@@ -50,6 +55,7 @@ export async function download(url: string, dispatcher: Dispatcher, o: DownloadO
   let headersMs = Number.NaN;
   let ttfbMs = Number.NaN;
   let expected: number | undefined;
+  const hash = o.hash ? createHash('sha256') : undefined;
   try {
     const res = await request(url, {
       dispatcher,
@@ -67,13 +73,14 @@ export async function download(url: string, dispatcher: Dispatcher, o: DownloadO
     for await (const chunk of res.body) {
       if (bytes === 0) ttfbMs = msSince(t0);
       bytes += (chunk as Buffer).length;
+      hash?.update(chunk as Buffer);
       if (rate) {
         const due = started + (bytes / rate) * 1000;
         const ahead = due - Date.now();
         if (ahead > 1) await sleep(ahead);
       }
     }
-    return { status, bytes, expected, headersMs, ttfbMs, totalMs: msSince(t0) };
+    return { status, bytes, expected, headersMs, ttfbMs, totalMs: msSince(t0), ...(hash ? { sha256: hash.digest('hex') } : {}) };
   } catch (e) {
     const err = e as Error & { code?: string | number };
     // an abort is a DOMException (code 20) or undici's RequestAbortedError: report it by name

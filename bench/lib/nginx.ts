@@ -79,10 +79,26 @@ export interface NginxPair {
 }
 
 /**
+ * The proxy's buffering, as one would set it for large media: 64 KiB buffers (custodian moves
+ * 64 KiB chunks) instead of the defaults (proxy_buffers 8 4k|8k, one memory page each), which
+ * made nginx copy a large body in 4 KiB pieces — a handicapped reference. 'off' passes each
+ * upstream read (up to proxy_buffer_size, 64k) straight to the client.
+ */
+export type ProxyBuffering = 'on' | 'off';
+
+/** The faster of the two in a narrowed run on this host (docs/BENCHMARKS.md, method changes of stop 19). */
+export const DEFAULT_PROXY_BUFFERING: ProxyBuffering = 'on';
+
+export function proxyBufferingConfig(mode: ProxyBuffering): string {
+  // the same buffer sizes either way (nginx checks proxy_busy_buffers_size against proxy_buffers even with buffering off)
+  return `proxy_buffering ${mode};\n      proxy_buffer_size 64k;\n      proxy_buffers 8 64k;\n      proxy_busy_buffers_size 128k;`;
+}
+
+/**
  * Serves `root` at /archive/ (so /archive/recordings/x.wav is <root>/x.wav, and every
  * /archive/recordings/small-<n>.wav is <root>/small.wav) on one port, and proxies it on another.
  */
-export async function startNginx(opts: { dir: string; root: string; workers?: number }): Promise<NginxPair> {
+export async function startNginx(opts: { dir: string; root: string; workers?: number; proxyBuffering?: ProxyBuffering }): Promise<NginxPair> {
   const nginx = ensureNginx();
   const prefix = join(opts.dir, 'nginx');
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'logs']) mkdirSync(join(prefix, d), { recursive: true });
@@ -125,13 +141,15 @@ http {
     }
   }
 
-  # the reference proxy: defaults, except no spooling to temp files (custodian does not spool either)
+  # the reference proxy, configured for large media: 64 KiB proxy buffers (custodian moves 64 KiB
+  # chunks; the defaults are 8 × one memory page), no spooling to temp files (custodian does not spool either)
   server {
     listen 127.0.0.1:${proxyPort} backlog=4096;
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      ${proxyBufferingConfig(opts.proxyBuffering ?? DEFAULT_PROXY_BUFFERING)}
       proxy_max_temp_file_size 0;
     }
   }
