@@ -1,7 +1,7 @@
 /**
  * Runs the benchmarks: all of them, or those named on the command line.
  *
- *   npm run bench                          # everything, normal sizes (about 15 minutes on 2 cores)
+ *   npm run bench                          # everything, normal sizes (about 17–18 minutes on 2 cores)
  *   npm run bench -- --quick               # smoke run, every benchmark shrunk (< 60 s each)
  *   npm run bench -- stream catalog        # only these
  *   npm run bench -- catalog --full        # 10 M recordings instead of 1 M
