@@ -15,7 +15,6 @@ export const ERRORS = {
   'request.invalid': { status: 422, title: 'The request does not match the schema' },
   'request.too_large': { status: 413, title: 'The request body is too large' },
   'request.unsupported_media_type': { status: 415, title: 'The request body must be application/json' },
-  'request.invalid_ref': { status: 422, title: 'The recording reference is not a valid identifier' },
   'request.idempotency_conflict': { status: 409, title: 'request_id was already used for a different request' },
   'request.not_found': { status: 404, title: 'No such endpoint' },
   'request.method_not_allowed': { status: 405, title: 'The endpoint does not support this method' },
