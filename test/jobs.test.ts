@@ -176,6 +176,30 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
     expect(done.attempts).toBe(2);
   });
 
+  it('a job whose last attempt died with its instance fails with job.failed, reported like any failed job, and is not taken up again', async () => {
+    const rec = await gw.deps.recordings.findByRef('acme', 'c-fast');
+    // The 202 hand-off's attempt was the only one allowed; its instance died (no settle, only a lapse).
+    const { job } = await gw.deps.jobs.create({
+      tenantId: 'acme',
+      principalId: 'alice',
+      callerId: 'alice',
+      requestId: 'orphan-last',
+      auditLogId: null,
+      ref: 'c-fast',
+      recordingPk: rec!.id,
+      format: 'original',
+      maxAttempts: 1,
+      leaseOwner: 'a-dead-instance',
+      leaseMs: 300,
+    });
+    const done = await pollUntil(gw, `/api/v1/recordings/status/${job.id}`, ['ready', 'failed']);
+    expect(done).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'job.failed' } });
+    expect(gw.logs.some((l) => l.includes('"msg":"job failed"') && l.includes(job.id))).toBe(true);
+    const content = await raw(`${gw.url}/api/v1/recordings/jobs/${job.id}/content`, { headers: bearer(KEYS.acme) });
+    expect(content.status).toBe(502);
+    expect(JSON.parse(content.body.toString())).toMatchObject({ code: 'job.failed', job_error: 'job.failed' });
+  });
+
   it('claims each job exactly once under concurrent workers', async () => {
     const rec = await gw.deps.recordings.findByRef('acme', 'c-fast');
     const ids: string[] = [];

@@ -12,13 +12,13 @@ import { entityTag, ifRangeHolds, parseRange, resolveRange } from '../http/range
 import { auditOrRefuse } from '../http/evidence.js';
 import { serveRecording } from '../http/serve-recording.js';
 import { streamOut } from '../http/stream-out.js';
-import { decryptRange } from '../keys/chunked-cipher.js';
 import { NoCopyOpened } from '../resolve/open-copy.js';
 import { openRecording } from '../resolve/open-recording.js';
 import type { EvidenceJob, EvidenceJobs } from './evidence/jobs.js';
 import { buildEvidencePackage, type EvidenceItem } from './evidence/package.js';
 import type { EvidenceSigner } from './evidence/signer.js';
-import { openStaged } from '../jobs/staging.js';
+import { openStagedContent } from '../jobs/staged-content.js';
+import { EvidenceJobStore } from './evidence/job-store.js';
 import { clientGone, refuseExpired, resolveInTenant } from './resolve.js';
 import { MediaTicketStore } from './tickets.js';
 import { wavPeaks } from './waveform.js';
@@ -408,9 +408,9 @@ async function streamJobContent(deps: AppDeps, req: FastifyRequest, reply: Fasti
   const asked = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
   const range = asked && ifRangeHolds(req.headers['if-range'], etag) ? asked : null;
   const r = range ? resolveRange(range, size) : { start: 0, end: size - 1 };
-  const key = await deps.keys.unwrap(job.dekKeyId, job.dekWrapped);
-  const fh = await openStaged(deps.staging, job.stagingKey, 'package');
-  const body = decryptRange(fh, key, size, r.start, r.end);
+  // Gone for good (purged, or sealed under a rotated master key: docs/OPERATIONS.md) is 410 and the
+  // job expires; a first record that fails its check is a 500 problem, before anything is allowed.
+  const body = await openStagedContent(deps, { stagingKey: job.stagingKey, dekKeyId: job.dekKeyId, dekWrapped: job.dekWrapped, size }, r, 'package', () => new EvidenceJobStore(deps.catalog).markExpired(job.id));
   const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: range ? 206 : 200 }).catch((e: unknown) => {
     body.destroy();
     throw e;

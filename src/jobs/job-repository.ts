@@ -77,6 +77,27 @@ export interface StagedResult {
   expiresAt: string;
 }
 
+export interface ClaimOptions {
+  /**
+   * The backoff base of a failed attempt (`jobs.retry_base_ms`). An attempt whose lease lapsed
+   * (its process died, so it never settled the job) is a failed attempt: its job is taken up again
+   * `retryDelayMs(retryBaseMs, attempts)` after the lapse. 0 (the default): at once.
+   */
+  retryBaseMs?: number;
+  /** Told of each job this claim failed for good: its last attempt's lease lapsed with no attempt left. */
+  onGaveUp?: (job: Job) => void | Promise<void>;
+}
+
+const TEN_MINUTES = 600_000;
+
+/** The wait before the next attempt after `attempts` failed ones: base × 2^(attempts-1), at most 10 minutes. */
+export function retryDelayMs(retryBaseMs: number, attempts: number): number {
+  return Math.min(retryBaseMs * 2 ** Math.max(0, attempts - 1), TEN_MINUTES);
+}
+
+/** How many lapsed leases one claim settles at most (the rest by the next claims). */
+const LAPSED_PER_CLAIM = 20;
+
 const iso = (ms: number) => new Date(ms).toISOString();
 const n = (v: number | string | null): number | null => (v === null ? null : Number(v));
 
@@ -188,27 +209,21 @@ export class JobRepository {
   }
 
   /**
-   * Claims one due job — queued and due, or running with a lapsed lease (its worker died) — in a
-   * single statement, so two workers never claim the same job. The lease belongs to this attempt,
-   * not to the instance: its owner is `<instanceId>:<nonce>`, returned as `leaseOwner`, which the
-   * attempt passes to heartbeat, markReady and retryOrFail. Another claim loop of the same instance
-   * that re-claims the job after the lease lapsed is thereby another owner, and the stale attempt's
-   * writes change nothing.
+   * Claims one due job — queued and due — in a single statement, so two workers never claim the
+   * same job. The lease belongs to this attempt, not to the instance: its owner is
+   * `<instanceId>:<nonce>`, returned as `leaseOwner`, which the attempt passes to heartbeat,
+   * markReady and retryOrFail. Another claim loop of the same instance that re-claims the job after
+   * the lease lapsed is thereby another owner, and the stale attempt's writes change nothing.
+   *
+   * Running jobs whose lease lapsed (the attempt's process died: it never settled the job) are
+   * settled first, as a failed attempt would have been (`settleLapsed`): queued again after the
+   * backoff while attempts remain, failed for good (`job.failed`) after the last.
    */
-  async claim(instanceId: string, leaseMs: number): Promise<Job | null> {
+  async claim(instanceId: string, leaseMs: number, opts: ClaimOptions = {}): Promise<Job | null> {
+    await this.settleLapsed(opts);
     const now = Date.now();
     const owner = attemptOwner(instanceId);
-    const due = this.db
-      .selectFrom('jobs')
-      .select('id')
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('status', '=', 'queued'), eb('run_after', '<=', iso(now))]),
-          eb.and([eb('status', '=', 'running'), eb('lease_until', '<', iso(now))]),
-        ]),
-      )
-      .orderBy('run_after')
-      .limit(1);
+    const due = this.db.selectFrom('jobs').select('id').where('status', '=', 'queued').where('run_after', '<=', iso(now)).orderBy('run_after').limit(1);
     const picked = this.dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
     const row = await this.db
       .updateTable('jobs')
@@ -223,6 +238,56 @@ export class JobRepository {
       .returningAll()
       .executeTakeFirst();
     return row ? toJob(row) : null;
+  }
+
+  /**
+   * Running jobs whose lease lapsed: their attempt stopped without an outcome (its process crashed
+   * or was killed, or it stalled past its lease). That attempt counts as failed — without this a
+   * job whose fetch kills its process every time would be taken up forever. While attempts remain
+   * the job is queued again, due `retryDelayMs` after the lapse; after the last it fails for good
+   * with `job.failed`. Each row is settled by one guarded UPDATE (still running, same owner, lease
+   * still lapsed), so an attempt that renewed in the meantime keeps its job, and of two instances
+   * settling the same row only one does.
+   */
+  private async settleLapsed(opts: ClaimOptions): Promise<void> {
+    const now = Date.now();
+    const lapsed = await this.db
+      .selectFrom('jobs')
+      .select(['id', 'attempts', 'max_attempts', 'lease_owner', 'lease_until'])
+      .where('status', '=', 'running')
+      .where('lease_until', '<', iso(now))
+      .orderBy('lease_until')
+      .limit(LAPSED_PER_CLAIM)
+      .execute();
+    for (const r of lapsed) {
+      const attempts = Number(r.attempts);
+      const final = attempts >= Number(r.max_attempts);
+      const lapsedAt = Date.parse(r.lease_until!);
+      const update = this.db
+        .updateTable('jobs')
+        .set(
+          final
+            ? {
+                status: 'failed',
+                lease_owner: null,
+                lease_until: null,
+                error_code: 'job.failed',
+                error_detail: `gave up after ${attempts} attempts: the last one stopped without an outcome (its lease lapsed: the instance running it died or stalled)`,
+                updated_at: iso(now),
+              }
+            : { status: 'queued', lease_owner: null, lease_until: null, run_after: iso(lapsedAt + retryDelayMs(opts.retryBaseMs ?? 0, attempts)), updated_at: iso(now) },
+        )
+        .where('id', '=', r.id)
+        .where('status', '=', 'running')
+        .where('lease_owner', r.lease_owner === null ? 'is' : '=', r.lease_owner)
+        .where('lease_until', '<', iso(now));
+      if (!final) {
+        await update.execute();
+        continue;
+      }
+      const failed = await update.returningAll().executeTakeFirst();
+      if (failed && opts.onGaveUp) await opts.onGaveUp(toJob(failed));
+    }
   }
 
   /** Extends the lease; false means the lease was lost (another worker took the job over). */

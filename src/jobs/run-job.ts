@@ -9,10 +9,8 @@ import { NoCopyOpened, type OpenedCopy, PREPARING_CODES } from '../resolve/open-
 import { openRecording } from '../resolve/open-recording.js';
 import { retentionStatus } from '../resolve/retention.js';
 import { locationOf } from '../sources/registry.js';
-import type { Job } from './job-repository.js';
+import { type Job, retryDelayMs } from './job-repository.js';
 import { keepLease } from './lease.js';
-
-const TEN_MINUTES = 600_000;
 
 /** The lease owner of this attempt (job-repository.ts claim/create): every write of the attempt is guarded by it. */
 function ownerOf(job: Job): string {
@@ -118,7 +116,7 @@ async function settleFailure(deps: AppDeps, job: Job, e: unknown): Promise<void>
   }
   const retryable = isRetryable(err) || err.code.startsWith('source.');
   const final = !retryable || job.attempts >= job.maxAttempts;
-  const delay = Math.min(cfg.retry_base_ms * 2 ** Math.max(0, job.attempts - 1), TEN_MINUTES);
+  const delay = retryDelayMs(cfg.retry_base_ms, job.attempts);
   // An attempt that no longer holds the job (lease lost) changes nothing: the attempt holding it reports.
   const held = await deps.jobs.retryOrFail(job.id, ownerOf(job), { code: err.code, detail: err.message }, delay, final);
   deps.metrics.jobs.inc({ outcome: !held ? 'lease_lost' : final ? 'failed' : 'retry' });

@@ -40,7 +40,15 @@ export class JobWorker {
     while (!this.stopped) {
       let job;
       try {
-        job = await this.deps.jobs.claim(this.deps.instanceId, cfg.lease_ms);
+        job = await this.deps.jobs.claim(this.deps.instanceId, cfg.lease_ms, {
+          retryBaseMs: cfg.retry_base_ms,
+          // An attempt that died with its process never settled its job: the claim did, as that
+          // attempt would have (run-job.ts settleFailure), and it is reported the same way.
+          onGaveUp: (j) => {
+            this.deps.metrics.jobs.inc({ outcome: 'failed' });
+            this.deps.logger.warn({ job: j.id, code: j.errorCode, attempts: j.attempts }, 'job failed');
+          },
+        });
       } catch (e) {
         this.deps.logger.error({ err: e }, 'job claim failed');
       }

@@ -71,14 +71,25 @@ export function sealedSize(plainSize: number): number {
   return plainSize + records * TAG;
 }
 
+/** Reads and opens record `index` of a sealed file of known plaintext size. */
+async function readRecord(fh: StagingReader, key: Buffer, plainSize: number, index: number): Promise<Buffer> {
+  const lastIndex = Math.max(0, Math.ceil(plainSize / RECORD_PLAIN) - 1);
+  const plainLen = index === lastIndex ? plainSize - index * RECORD_PLAIN : RECORD_PLAIN;
+  const sealed = Buffer.alloc(plainLen + TAG);
+  const { bytesRead } = await fh.read(sealed, 0, sealed.length, index * RECORD_SEALED);
+  if (bytesRead !== sealed.length) throw new AppError('staging.corrupt', 'the staged file is shorter than recorded');
+  return open(key, index, index === lastIndex, sealed);
+}
+
 /**
  * Reads plaintext bytes [start, end] of a sealed file of known plaintext size, decrypting record
- * by record. Closes the reader (a FileHandle, an S3 reader) at the end or on destroy.
+ * by record. Closes the reader (a FileHandle, an S3 reader) at the end or on destroy. `first`: the
+ * plaintext of the first record the range touches, already read and authenticated (openRange).
  */
-export function decryptRange(fh: StagingReader, key: Buffer, plainSize: number, start: number, end: number): Readable {
-  const lastIndex = Math.max(0, Math.ceil(plainSize / RECORD_PLAIN) - 1);
+export function decryptRange(fh: StagingReader, key: Buffer, plainSize: number, start: number, end: number, first?: Buffer): Readable {
   let index = Math.floor(start / RECORD_PLAIN);
   const stop = Math.floor(end / RECORD_PLAIN);
+  let pending = first;
   return new Readable({
     async read() {
       try {
@@ -86,11 +97,8 @@ export function decryptRange(fh: StagingReader, key: Buffer, plainSize: number, 
           this.push(null);
           return;
         }
-        const plainLen = index === lastIndex ? plainSize - index * RECORD_PLAIN : RECORD_PLAIN;
-        const sealed = Buffer.alloc(plainLen + TAG);
-        const { bytesRead } = await fh.read(sealed, 0, sealed.length, index * RECORD_SEALED);
-        if (bytesRead !== sealed.length) throw new AppError('staging.corrupt', 'the staged file is shorter than recorded');
-        const plain = open(key, index, index === lastIndex, sealed);
+        const plain = pending ?? (await readRecord(fh, key, plainSize, index));
+        pending = undefined;
         const from = index * RECORD_PLAIN;
         const a = Math.max(start - from, 0);
         const b = Math.min(end - from + 1, plain.length);
@@ -107,4 +115,21 @@ export function decryptRange(fh: StagingReader, key: Buffer, plainSize: number, 
       );
     },
   });
+}
+
+/**
+ * decryptRange, with the first record the range touches read and authenticated before it returns:
+ * a file corrupt (or cut short) there is a `staging.corrupt` error the caller can still answer as
+ * a problem, before anything was audited as allowed or sent. Later records failing still end the
+ * stream with an error mid-transfer. The reader is closed when this rejects.
+ */
+export async function openRange(fh: StagingReader, key: Buffer, plainSize: number, start: number, end: number): Promise<Readable> {
+  let first: Buffer;
+  try {
+    first = await readRecord(fh, key, plainSize, Math.floor(start / RECORD_PLAIN));
+  } catch (e) {
+    await fh.close().catch(() => {});
+    throw e;
+  }
+  return decryptRange(fh, key, plainSize, start, end, first);
 }

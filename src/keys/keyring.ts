@@ -1,5 +1,5 @@
 import { type KeyObject, createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AppError } from '../errors.js';
 import { makeDirsSync } from '../make-dirs.js';
@@ -50,6 +50,33 @@ export interface KeyService {
   checkKey(keyId: string): Promise<KeyCheck>;
 }
 
+/**
+ * Writes a key file whole or not at all: the content goes to a temp file of the same directory
+ * (0600), which is then linked to the final name. A concurrent first start (the CLI beside the
+ * server on a fresh data_dir) thus never reads a file another process is still writing; link()
+ * fails with EEXIST when another process made it first, and theirs is kept (the caller reads it).
+ */
+function createWhole(path: string, content: string): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    writeFileSync(tmp, content, { mode: 0o600, flag: 'wx' });
+    linkSync(tmp, path);
+  } catch (e) {
+    // Another process made it first: use theirs.
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * The local master key's id: a digest of a fixed label and the key, truncated — it names the key
+ * (stored beside every wrapped data key, and in backups) and says nothing of its bytes.
+ */
+function localKeyId(key: Buffer): string {
+  return `local:${createHash('sha256').update('custodian.local-keyring.key-id.v1\0').update(key).digest('hex').slice(0, 32)}`;
+}
+
 /** Signing key ids are `sha256:` + hex SHA-256 of the DER SubjectPublicKeyInfo: what `openssl pkey -pubin -outform DER | sha256sum` prints. */
 const SIGNING_PREFIX = 'sha256:';
 
@@ -67,17 +94,13 @@ export class LocalKeyring implements KeyService {
   constructor(path: string) {
     if (!existsSync(path)) {
       makeDirsSync(dirname(path));
-      try {
-        writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
-      } catch (e) {
-        // Another process (the CLI beside the server) made it first: use theirs.
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
+      // Another process (the CLI beside the server) may make it at the same moment: one file wins, whole.
+      createWhole(path, randomBytes(32).toString('base64') + '\n');
     }
     const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
     if (key.length !== 32) throw new Error(`${path}: the keyring must hold a base64 256-bit key`);
     this.master = key;
-    this.keyId = `local:${Buffer.from(key.subarray(0, 4)).toString('hex')}`;
+    this.keyId = localKeyId(key);
     this.signingPath = join(dirname(path), 'signing-ed25519.pem');
   }
 
@@ -89,8 +112,19 @@ export class LocalKeyring implements KeyService {
     return { keyId: this.keyId, plaintext, wrapped };
   }
 
+  /**
+   * Whether `keyId` names this keyring's master key: its id, or the form ids had before they were
+   * digests ('local:' + the key's first 4 bytes in hex), which rows written by earlier versions
+   * still carry (jobs, evidence jobs, the console's ticket key). That form is computed here only to
+   * compare with what a row holds; nothing emits it.
+   */
+  private holds(keyId: string): boolean {
+    if (keyId === this.keyId) return true;
+    return /^local:[0-9a-f]{8}$/.test(keyId) && keyId === `local:${this.master.subarray(0, 4).toString('hex')}`;
+  }
+
   async unwrap(keyId: string, wrapped: string): Promise<Buffer> {
-    if (keyId !== this.keyId) throw new AppError('key.unavailable', 'the data key was wrapped by a master key this keyring does not hold');
+    if (!this.holds(keyId)) throw new AppError('key.unavailable', 'the data key was wrapped by a master key this keyring does not hold');
     const buf = Buffer.from(wrapped, 'base64');
     try {
       const d = createDecipheriv('aes-256-gcm', this.master, buf.subarray(0, 12));
@@ -106,11 +140,7 @@ export class LocalKeyring implements KeyService {
     if (this.signing) return this.signing;
     if (!existsSync(this.signingPath)) {
       const { privateKey } = generateKeyPairSync('ed25519');
-      try {
-        writeFileSync(this.signingPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
+      createWhole(this.signingPath, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
     }
     const privateKey = createPrivateKey(readFileSync(this.signingPath, 'utf8'));
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${this.signingPath}: the signing key must be Ed25519`);
@@ -148,7 +178,7 @@ export class LocalKeyring implements KeyService {
 
   /** The keys this keyring holds are enabled; any other id is unknown to it. */
   async checkKey(keyId: string): Promise<KeyCheck> {
-    if (keyId === this.keyId) return { keyId, state: 'enabled' };
+    if (this.holds(keyId)) return { keyId, state: 'enabled' };
     if (keyId.startsWith(SIGNING_PREFIX) && keyId === this.signer().keyId) return { keyId, state: 'enabled' };
     return { keyId, state: 'unknown' };
   }

@@ -4,8 +4,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
 import type { Job } from '../../jobs/job-repository.js';
-import { openStaged } from '../../jobs/staging.js';
-import { decryptRange } from '../../keys/chunked-cipher.js';
+import { openStagedContent } from '../../jobs/staged-content.js';
 import { retentionStatus } from '../../resolve/retention.js';
 import { entityTag, ifRangeHolds, parseRange, resolveRange } from '../range.js';
 import { auditOrRefuse } from '../evidence.js';
@@ -83,9 +82,9 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const asked = parseRange(Array.isArray(rangeHeader) ? rangeHeader[0] : rangeHeader);
         const range = asked && ifRangeHolds(req.headers['if-range'], etag) ? asked : null;
         const r = range ? resolveRange(range, size) : { start: 0, end: size - 1 };
-        const key = await deps.keys.unwrap(job.dekKeyId, job.dekWrapped);
-        const fh = await openStaged(deps.staging, job.stagingKey, 'media');
-        const body = decryptRange(fh, key, size, r.start, r.end);
+        // Gone for good (purged, or sealed under a rotated master key) is 410 and the job expires; a
+        // first record that fails its check is a 500 problem: both before anything is allowed or sent.
+        const body = await openStagedContent(deps, { stagingKey: job.stagingKey, dekKeyId: job.dekKeyId, dekWrapped: job.dekWrapped, size }, r, 'media', () => deps.jobs.markExpired(job.id));
         const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: range ? 206 : 200 }).catch((e: unknown) => {
           body.destroy();
           throw e;
