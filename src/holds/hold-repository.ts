@@ -84,6 +84,29 @@ function isUniqueViolation(e: unknown): boolean {
   return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(err?.message ?? '');
 }
 
+/** A hold an import places (created_by the import: IMPORTED_HOLD.createdBy), active. */
+function importHold(tenantId: string, recordingPk: string, matter: string, reason: string, now: string) {
+  return {
+    id: randomUUID(),
+    tenant_id: tenantId,
+    recording_pk: recordingPk,
+    matter,
+    reason,
+    created_by: IMPORTED_HOLD.createdBy,
+    created_at: now,
+    released_by: null,
+    released_at: null,
+    release_requested_by: null,
+    release_requested_at: null,
+  };
+}
+
+/** Inserts holds in batches of IMPORT_BATCH; returns how many. */
+async function insertHolds(trx: Kysely<Database>, rows: ReturnType<typeof importHold>[]): Promise<number> {
+  for (let i = 0; i < rows.length; i += IMPORT_BATCH) await trx.insertInto('legal_holds').values(rows.slice(i, i + IMPORT_BATCH)).execute();
+  return rows.length;
+}
+
 /** All SQL of legal holds. Every query is scoped by tenant. */
 export class HoldRepository {
   constructor(
@@ -224,22 +247,9 @@ export class HoldRepository {
       const matter = taken.has(h.matter) ? `${h.matter} (moved with copy ${copyId} from recording ${fromRecordingPk})` : h.matter;
       if (taken.has(matter)) continue;
       taken.add(matter);
-      rows.push({
-        id: randomUUID(),
-        tenant_id: tenantId,
-        recording_pk: toRecordingPk,
-        matter,
-        reason: `moved with copy ${copyId} from recording ${fromRecordingPk}, held there by hold ${h.id} (matter "${h.matter}"): the hold follows the copy`,
-        created_by: IMPORTED_HOLD.createdBy,
-        created_at: now,
-        released_by: null,
-        released_at: null,
-        release_requested_by: null,
-        release_requested_at: null,
-      });
+      rows.push(importHold(tenantId, toRecordingPk, matter, `moved with copy ${copyId} from recording ${fromRecordingPk}, held there by hold ${h.id} (matter "${h.matter}"): the hold follows the copy`, now));
     }
-    for (let i = 0; i < rows.length; i += IMPORT_BATCH) await trx.insertInto('legal_holds').values(rows.slice(i, i + IMPORT_BATCH)).execute();
-    return rows.length;
+    return insertHolds(trx, rows);
   }
 
   /**
@@ -265,23 +275,8 @@ export class HoldRepository {
         .execute();
       for (const r of rows) had.add(r.recording_pk);
     }
-    const rows = [...wanted]
-      .filter(([pk]) => !had.has(pk))
-      .map(([pk, tenant]) => ({
-        id: randomUUID(),
-        tenant_id: tenant,
-        recording_pk: pk,
-        matter: IMPORTED_HOLD.matter,
-        reason: IMPORTED_HOLD.reason,
-        created_by: IMPORTED_HOLD.createdBy,
-        created_at: now,
-        released_by: null,
-        released_at: null,
-        release_requested_by: null,
-        release_requested_at: null,
-      }));
-    for (let i = 0; i < rows.length; i += IMPORT_BATCH) await trx.insertInto('legal_holds').values(rows.slice(i, i + IMPORT_BATCH)).execute();
-    return rows.length;
+    const rows = [...wanted].filter(([pk]) => !had.has(pk)).map(([pk, tenant]) => importHold(tenant, pk, IMPORTED_HOLD.matter, IMPORTED_HOLD.reason, now));
+    return insertHolds(trx, rows);
   }
 
   /**
