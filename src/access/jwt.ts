@@ -1,4 +1,5 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, exportJWK, importSPKI, type JWK, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { ConfigError } from '../config/load.js';
 import { SCOPES, type JwtConfig, type Scope } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import type { Principal } from './principal.js';
@@ -25,7 +26,8 @@ export class JwtVerifier {
         }
       }
       if (lastError && !jwks.some((k) => k.kid?.startsWith(`static-${i}-`))) {
-        throw new Error(`auth.jwt.public_keys[${i}]: not a public key usable with ${cfg.algorithms.join(', ')}`);
+        // A config mistake, found at start-up: one line naming the field (exit 78), not a stack.
+        throw new ConfigError(`auth.jwt.public_keys[${i}]: not a public key usable with ${cfg.algorithms.join(', ')} (a PEM SPKI public key: -----BEGIN PUBLIC KEY-----)`);
       }
     }
     const local = createLocalJWKSet({ keys: jwks });

@@ -107,4 +107,17 @@ describe('parseCommandLine', () => {
       for (const o of named) expect(spec.options, `${name} --${o}`).toContain(o);
     }
   });
+
+  // USAGE promised --config to every command and left out doctor's --timeout-ms.
+  it("tells the truth about the commands that read their own command lines (doctor, verify, sim)", async () => {
+    const lines = USAGE.split('\n').map((l) => l.trim());
+    expect(lines.find((l) => l.startsWith('doctor '))).toContain('--timeout-ms');
+    const verify = lines.find((l) => l.startsWith('verify integrity '))!;
+    for (const o of ['--tenant', '--recording', '--sample', '--concurrency', '--min-similarity']) expect(verify, o).toContain(o);
+    // sim takes no --config (it reads no config file): USAGE must not say every command does.
+    const { runSim } = await import('./sim.js');
+    await expect(runSim(['genesys', '--config', 'x.yaml'])).rejects.toBeInstanceOf(UsageError);
+    const claim = USAGE.slice(USAGE.indexOf('\n\n', USAGE.indexOf('sim legacy'))).replace(/\s+/g, ' ');
+    expect(claim).toMatch(/Every command but sim also takes --config/);
+  });
 });

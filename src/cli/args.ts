@@ -39,13 +39,13 @@ export const USAGE = `custodian <command> [--config file]
   audit export --from d --to d [--tenant t] --out file.jsonl   events + signed manifest (docs/AUDIT.md)
   sync [--tenant t] [--source name] [--since ISO]   sync the catalog from Genesys Cloud and legacy archives, then link copies (docs/SYNC.md)
   report migration [--tenant t] [--format json|csv] [--out file]   legacy-only, cloud-only, both, ambiguous, mismatched, retention gaps
-  verify integrity [--tenant t] (--recording ref | --sample N|P%)   decode both copies of linked recordings and compare them (docs/SYNC.md)
-  doctor [--tenant t] [--json]   preflight every source: reachable, credentials, Genesys rights, link lifetime, clock skew
-  sim genesys [--port N] [--seed file.json]   run the Genesys Cloud simulator standalone
-  sim legacy --provider p [--port N] [--file media.wav]   run a legacy recorder simulator standalone
+  verify integrity [--tenant t] (--recording ref | --sample N|P%) [--concurrency n] [--min-similarity 0.9]   decode both copies of linked recordings and compare them (docs/SYNC.md)
+  doctor [--tenant t] [--json] [--timeout-ms N]   preflight every source: reachable, credentials, Genesys rights, link lifetime, clock skew
+  sim genesys [--port N] [--host h] [--seed file.json]   run the Genesys Cloud simulator standalone
+  sim legacy --provider p [--port N] [--host h] [--file media.wav]   run a legacy recorder simulator standalone
 
-Every command also takes --config and --help; any other option or argument it does not use is
-refused (exit 2), never ignored.`;
+Every command but sim also takes --config (sim reads no config file), and every one --help; any
+other option or argument it does not use is refused (exit 2), never ignored.`;
 
 /** Every option of the commands below, parsed once; which command takes which is COMMANDS' business. */
 const OPTIONS = {

@@ -3,11 +3,11 @@ import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { AuditEvent, AuditEventInput } from '../audit/event.js';
+import type { AuditEventInput } from '../audit/event.js';
 import { importFile } from '../catalog/import.js';
 import { toCatalogRecords } from '../catalog/record.js';
 import type { AppDeps } from '../deps.js';
-import { AppError } from '../errors.js';
+import { appendOrFail } from './append-or-fail.js';
 import { writeWhole } from './write-whole.js';
 
 /** What the catalog commands need of the composition root. */
@@ -34,16 +34,6 @@ async function fileSha256(path: string): Promise<string | null> {
     return null;
   }
   return hash.digest('hex');
-}
-
-/** Appends the events, or fails the command naming what was (or was not) done: an admin action without its audit event is not "ok". */
-async function appendOrFail(deps: CatalogCommandDeps, events: AuditEventInput[], done: string): Promise<AuditEvent[]> {
-  try {
-    // Appended at once, the group commit batches them (audit-repository.ts); any one not written fails the command.
-    return await Promise.all(events.map((e) => deps.auditRepo.append(e)));
-  } catch (e) {
-    throw new AppError('audit.unavailable', `${done}: the audit event could not be written (${(e as Error)?.message ?? e})`, { cause: e });
-  }
 }
 
 /**

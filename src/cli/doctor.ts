@@ -180,7 +180,8 @@ export async function runDoctor(argv: string[], env: ConfigEnv): Promise<number>
     return 0;
   }
   const timeoutMs = values['timeout-ms'] === undefined ? 20_000 : Number(values['timeout-ms']);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 100) throw new ConfigError('--timeout-ms: an integer of at least 100');
+  // At most 10 minutes: far past any source's answer, and well inside what a timer can wait (2^31 - 1 ms).
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) throw new ConfigError('--timeout-ms: an integer from 100 to 600000 (ms)');
   const config = loadConfig(values.config ?? env.CUSTODIAN_CONFIG, env);
   const tenants = values.tenant ? config.tenants.filter((t) => t.id === values.tenant) : config.tenants;
   if (values.tenant && tenants.length === 0) throw new ConfigError(`--tenant: unknown tenant "${values.tenant}"`);

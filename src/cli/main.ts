@@ -7,8 +7,14 @@ import { ConfigError, loadConfig, parseConfig } from '../config/load.js';
 import { processEnv } from '../config/env.js';
 import { buildDeps, startGateway } from '../main.js';
 import { auditExport } from './audit-export.js';
+import { auditFailed, appendOrFail } from './append-or-fail.js';
 import { exportCommand, importCommand } from './catalog-commands.js';
 import { AppError } from '../errors.js';
+import { ApiKeyService } from '../access/api-keys.js';
+import type { AuditEventInput } from '../audit/event.js';
+import { CatalogUnavailable, writeTransaction } from '../catalog/database.js';
+import type { Database } from '../catalog/tables.js';
+import type { Kysely } from 'kysely';
 import { serve } from '../cluster/serve.js';
 import { startGenesysSimulator } from '../sources/genesys/simulator.js';
 import { DEMO_AUDIO_DIR, DEMO_CALLER, DEMO_GENESYS_RECORDINGS, prepareDemoArchives } from './demo-seed.js';
@@ -79,8 +85,12 @@ async function main(argv: string[]): Promise<number> {
       if (bad.length) throw new ConfigError(`--scopes: unknown scope(s) ${bad.join(', ')}; known: ${SCOPES.join(', ')}`);
       const deps = await buildDeps(config);
       try {
-        const k = await deps.apiKeys.issue(tenant, principal, scopes as Scope[], values.description);
-        await deps.auditRepo.append({ tenantId: tenant, principalId: 'cli', principalKind: 'system', action: 'admin.api_key.create', outcome: 'completed', detail: { key_id: k.id, principal, scopes } });
+        // The key and its audit event commit together: a key issued unaudited is never left behind.
+        const k = await audited(deps, 'no key was issued', async (trx, append) => {
+          const issued = await new ApiKeyService(trx, []).issue(tenant, principal, scopes as Scope[], values.description);
+          await append({ tenantId: tenant, principalId: 'cli', principalKind: 'system', action: 'admin.api_key.create', outcome: 'completed', detail: { key_id: issued.id, principal, scopes } });
+          return issued;
+        });
         console.log(k.key);
         console.error(`key ${k.id} for ${principal}@${tenant} (${scopes.join(' ')}); it is shown once and stored hashed`);
         return 0;
@@ -92,8 +102,12 @@ async function main(argv: string[]): Promise<number> {
       const id = rest[0]!;
       const deps = await buildDeps(config);
       try {
-        const ok = await deps.apiKeys.revoke(id);
-        await deps.auditRepo.append({ tenantId: null, principalId: 'cli', principalKind: 'system', action: 'admin.api_key.revoke', outcome: ok ? 'completed' : 'failed', detail: { key_id: id } });
+        // The revocation and its audit event commit together: unaudited, the key stays as it was.
+        const ok = await audited(deps, `key ${id} was not revoked`, async (trx, append) => {
+          const revoked = await new ApiKeyService(trx, []).revoke(id);
+          await append({ tenantId: null, principalId: 'cli', principalKind: 'system', action: 'admin.api_key.revoke', outcome: revoked ? 'completed' : 'failed', detail: { key_id: id } });
+          return revoked;
+        });
         console.error(ok ? `key ${id} revoked` : `no active key ${id}`);
         return ok ? 0 : 1;
       } finally {
@@ -133,13 +147,46 @@ async function main(argv: string[]): Promise<number> {
       const deps = await buildDeps(config);
       try {
         const r = await deps.auditRepo.verify();
-        await deps.auditRepo.append({ tenantId: null, principalId: 'cli', principalKind: 'system', action: 'audit.verify', outcome: 'completed', detail: { ok: r.ok, checked: r.checked } });
+        // No verdict is shown unaudited (a read of the whole trail is an audited action).
+        await appendOrFail(deps, [{ tenantId: null, principalId: 'cli', principalKind: 'system', action: 'audit.verify', outcome: 'completed', detail: { ok: r.ok, checked: r.checked } }], `the chain was walked (${r.checked} event(s)) but no verdict is shown`);
         console.log(JSON.stringify(r, null, 2));
         return r.ok ? 0 : 1;
       } finally {
         await deps.catalog.close();
       }
     }
+  }
+}
+
+/**
+ * Runs an admin change and appends its audit event in one write transaction (the repository's
+ * appendIn, as src/http/evidence.ts does): if the event cannot be written, the change rolls back
+ * and the command fails with one line (`<undone>: the audit event could not be written (…)`).
+ */
+async function audited<T>(
+  deps: Awaited<ReturnType<typeof buildDeps>>,
+  undone: string,
+  change: (trx: Kysely<Database>, append: (event: AuditEventInput) => Promise<void>) => Promise<T>,
+): Promise<T> {
+  const written: Awaited<ReturnType<typeof deps.auditRepo.appendIn>>[] = [];
+  let auditError: { e: unknown } | undefined;
+  try {
+    const out = await writeTransaction(deps.catalog.db, (trx) =>
+      change(trx, async (event) => {
+        try {
+          written.push(await deps.auditRepo.appendIn(trx, event));
+        } catch (e) {
+          auditError = { e };
+          throw e;
+        }
+      }),
+    );
+    deps.auditRepo.published(written);
+    return out;
+  } catch (e) {
+    // The change's own failure is its error; a failed audit write is the trail's.
+    if (auditError) throw auditFailed(undone, auditError.e);
+    throw e;
   }
 }
 
@@ -210,7 +257,7 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     // What a person can act on is one line: a usage or config error, a refusal from the catalog or
     // a source (AppError), a file that cannot be opened or written. Anything else is a defect: its stack.
-    if (e instanceof ConfigError || e instanceof UsageError || e instanceof AppError) console.error(e.message);
+    if (e instanceof ConfigError || e instanceof UsageError || e instanceof AppError || e instanceof CatalogUnavailable) console.error(e.message);
     else if (typeof (e as NodeJS.ErrnoException | null)?.syscall === 'string') console.error((e as Error).message);
     else console.error(e);
     // A command that failed is over: exit now, even if something it started is still open (startGateway

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { API_KEY_ID, isKeyOf, keyFormatHint } from '../access/key-format.js';
 import { filesystemSourceConfig } from '../sources/filesystem/config.js';
 import { genesysSourceConfig } from '../sources/genesys/config.js';
-import { legacyHttpSourceConfig, normaliseLegacyBlock } from '../sources/legacy-http/config.js';
+import { isLoopback, legacyHttpSourceConfig, normaliseLegacyBlock } from '../sources/legacy-http/config.js';
 import { refineS3Credentials, s3Connection, s3SourceConfig } from '../sources/s3/config.js';
 import { syncTenantConfig } from '../sync/config.js';
 import { Secret, secretRef } from './secret.js';
@@ -54,13 +54,28 @@ const tenantConfig = z
     });
   });
 
+/** A URL credentials or trust go over: https, plain http only on loopback (tests, a local proxy); nothing else (ftp:, file:). */
+const httpsUrl = z.url().refine((u) => {
+  const url = new URL(u);
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url));
+}, 'must be https (plain http only on loopback)');
+
+/** A PostgreSQL connection URL: postgres:// or postgresql:// that parses. The message never repeats it (it may hold a password). */
+function isPostgresUrl(s: Secret): boolean {
+  try {
+    return ['postgres:', 'postgresql:'].includes(new URL(s.reveal()).protocol);
+  } catch {
+    return false;
+  }
+}
+
 const jwtConfig = z
   .object({
     issuer: z.string().min(1),
     audience: z.string().min(1),
     algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'])).min(1).default(['RS256']),
     /** Either a JWKS URL of the identity provider or static public keys (PEM, SPKI). */
-    jwks_url: z.url().optional(),
+    jwks_url: httpsUrl.optional(),
     public_keys: z.array(z.string().min(1)).optional(),
     /** Claim names: the IdP decides them, so they are configurable. */
     tenant_claim: z.string().default('tenant'),
@@ -84,7 +99,7 @@ const keysConfig = z
     aws_kms: z
       .object({
         region: z.string().min(1),
-        endpoint: z.url().optional(),
+        endpoint: httpsUrl.optional(),
         /** Symmetric key (ENCRYPT_DECRYPT) that wraps staging data keys: id, ARN or alias/… */
         data_key_id: z.string().min(1),
         /** Asymmetric ECC_NIST_EDWARDS25519 key (SIGN_VERIFY) for checkpoints and export manifests. */
@@ -103,7 +118,9 @@ const keysConfig = z
       .optional(),
   })
   .strict()
-  .refine((k) => k.provider !== 'aws_kms' || k.aws_kms !== undefined, { message: 'provider aws_kms needs the aws_kms block', path: ['aws_kms'] });
+  .refine((k) => k.provider !== 'aws_kms' || k.aws_kms !== undefined, { message: 'provider aws_kms needs the aws_kms block', path: ['aws_kms'] })
+  // Given with the local key service it would be ignored: staged media and signatures would not be where the file says.
+  .refine((k) => k.provider === 'aws_kms' || k.aws_kms === undefined, { message: 'is used only with keys.provider: aws_kms (the provider is local); set the provider or remove the block', path: ['aws_kms'] });
 
 /** API keys declared in config (bootstrap, demo, automation); others are issued with `custodian keys create`. */
 const staticApiKey = z
@@ -249,7 +266,7 @@ export const configSchema = z
         z
           .object({
             driver: z.literal('postgres'),
-            url: secretRef(),
+            url: secretRef().refine((s) => !(s instanceof Secret) || isPostgresUrl(s), 'must be a postgres:// or postgresql:// URL'),
             pool_size: z.number().int().min(1).max(200).default(10),
             /**
              * Connections kept open however idle. Each holds the catalog's prepared statements
@@ -272,7 +289,8 @@ export const configSchema = z
           .object({
             /** Requests per principal per window; 0 turns it off. */
             max: z.number().int().min(0).default(600),
-            window_ms: z.number().int().min(1000).default(60_000),
+            // At most a day: Node's timers overflow at 2^31 ms, and a longer window is no rate limit.
+            window_ms: z.number().int().min(1000).max(86_400_000).default(60_000),
           })
           .strict()
           .prefault({}),
@@ -291,7 +309,8 @@ export const configSchema = z
         ffmpeg_path: z.string().default('ffmpeg'),
         max_concurrent_transcodes: z.number().int().min(1).max(256).default(4),
         max_queued_transcodes: z.number().int().min(0).max(10_000).default(16),
-        transcode_timeout_ms: z.number().int().min(1000).default(600_000),
+        // At most an hour: Node's timers overflow at 2^31 ms (every transcode would time out at once).
+        transcode_timeout_ms: z.number().int().min(1000).max(3_600_000).default(600_000),
       })
       .strict()
       .prefault({}),

@@ -1,9 +1,12 @@
-import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { appendOrFail } from '../cli/append-or-fail.js';
+import { ISO_HINT, parseIsoInstant } from '../cli/iso-instant.js';
+import { writeWhole } from '../cli/write-whole.js';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { AppDeps } from '../deps.js';
 import { terminalProgress } from './progress.js';
-import { migrationReport, reportCsv } from './report.js';
+import { type MigrationReport, migrationReport, reportCsv } from './report.js';
 import { runSync, syncedSources } from './runner.js';
 
 /* The CLI talks to a human: console output is its interface. */
@@ -23,9 +26,10 @@ interface SyncArgs {
 export function checkSyncArgs(config: Config, opts: SyncArgs): { since?: Date } {
   let since: Date | undefined;
   if (opts.since !== undefined) {
-    const t = Date.parse(opts.since);
-    if (Number.isNaN(t) || !/^\d{4}-\d{2}-\d{2}/.test(opts.since)) throw new ConfigError('--since: an ISO-8601 date or date-time, e.g. 2024-03-01 or 2024-03-01T00:00:00Z');
-    since = new Date(t);
+    // Strict and round-trip checked: Date.parse would take 2024-02-30 for March 1.
+    const t = parseIsoInstant(opts.since);
+    if (!t) throw new ConfigError(`--since: "${opts.since}" is not ${ISO_HINT}`);
+    since = t;
   }
   if (opts.tenant !== undefined && !config.tenants.some((t) => t.id === opts.tenant)) throw new ConfigError(`--tenant: unknown tenant "${opts.tenant}"`);
   if (opts.source !== undefined) {
@@ -70,22 +74,27 @@ export async function reportCommand(deps: AppDeps, opts: { tenant?: string | und
   const tenants = opts.tenant ? [opts.tenant] : deps.config.tenants.map((t) => t.id);
   if (opts.tenant && !deps.config.tenants.some((t) => t.id === opts.tenant)) throw new ConfigError(`--tenant: unknown tenant "${opts.tenant}"`);
   const progress = terminalProgress();
-  const reports = [];
-  for (const t of tenants) {
-    const r = await migrationReport(deps.catalog.db, t, { progress });
-    await deps.auditRepo.append({ tenantId: t, principalId: 'cli', principalKind: 'system', action: 'report.migration', outcome: 'completed', detail: { format, counts: r.counts } });
-    reports.push(r);
-  }
+  const reports: MigrationReport[] = [];
+  for (const t of tenants) reports.push(await migrationReport(deps.catalog.db, t, { progress }));
   const text = format === 'csv' ? reportCsv(reports) : JSON.stringify(opts.tenant ? reports[0] : reports, null, 2) + '\n';
-  if (opts.out) {
-    const out = createWriteStream(opts.out);
-    await new Promise<void>((resolve, reject) => {
-      out.on('error', reject);
-      out.end(text, () => resolve());
-    });
-  } else {
-    await new Promise<void>((resolve) => (process.stdout.write(text) ? resolve() : process.stdout.once('drain', () => resolve())));
+  const event = (r: (typeof reports)[number], outcome: 'completed' | 'failed', extra: Record<string, unknown> = {}) => ({
+    tenantId: r.tenant,
+    principalId: 'cli',
+    principalKind: 'system' as const,
+    action: 'report.migration',
+    outcome,
+    detail: { format, counts: r.counts, ...(opts.out ? { out: opts.out } : {}), ...extra },
+  });
+  try {
+    // Whole or not at all (a temp file renamed), or streamed into a pipe or device (write-whole.ts).
+    if (opts.out) await writeWhole(opts.out, Readable.from([text]));
+    else await new Promise<void>((resolve) => (process.stdout.write(text) ? resolve() : process.stdout.once('drain', () => resolve())));
+  } catch (e) {
+    // Audited as failed, then the write's own error (one line, exit 1).
+    await appendOrFail(deps, reports.map((r) => event(r, 'failed', { error: String((e as Error)?.message ?? e) })), 'the report was not written').catch((err: unknown) => console.error((err as Error).message));
+    throw e;
   }
+  await appendOrFail(deps, reports.map((r) => event(r, 'completed')), `the report was written${opts.out ? ` to ${opts.out}` : ''} but is not audited`);
   for (const r of reports) console.error(`${r.tenant}: ${Object.entries(r.counts).map(([k, n]) => `${k} ${n}`).join(', ')}`);
   return 0;
 }

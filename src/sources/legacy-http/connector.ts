@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import { AppError } from '../../errors.js';
+import { ConfigError } from '../../config/load.js';
 import type { CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
 import { AvayaStrategy, parseAvayaKey, type AvayaSegment } from './avaya-profile.js';
 import { avayaProfile, genericProfile, mediaSenseProfile, type LegacyHttpSourceConfig, type LegacyProvider } from './config.js';
@@ -59,7 +60,8 @@ export class LegacyHttpConnector implements SourceConnector {
       try {
         ca = readFileSync(cfg.tls_ca_file);
       } catch (e) {
-        throw new Error(`source ${cfg.name}: tls_ca_file cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+        // A config mistake (start-up, migrate, doctor): one line, exit 78.
+        throw new ConfigError(`source ${cfg.name}: tls_ca_file cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
       }
     }
     this.#agent = new Agent({ connect: { timeout: cfg.timeout_ms, ...(ca ? { ca } : {}) }, keepAliveTimeout: 10_000 });

@@ -1,4 +1,4 @@
-import { parseCommandArgs } from '../../cli/args.js';
+import { parseCommandArgs, UsageError } from '../../cli/args.js';
 import { ConfigError, type ConfigEnv, loadConfig } from '../../config/load.js';
 import { isAppError } from '../../errors.js';
 import { buildDeps } from '../../main.js';
@@ -51,6 +51,10 @@ export async function runVerify(argv: string[], env: ConfigEnv): Promise<number>
       help: { type: 'boolean', short: 'h' },
     },
   });
+  // A stray argument is refused as the usage promises (exit 2), never ignored.
+  if (positionals[0] === 'integrity' && positionals.length > 1 && !values.help) {
+    throw new UsageError(`custodian verify integrity: Unexpected argument '${positionals[1]}' (custodian verify integrity --help)`);
+  }
   if (positionals[0] !== 'integrity' || values.help || (!values.recording === !values.sample)) {
     console.error(VERIFY_USAGE);
     return values.help ? 0 : 2;
