@@ -118,6 +118,31 @@ describe.each(await usableCatalogs())('encryption keys through the key service (
     }
   });
 
+  it('a ready job is not served from staging once the key of the copy it staged is disabled (crypto-shredding holds there too)', async () => {
+    const rec = (await gw.deps.recordings.findByRef('acme', 'fine_1'))!;
+    const { job } = await gw.deps.jobs.create({ tenantId: 'acme', principalId: 'alice', callerId: null, requestId: null, auditLogId: null, ref: 'fine_1', recordingPk: rec.id, format: 'original', maxAttempts: 3 });
+    gw.deps.worker?.poke();
+    let now = job;
+    for (let i = 0; i < 200 && now.status !== 'ready' && now.status !== 'failed'; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      now = (await gw.deps.jobs.get('acme', job.id))!;
+    }
+    expect(now.status).toBe('ready');
+    const content = () => raw(`${gw.url}/api/v1/recordings/jobs/${job.id}/content`, { headers: bearer(KEYS.acme) });
+    expect((await content()).status).toBe(200);
+    kms.setState(ENABLED, 'Disabled');
+    try {
+      const r = await content();
+      expect(r.status).toBe(422);
+      expect(problem(r)).toMatchObject({ code: 'key.disabled', key_state: 'disabled' });
+      const [ev] = await eventOf(r);
+      expect(ev).toMatchObject({ action: 'job.content', outcome: 'failed', errorCode: 'key.disabled', detail: { key_refused: [expect.objectContaining({ state: 'disabled' })] } });
+    } finally {
+      kms.setState(ENABLED, 'Enabled');
+    }
+    expect((await content()).status).toBe(200);
+  });
+
   it("skips a copy whose key is refused when another copy's is fine", async () => {
     const r = await media('rec-two');
     expect(r.status).toBe(200);

@@ -5,6 +5,7 @@ import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
 import type { Job } from '../../jobs/job-repository.js';
 import { openStagedContent } from '../../jobs/staged-content.js';
+import { keyStateError } from '../../resolve/key-guard.js';
 import { retentionStatus } from '../../resolve/retention.js';
 import { entityTag, ifRangeHolds, parseRange, resolveRange } from '../range.js';
 import { auditOrRefuse } from '../evidence.js';
@@ -74,6 +75,18 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         if (!rec) throw new AppError('job.not_found');
         const retention = retentionStatus(rec);
         if (retention === 'EXPIRED') throw new AppError('recording.expired', undefined, { headers: { 'X-Retention-Status': 'EXPIRED' } });
+        // So is the key of the copy the job staged (key-guard.ts): a key disabled or deleted since is
+        // the customer withdrawing the recording (crypto-shredding); the staged copy, sealed with
+        // our own key, must not outlive that for the rest of its TTL.
+        const staged = rec.copies.find((c) => c.id === job.copyId);
+        if (staged?.keyId) {
+          const { state } = await deps.keys.checkKey(staged.keyId);
+          if (state !== 'enabled') {
+            const refusal = { copy_id: staged.id, key_id: staged.keyId, state };
+            req.audit.detail = { ...req.audit.detail, key_refused: [refusal] };
+            throw keyStateError(refusal);
+          }
+        }
 
         const size = job.bytesTotal;
         // Staged once, by the attempt that marked the job ready: its digest names its bytes.
