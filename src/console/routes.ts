@@ -410,7 +410,7 @@ async function streamJobContent(deps: AppDeps, req: FastifyRequest, reply: Fasti
   const r = range ? resolveRange(range, size) : { start: 0, end: size - 1 };
   // Gone for good (purged, or sealed under a rotated master key: docs/OPERATIONS.md) is 410 and the
   // job expires; a first record that fails its check is a 500 problem, before anything is allowed.
-  const body = await openStagedContent(deps, { stagingKey: job.stagingKey, dekKeyId: job.dekKeyId, dekWrapped: job.dekWrapped, size }, r, 'package', () => new EvidenceJobStore(deps.catalog).markExpired(job.id));
+  const body = await openStagedContent(deps, { stagingKey: job.stagingKey, dekKeyId: job.dekKeyId, dekWrapped: job.dekWrapped, size }, r, 'package', () => new EvidenceJobStore(deps.catalog).markExpired(job.id), req.method === 'HEAD');
   const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: range ? 206 : 200 }).catch((e: unknown) => {
     body.destroy();
     throw e;

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { AppDeps } from '../deps.js';
 import { AppError, isAppError } from '../errors.js';
 import { openRange } from '../keys/chunked-cipher.js';
@@ -38,7 +38,15 @@ async function keyIsGone(keys: AppDeps['keys'], keyId: string, e: unknown): Prom
  * - the first record fails authentication, or the object is shorter than recorded: 500 staging.corrupt;
  * - the key service or the staging store cannot be reached: their 503s, as before.
  */
-export async function openStagedContent(deps: Pick<AppDeps, 'keys' | 'staging' | 'logger'>, s: StagedObject, range: { start: number; end: number }, what: 'media' | 'package', expire: () => Promise<void>): Promise<Readable> {
+export async function openStagedContent(
+  deps: Pick<AppDeps, 'keys' | 'staging' | 'logger'>,
+  s: StagedObject,
+  range: { start: number; end: number },
+  what: 'media' | 'package',
+  expire: () => Promise<void>,
+  /** A HEAD: the same answer about the object (gone, rotated away), without reading a record of it. */
+  headOnly = false,
+): Promise<Readable> {
   const gone = async () => {
     await deps.staging.delete(s.stagingKey).catch((err: unknown) => deps.logger.warn({ err, staging_key: s.stagingKey }, 'staged object that can no longer be read could not be deleted'));
     await expire();
@@ -55,5 +63,9 @@ export async function openStagedContent(deps: Pick<AppDeps, 'keys' | 'staging' |
     if (isAppError(e) && e.code === 'job.expired') await gone();
     throw e;
   });
+  if (headOnly) {
+    await fh.close().catch(() => {});
+    return Readable.from([]);
+  }
   return openRange(fh, key, s.size, range.start, range.end);
 }

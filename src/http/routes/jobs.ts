@@ -97,7 +97,7 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const r = range ? resolveRange(range, size) : { start: 0, end: size - 1 };
         // Gone for good (purged, or sealed under a rotated master key) is 410 and the job expires; a
         // first record that fails its check is a 500 problem: both before anything is allowed or sent.
-        const body = await openStagedContent(deps, { stagingKey: job.stagingKey, dekKeyId: job.dekKeyId, dekWrapped: job.dekWrapped, size }, r, 'media', () => deps.jobs.markExpired(job.id));
+        const body = await openStagedContent(deps, { stagingKey: job.stagingKey, dekKeyId: job.dekKeyId, dekWrapped: job.dekWrapped, size }, r, 'media', () => deps.jobs.markExpired(job.id), req.method === 'HEAD');
         const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: range ? 206 : 200 }).catch((e: unknown) => {
           body.destroy();
           throw e;
