@@ -2,13 +2,23 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CatalogKind, openTestCatalog, type TestCatalog, usableCatalogs } from '../../test/support/catalogs.js';
 import type { CatalogDb } from '../catalog/database.js';
 import { openPostgres } from '../catalog/database.js';
-import { catalogRecord } from '../catalog/record.js';
+import { type CatalogRecord, catalogRecord } from '../catalog/record.js';
 import { runCrosswalk } from './crosswalk.js';
 import { CROSSWALK_LEASE, runSync, type SyncDeps, syncConfigOf } from './runner.js';
 import { SyncStore } from './store.js';
 import { syncDepsFor } from './test-helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** n legacy recordings, each with a cloud recording whose externalTag is its call id: n crosswalk pairs. */
+function pairs(n: number): CatalogRecord[] {
+  const records: CatalogRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    records.push(catalogRecord.parse({ tenant_id: 'acme', source_system: 'avaya_aura', legacy_archive_id: `L-${i}`, locator: `l/${i}.wav`, call_id: `CALL-${i}` }));
+    records.push(catalogRecord.parse({ tenant_id: 'acme', source_system: 'genesys_cloud', recording_id: `G-${i}`, conversation_id: `conv-${i}`, external_tag: `CALL-${i}` }));
+  }
+  return records;
+}
 
 /**
  * Two instances and one tenant's crosswalk. The lease is heartbeaten while the crosswalk runs (a
@@ -30,12 +40,7 @@ describe.each(await usableCatalogs())('crosswalk lease and merges across instanc
   });
 
   async function seed(n: number): Promise<void> {
-    const records = [];
-    for (let i = 0; i < n; i++) {
-      records.push(catalogRecord.parse({ tenant_id: 'acme', source_system: 'avaya_aura', legacy_archive_id: `L-${i}`, locator: `l/${i}.wav`, call_id: `CALL-${i}` }));
-      records.push(catalogRecord.parse({ tenant_id: 'acme', source_system: 'genesys_cloud', recording_id: `G-${i}`, conversation_id: `conv-${i}`, external_tag: `CALL-${i}` }));
-    }
-    await syncDepsFor(cat, { sources: [] }).recordings.upsertAll(records);
+    await syncDepsFor(cat, { sources: [] }).recordings.upsertAll(pairs(n));
   }
 
   /** Each merge waits `ms` inside its transaction: a crosswalk as slow as a large tenant's. */
@@ -142,11 +147,7 @@ describe.each(await usableCatalogs())('crosswalk pairs that change under it, and
   });
 
   async function seed(n: number): Promise<void> {
-    const records = [];
-    for (let i = 0; i < n; i++) {
-      records.push(catalogRecord.parse({ tenant_id: 'acme', source_system: 'avaya_aura', legacy_archive_id: `L-${i}`, locator: `l/${i}.wav`, call_id: `CALL-${i}` }));
-      records.push(catalogRecord.parse({ tenant_id: 'acme', source_system: 'genesys_cloud', recording_id: `G-${i}`, conversation_id: `conv-${i}`, external_tag: `CALL-${i}` }));
-    }
+    const records = pairs(n);
     // A pair by legacy id (Genesys externalTag = the legacy id) whose cloud recording has a call id of its own.
     records.push(catalogRecord.parse({ tenant_id: 'acme', source_system: 'avaya_aura', legacy_archive_id: 'L-tag', locator: 'l/tag.wav' }));
     records.push(catalogRecord.parse({ tenant_id: 'acme', source_system: 'genesys_cloud', recording_id: 'G-tag', conversation_id: 'conv-tag', external_tag: 'L-tag', call_id: 'CALL-tag' }));
