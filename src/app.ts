@@ -1,11 +1,12 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { outcomeOf } from './audit/recorder.js';
 import { consolePlugin } from './console/plugin.js';
 import type { AppDeps } from './deps.js';
 import { AppError, retryLaterHelps } from './errors.js';
 import { AllowedMethods } from './http/allowed-methods.js';
+import { openapiTransform, PROBLEM_SCHEMA } from './http/openapi-responses.js';
 import { authHook, authenticate } from './http/auth.js';
 import './http/context.js';
 import { useStrictJsonBodies } from './http/json-body.js';
@@ -168,10 +169,11 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     openapi: {
       openapi: '3.1.0',
       info: { title: 'custodian', version: '1', description: 'Recording retrieval gateway. Errors are application/problem+json; see docs/ERRORS.md.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { Problem: PROBLEM_SCHEMA } },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    // Each operation's answers (statuses, media types, problems) and security: http/openapi-responses.ts.
+    transform: openapiTransform,
   });
   app.get('/openapi.json', { config: { unaudited: true }, schema: { hide: true } }, async (_req, reply) => {
     // Describes this build: not kept by a cache past a deployment.
