@@ -64,6 +64,16 @@ describe.each(await usableCatalogs())('applyRecords on %s', (kind) => {
     expect((await ctx.audit.verify()).ok).toBe(true);
   });
 
+  it('a legal hold a page places (a record saying legal_hold: true) is counted in an event of the page', async () => {
+    // The hold records exist either way; without the event no trail entry said a sync placed them
+    // (custodian import audits holds_placed; a sync page did not).
+    const r = await applyRecords(ctx, [{ origin: 'h1', record: { source_system: 'verint', legacy_archive_id: 'h1', call_id: 'CALL-h1', connector: 'share', locator: '2026/01/01/00/h1.wav', legal_hold: true } }]);
+    expect(r.added).toBe(1);
+    const [placed] = await events('sync.holds.placed');
+    expect(placed).toMatchObject({ outcome: 'completed', principalKind: 'system', detail: { run_id: 'run-1', source: 'share', count: 1 } });
+    expect((await ctx.audit.verify()).ok).toBe(true);
+  });
+
   it('diffs against the copy as it is when the page writes: a change committed meanwhile by another writer is the "old" value', async () => {
     const seedItem = (state?: string): ApplyItem => ({
       origin: 'race',

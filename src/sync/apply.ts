@@ -140,6 +140,11 @@ export async function applyRecords(ctx: SyncContext, items: ApplyItem[]): Promis
     if (added.length) {
       written.push(await ctx.audit.appendIn(trx, { ...base, action: 'sync.mapping.added', detail: { run_id: ctx.runId, source: ctx.source, kind: ctx.kind, count: added.length, copies: added } }));
     }
+    // Legal holds the page placed (a record's legal_hold: true, or holds following a copy the page
+    // moved to another recording): the hold records name them; this says a sync placed them.
+    if (counts.holdsPlaced) {
+      written.push(await ctx.audit.appendIn(trx, { ...base, action: 'sync.holds.placed', detail: { run_id: ctx.runId, source: ctx.source, kind: ctx.kind, count: counts.holdsPlaced } }));
+    }
     for (const c of changes) {
       written.push(
         await ctx.audit.appendIn(trx, {
