@@ -143,6 +143,31 @@ describe.each(await usableCatalogs())('encryption keys through the key service (
     expect((await content()).status).toBe(200);
   });
 
+  it('a ready evidence package is not downloaded once the key of a recording in it is disabled', async () => {
+    const call = (path: string, body?: unknown) =>
+      raw(gw.url + path, { method: body ? 'POST' : 'GET', headers: { ...bearer(KEYS.acmeAdmin), ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const started = await call('/api/v1/evidence', { refs: ['fine_1', 'plain_1'], purpose: 'Case 93', mode: 'job' });
+    expect(started.status, started.body.toString()).toBe(202);
+    let s: { status: string; content_endpoint?: string } = { status: 'queued' };
+    for (let i = 0; i < 200 && s.status !== 'ready' && s.status !== 'failed'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      s = JSON.parse((await call(problem(started).poll_endpoint)).body.toString());
+    }
+    expect(s.status).toBe('ready');
+    expect((await call(s.content_endpoint!)).status).toBe(200);
+    kms.setState(ENABLED, 'Disabled');
+    try {
+      const r = await call(s.content_endpoint!);
+      expect(r.status, r.body.toString().slice(0, 300)).toBe(422);
+      expect(problem(r)).toMatchObject({ code: 'key.disabled', key_state: 'disabled', ref: 'fine_1' });
+      const [ev] = await eventOf(r);
+      expect(ev).toMatchObject({ outcome: 'failed', errorCode: 'key.disabled', detail: expect.objectContaining({ key_refused: [expect.objectContaining({ state: 'disabled' })] }) });
+    } finally {
+      kms.setState(ENABLED, 'Enabled');
+    }
+    expect((await call(s.content_endpoint!)).status).toBe(200);
+  });
+
   it("skips a copy whose key is refused when another copy's is fine", async () => {
     const r = await media('rec-two');
     expect(r.status).toBe(200);

@@ -19,6 +19,7 @@ import { buildEvidencePackage, type EvidenceItem } from './evidence/package.js';
 import type { EvidenceSigner } from './evidence/signer.js';
 import { openStagedContent } from '../jobs/staged-content.js';
 import { EvidenceJobStore } from './evidence/job-store.js';
+import { recheckPackaged } from './evidence/recheck.js';
 import { clientGone, refuseExpired, resolveInTenant } from './resolve.js';
 import { MediaTicketStore } from './tickets.js';
 import { wavPeaks } from './waveform.js';
@@ -401,6 +402,8 @@ async function streamJobContent(deps: AppDeps, req: FastifyRequest, reply: Fasti
   if (job.status !== 'ready' || !job.stagingKey || !job.dekKeyId || !job.dekWrapped || job.size === null) {
     throw new AppError('job.not_ready', `the package is ${job.status}`, { headers: { 'Retry-After': '1' } });
   }
+  // Retention and keys as they are now, not as they were when the package was built.
+  await recheckPackaged(deps, req, job);
   const size = job.size;
   // A package is written once: its id and digest name its bytes.
   const etag = entityTag('evidence', job.id, job.sha256, size);
