@@ -251,6 +251,25 @@ describe('console API: media tickets, waveform, evidence packages', () => {
     expect((await events()).filter((e) => e.action === 'recording.export').length).toBe(before);
   });
 
+  it('a ready package is not downloaded once the retention of a recording in it has lapsed (no hold)', async () => {
+    await gw.seed([{ call_id: 'c-lapse', legacy_archive_id: 'lapse_1', locator: 'call_mono_pcm16_8k.wav', source_system: 'verint', retention_expiry: '2099-01-01T00:00:00Z' }]);
+    const job = json(await call('POST', '/api/v1/evidence', CONSOLE_KEY, { refs: ['lapse_1'], purpose: 'Case 94', mode: 'job' }));
+    let s: any;
+    for (let i = 0; i < 100; i++) {
+      s = json(await call('GET', job.poll_endpoint));
+      if (s.status !== 'running' && s.status !== 'queued') break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(s.status).toBe('ready');
+    expect((await call('GET', s.content_endpoint)).status).toBe(200);
+    // The catalog learns a retention date in the past (an import correcting it): the package goes with it.
+    await gw.seed([{ call_id: 'c-lapse', legacy_archive_id: 'lapse_1', locator: 'call_mono_pcm16_8k.wav', source_system: 'verint', retention_expiry: '2020-01-01T00:00:00Z' }]);
+    const r = await call('GET', s.content_endpoint);
+    expect(r.status).toBe(410);
+    expect(json(r)).toMatchObject({ code: 'recording.expired', ref: 'lapse_1' });
+    expect(r.headers['x-retention-status']).toBe('EXPIRED');
+  });
+
   it('never sends a complete-looking package when stored bytes do not match the catalog digest', async () => {
     const streamed = await call('POST', '/api/v1/evidence', CONSOLE_KEY, { refs: ['tampered_1'], purpose: 'x' });
     expect(streamed.complete).toBe(false);
