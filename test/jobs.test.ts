@@ -155,21 +155,27 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
     expect(ev?.detail?.fallback_from).toBeUndefined();
   });
 
-  it('a job whose worker died is taken over when its lease lapses', async () => {
+  /** A job running under the lease of an instance that died (it never heartbeats or settles): the lease lapses in 300 ms. */
+  async function orphanJob(requestId: string, maxAttempts: number) {
     const rec = await gw.deps.recordings.findByRef('acme', 'c-fast');
     const { job } = await gw.deps.jobs.create({
       tenantId: 'acme',
       principalId: 'alice',
       callerId: 'alice',
-      requestId: 'orphan-1',
+      requestId,
       auditLogId: null,
       ref: 'c-fast',
       recordingPk: rec!.id,
       format: 'original',
-      maxAttempts: 3,
+      maxAttempts,
       leaseOwner: 'a-dead-instance',
       leaseMs: 300,
     });
+    return job;
+  }
+
+  it('a job whose worker died is taken over when its lease lapses', async () => {
+    const job = await orphanJob('orphan-1', 3);
     expect(job.status).toBe('running');
     const done = await pollUntil(gw, `/api/v1/recordings/status/${job.id}`, ['ready', 'failed']);
     expect(done.status).toBe('ready');
@@ -177,21 +183,8 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
   });
 
   it('a job whose last attempt died with its instance fails with job.failed, reported like any failed job, and is not taken up again', async () => {
-    const rec = await gw.deps.recordings.findByRef('acme', 'c-fast');
     // The 202 hand-off's attempt was the only one allowed; its instance died (no settle, only a lapse).
-    const { job } = await gw.deps.jobs.create({
-      tenantId: 'acme',
-      principalId: 'alice',
-      callerId: 'alice',
-      requestId: 'orphan-last',
-      auditLogId: null,
-      ref: 'c-fast',
-      recordingPk: rec!.id,
-      format: 'original',
-      maxAttempts: 1,
-      leaseOwner: 'a-dead-instance',
-      leaseMs: 300,
-    });
+    const job = await orphanJob('orphan-last', 1);
     const done = await pollUntil(gw, `/api/v1/recordings/status/${job.id}`, ['ready', 'failed']);
     expect(done).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'job.failed' } });
     expect(gw.logs.some((l) => l.includes('"msg":"job failed"') && l.includes(job.id))).toBe(true);

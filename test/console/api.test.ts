@@ -20,6 +20,16 @@ describe('console API: media tickets, waveform, evidence packages', () => {
       headers: { ...(key ? bearer(key) : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
       ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
     });
+  /** Polls an evidence job until it is neither queued nor running (10 s at most). */
+  const settled = async (poll: string): Promise<any> => {
+    let s: any;
+    for (let i = 0; i < 100; i++) {
+      s = json(await call('GET', poll));
+      if (s.status !== 'running' && s.status !== 'queued') break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    return s;
+  };
   const events = async () => (await gw.deps.auditRepo.query({ tenantId: 'acme', limit: 1000 })).items;
 
   beforeAll(async () => {
@@ -254,12 +264,7 @@ describe('console API: media tickets, waveform, evidence packages', () => {
   it('a ready package is not downloaded once the retention of a recording in it has lapsed (no hold)', async () => {
     await gw.seed([{ call_id: 'c-lapse', legacy_archive_id: 'lapse_1', locator: 'call_mono_pcm16_8k.wav', source_system: 'verint', retention_expiry: '2099-01-01T00:00:00Z' }]);
     const job = json(await call('POST', '/api/v1/evidence', CONSOLE_KEY, { refs: ['lapse_1'], purpose: 'Case 94', mode: 'job' }));
-    let s: any;
-    for (let i = 0; i < 100; i++) {
-      s = json(await call('GET', job.poll_endpoint));
-      if (s.status !== 'running' && s.status !== 'queued') break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    const s = await settled(job.poll_endpoint);
     expect(s.status).toBe('ready');
     expect((await call('GET', s.content_endpoint)).status).toBe(200);
     // The catalog learns a retention date in the past (an import correcting it): the package goes with it.
@@ -275,12 +280,7 @@ describe('console API: media tickets, waveform, evidence packages', () => {
     expect(streamed.complete).toBe(false);
     await expect(unzip(streamed.body)).rejects.toThrow();
     const job = json(await call('POST', '/api/v1/evidence', CONSOLE_KEY, { refs: ['tampered_1'], purpose: 'x', mode: 'job' }));
-    let s: any;
-    for (let i = 0; i < 100; i++) {
-      s = json(await call('GET', job.poll_endpoint));
-      if (s.status !== 'running' && s.status !== 'queued') break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    const s = await settled(job.poll_endpoint);
     expect(s).toMatchObject({ status: 'failed', error: { code: 'source.integrity_mismatch' } });
     expect((await call('GET', `${job.poll_endpoint}/content`)).status).toBe(502);
   });
