@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, rmSync, type Stats } from 'node:fs';
+import { createWriteStream, fstatSync, rmSync, type Stats } from 'node:fs';
 import { link, lstat, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -40,6 +40,33 @@ function exists(path: string): Error {
 }
 
 /**
+ * Whether `st` (a path, links followed) is the very pipe, socket, tty or device on our fd 1:
+ * `/dev/stdout`, `/dev/fd/1`, `/proc/self/fd/1`, or a link to one. Compared by identity, not by
+ * name, so any spelling of it counts, and a path that is something else never does.
+ */
+function isOwnStdout(st: Stats): boolean {
+  try {
+    const out = fstatSync(1);
+    return out.dev === st.dev && out.ino === st.ino;
+  } catch {
+    return false; // fd 1 closed: nothing of ours to write to.
+  }
+}
+
+/**
+ * Streams into the process's stdout through `process.stdout`, not by opening the path: Linux
+ * refuses open() of a socket (`/dev/stdout` is one when a supervisor, systemd, or Node's own
+ * `spawn` stdio 'pipe' gives us a socketpair) with ENXIO. process.stdout also knows how to write
+ * to each kind (a non-blocking socket or pipe waits for 'drain' instead of failing with EAGAIN).
+ * It stays open for whatever the command prints next; resolved once the last byte is handed on.
+ */
+async function toStdout(source: Readable): Promise<void> {
+  await pipeline(source, process.stdout, { end: false });
+  // A write's callback runs after every earlier write is flushed: resolve when the export has left us.
+  await new Promise<void>((resolve, reject) => process.stdout.write('', (e) => (e ? reject(e) : resolve())));
+}
+
+/**
  * Writes `source` to `path` whole or not at all: into a file beside it first, renamed over `path`
  * once every byte is written (and synced). An export that stops half-way (an error, a full disk,
  * Ctrl-C) must not leave a file that looks like a complete export — nor destroy the one it would
@@ -48,11 +75,17 @@ function exists(path: string): Error {
  *
  * `path` naming something that is not a regular file — a FIFO, a character device, a link to one
  * (`/dev/stdout`, `/dev/fd/63` from `>(gzip > x.gz)`) — is written into directly, streamed: a
- * rename would replace the pipe or device with a file. A link to a regular file stays a link; its
- * target is replaced whole.
+ * rename would replace the pipe or device with a file. When that is our own stdout (a socket, a
+ * pipe, a tty) it is written through fd 1 rather than opened again (see toStdout). A link to a
+ * regular file stays a link; its target is replaced whole — so is the file a shell redirected
+ * stdout to (`--out /dev/stdout > x`): written beside it and renamed over it, as any file.
  */
 export async function writeWhole(path: string, source: Readable, opts: WriteWholeOptions = {}): Promise<void> {
   const { st, exists: there } = await statOf(path);
+  if (st && !st.isFile() && isOwnStdout(st)) {
+    await toStdout(source);
+    return;
+  }
   if (st && !st.isFile()) {
     // A directory fails here with EISDIR, naming the path.
     await pipeline(source, createWriteStream(path, { flags: 'w' }));
