@@ -107,6 +107,14 @@ function recordingOf(rows: LookupRow[]): Recording | null {
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** A lookup's rows, refused when the ref matches two recordings. */
+function unambiguous(rows: LookupRow[]): LookupRow[] {
+  if (new Set(rows.map((r) => r.id)).size > 1) {
+    throw new AppError('recording.ambiguous_ref', 'the reference matches more than one recording; use a more specific id');
+  }
+  return rows;
+}
+
 function copyOf(r: LookupRow): Selectable<RecordingCopiesTable> {
   const c = {} as Record<string, unknown>;
   for (const k of Object.keys(r)) if (k.startsWith('c_')) c[k.slice(2)] = r[k as keyof LookupRow];
@@ -126,11 +134,32 @@ export class RecordingRepository {
    * SQLite): the ref, the recording, its copies and its active holds together (lookup.ts).
    */
   async findByRef(tenantId: string, ref: string): Promise<Recording | null> {
-    const rows = await lookupRows(this.db, tenantId, { ref });
-    if (new Set(rows.map((r) => r.id)).size > 1) {
-      throw new AppError('recording.ambiguous_ref', 'the reference matches more than one recording; use a more specific id');
+    return recordingOf(unambiguous(await lookupRows(this.db, tenantId, { ref })));
+  }
+
+  /**
+   * findByRef inside the caller's write transaction, with the recording found kept as found until
+   * its commit: a write that acts on what it resolved (a hold placed on it) must not act on a
+   * recording an import changed since. PostgreSQL: the recording's call id and its copies' natural
+   * keys are locked as a catalog import locks them (lockChunkKeys), then the ref is read again;
+   * an import in flight on them is waited for and its result read, and none starts until the
+   * commit — one that moves a copy then finds the caller's writes (a hold) and takes them along
+   * (HoldRepository.followCopy). A read naming keys not yet locked (the ref moved with its copy to
+   * another recording, the recording merged into another) locks those and reads again; once
+   * locked, nothing a catalog write does can move the ref's recording, so a second or third read
+   * settles it. SQLite: one read, the write transaction already excludes every other writer.
+   */
+  async findByRefLocked(trx: Kysely<Database>, tenantId: string, ref: string): Promise<Recording | null> {
+    for (let round = 0; round < 5; round++) {
+      const rows = unambiguous(await lookupRows(trx, tenantId, { ref }));
+      const first = rows[0];
+      if (!first) return null;
+      const keys = rows.filter((r) => r.c_id !== null).map((r) => copyLockKey(tenantId, r.c_source_system!, r.c_source_key!));
+      if (first.call_id !== null) keys.push(callLockKey(tenantId, first.call_id));
+      if (!(await lockKeys(trx, keys))) return recordingOf(rows);
     }
-    return recordingOf(rows);
+    // Five reads that each found keys not yet locked: the ref kept moving (a writer without these locks).
+    throw new AppError('recording.ambiguous_ref', 'the reference moved between recordings while it was being resolved; ask again');
   }
 
   /**
@@ -456,6 +485,12 @@ const FINE_LOCK_KEYS = 1000;
 const BULK_LOCK = 7431002;
 /** The per-key locks a transaction holds already (advisory locks are re-entrant; counted once). */
 const fineLocksHeld = new WeakMap<object, Set<string>>();
+/** Transactions holding the bulk lock exclusively: every catalog writer waits for them, no key needs locking. */
+const bulkLockHeld = new WeakSet<object>();
+
+// JSON: unambiguous whatever the parts hold (PostgreSQL text cannot carry keyOf's NUL).
+const callLockKey = (tenantId: string, callId: string) => JSON.stringify(['call', tenantId, callId]);
+const copyLockKey = (tenantId: string, sourceSystem: string, sourceKey: string) => JSON.stringify(['copy', tenantId, sourceSystem, sourceKey]);
 
 /**
  * PostgreSQL: makes the chunk's read-then-insert atomic per key across instances. Without it two
@@ -471,25 +506,29 @@ const fineLocksHeld = new WeakMap<object, Set<string>>();
  * IMMEDIATE already serialises writers.
  */
 export async function lockChunkKeys(trx: Kysely<Database>, records: CatalogRecord[]): Promise<void> {
-  if (trx.getExecutor().adapter instanceof SqliteAdapter) return;
-  const held = fineLocksHeld.get(trx) ?? new Set<string>();
-  const keys = new Set<string>();
+  const keys: string[] = [];
   for (const r of records) {
     if (typeof r.tenant_id !== 'string') continue;
-    // JSON: unambiguous whatever the parts hold (PostgreSQL text cannot carry keyOf's NUL).
-    const call = r.call_id ? JSON.stringify(['call', r.tenant_id, r.call_id]) : undefined;
-    if (call && !held.has(call)) keys.add(call);
+    if (r.call_id) keys.push(callLockKey(r.tenant_id, r.call_id));
     const sourceKey = sourceKeyOf(r);
-    const copy = typeof sourceKey === 'string' ? JSON.stringify(['copy', r.tenant_id, r.source_system, sourceKey]) : undefined;
-    if (copy && !held.has(copy)) keys.add(copy);
+    if (typeof sourceKey === 'string') keys.push(copyLockKey(r.tenant_id, r.source_system, sourceKey));
   }
+  await lockKeys(trx, keys);
+}
+
+/** lockChunkKeys of given keys (callLockKey, copyLockKey); whether it locked any the transaction did not hold already. */
+async function lockKeys(trx: Kysely<Database>, wanted: string[]): Promise<boolean> {
+  if (trx.getExecutor().adapter instanceof SqliteAdapter || bulkLockHeld.has(trx)) return false;
+  const held = fineLocksHeld.get(trx) ?? new Set<string>();
   // Keys this transaction locked before (a sync page locks its keys before reading what it will
   // diff, then upserts them: src/sync/apply.ts) are not counted twice, so that upsert does not
   // switch to the bulk lock while holding per-key ones.
-  if (!keys.size) return;
+  const keys = new Set(wanted.filter((k) => !held.has(k)));
+  if (!keys.size) return false;
   if (held.size + keys.size > FINE_LOCK_KEYS) {
     await sql`select pg_advisory_xact_lock(${BULK_LOCK}::bigint)`.execute(trx);
-    return;
+    bulkLockHeld.add(trx);
+    return true;
   }
   for (const k of keys) held.add(k);
   fineLocksHeld.set(trx, held);
@@ -499,6 +538,7 @@ export async function lockChunkKeys(trx: Kysely<Database>, records: CatalogRecor
     from (select 0 as o, ${BULK_LOCK}::bigint as k
           union all select distinct 1, hashtextextended(v, 0) from unnest(${[...keys]}::text[]) as v) as l
     order by o, k`.execute(trx);
+  return true;
 }
 
 async function upsertChunk(trx: Kysely<Database>, records: CatalogRecord[]): Promise<{ outcomes: UpsertOutcome[]; holdsPlaced: number }> {

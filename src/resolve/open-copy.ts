@@ -150,7 +150,8 @@ export async function openOrRediscover(
       note({ rediscovery: { outcome: 'not_found' } });
       throw e;
     }
-    note({ rediscovered_by: found.by });
+    // The holds the write-back placed are counted where the rediscovery is (docs/AUDIT.md), as an import counts its own.
+    note({ rediscovered_by: found.by, ...(found.holdsPlaced ? { holds_placed: found.holdsPlaced } : {}) });
     const gone = new Set(e.attempts.map((a) => a.copy_id));
     const retry = { ...found.recording, copies: found.recording.copies.filter((c) => !gone.has(c.id)) };
     // A cloud copy filed as DELETED or ERROR cannot be tried: the copies' own answer stands.

@@ -22,6 +22,12 @@ export interface Rediscovery {
   /** The recording read again after the write-back: same id, now with the copy the finder found. */
   recording: Recording;
   by: string;
+  /**
+   * Legal holds the write-back placed: a found copy the catalog had filed on another recording
+   * moves to this one and that recording's holds follow it (HoldRepository.followCopy). The
+   * reader's audit event counts them (`holds_placed`, open-copy.ts), as an import's event does.
+   */
+  holdsPlaced: number;
 }
 
 export class Resolver {
@@ -63,13 +69,14 @@ export class Resolver {
     const callId = rec.callId;
     if (!callId || !this.canRediscover(rec)) return null;
     const refs = [...new Set([callId, rec.conversationId].filter((r): r is string => !!r))];
+    let holdsPlaced = 0;
     for (const finder of this.finders(rec.tenantId)) {
       for (const ref of refs) {
         const found = await finder.find(rec.tenantId, ref, signal);
         if (!found?.length) continue;
-        await this.repo.upsertAll(found.map((r) => ({ ...r, tenant_id: rec.tenantId, call_id: callId })));
+        holdsPlaced += (await this.repo.upsertAll(found.map((r) => ({ ...r, tenant_id: rec.tenantId, call_id: callId })))).holdsPlaced;
         const fresh = await this.repo.get(rec.tenantId, rec.id);
-        if (fresh?.copies.some((c) => c.origin === 'GENESYS_CLOUD')) return { recording: fresh, by: finder.name };
+        if (fresh?.copies.some((c) => c.origin === 'GENESYS_CLOUD')) return { recording: fresh, by: finder.name, holdsPlaced };
       }
     }
     return null;

@@ -73,17 +73,25 @@ export function holdRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         // Before the lookup: a refused attempt is recorded with what it asked for.
         req.audit.detail = { matter: req.body.matter, reason: req.body.reason };
         // Another tenant's ref is a 404 like an unknown one, and evidence in the owner's trail (product.md principle 4).
-        const recording = await resolveOrAudit(deps, req, req.params.ref, AbortSignal.timeout(30_000));
-        req.audit.recordingPk = recording.id;
-        // A hold binds us, not the sources: copies a source will delete on its own date are named, so someone acts.
-        const atRisk = recording.copies
-          .filter((c) => c.sourceRetentionExpiry && !sourceDeleted(c))
-          .map((c) => ({ copy_id: c.id, origin: c.origin, source_retention_expiry: c.sourceRetentionExpiry }));
+        // A ref the catalog does not know yet is found (self-heal) here, outside the hold's transaction.
+        req.audit.recordingPk = (await resolveOrAudit(deps, req, req.params.ref, AbortSignal.timeout(30_000))).id;
         // The hold and its event commit together: no hold without evidence (503 audit.unavailable, nothing placed).
-        const { hold, event } = await auditOrRefuse(deps, req, { outcome: 'completed', status: 201 }, async (trx, record) => {
+        const { hold, event, atRisk } = await auditOrRefuse(deps, req, { outcome: 'completed', status: 201 }, async (trx, record) => {
+          // Resolved again in the hold's transaction, the recording's keys locked as an import locks
+          // them: an import that moved the ref's copy to another call's recording (or merged the
+          // recording away) since the resolve above would have the hold land on a recording without
+          // that copy — or on none. Now it lands where the copy is, and an import starting meanwhile
+          // waits, then finds the hold and takes it along (HoldRepository.followCopy).
+          const recording = await deps.recordings.findByRefLocked(trx, p.tenantId, req.params.ref);
+          if (!recording) throw new AppError('recording.not_found');
+          req.audit.recordingPk = recording.id;
+          // A hold binds us, not the sources: copies a source will delete on its own date are named, so someone acts.
+          const atRisk = recording.copies
+            .filter((c) => c.sourceRetentionExpiry && !sourceDeleted(c))
+            .map((c) => ({ copy_id: c.id, origin: c.origin, source_retention_expiry: c.sourceRetentionExpiry }));
           const h = await deps.holds.createIn(trx, { tenantId: p.tenantId, recordingPk: recording.id, matter: req.body.matter, reason: req.body.reason, createdBy: p.id });
           req.audit.detail = { ...req.audit.detail, hold_id: h.id, copies_at_risk: atRisk.length };
-          return { hold: h, event: await record() };
+          return { hold: h, event: await record(), atRisk };
         });
         reply.code(201).header('Location', `/api/v1/holds/${hold.id}`).header('X-Audit-Event-Id', event.id).header('Cache-Control', 'no-store');
         return { ...holdView(hold), copies_deleted_by_source_on: atRisk };
