@@ -38,9 +38,9 @@
  * references the ratios need. --gateway-flags are node flags for the gateway child, space-separated.)
  */
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Agent } from 'undici';
@@ -79,8 +79,31 @@ interface Target {
   agent: Agent;
   /** The gateway child serving a custodian target. */
   gw?: ChildGateway;
-  /** Its kind without the worker suffix (custodian-http, custodian-fs). */
+  /** Its kind without the worker suffix (custodian-http, custodian-fs), or node-bare. */
   base?: string;
+  /** A non-custodian server process whose CPU is counted with the target's (the bare pass-through). */
+  proc?: ServerProcess;
+}
+
+interface ServerProcess {
+  url: string;
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+/** bench/lib/bare-proxy.ts in a child process, proxying to `originUrl`. */
+async function startBareProxy(originUrl: string): Promise<ServerProcess> {
+  const child = fork(join(import.meta.dirname, 'lib', 'bare-proxy.ts'), [originUrl], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [msg] = (await once(child, 'message')) as [{ port: number }];
+  return {
+    url: `http://127.0.0.1:${msg.port}`,
+    pids: () => [child.pid!],
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
 }
 
 /** A file of `size` bytes: a PCM WAV header, then a repeated random MiB (real data, not a sparse file). */
@@ -158,7 +181,7 @@ async function run(args: BenchArgs) {
     fd_recheck_s: numParam(args, 'fd-recheck-s', 12, 0),
     client: strParam(args, 'client', hasCurl() ? 'curl' : 'undici'),
     phases: strParam(args, 'phases', 'bulk,ttfb,rss').split(','),
-    targets: strParam(args, 'targets', 'origin,nginx,custodian-http,custodian-fs').split(','),
+    targets: strParam(args, 'targets', 'origin,nginx,custodian-http,custodian-fs,node-bare').split(','),
     gateway_flags: strParam(args, 'gateway-flags', '').split(' ').filter(Boolean),
     gateway_workers: listParam(args, 'gateway-workers', [1, 2], [1]),
     gateway_scheduling: strParam(args, 'gateway-scheduling', 'round_robin'),
@@ -181,6 +204,7 @@ async function run(args: BenchArgs) {
   const originRoot = join(dir, 'origin');
   const children: ChildGateway[] = [];
   let ng: NginxPair | undefined;
+  let bare: ServerProcess | undefined;
   const agents: Agent[] = [];
   let failed: string | undefined;
   try {
@@ -195,6 +219,12 @@ async function run(args: BenchArgs) {
 
     ng = await startNginx({ dir, root: originRoot, proxyBuffering: p.nginx_buffering });
     r.notes.push(`nginx config:\n${ng.config}`);
+    if (p.targets.includes('node-bare')) {
+      bare = await startBareProxy(ng.originUrl);
+      r.notes.push(
+        'node bare = bench/lib/bare-proxy.ts: one Node process passing the origin\'s bytes through (node:http server, undici request with the legacy-http connector\'s agent settings, no catalog, audit, auth or sniffing); "+ SHA-256" also hashes every byte sent, as custodian\'s audit must. Not a goal reference: it shows what the design (one event loop, SHA-256 of every byte) allows on this machine, and custodian ÷ it what custodian\'s own work costs.',
+      );
+    }
 
     const smallIds = Math.max(p.clients, p.slow_clients);
     const seed: Record<string, unknown>[] = [
@@ -246,8 +276,14 @@ async function run(args: BenchArgs) {
       // Reported beside the reference, not instead of it: the issue calibrated its goal on Debian's
       // nginx as installed, whose 4 KiB proxy buffers made it 2–4× slower than the reference above.
       { key: 'nginx-defaults', label: 'nginx proxy_pass (default buffers)', url: nginxUrl(ng.proxyDefaultsUrl), custodian: false, agent: agent() },
+      ...(bare
+        ? [
+            { key: 'node-bare', base: 'node-bare', label: 'node bare pass-through', url: nginxUrl(`${bare.url}/plain`), custodian: false, agent: agent(), proc: bare },
+            { key: 'node-bare-sha', base: 'node-bare', label: 'node bare + SHA-256', url: nginxUrl(`${bare.url}/sha`), custodian: false, agent: agent(), proc: bare },
+          ]
+        : []),
       ...[...gws].flatMap(([n, g]) => custodianTargets(n, g)),
-    ].filter((t) => !t.custodian || p.targets.includes(t.base!));
+    ].filter((t) => !t.base || p.targets.includes(t.base));
     const dl = (t: Target, f: FileRef, extra: { bytesPerSecond?: number; signal?: AbortSignal; hash?: boolean } = {}) =>
       download(t.url(f), t.agent, { ...(t.headers ? { headers: t.headers } : {}), ...extra });
 
@@ -276,8 +312,14 @@ async function run(args: BenchArgs) {
     // The gateway's event-loop thread alone (its tid is its pid): what bounds one stream.
     // With several workers: their event loops summed, and every process of the gateway.
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-    const loopCpu = (t: Target) => (t.gw ? sum(t.gw.pids().map((pid) => procCpuSeconds(pid, pid))) : Number.NaN);
-    const serverCpu = (t: Target) => (t.base === 'custodian-fs' ? 0 : nginxCpu(ng!)) + (t.gw ? sum(t.gw.pids().map((pid) => procCpuSeconds(pid))) : 0);
+    const loopCpu = (t: Target) => {
+      const proc = t.gw ?? t.proc;
+      return proc ? sum(proc.pids().map((pid) => procCpuSeconds(pid, pid))) : Number.NaN;
+    };
+    const serverCpu = (t: Target) => {
+      const proc = t.gw ?? t.proc;
+      return (t.base === 'custodian-fs' ? 0 : nginxCpu(ng!)) + (proc ? sum(proc.pids().map((pid) => procCpuSeconds(pid))) : 0);
+    };
     /**
      * Peak RSS of a gateway while `f` runs. One process: its VmHWM (reset first; the 100 ms
      * samples beside it). Several (a cluster primary and its workers): the peak of their summed
@@ -399,7 +441,7 @@ async function run(args: BenchArgs) {
         fmt.ratio(ref('many', t.key)),
         fmt.n(many[t.key]!.per_stream_mbps.p50, 1),
         `${fmt.n(big[t.key]!.server_cpu_s_per_gib, 2)}, ${fmt.n(many[t.key]!.server_cpu_s_per_gib, 2)}`,
-        t.custodian ? `${fmt.n(big[t.key]!.loop_cpu_s_per_gib, 2)}, ${fmt.n(many[t.key]!.loop_cpu_s_per_gib, 2)}` : '',
+        t.custodian || t.proc ? `${fmt.n(big[t.key]!.loop_cpu_s_per_gib, 2)}, ${fmt.n(many[t.key]!.loop_cpu_s_per_gib, 2)}` : '',
         [bulkWhole(big[t.key]) ? '' : `big: ${bulkShort(big[t.key])}`, bulkWhole(many[t.key]) ? '' : `many: ${bulkShort(many[t.key])}`].filter(Boolean).join('; ') || '0',
       ]),
     );
@@ -731,6 +773,7 @@ async function run(args: BenchArgs) {
     };
   } finally {
     for (const c of children) await c.stop().catch(() => {});
+    await bare?.stop().catch(() => {});
     for (const a of agents) await a.close().catch(() => {});
     await ng?.stop().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
