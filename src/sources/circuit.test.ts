@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.js';
-import { SourceCircuit } from './circuit.js';
+import { SourceCircuit, isOutage, notAnOutage } from './circuit.js';
 import { abortedError, sleep } from './net.js';
 
 const outage = () => new AppError('source.unavailable', 'not reachable (ECONNREFUSED)');
@@ -61,5 +61,46 @@ describe('SourceCircuit and caller aborts', () => {
     for (let i = 0; i < 2; i++) await settle(c.execute(reject(failure())));
     const fast = await settle(c.execute(async () => 'never'));
     expect(fast).toMatchObject({ code: 'source.unavailable', extra: { circuit: 'open' } });
+  });
+});
+
+describe('SourceCircuit and answers about one request (notAnOutage)', () => {
+  /** What Genesys says of one recording in fileState ERROR: the client's code is the outage code. */
+  const aboutOne = () => notAnOutage(new AppError('source.bad_gateway', 'fileState ERROR', { extra: { file_state: 'ERROR' } }));
+
+  it('isOutage: the same code counts unmarked, not marked', () => {
+    expect(isOutage(new AppError('source.bad_gateway', 'Genesys answered 500'))).toBe(true);
+    expect(isOutage(aboutOne())).toBe(false);
+  });
+
+  it('never counted, however many, and the caller sees the error unchanged', async () => {
+    const c = new SourceCircuit('s', { failures: 2, half_open_after_ms: 60_000 });
+    for (let i = 0; i < 5; i++) expect(await settle(c.execute(reject(aboutOne())))).toMatchObject({ code: 'source.bad_gateway', extra: { file_state: 'ERROR' } });
+    expect(c.stats()).toMatchObject({ circuit: 'closed', circuitOpenings: 0 });
+    await expect(c.execute(async () => 'ok')).resolves.toBe('ok');
+  });
+
+  it('not even by a connector predicate that would take it', async () => {
+    const c = new SourceCircuit('s', { failures: 1, half_open_after_ms: 60_000 }, () => true);
+    for (let i = 0; i < 3; i++) await settle(c.execute(reject(aboutOne())));
+    expect(c.stats().circuit).toBe('closed');
+  });
+
+  it('neutral: neither counts towards nor resets a run of real outages', async () => {
+    const c = new SourceCircuit('s', { failures: 2, half_open_after_ms: 60_000 });
+    await settle(c.execute(reject(outage())));
+    await settle(c.execute(reject(aboutOne())));
+    expect(c.stats().circuit).toBe('closed');
+    await settle(c.execute(reject(outage())));
+    expect(c.stats()).toMatchObject({ circuit: 'open', circuitOpenings: 1 });
+  });
+
+  it('a half-open trial answered about one recording closes the breaker: the source answered', async () => {
+    const c = new SourceCircuit('s', { failures: 1, half_open_after_ms: 100 });
+    await settle(c.execute(reject(outage())));
+    expect(c.stats().circuit).toBe('open');
+    await sleep(150);
+    expect(await settle(c.execute(reject(aboutOne())))).toMatchObject({ code: 'source.bad_gateway' });
+    expect(c.stats().circuit).toBe('closed');
   });
 });

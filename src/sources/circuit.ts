@@ -15,9 +15,38 @@ export interface CircuitStats {
   circuitRejections: number;
 }
 
-/** Failures that say the source is unwell — not "not found", refused credentials or a caller abort. */
+/**
+ * Errors that keep a client-facing code the breaker otherwise counts (mostly source.bad_gateway)
+ * but describe one request, not the source: a recording Genesys holds in fileState ERROR, a
+ * recording answered without a media link, a 4xx about one id. The source answered; suspending
+ * every read of it for half_open_after_ms because one corrupt recording is asked for again and
+ * again would turn one bad recording into an outage of all of them. By identity, like caller
+ * aborts (net.ts): the code stays what clients have always seen.
+ */
+const NOT_OUTAGES = new WeakSet<AppError>();
+
+/** Marks `e` as an answer about one request (see NOT_OUTAGES): never counted by any breaker. */
+export function notAnOutage(e: AppError): AppError {
+  NOT_OUTAGES.add(e);
+  return e;
+}
+
+export function isNotAnOutage(e: unknown): boolean {
+  return e instanceof AppError && NOT_OUTAGES.has(e);
+}
+
+/**
+ * Failures that say the source is unwell: unreachable, timing out, 5xx once retries are spent, a
+ * 429 that persists, answers that break the protocol. Not "not found", refused credentials, a
+ * caller abort, nor an answer about one recording (notAnOutage).
+ */
 export function isOutage(e: unknown): boolean {
-  return isAppError(e) && !isCallerAbort(e) && (e.code === 'source.unavailable' || e.code === 'source.timeout' || e.code === 'source.bad_gateway');
+  return (
+    isAppError(e) &&
+    !isCallerAbort(e) &&
+    !isNotAnOutage(e) &&
+    (e.code === 'source.unavailable' || e.code === 'source.timeout' || e.code === 'source.bad_gateway')
+  );
 }
 
 /** Whatever a call threw after its caller had gone: passed through the breaker uncounted. */
@@ -35,6 +64,8 @@ class AfterCallerAbort {
  * otherwise suspend every read of the source. Such a call is neutral — it neither counts towards
  * nor resets a run of outages (cockatiel leaves unhandled errors out of a closed breaker's count;
  * a half-open trial call that its caller abandons closes the breaker, the cautious side of it).
+ * An error marked notAnOutage is treated the same way, whatever `isFailure` says: neutral while
+ * closed, and a half-open trial answered that way closes the breaker — the source did answer.
  */
 export class SourceCircuit {
   readonly #breaker: CircuitBreakerPolicy;
@@ -47,7 +78,7 @@ export class SourceCircuit {
     private readonly cfg: CircuitConfig,
     isFailure: (e: unknown) => boolean = isOutage,
   ) {
-    this.#breaker = circuitBreaker(handleWhen((e) => !(e instanceof AfterCallerAbort) && !isCallerAbort(e) && isFailure(e)), {
+    this.#breaker = circuitBreaker(handleWhen((e) => !(e instanceof AfterCallerAbort) && !isCallerAbort(e) && !isNotAnOutage(e) && isFailure(e)), {
       halfOpenAfter: cfg.half_open_after_ms,
       breaker: new ConsecutiveBreaker(cfg.failures),
     });

@@ -4,6 +4,7 @@ import { AppError } from '../../errors.js';
 import { genesysError } from './errors.js';
 import type { ErrorBody } from './models.js';
 import { header, netCodeOf } from '../net.js';
+import { notAnOutage } from '../circuit.js';
 export { abortable, abortedError, header, netCodeOf, sleep } from '../net.js';
 
 /** A failure worth another attempt: a 5xx answer or a network error before any byte was used. */
@@ -115,5 +116,8 @@ export function genesysToAppError(status: number, body: ErrorBody | undefined, w
   if (status === 401 || status === 403) return genesysError('source.auth_failed', `${what}: Genesys refused access${code}`, { extra });
   if (status === 408 || status === 504) return new AppError('source.timeout', `${what}: Genesys timed out${code}`, { extra });
   if (status === 503) return new AppError('source.unavailable', `${what}: Genesys is unavailable${code}`, { extra });
-  return new AppError('source.bad_gateway', `${what}: Genesys answered ${status}${code}`, { extra });
+  const e = new AppError('source.bad_gateway', `${what}: Genesys answered ${status}${code}`, { extra });
+  // A 4xx (400, 409, 415…) refuses this request, about this id: Genesys is up and answering, so
+  // it must not open the circuit breaker for every other recording (circuit.ts). A 5xx here does.
+  return status < 500 ? notAnOutage(e) : e;
 }

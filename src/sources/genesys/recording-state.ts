@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.js';
+import { notAnOutage } from '../circuit.js';
 import { genesysError } from './errors.js';
 import type { Recording, RecordingMetadata } from './models.js';
 
@@ -6,6 +7,10 @@ import type { Recording, RecordingMetadata } from './models.js';
  * What a recording's fileState means for a download. AVAILABLE and RESTORED play; ARCHIVED needs a
  * restore job; RESTORING is one under way; DELETED is gone (expired when past its deleteDate);
  * UPLOADING is not there yet; ERROR is a failure at Genesys (e.g. a revoked customer key).
+ *
+ * ERROR and an unknown state stay source.bad_gateway for clients (a 502: another copy may serve),
+ * but are notAnOutage: they describe this recording — Genesys answered — and must not open the
+ * source's circuit breaker for every other recording (circuit.ts).
  */
 export function assertPlayable(r: RecordingMetadata | Recording, now = Date.now()): void {
   const state = r.fileState;
@@ -35,19 +40,24 @@ export function assertPlayable(r: RecordingMetadata | Recording, now = Date.now(
       throw new AppError('recording.not_found', 'Genesys Cloud has deleted the recording', { extra: { file_state: state } });
     }
     case 'ERROR':
-      throw new AppError('source.bad_gateway', 'Genesys Cloud reports the recording in fileState ERROR (failed transcode or unavailable encryption key)', {
-        extra: { file_state: state },
-      });
+      throw notAnOutage(
+        new AppError('source.bad_gateway', 'Genesys Cloud reports the recording in fileState ERROR (failed transcode or unavailable encryption key)', {
+          extra: { file_state: state },
+        }),
+      );
     default:
-      throw new AppError('source.bad_gateway', `Genesys Cloud reports an unknown fileState`, { extra: { file_state: String(state) } });
+      throw notAnOutage(new AppError('source.bad_gateway', `Genesys Cloud reports an unknown fileState`, { extra: { file_state: String(state) } }));
   }
 }
 
-/** The audio link: key "S" (the mixed recording) when present, else the first entry with a mediaUri. */
+/**
+ * The audio link: key "S" (the mixed recording) when present, else the first entry with a mediaUri.
+ * No link at all is an answer about this recording (formatId NONE, no playable media): notAnOutage.
+ */
 export function pickMediaUri(r: Recording): string {
   const uris = r.mediaUris ?? {};
   const s = uris.S?.mediaUri;
   if (typeof s === 'string' && s !== '') return s;
   for (const v of Object.values(uris)) if (typeof v?.mediaUri === 'string' && v.mediaUri !== '') return v.mediaUri;
-  throw new AppError('source.bad_gateway', 'Genesys returned the recording without a media link (formatId NONE or no playable media)');
+  throw notAnOutage(new AppError('source.bad_gateway', 'Genesys returned the recording without a media link (formatId NONE or no playable media)'));
 }
