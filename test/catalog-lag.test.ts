@@ -118,6 +118,24 @@ describe.each(await usableCatalogs())('refs the catalog does not know yet, on %s
       expect(second?.detail?.rediscovered_by).toBeUndefined();
     });
 
+    it('searches around the catalogued start when the call id carries no date (an Avaya UCID), not only the recent past', async () => {
+      // Years before the fallback_lookback_days window: found only by asking around the call time.
+      const start = '2023-11-05T10:00:00.000Z';
+      const ucid = '00001002071523456789';
+      sim.addRecording({ conversationId: '0d5e6f3c-4f1e-4b5c-9a7d-000000007777', recordingId: 'rec-moved-ucid', path: join(AUDIO, 'call_mono_pcm16_8k.wav'), startTime: start, externalTag: ucid });
+      await gw.seed([{ call_id: ucid, started_at: start, legacy_archive_id: 'avaya_7777', locator: 'purged/avaya_7777.wav' }]);
+      const known = await gw.deps.recordings.findByRef('acme', 'avaya_7777');
+      const seen = sim.requests.length;
+      const res = await post(gw, retrieveBody({ target_recording_ref: 'avaya_7777', format_preference: 'original' }));
+      expect(res.status, res.body.toString()).toBe(200);
+      expect(res.headers['x-recording-origin']).toBe('GENESYS_CLOUD');
+      expect(res.body.equals(readFileSync(join(AUDIO, 'call_mono_pcm16_8k.wav')))).toBe(true);
+      expect((await gw.deps.recordings.findByRef('acme', 'rec-moved-ucid'))?.id).toBe(known!.id);
+      // The query by the UCID (as external tag) asked ±1 day around the catalogued start.
+      const queries = sim.requests.slice(seen).filter((r) => r.path.endsWith('/analytics/conversations/details/query') && r.body.includes(ucid));
+      expect(queries.map((q) => (JSON.parse(q.body) as { interval: string }).interval)).toEqual(['2023-11-04T10:00:00.000Z/2023-11-06T10:00:00.000Z']);
+    });
+
     it('a queued job for such a recording does the same round and stages the cloud copy', async () => {
       await gw.seed([{ call_id: '2023-11-05T10:00:00Z-9016', legacy_archive_id: 'avaya_9016', locator: 'purged/avaya_9016.wav' }]);
       const known = (await gw.deps.recordings.findByRef('acme', 'avaya_9016'))!;

@@ -158,6 +158,10 @@ export async function importFile(
       errors.push({ line: row.line, message: `tenant_id: unknown tenant "${r.data.tenant_id}"` });
       return null;
     }
+    // A file's null is "not known here", as for every field (an export writes null for every copy
+    // without a date): it keeps the stored date. The catalog clears on an explicit null, which only
+    // a reader of the source itself sends (the Genesys sync and finder: the date was lifted there).
+    if (r.data.source_retention_expiry === null) delete r.data.source_retention_expiry;
     return r.data;
   };
   async function* records(): AsyncGenerator<CatalogRecord> {

@@ -554,7 +554,8 @@ async function upsertChunk(trx: Kysely<Database>, records: CatalogRecord[]): Pro
 /**
  * Idempotent upsert of one copy record. The logical recording is found by (tenant, call_id),
  * else through the copy's natural key, else created. A field that is absent in the record
- * keeps its stored value, so a partial re-import never erases what is known.
+ * keeps its stored value, so a partial re-import never erases what is known; so does a null one,
+ * except `source_retention_expiry`, which null clears (a source that lifted its delete date).
  */
 async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRecord): Promise<UpsertOutcome> {
   const now = new Date().toISOString();
@@ -615,7 +616,12 @@ async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRec
     sha256: r.sha256 ?? existingCopy?.sha256 ?? null,
     encryption_status: r.encryption_status ?? existingCopy?.encryption_status ?? null,
     key_id: r.key_id ?? existingCopy?.key_id ?? null,
-    source_retention_expiry: toIso(r.source_retention_expiry) ?? existingCopy?.source_retention_expiry ?? null,
+    // The one field an explicit null clears (absent keeps, as for every field): a source lifts its
+    // delete date (Genesys: the recording PUT removes deleteDate, e.g. for a dispute), and a kept
+    // stale date would call the copy deleted there, and the recording EXPIRED, after that date. Only
+    // a reader of the source's current truth sends null (the Genesys sync and finder); an import
+    // file's null is dropped before it gets here (import.ts), like its other nulls.
+    source_retention_expiry: r.source_retention_expiry === undefined ? (existingCopy?.source_retention_expiry ?? null) : toIso(r.source_retention_expiry),
   };
   if (!existingCopy) {
     state.setCopy({ id: newId(), tenant_id: r.tenant_id, source_system: r.source_system, source_key: sourceKey, ...copyFields, created_at: now, updated_at: now }, true);

@@ -3,7 +3,7 @@ import { startedAtFromCallId } from '../catalog/record.js';
 import { AppError, isAppError } from '../errors.js';
 import type { GenesysConnector } from '../sources/genesys/connector.js';
 import type { AnalyticsConversation, RecordingMetadata } from '../sources/genesys/models.js';
-import type { RefFinder } from './resolver.js';
+import type { FindHint, RefFinder } from './resolver.js';
 
 const DAY = 86_400_000;
 type Search = { key: 'conversationId' | 'externalTag' | 'protocolCallId'; value: string };
@@ -30,7 +30,9 @@ function noneWhenMissing(e: unknown): CatalogRecord[] {
  * The original brief's edge case 1: the catalog lags the migration, so a ref it does not know may
  * already be in Genesys Cloud. Asks the analytics details query — as a conversation id, as an
  * external tag (where migrations put legacy ids), as a SIP Call-ID — within a window around the
- * call time the ref carries (Genesys limits intervals), then lists the recordings found.
+ * call time (Genesys limits intervals), then lists the recordings found. The call time is the
+ * catalogued recording's start when the caller knows one (a rediscovery: `hint.startedAt`), else
+ * the date a call id begins with; without either, the last `lookbackDays` days.
  */
 export class GenesysRefFinder implements RefFinder {
   readonly name: string;
@@ -42,10 +44,15 @@ export class GenesysRefFinder implements RefFinder {
     this.name = `genesys:${connector.name}`;
   }
 
-  async find(tenantId: string, ref: string, signal: AbortSignal): Promise<CatalogRecord[] | null> {
-    const at = startedAtFromCallId(ref);
-    const interval = at
-      ? { start: new Date(Date.parse(at) - DAY), end: new Date(Date.parse(at) + DAY) }
+  async find(tenantId: string, ref: string, signal: AbortSignal, hint?: FindHint): Promise<CatalogRecord[] | null> {
+    const known = hint?.startedAt ? Date.parse(hint.startedAt) : NaN;
+    const fromRef = startedAtFromCallId(ref);
+    const at = !Number.isNaN(known) ? known : fromRef ? Date.parse(fromRef) : NaN;
+    // ±1 day around the call: the API answers every conversation that started on a UTC day the
+    // interval touches, so this asks three days at most — a recorder's clock or time zone off by
+    // hours still falls inside, and the interval stays far below what Genesys accepts.
+    const interval = !Number.isNaN(at)
+      ? { start: new Date(at - DAY), end: new Date(at + DAY) }
       : { start: new Date(Date.now() - this.lookbackDays * DAY), end: new Date() };
     const searches: Search[] = [];
     searches.push({ key: 'externalTag', value: ref });
@@ -101,7 +108,8 @@ export class GenesysRefFinder implements RefFinder {
             ...(conv.externalTag ? { external_tag: conv.externalTag } : {}),
             ...(foundBy === 'protocolCallId' ? { sip_call_id: ref } : {}),
             ...(conv.conversationStart ? { started_at: conv.conversationStart } : {}),
-            ...(r.deleteDate ? { source_retention_expiry: r.deleteDate } : {}),
+            // Null when Genesys has none: the write-back clears a date lifted there (as the sync does).
+            source_retention_expiry: r.deleteDate || null,
             legal_hold: false,
           } as CatalogRecord);
     }

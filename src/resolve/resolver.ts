@@ -9,7 +9,13 @@ import { AppError } from '../errors.js';
  */
 export interface RefFinder {
   readonly name: string;
-  find(tenantId: string, ref: string, signal: AbortSignal): Promise<CatalogRecord[] | null>;
+  find(tenantId: string, ref: string, signal: AbortSignal, hint?: FindHint): Promise<CatalogRecord[] | null>;
+}
+
+/** What the catalog knows of the call a ref names, for a finder that searches by time. */
+export interface FindHint {
+  /** The catalogued recording's start (`started_at`): a search by time looks around it. */
+  startedAt?: string | null;
 }
 
 export interface Resolution {
@@ -63,7 +69,9 @@ export class Resolver {
    * files one under a call id only when the id looks like a date-stamped legacy one — without it the
    * cloud copy would become a second recording of the same call. What a finder answers to the
    * recording's own ids is that call, so filing it there is no guess. A recording without a call id
-   * has nothing to join by, and is not looked for. Returns null when no finder found a cloud copy.
+   * has nothing to join by, and is not looked for. The recording's start goes with the question:
+   * a finder searching by time looks around it, not only at its recent past (a call id need not
+   * carry a date: an Avaya UCID does not). Returns null when no finder found a cloud copy.
    */
   async rediscover(rec: Recording, signal: AbortSignal): Promise<Rediscovery | null> {
     const callId = rec.callId;
@@ -72,7 +80,7 @@ export class Resolver {
     let holdsPlaced = 0;
     for (const finder of this.finders(rec.tenantId)) {
       for (const ref of refs) {
-        const found = await finder.find(rec.tenantId, ref, signal);
+        const found = await finder.find(rec.tenantId, ref, signal, { startedAt: rec.startedAt });
         if (!found?.length) continue;
         holdsPlaced += (await this.repo.upsertAll(found.map((r) => ({ ...r, tenant_id: rec.tenantId, call_id: callId })))).holdsPlaced;
         const fresh = await this.repo.get(rec.tenantId, rec.id);

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type CatalogKind, openTestCatalog, type TestCatalog, usableCatalogs } from '../../test/support/catalogs.js';
 import { uuidFrom } from '../sources/genesys/simulator-analytics.js';
 import { type GenesysSimulator, startGenesysSimulator } from '../sources/genesys/simulator.js';
+import { retentionStatus } from '../resolve/retention.js';
 import { keepSkipped, nextWindowEnd, planRange, windowCount } from './genesys-sync.js';
 import { DEFAULT_SYNC_CONFIG } from './config.js';
 import { runSync, type SyncDeps, type SyncLogger } from './runner.js';
@@ -321,6 +322,46 @@ describe.each(await usableCatalogs())('Genesys sync on %s', (kind: CatalogKind) 
       await deps2.close();
       await sim2.close();
     }
+  });
+
+  it('skips a conversation refused by the recording segment view check (recording.yml lists it for GET …/recordingmetadata), not the whole sync', async () => {
+    setup(40, { page_size: 10 });
+    const denied = uuidFrom('conv-5');
+    sim.denyConversation(denied, 'recording.recordingsegment.view.permission.check.failed');
+    const r = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+    expect(r.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 39, notPermitted: 1, skipped: 1, stillSkipped: 1 } });
+    expect((r.runs[0]!.stats as { invalid: unknown[] }).invalid).toEqual([
+      { origin: `conversation ${denied}`, message: 'not permitted to list its recordings (Genesys 403 recording.recordingsegment.view.permission.check.failed)' },
+    ]);
+    // The cursor passed it: the range is synced, the conversation is left to the retry list.
+    expect(await new SyncStore(cat.db).read('acme', 'genesys')).toMatchObject({ cursor: null, syncedUntil: UNTIL.toISOString() });
+    expect(await deps.recordings.findByRef('acme', uuidFrom('rec-6'))).not.toBeNull();
+  });
+
+  it('clears a deleteDate Genesys removed (the recording PUT removes delete dates), audited old → new, so the copy is not taken for deleted after it', async () => {
+    const conv = uuidFrom('conv-dd');
+    const recId = uuidFrom('rec-dd');
+    const rec = { conversationId: conv, recordingId: recId, startTime: new Date(SINCE.getTime() + 3_600_000), bytes: 'x' };
+    sim.addRecording({ ...rec, deleteDate: '2026-01-01T00:00:00.000Z' });
+    deps = syncDepsFor(cat, { sources: [genesysSource(sim)] });
+    expect((await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false })).runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 1 } });
+    expect((await deps.recordings.findByRef('acme', recId))?.copies[0]?.sourceRetentionExpiry).toBe('2026-01-01T00:00:00.000Z');
+    // The org's admin lifts the delete date (a dispute): Genesys lists the recording without deleteDate.
+    sim.addRecording(rec);
+    const second = await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false });
+    expect(second.runs[0]).toMatchObject({ status: 'succeeded', stats: { added: 0, changed: 1 } });
+    const got = await deps.recordings.findByRef('acme', recId);
+    expect(got?.copies[0]?.sourceRetentionExpiry).toBeNull();
+    expect(retentionStatus(got!, new Date('2026-06-01T00:00:00Z'))).toBe('ACTIVE');
+    const changed = await auditActions(cat, 'sync.mapping.changed');
+    expect(changed).toHaveLength(1);
+    expect(JSON.parse(changed[0]!.detail!)).toMatchObject({ kind: 'genesys', old: { source_retention_expiry: '2026-01-01T00:00:00.000Z' }, new: { source_retention_expiry: null } });
+    expect(changed[0]!.recording_pk).toBe(got!.id);
+    // Nothing flips back on the next run; a date set again is written again.
+    expect((await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false })).runs[0]).toMatchObject({ stats: { changed: 0, unchanged: 1 } });
+    sim.addRecording({ ...rec, deleteDate: '2027-01-01T00:00:00.000Z' });
+    expect((await runSync(deps, { since: SINCE, until: UNTIL, crosswalk: false })).runs[0]).toMatchObject({ stats: { changed: 1 } });
+    expect((await deps.recordings.findByRef('acme', recId))?.copies[0]?.sourceRetentionExpiry).toBe('2027-01-01T00:00:00.000Z');
   });
 
   it('a 403 that says the client lacks the right altogether (not one division) still fails the page', async () => {

@@ -83,12 +83,19 @@ const DAY = 86_400_000;
 const STATES = new Set(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']);
 /**
  * 403 codes of GET …/recordingmetadata (recording.yml x-inin-error-codes) that concern one
- * conversation — its division or a policy on it — not the client as a whole: that conversation is
+ * conversation — its division, a policy on it, the view check of its recording or of one of that
+ * recording's segments — not the client as a whole: that conversation is
  * skipped and reported. Any other 403 (missing.permissions, missing.any.permissions,
  * app.not.authorized.for.scope, not.authorized, no code) means the client lacks the right
  * altogether: skipping would pass every conversation by, so it fails the page as before.
  */
-const CONVERSATION_DENIED = new Set(['missing.division.permission', 'missing.any.division.permissions', 'recording.recording.view.permission.check.failed', 'authz.policy.denied']);
+const CONVERSATION_DENIED = new Set([
+  'missing.division.permission',
+  'missing.any.division.permissions',
+  'recording.recording.view.permission.check.failed',
+  'recording.recordingsegment.view.permission.check.failed',
+  'authz.policy.denied',
+]);
 
 /** The Genesys code of a 403 about this one conversation, or undefined. */
 function conversationDenied(e: unknown): string | undefined {
@@ -168,7 +175,9 @@ export function recordsOf(source: string, c: AnalyticsConversation, recs: Record
         storage_location: 'GENESYS_CLOUD',
         ...(m.fileState && STATES.has(m.fileState) ? { state: m.fileState } : {}),
         ...(c.conversationStart ? { started_at: c.conversationStart } : {}),
-        ...(m.deleteDate ? { source_retention_expiry: m.deleteDate } : {}),
+        // Always sent, null when Genesys has none: a delete date removed there (the recording PUT
+        // removes it) is cleared in the catalog, not kept to call the copy deleted after it.
+        source_retention_expiry: m.deleteDate || null,
         ...(c.externalTag ? { external_tag: c.externalTag } : {}),
         ...(sipCallId ? { sip_call_id: sipCallId } : {}),
       },

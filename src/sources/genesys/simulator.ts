@@ -141,6 +141,7 @@ export type SimDenyCode =
   | 'missing.division.permission'
   | 'missing.any.division.permissions'
   | 'recording.recording.view.permission.check.failed'
+  | 'recording.recordingsegment.view.permission.check.failed'
   | 'authz.policy.denied'
   | 'not.authorized'
   | 'missing.permissions'
