@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { outcomeOf } from './audit/recorder.js';
+import { identifier } from './catalog/record.js';
 import { consolePlugin } from './console/plugin.js';
 import type { AppDeps } from './deps.js';
 import { AppError, retryLaterHelps } from './errors.js';
@@ -47,6 +48,20 @@ function apiResponseHeaders(req: FastifyRequest, reply: FastifyReply): void {
   if (!API_PATH.test(req.url)) return;
   reply.raw.setHeader('X-Content-Type-Options', 'nosniff');
   reply.raw.setHeader('Referrer-Policy', 'no-referrer');
+}
+
+/**
+ * The recording a route's path names (`:ref`), for the record of an attempt refused before its
+ * handler runs (no or a bad credential, a missing scope, a rate limit: PCI DSS 10.2.2's affected
+ * resource). Only for the record: the caller wrote it, nothing is looked up or decided by it, and
+ * the handler sets it again once it has validated it. Kept only when the route's own validation
+ * would take it (catalog/record.ts identifier: at most 256 characters, printable, well-formed):
+ * an over-long or odd ref is refused 422 without a ref in the event, as before.
+ */
+function claimedRef(req: FastifyRequest): { ref: string } | Record<string, never> {
+  const params = req.params as Record<string, unknown> | undefined;
+  const ref = params?.ref;
+  return typeof ref === 'string' && identifier.safeParse(ref).success ? { ref } : {};
 }
 
 async function auditRefusal(deps: AppDeps, req: FastifyRequest, e: AppError): Promise<void> {
@@ -125,7 +140,7 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
   app.decorateRequest('audit', null as never);
 
   app.addHook('onRequest', async (req, reply) => {
-    req.audit = { action: req.routeOptions.config.action ?? 'http.request', written: false };
+    req.audit = { action: req.routeOptions.config.action ?? 'http.request', written: false, ...claimedRef(req) };
     reply.header('X-Request-Id', req.id);
     apiResponseHeaders(req, reply);
   });

@@ -9,7 +9,7 @@ import type { Recording } from '../catalog/model.js';
 import type { AppDeps } from '../deps.js';
 import { AppError } from '../errors.js';
 import { entityTag, ifRangeHolds, parseRange, resolveRange } from '../http/range.js';
-import { auditOrRefuse } from '../http/evidence.js';
+import { auditOrRefuse, noteServedMedia } from '../http/evidence.js';
 import { serveRecording } from '../http/serve-recording.js';
 import { streamOut } from '../http/stream-out.js';
 import { NoCopyOpened } from '../resolve/open-copy.js';
@@ -244,7 +244,7 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
         } finally {
           opened.prepared.body.destroy();
         }
-        req.audit.detail = { ...req.audit.detail, codec: opened.prepared.codec, transcoded: opened.prepared.transcoded };
+        noteServedMedia(req, { codec: opened.prepared.codec, transcoded: opened.prepared.transcoded, notes: opened.prepared.sniff.notes }, opened.copy.sha256);
         const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store').header('X-Audio-Codec', opened.prepared.codec).header('X-Recording-Origin', opened.copy.origin);
         return { recording_id: rec.id, codec: opened.prepared.codec, ...peaks };

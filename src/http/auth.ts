@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyService } from '../access/api-keys.js';
+import { API_KEY_RE } from '../access/key-format.js';
 import { requireScope } from '../access/principal.js';
 import type { AppDeps } from '../deps.js';
 import { AppError } from '../errors.js';
@@ -33,6 +34,11 @@ export async function authenticate(deps: AppDeps, req: FastifyRequest): Promise<
     else throw new AppError('auth.invalid_token', 'JWT sign-in is not configured; use an API key');
   } catch (e) {
     if (e instanceof AppError) {
+      // Which key the refused credential claimed to be: the id part of a well-formed key only
+      // (key-format.ts: 3–64 characters, no "_"), never its secret. Unverified — the event stays
+      // anonymous; the id says whose key is being guessed at or is still in use after its revocation.
+      const claimed = API_KEY_RE.exec(token)?.[1];
+      if (claimed) req.audit.detail = { ...req.audit.detail, claimed_key_id: claimed };
       throw new AppError(e.code, e.message, { extra: e.extra, headers: { ...e.headers, 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
     }
     throw e;

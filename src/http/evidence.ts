@@ -47,6 +47,39 @@ export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: st
   }
 }
 
+/** At most this many sniffer notes, each cut to this many characters, go into an event. */
+const MAX_NOTES = 8;
+const MAX_NOTE_CHARS = 200;
+
+/** What a media answer sends, as its reader knows it: PreparedMedia, or a job's staged result. */
+export interface ServedMedia {
+  /** Codec of the stored recording (as `X-Audio-Codec`). */
+  codec: string;
+  /** Whether the bytes sent are the transcoder's output rather than the stored bytes (as `X-Transcoded`). */
+  transcoded: boolean;
+  /** The sniffer's notes on the stored bytes (sniff.ts SniffResult.notes). */
+  notes?: readonly string[] | undefined;
+}
+
+/**
+ * Records in the request's event detail which bytes are sent: `codec`, `transcoded`, the sniffer's
+ * `sniff_notes` (bounded) and, for a transcode, the stored copy's catalog digest as
+ * `source_sha256` — the `.end` event's sha256 is then of the transcoder's output, and this links
+ * it to the stored object it came from. Called before the `allowed` event, so both events carry it.
+ * Every reader that serves (or reads) media uses this one shape: serve-recording.ts, job content,
+ * the console's waveform.
+ */
+export function noteServedMedia(req: FastifyRequest, media: ServedMedia, sourceSha256: string | null | undefined): void {
+  const notes = (media.notes ?? []).slice(0, MAX_NOTES).map((n) => n.slice(0, MAX_NOTE_CHARS));
+  req.audit.detail = {
+    ...req.audit.detail,
+    codec: media.codec,
+    transcoded: media.transcoded,
+    ...(notes.length ? { sniff_notes: notes } : {}),
+    ...(media.transcoded && sourceSha256 ? { source_sha256: sourceSha256 } : {}),
+  };
+}
+
 class AuditWriteFailed extends Error {
   constructor(cause: unknown) {
     super('audit write failed', { cause });

@@ -16,7 +16,7 @@ import { openRecording } from '../resolve/open-recording.js';
 import { type RetentionStatus, copyRetentionStatus, expiryReason, retentionStatus } from '../resolve/retention.js';
 import { locationOf } from '../sources/registry.js';
 import { Slice } from './meter.js';
-import { auditOrRefuse, resolveOrAudit } from './evidence.js';
+import { auditOrRefuse, noteServedMedia, resolveOrAudit } from './evidence.js';
 import { streamOut } from './stream-out.js';
 import { entityTag, ifRangeHolds, type RangeRequest, resolveRange } from './range.js';
 
@@ -85,6 +85,8 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
   const served = opened.rediscovered ?? recording;
   req.audit.copyId = copy.id;
   req.audit.origin = copy.origin;
+  // Which bytes leave (the headers say it to the client; the events to the auditor): before `allowed`.
+  noteServedMedia(req, { codec: prepared.codec, transcoded: prepared.transcoded, notes: prepared.sniff.notes }, copy.sha256);
   // The header describes the copy served: a hold, the catalog's date, then that copy's source date.
   const servedRetention = copyRetentionStatus(served, copy);
 

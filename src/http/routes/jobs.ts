@@ -8,7 +8,7 @@ import { openStagedContent } from '../../jobs/staged-content.js';
 import { keyStateError } from '../../resolve/key-guard.js';
 import { retentionStatus } from '../../resolve/retention.js';
 import { entityTag, ifRangeHolds, parseRange, resolveRange } from '../range.js';
-import { auditOrRefuse } from '../evidence.js';
+import { auditOrRefuse, noteServedMedia } from '../evidence.js';
 import { metadataHeader } from '../serve-recording.js';
 import { streamOut } from '../stream-out.js';
 
@@ -98,6 +98,9 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         // Gone for good (purged, or sealed under a rotated master key) is 410 and the job expires; a
         // first record that fails its check is a 500 problem: both before anything is allowed or sent.
         const body = await openStagedContent(deps, { stagingKey: job.stagingKey, dekKeyId: job.dekKeyId, dekWrapped: job.dekWrapped, size }, r, 'media', () => deps.jobs.markExpired(job.id), req.method === 'HEAD');
+        // What the staging attempt sniffed and sent (as the headers below say it): the staged bytes are
+        // that attempt's output, so a transcode is linked to the stored copy it came from.
+        noteServedMedia(req, { codec: job.codec ?? 'unknown', transcoded: job.transcoded ?? false }, staged?.sha256);
         const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: range ? 206 : 200 }).catch((e: unknown) => {
           body.destroy();
           throw e;
