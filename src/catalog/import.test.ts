@@ -257,12 +257,25 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
   test('an export re-imports into a fresh catalog as the same catalog', async () => {
     const t = newTenant();
     const u = newTenant();
+    const [cloud8923, legacy8923, ...restBrief] = briefRecords(t);
+    // external_tag and sip_call_id live only as refs (no column): the export must still carry them.
+    // 8923 has two copies, one tag and two SIP Call-IDs; n-7 one copy and two tags (a repeat line).
     const rows = [
-      ...briefRecords(t),
+      { ...cloud8923, external_tag: 'avaya_8923-tag', sip_call_id: 'abc@10.0.0.1' },
+      { ...legacy8923, sip_call_id: 'def@10.0.0.2' },
+      ...restBrief,
       { tenant_id: t, source_system: 'verint', locator: 'verint/x.wav', state: 'ARCHIVED', key_id: 'kms-key-1', source_retention_expiry: '2029-01-01T00:00:00Z' },
-      { tenant_id: u, call_id: '2024-01-01T08:00:00+01:00-7', source_system: 'nice', legacy_archive_id: 'n-7', started_at: '2024-01-01T07:00:00Z', connector: 'nice-archive' },
+      { tenant_id: u, call_id: '2024-01-01T08:00:00+01:00-7', source_system: 'nice', legacy_archive_id: 'n-7', started_at: '2024-01-01T07:00:00Z', connector: 'nice-archive', external_tag: 'nice-tag-1' },
+      { tenant_id: u, call_id: '2024-01-01T08:00:00+01:00-7', source_system: 'nice', legacy_archive_id: 'n-7', external_tag: 'nice-tag-2' },
     ];
     expect((await importFile(repo, file('jsonl', jsonl(rows)))).errors).toEqual([]);
+    const crossRefs: [string, string, string][] = [
+      [t, 'avaya_8923-tag', 'rec_5f3a2b1c9d8e7f6g5h4i3j2k1l'],
+      [t, 'abc@10.0.0.1', 'rec_5f3a2b1c9d8e7f6g5h4i3j2k1l'],
+      [t, 'def@10.0.0.2', 'rec_5f3a2b1c9d8e7f6g5h4i3j2k1l'],
+      [u, 'nice-tag-1', 'n-7'],
+      [u, 'nice-tag-2', 'n-7'],
+    ];
 
     const exportOf = async (r: RecordingRepository, tenants: string[]) => {
       const out: string[] = [];
@@ -277,7 +290,12 @@ describe.each(CATALOGS)('catalog import on %s', (kind) => {
       const freshRepo = new RecordingRepository(fresh.db);
       const report = await importFile(freshRepo, file('jsonl', first.join('\n') + '\n'));
       expect(report.errors).toEqual([]);
-      expect(report.written).toEqual({ inserted: 4, updated: 1, unchanged: 0, holdsPlaced: 1 });
+      // n-7's repeat line (its second tag) finds the copy its first line made: unchanged.
+      expect(report.written).toEqual({ inserted: 4, updated: 1, unchanged: 1, holdsPlaced: 1 });
+      for (const [tenant, ref, sameAs] of crossRefs) {
+        const found = await freshRepo.findByRef(tenant, ref);
+        expect(found?.id, ref).toBe((await freshRepo.findByRef(tenant, sameAs))!.id);
+      }
       const second = await exportOf(freshRepo, [t, u]);
       expect(second).toEqual(first);
       // And the export imported back into the original catalog is a no-op.

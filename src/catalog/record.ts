@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LONE_SURROGATE } from '../lone-surrogate.js';
+import { CODECS } from '../media/sniff.js';
 import type { Copy, Recording } from './model.js';
 
 /**
@@ -18,6 +19,49 @@ export const identifier = z
   .refine((s) => s.trim() === s, 'must not start or end with white space');
 
 const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
+
+/** A codec spelling with case, white space and `.`, `-`, `_` taken out: "G.729", "g729" and "G 729" are one key. */
+export const codecKey = (codec: string): string => codec.toLowerCase().replace(/[\s._-]/g, '');
+
+/**
+ * Other spellings of the codecs the media layer names (media/sniff.ts CODECS), by codecKey. The
+ * catalog's codec is what a raw file is decoded as (media/prepare.ts: a bare G.729 file plays only
+ * as `g729`), and archives spell it their own way: Cisco "G729", "G.729", "g729a", "PCMU".
+ * G.729 Annex A is the same bitstream (sniff.ts reads Sipro's G.729A tag as g729); Annex B is not
+ * listed: its silence frames are not 10 bytes, so a raw G.729B file is not plain g729 frames.
+ */
+const CODEC_ALIASES: Readonly<Record<string, (typeof CODECS)[number]>> = {
+  g729a: 'g729',
+  g7231: 'g723_1',
+  g723: 'g723_1', // telephony's "G.723" (RTP payload type 4) is G.723.1
+  g72616: 'g726',
+  g72624: 'g726',
+  g72632: 'g726',
+  g72640: 'g726',
+  ulaw: 'mulaw',
+  'µlaw': 'mulaw', // micro sign
+  'μlaw': 'mulaw', // Greek mu
+  pcmu: 'mulaw',
+  g711u: 'mulaw',
+  g711ulaw: 'mulaw',
+  g711mulaw: 'mulaw',
+  'g711µlaw': 'mulaw',
+  'g711μlaw': 'mulaw',
+  pcma: 'alaw',
+  g711a: 'alaw',
+  g711alaw: 'alaw',
+  gsm: 'gsm_ms',
+  gsm610: 'gsm_ms',
+  msgsm: 'gsm_ms',
+  linear16: 'pcm_s16le',
+  s16le: 'pcm_s16le',
+};
+const CANONICAL_CODECS = new Map<string, string>([...CODECS.map((c) => [codecKey(c), c] as const), ...Object.entries(CODEC_ALIASES)]);
+
+/** The catalog's name for a codec: the media layer's name when the spelling is one of its codecs, else the text lower-cased. */
+export function canonicalCodec(codec: string): string {
+  return CANONICAL_CODECS.get(codecKey(codec)) ?? codec.toLowerCase();
+}
 const nullable = <T extends z.ZodType>(t: T) => t.nullable().optional();
 
 /**
@@ -42,7 +86,8 @@ export const catalogRecord = z
     locator: nullable(z.string().min(1).max(1024)),
     /** Absent keeps the stored state (AVAILABLE for a new copy): a partial re-import must not reset an ARCHIVED copy. */
     state: z.enum(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']).optional(),
-    codec: nullable(z.string().min(1).max(32)),
+    /** Stored canonical (canonicalCodec): "G.729" is filed as g729, so the raw file it names plays. */
+    codec: nullable(z.string().trim().min(1).max(32).transform(canonicalCodec)),
     size_bytes: nullable(z.number().int().min(0)),
     sha256: nullable(z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits')),
     legal_hold: z.boolean().default(false),
@@ -78,9 +123,47 @@ export function toIso(date: string | null | undefined): string | null {
   return Number.isNaN(t) ? null : new Date(t).toISOString();
 }
 
-/** Export: one record per copy, the same shape import reads, so an export re-imports to the same catalog. */
-export function toCatalogRecords(rec: Recording): CatalogRecord[] {
-  return rec.copies.map((c: Copy) => ({
+/**
+ * The keys a recording is found by that no column holds: only its recording_refs rows say them
+ * (external_tag and sip_call_id, from imports, the sync and the self-heal's write-back). Each list
+ * sorted. The export reads them (RecordingRepository.iterate) so a re-import indexes them again.
+ */
+export interface CrossRefs {
+  external_tag: string[];
+  sip_call_id: string[];
+}
+
+/** A recording as the export reads it: with its cross-reference keys. */
+export type ExportedRecording = Recording & { crossRefs?: CrossRefs };
+
+/** A stable order of a recording's copies, the same in any catalog holding them: by natural key, not by creation. */
+const copyOrder = (c: Copy): string => [c.sourceSystem, c.genesysRecordingId ?? '', c.legacyArchiveId ?? '', c.locator ?? ''].join('\u0000');
+
+/**
+ * Export: one record per copy, the same shape import reads, so an export re-imports to the same
+ * catalog. The record has one external_tag and one sip_call_id, but they belong to the recording
+ * (a ref names the recording, not a copy) and it can have more than one of each (a cloud copy and
+ * a legacy copy linked by the crosswalk, a conversation whose tag changed): the copies, in natural
+ * key order, carry them one each; keys beyond the number of copies ride on repeats of the first
+ * copy's record, which a re-import reads as that copy again (unchanged) plus a ref.
+ */
+export function toCatalogRecords(rec: ExportedRecording): CatalogRecord[] {
+  const tags = rec.crossRefs?.external_tag ?? [];
+  const sips = rec.crossRefs?.sip_call_id ?? [];
+  const records = rec.copies.map((c) => copyRecord(rec, c));
+  // Which record carries the i-th key: the same in every catalog, so an export of the re-imported catalog is this one.
+  const keys = rec.copies.map(copyOrder);
+  const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
+  for (let i = 0; order.length && i < Math.max(tags.length, sips.length); i++) {
+    const refs = { external_tag: tags[i] ?? null, sip_call_id: sips[i] ?? null };
+    if (i < order.length) Object.assign(records[order[i]!]!, refs);
+    else records.push({ ...copyRecord(rec, rec.copies[order[0]!]!), ...refs });
+  }
+  return records;
+}
+
+function copyRecord(rec: Recording, c: Copy): CatalogRecord {
+  return {
     tenant_id: rec.tenantId,
     call_id: rec.callId,
     source_system: c.sourceSystem,
@@ -101,5 +184,7 @@ export function toCatalogRecords(rec: Recording): CatalogRecord[] {
     legal_hold: rec.legalHold,
     key_id: c.keyId,
     source_retention_expiry: c.sourceRetentionExpiry,
-  }));
+    external_tag: null,
+    sip_call_id: null,
+  };
 }

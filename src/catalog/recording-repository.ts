@@ -4,7 +4,7 @@ import { writeTransaction } from './database.js';
 import { filterOnly } from './filter-only.js';
 import { AppError } from '../errors.js';
 import { HoldRepository } from '../holds/hold-repository.js';
-import { type CatalogRecord, startedAtFromCallId, toIso } from './record.js';
+import { type CatalogRecord, type CrossRefs, type ExportedRecording, startedAtFromCallId, toIso } from './record.js';
 import { type Copy, type Recording, type RefKind, originOf } from './model.js';
 import type { Database, RecordingCopiesTable, RecordingsTable } from './tables.js';
 import { COPY_COLUMNS, type LookupRow, lookupRows } from './lookup.js';
@@ -238,8 +238,13 @@ export class RecordingRepository {
     };
   }
 
-  /** Streams every recording of a tenant (or all tenants) in id order, a page at a time. */
-  async *iterate(tenantId: string | null, pageSize = 500): AsyncGenerator<Recording> {
+  /**
+   * Streams every recording of a tenant (or all tenants) in id order, a page at a time, each with
+   * its cross-reference keys (CrossRefs): the export writes them, or a re-import could no longer
+   * find a recording by its Genesys externalTag or SIP Call-ID. One more read a page, never more
+   * than a page held.
+   */
+  async *iterate(tenantId: string | null, pageSize = 500): AsyncGenerator<ExportedRecording & { crossRefs: CrossRefs }> {
     let after: SearchCursor | undefined;
     const tenants = tenantId
       ? [tenantId]
@@ -248,12 +253,37 @@ export class RecordingRepository {
       after = undefined;
       for (;;) {
         const page = await this.search({ tenantId: t, limit: pageSize, ...(after ? { after } : {}) });
-        yield* page.items;
+        const refs = await this.crossRefsOf(t, page.items.map((r) => r.id));
+        for (const r of page.items) yield { ...r, crossRefs: refs.get(r.id) ?? { external_tag: [], sip_call_id: [] } };
         if (!page.next) break;
         after = page.next;
         await yieldToLoop();
       }
     }
+  }
+
+  /**
+   * The external_tag and sip_call_id refs of the given recordings of one tenant, each list in code
+   * unit order (the same on SQLite and PostgreSQL, whatever the collation). Read by refs_recording,
+   * the ids driving the search (no index leads with tenant_id here; it only filters).
+   */
+  private async crossRefsOf(tenantId: string, ids: string[]): Promise<Map<string, CrossRefs>> {
+    const byRec = new Map<string, CrossRefs>();
+    if (!ids.length) return byRec;
+    const rows = await this.db
+      .selectFrom('recording_refs')
+      .select(['recording_pk', 'kind', 'value'])
+      .where('tenant_id', '=', tenantId)
+      .where('recording_pk', 'in', ids)
+      .where('kind', 'in', ['external_tag', 'sip_call_id'])
+      .execute();
+    for (const r of rows) {
+      let refs = byRec.get(r.recording_pk);
+      if (!refs) byRec.set(r.recording_pk, (refs = { external_tag: [], sip_call_id: [] }));
+      refs[r.kind as keyof CrossRefs].push(r.value);
+    }
+    for (const refs of byRec.values()) for (const list of Object.values(refs)) list.sort(cmp);
+    return byRec;
   }
 
   /**

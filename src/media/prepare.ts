@@ -102,6 +102,13 @@ function identifiedEarly(head: Buffer, sourceSize: number | undefined): boolean 
 }
 
 /**
+ * The catalog's codec names G.729 (Annex A is the same bitstream), in any case or punctuation:
+ * an import files it as `g729` (catalog/record.ts canonicalCodec), but rows stored before that,
+ * and archives' own spellings ("G729", "G.729", "g729a"), must not make a raw file unplayable.
+ */
+export const isG729Hint = (hint: string): boolean => /^g729a?$/.test(hint.toLowerCase().replace(/[\s._-]/g, ''));
+
+/**
  * Reads the head of `input` and sniffs it: the codec and layout, the size when known, and a
  * stream that replays every byte. On failure `input` is destroyed; afterwards the caller owns
  * `stream` (and destroys it on its own errors).
@@ -121,7 +128,7 @@ export async function sniffStream(
   const { head, stream, ended } = peeked;
   const totalSize = opts.sourceSize ?? (ended ? head.length : undefined);
   let s = sniff(head, totalSize === undefined ? {} : { totalSize });
-  if (opts.rawCodecHint === 'g729' && s.container === 'unknown') s = rawG729(totalSize);
+  if (opts.rawCodecHint !== undefined && isG729Hint(opts.rawCodecHint) && s.container === 'unknown') s = rawG729(totalSize);
   return { stream, sniff: s, totalSize };
 }
 
