@@ -38,8 +38,8 @@ describe('readiness with the Genesys preflight', () => {
     expect(first.status, first.body.toString()).toBe(200);
     expect(JSON.parse(first.body.toString())).toEqual({ status: 'ready', catalog: true, sources: { total: 3, failing: 0 } });
     const n = api();
-    // tokens/me, the three rights probes, the recording settings
-    expect(n).toBe(5);
+    // tokens/me, the three rights probes, the grants (viewSensitiveData), the recording settings
+    expect(n).toBe(6);
     const again = await Promise.all(Array.from({ length: 5 }, () => raw(`${gw.url}/readyz`)));
     expect(again.every((r) => r.status === 200)).toBe(true);
     expect(api()).toBe(n);

@@ -87,6 +87,8 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
   req.audit.origin = copy.origin;
   // Which bytes leave (the headers say it to the client; the events to the auditor): before `allowed`.
   noteServedMedia(req, { codec: prepared.codec, transcoded: prepared.transcoded, notes: prepared.sniff.notes }, copy.sha256);
+  // The source's own statements about these bytes (Genesys: whether they may be redacted).
+  if (opened.sourceDetail) req.audit.detail = { ...req.audit.detail, ...opened.sourceDetail };
   // The header describes the copy served: a hold, the catalog's date, then that copy's source date.
   const servedRetention = copyRetentionStatus(served, copy);
 

@@ -17,6 +17,8 @@ export interface OpenedCopy {
   fallbackFrom: Attempt[];
   /** Set when the copy was found by a rediscovery: the recording as re-read, with that copy (locations, metadata). */
   rediscovered?: Recording;
+  /** What the source stated about these bytes for the audit event (SourceMedia.auditDetail: Genesys's sensitive_data). */
+  sourceDetail?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface Attempt {
@@ -80,7 +82,7 @@ export async function openFirstCopy(deps: AppDeps, rec: Recording, format: Audio
         media.body.destroy();
         throw e;
       });
-      return { copy, connector, prepared, totalSize: media.totalSize, fallbackFrom: attempts };
+      return { copy, connector, prepared, totalSize: media.totalSize, fallbackFrom: attempts, ...(media.auditDetail ? { sourceDetail: media.auditDetail } : {}) };
     } catch (e) {
       const err = isAppError(e) ? e : new AppError('source.unavailable', 'the source failed', { cause: e });
       if (connector) deps.metrics.sourceLatency.observe({ kind: connector.kind, outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);

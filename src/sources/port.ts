@@ -36,6 +36,12 @@ export interface SourceMedia {
   range?: { start: number; end: number };
   /** What the source claims; media/ sniffs the bytes and does not trust this. */
   contentType?: string;
+  /**
+   * Facts the source states about these bytes that belong in the retrieval's audit event detail,
+   * merged as they are (snake_case keys, plain values; never a credential or a link). Genesys:
+   * `sensitive_data` ('unredacted' | 'may_be_redacted', docs/AUDIT.md).
+   */
+  auditDetail?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /**

@@ -163,6 +163,24 @@ interface SendResult<T> {
   receivedAt: number;
 }
 
+/**
+ * GET /api/v2/authorization/subjects/me, after the public SDKs' AuthzSubject / AuthzGrant /
+ * AuthzGrantRole / AuthzGrantPolicy models (not in the OpenAPI extracts). A permission
+ * "domain:entity:action" is held where a grant's role has a policy of that domain and entityName
+ * (or "*") whose actions include it (or "*"), in that grant's division ("*": every division).
+ */
+export interface AuthzSubject {
+  id?: string;
+  name?: string;
+  grants?: {
+    subjectId?: string;
+    division?: { id?: string; name?: string };
+    role?: { id?: string; name?: string; policies?: { domain?: string; entityName?: string; actions?: string[]; condition?: string }[] };
+    grantMadeAt?: string;
+  }[];
+  version?: number;
+}
+
 /** Most items POST /api/v2/recording/batchrequests accepts (BatchDownloadJobSubmission). */
 export const BATCH_MAX_ITEMS = 100;
 
@@ -251,13 +269,17 @@ export class GenesysApiClient {
   /**
    * PUT /api/v2/conversations/{conversationId}/recordings/{recordingId} with a new archiveDate: on an
    * ARCHIVED recording this starts a restore (ARCHIVED → RESTORING → RESTORED, hours) kept until that date.
+   * `keepDeleteDate`: the recording's current deleteDate, sent back unchanged. The body is a whole
+   * Recording and the extract ("updating and removing both archive and delete dates") does not say
+   * whether a date left out is kept or removed: sent back, a restore never drops the recording's
+   * deletion date, and unchanged it is no retention edit (which would need editRetention).
    */
-  async restoreRecording(conversationId: string, recordingId: string, archiveDate: Date, signal: AbortSignal): Promise<Recording> {
+  async restoreRecording(conversationId: string, recordingId: string, archiveDate: Date, signal: AbortSignal, keepDeleteDate?: string): Promise<Recording> {
     const r = await this.#json<Recording>(
       {
         method: 'PUT',
         path: `/api/v2/conversations/${enc(conversationId)}/recordings/${enc(recordingId)}`,
-        body: { archiveDate: archiveDate.toISOString() },
+        body: { archiveDate: archiveDate.toISOString(), ...(keepDeleteDate !== undefined ? { deleteDate: keepDeleteDate } : {}) },
         what: 'recording restore',
         notFound: 'recording',
       },
@@ -282,6 +304,17 @@ export class GenesysApiClient {
   async getTokenInfo(signal: AbortSignal): Promise<TimedAnswer<TokenInfo>> {
     const r = await this.#json<TokenInfo>({ method: 'GET', path: '/api/v2/tokens/me', what: 'token info', notFound: 'upstream' }, signal);
     return { body: objectBody(r.body, 'token info'), date: r.date, sentAt: r.sentAt, receivedAt: r.receivedAt };
+  }
+
+  /**
+   * GET /api/v2/authorization/subjects/me: the token's grants (roles, their permission policies,
+   * divisions). Not in the OpenAPI extracts (Authorization API group): read leniently after the
+   * public SDKs' AuthzSubject model. Whether Genesys answers it for a client-credentials token is
+   * not documented there either; callers treat any failure as "permissions unknown".
+   */
+  async getAuthorizationSubjectMe(signal: AbortSignal): Promise<AuthzSubject> {
+    const r = await this.#json<AuthzSubject>({ method: 'GET', path: '/api/v2/authorization/subjects/me', what: 'authorization subject', notFound: 'upstream' }, signal);
+    return objectBody(r.body, 'authorization subject');
   }
 
   /** GET /api/v2/recording/settings: the org's recording settings (recordingPlaybackUrlTtl, minutes). */

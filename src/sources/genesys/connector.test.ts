@@ -73,6 +73,8 @@ describe('GenesysConnector against the simulator', () => {
       'login POST /oauth/token',
       `api GET /api/v2/conversations/${C1}/recordingmetadata`,
       `api GET /api/v2/conversations/${C1}/recordings`,
+      // The client's grants (viewSensitiveData), once per login, before the media.
+      'api GET /api/v2/authorization/subjects/me',
       expect.stringMatching(/^media GET \/media\//),
     ]);
     expect(recordingGets(sim.requests)[0]?.query).toBe('formatId=WAV');
@@ -312,7 +314,8 @@ describe('GenesysConnector against the simulator', () => {
     sim.failNext(1, { status: 500, scope: 'media' });
     const m = await c.open(copyOf(C1, R1), { signal: signal() });
     expect((await drain(m.body)).equals(MEDIA)).toBe(true);
-    expect(api(sim.requests).map((e) => e.status)).toEqual([503, 503, 200, 200]);
+    // metadata (503, 503, 200), recording, the grants read once after the login.
+    expect(api(sim.requests).map((e) => e.status)).toEqual([503, 503, 200, 200, 200]);
     expect(media(sim.requests).map((e) => e.status)).toEqual([500, 200]);
     expect(c.stats().retries).toBe(3);
   });
@@ -463,7 +466,7 @@ describe('GenesysConnector against the simulator', () => {
       const c = new GenesysConnector('tenant-a', configFor(one));
       open.push(c);
       expect((await drain((await c.open(copyOf(C1, R1), { signal: signal() })).body)).equals(MEDIA)).toBe(true);
-      expect(one.requests.map((e) => e.role)).toEqual(['login', 'api', 'api', 'media']);
+      expect(one.requests.map((e) => e.role)).toEqual(['login', 'api', 'api', 'api', 'media']);
     } finally {
       await one.close();
     }

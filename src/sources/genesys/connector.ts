@@ -5,7 +5,7 @@ import { BATCH_MAX_ITEMS, GenesysApiClient, newCounters, type GenesysCounters } 
 import { genesysBaseUrls, type GenesysFormat, type GenesysSourceConfig } from './config.js';
 import { abortedError, sleep } from './http-util.js';
 import type { AnalyticsConversation, BatchDownloadJobResult, ConversationQuery, DetailQueryPredicate, Recording, RecordingMetadata } from './models.js';
-import { genesysPreflight, type PreflightReport } from './preflight.js';
+import { genesysPreflight, readViewSensitiveData, sensitiveDataOf, type PreflightReport, type SensitiveData } from './preflight.js';
 import { assertPlayable, pickMediaUri } from './recording-state.js';
 import { ResumableMedia } from './resumable-media.js';
 import { TokenSource } from './token-source.js';
@@ -15,6 +15,20 @@ import { type BudgetStore, memoryBudgetStore } from '../request-budget.js';
 export interface GenesysOpenOptions extends OpenOptions {
   /** formatId for this read; cfg.default_format when absent. */
   format?: GenesysFormat;
+}
+
+/** A known grant is read again after this long at most (and after every fresh login). */
+const SENSITIVE_DATA_RECHECK_MS = 60 * 60 * 1000;
+/** Grants that could not be read are tried again after this long. */
+const SENSITIVE_DATA_RETRY_MS = 60 * 1000;
+
+interface SensitiveDataEntry {
+  /** TokenSource.logins when it was read. */
+  login: number;
+  at: number;
+  /** False when the grants could not be read. */
+  known: boolean;
+  value: Promise<SensitiveData>;
 }
 
 export interface GenesysStats extends GenesysCounters, CircuitStats {
@@ -80,6 +94,8 @@ export class GenesysConnector implements SourceConnector {
   readonly #counters = newCounters();
   readonly #circuit: SourceCircuit;
   #opens = 0;
+  /** recording:recording:viewSensitiveData of this client, as its grants said at the login `login`. */
+  #sensitive: SensitiveDataEntry | undefined;
 
   constructor(
     readonly tenantId: string,
@@ -137,6 +153,8 @@ export class GenesysConnector implements SourceConnector {
         assertPlayable(r);
         return r;
       }, opts.signal);
+      // Once per login, not per read (#sensitiveData); before the media starts flowing.
+      const sensitiveData = await this.#sensitiveData();
       const media = new ResumableMedia({
         api: this.#api,
         conversationId,
@@ -159,12 +177,38 @@ export class GenesysConnector implements SourceConnector {
         ...(media.totalSize !== undefined ? { totalSize: media.totalSize } : {}),
         ...(media.range ? { range: media.range } : {}),
         ...(media.contentType ? { contentType: media.contentType } : {}),
+        auditDetail: { sensitive_data: sensitiveData },
       };
     } catch (e) {
       done();
       if (opts.signal.aborted) throw abortedError();
       throw e;
     }
+  }
+
+  /**
+   * Whether this client's media may come back redacted (recording.yml: without
+   * recording:recording:viewSensitiveData, with the org's redaction on). Read from the client's
+   * grants once per login — not per retrieval — and again after an hour; unreadable grants count
+   * as may_be_redacted and are tried again after a minute. Never throws; bounded by its own
+   * timeout, not the caller's signal, so one caller hanging up does not spoil the cached answer.
+   */
+  #sensitiveData(): Promise<SensitiveData> {
+    const login = this.#tokens.logins;
+    const now = Date.now();
+    const c = this.#sensitive;
+    if (c && c.login === login && now - c.at < (c.known ? SENSITIVE_DATA_RECHECK_MS : SENSITIVE_DATA_RETRY_MS)) return c.value;
+    const entry: SensitiveDataEntry = {
+      login,
+      at: now,
+      known: true,
+      value: readViewSensitiveData(this.#api, AbortSignal.timeout(this.cfg.timeout_ms)).then((g) => {
+        entry.known = g.held !== 'unknown';
+        return sensitiveDataOf(g);
+      }),
+    };
+    this.#sensitive = entry;
+    return entry.value;
   }
 
   /** Metadata only (no media, never 202): existence, fileState, archive and delete dates. */
@@ -180,11 +224,16 @@ export class GenesysConnector implements SourceConnector {
 
   /**
    * Starts the restore of an ARCHIVED recording, keeping it restored until `until` (the new
-   * archiveDate). Genesys takes hours: callers poll `metadata` for RESTORED.
+   * archiveDate). Genesys takes hours: callers poll `metadata` for RESTORED. The metadata is read
+   * first: only an ARCHIVED recording is PUT (on any other the PUT would be a retention edit, which
+   * needs editRetention and is not the gateway's to make; its metadata is returned as it is), and
+   * its deleteDate is sent back unchanged so the restore never drops it (api-client.ts).
    */
-  restore(copy: CopyLocation, until: Date, signal: AbortSignal): Promise<Recording> {
+  async restore(copy: CopyLocation, until: Date, signal: AbortSignal): Promise<Recording | RecordingMetadata> {
     const { conversationId, recordingId } = ids(copy);
-    return this.#api.restoreRecording(conversationId, recordingId, until, signal);
+    const meta = await this.#api.getRecordingMetadata(conversationId, recordingId, signal);
+    if (meta.fileState !== 'ARCHIVED') return meta;
+    return this.#api.restoreRecording(conversationId, recordingId, until, signal, meta.deleteDate);
   }
 
   /** Finds conversations by id, externalTag (legacy ids) or SIP Call-ID via the analytics details query. */

@@ -37,6 +37,7 @@ describe('Genesys preflight', () => {
       ['rights.recordings', 'ok'],
       ['rights.analytics', 'ok'],
       ['rights.restore', 'skip'],
+      ['rights.view_sensitive_data', 'ok'],
       ['media_link_ttl', 'ok'],
       ['clock_skew', 'ok'],
     ]);
@@ -49,6 +50,7 @@ describe('Genesys preflight', () => {
     expect(api.map((e) => `${e.method} ${e.path.replace(/[0-9a-f-]{36}/g, '{id}')}`).sort()).toEqual(
       [
         'GET /api/v2/tokens/me',
+        'GET /api/v2/authorization/subjects/me',
         'GET /api/v2/conversations/{id}/recordingmetadata',
         'GET /api/v2/conversations/{id}/recordings/{id}',
         'POST /api/v2/analytics/conversations/details/query',

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isAppError } from '../../errors.js';
-import type { GenesysApiClient, TimedAnswer } from './api-client.js';
+import type { AuthzSubject, GenesysApiClient, TimedAnswer } from './api-client.js';
 
 /**
  * Preflight of one Genesys source (`custodian doctor`, /readyz): can we log in, who are we, may
@@ -13,6 +13,12 @@ import type { GenesysApiClient, TimedAnswer } from './api-client.js';
  * rights (client-credentials clients get rights from roles), so rights are found the documented
  * way: each call is tried once with ids that cannot exist, and a 403 is reported with its Genesys
  * error code and the permissions the extracts' `x-inin-requires-permissions` list for that call.
+ *
+ * One right cannot be found by trying a call: recording:recording:viewSensitiveData. Without it,
+ * and with the org's sensitive data redaction on, GET …/recordings/{recordingId} answers 200 with
+ * redacted media (recording.yml). It is read from the token's grants (GET
+ * /api/v2/authorization/subjects/me, also outside the extracts); missing or unreadable, it is a
+ * warning, and retrievals are audited `sensitive_data: may_be_redacted` (connector.ts).
  */
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -44,13 +50,100 @@ export const SHORT_LINK_TTL_MINUTES = 10;
 /** Clock skew beyond this draws a warning (the Date header has 1 s resolution). */
 export const SKEW_WARN_MS = 5_000;
 
-/** The permissions each call needs (x-inin-requires-permissions, type ANY, of the extracts). */
+/**
+ * The permissions each call needs (x-inin-requires-permissions, type ANY, of the extracts). The
+ * restore (PUT …/recordings/{recordingId} of an ARCHIVED recording) needs one of `restoreView`
+ * ("view … is always required") AND `restore`; the connector sends the deleteDate back unchanged,
+ * so it needs no editRetention. `viewSensitiveData` is no call's requirement: without it media may
+ * come back redacted.
+ */
 export const REQUIRED_PERMISSIONS = {
   recordingmetadata: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view'],
   recordings: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view'],
   analytics: ['analytics:conversationDetail:view', 'analytics:agentConversationDetail:view'],
+  restoreView: ['recording:recording:view', 'recording:screenRecording:view', 'recording:snippetRecording:view'],
   restore: ['recording:recording:restore'],
+  viewSensitiveData: ['recording:recording:viewSensitiveData'],
 } as const;
+
+/** Whether the token holds a permission, as its grants (GET /api/v2/authorization/subjects/me) say. */
+export type GrantState =
+  | { held: 'all_divisions' }
+  /** Only in these divisions (ids): recordings elsewhere are not covered. */
+  | { held: 'some_divisions'; divisions: string[] }
+  | { held: 'no' }
+  /** The grants could not be read. */
+  | { held: 'unknown'; error: unknown };
+
+/**
+ * What the grants say of `permission` ("domain:entity:action"): a policy of that domain and entity
+ * (or "*") whose actions include the action (or "*"), without a condition (a conditional grant
+ * cannot be judged here), in the grant's division ("*" is every division).
+ */
+export function grantStateOf(subject: AuthzSubject, permission: string): GrantState {
+  const [domain, entity, action] = permission.split(':');
+  const divisions = new Set<string>();
+  for (const g of Array.isArray(subject.grants) ? subject.grants : []) {
+    const policies = Array.isArray(g?.role?.policies) ? g.role.policies : [];
+    const holds = policies.some(
+      (p) =>
+        (p?.domain === domain || p?.domain === '*') &&
+        (p?.entityName === entity || p?.entityName === '*') &&
+        Array.isArray(p?.actions) &&
+        (p.actions.includes(action ?? '') || p.actions.includes('*')) &&
+        (p.condition === undefined || p.condition === null || p.condition === ''),
+    );
+    if (holds) divisions.add(typeof g.division?.id === 'string' ? g.division.id : '?');
+  }
+  if (divisions.has('*')) return { held: 'all_divisions' };
+  if (divisions.size > 0) return { held: 'some_divisions', divisions: [...divisions] };
+  return { held: 'no' };
+}
+
+/** recording:recording:viewSensitiveData of the token's grants; never throws. */
+export async function readViewSensitiveData(api: GenesysApiClient, signal: AbortSignal): Promise<GrantState> {
+  try {
+    return grantStateOf(await api.getAuthorizationSubjectMe(signal), REQUIRED_PERMISSIONS.viewSensitiveData[0]);
+  } catch (e) {
+    return { held: 'unknown', error: e };
+  }
+}
+
+/**
+ * What a retrieval's audit event says of a Genesys copy's media: `unredacted` only when the grants
+ * show viewSensitiveData in every division; otherwise Genesys may have redacted it (recording.yml:
+ * when the permission is missing and the org has redaction enabled, which the gateway cannot see).
+ */
+export type SensitiveData = 'unredacted' | 'may_be_redacted';
+export const sensitiveDataOf = (g: GrantState): SensitiveData => (g.held === 'all_divisions' ? 'unredacted' : 'may_be_redacted');
+
+/** The preflight's account of viewSensitiveData: ok when held everywhere, else a warning (never a failure). */
+export function sensitiveDataCheck(g: GrantState): PreflightCheck {
+  const perm = REQUIRED_PERMISSIONS.viewSensitiveData[0];
+  const base = { id: 'rights.view_sensitive_data', label: `rights: ${perm} (unredacted media)` };
+  const consequence = `Genesys redacts recordings with sensitive data when the org has redaction enabled; retrievals are audited sensitive_data: may_be_redacted`;
+  switch (g.held) {
+    case 'all_divisions':
+      return { ...base, status: 'ok', detail: 'held in every division: media comes back unredacted', data: { sensitive_data: 'unredacted' } };
+    case 'some_divisions':
+      return {
+        ...base,
+        status: 'warn',
+        detail: `held only in division(s) ${g.divisions.join(', ')}: elsewhere ${consequence}`,
+        data: { sensitive_data: 'may_be_redacted', divisions: g.divisions },
+      };
+    case 'no':
+      return { ...base, status: 'warn', detail: `not held by the OAuth client's roles: ${consequence}`, data: { sensitive_data: 'may_be_redacted' } };
+    default:
+      return {
+        ...base,
+        status: 'warn',
+        code: codeOf(g.error),
+        detail: `could not read the client's grants (GET /api/v2/authorization/subjects/me, not in the OpenAPI extracts): ${describe(g.error)}; ${consequence}`,
+        data: { sensitive_data: 'may_be_redacted', ...extraOf(g.error) },
+      };
+  }
+}
 
 export interface GenesysPreflightDeps {
   api: GenesysApiClient;
@@ -85,7 +178,7 @@ export function skewOf(a: Pick<TimedAnswer<unknown>, 'date' | 'sentAt' | 'receiv
 }
 
 async function probe(
-  id: keyof typeof REQUIRED_PERMISSIONS,
+  id: 'recordingmetadata' | 'recordings' | 'analytics',
   label: string,
   call: () => Promise<unknown>,
 ): Promise<PreflightCheck> {
@@ -133,7 +226,7 @@ export async function genesysPreflight(deps: GenesysPreflightDeps, signal: Abort
     });
     for (const [id, label] of [
       ['identity', 'identity (GET /api/v2/tokens/me)'],
-      ['rights', 'rights (recordingmetadata, recordings, analytics query)'],
+      ['rights', 'rights (recordingmetadata, recordings, analytics query, viewSensitiveData)'],
       ['media_link_ttl', 'media link lifetime'],
       ['clock_skew', 'clock skew'],
     ] as const) {
@@ -181,8 +274,8 @@ export async function genesysPreflight(deps: GenesysPreflightDeps, signal: Abort
   const conv = randomUUID();
   const rec = randomUUID();
   const now = Date.now();
-  checks.push(
-    ...(await Promise.all([
+  const [probed, sensitive] = await Promise.all([
+    Promise.all([
       probe('recordingmetadata', 'rights: GET …/recordingmetadata', () => api.listRecordingMetadata(conv, signal)),
       probe('recordings', 'rights: GET …/recordings/{recordingId}', () => api.getRecording(conv, rec, 'NONE', signal)),
       probe('analytics', 'rights: POST analytics conversation details query', () =>
@@ -195,15 +288,18 @@ export async function genesysPreflight(deps: GenesysPreflightDeps, signal: Abort
           signal,
         ),
       ),
-    ])),
-  );
+    ]),
+    readViewSensitiveData(api, signal),
+  ]);
+  checks.push(...probed);
   checks.push({
     id: 'rights.restore',
     label: 'rights: PUT …/recordings/{recordingId} (restore)',
     status: 'skip',
-    detail: `not probed: only a real archived recording shows it; restore jobs need ${REQUIRED_PERMISSIONS.restore.join(', ')}`,
-    data: { requires_any_of: [...REQUIRED_PERMISSIONS.restore] },
+    detail: `not probed: only a real archived recording shows it; restore jobs need one of ${REQUIRED_PERMISSIONS.restoreView.join(', ')} and ${REQUIRED_PERMISSIONS.restore.join(', ')}`,
+    data: { requires_any_of: [...REQUIRED_PERMISSIONS.restore], also_requires_any_of: [...REQUIRED_PERMISSIONS.restoreView] },
   });
+  checks.push(sensitiveDataCheck(sensitive));
 
   // 4. Media link lifetime (the org's recordingPlaybackUrlTtl, minutes).
   try {

@@ -49,13 +49,24 @@ export interface SimClient {
   scopes?: string[];
 }
 
-/** Permissions the simulator checks, per route (x-inin-requires-permissions of the extracts, type ANY). */
+/**
+ * Permissions the simulator checks, per route (x-inin-requires-permissions of the extracts, type
+ * ANY), and per operation where the extract's description asks more: the PUT of a recording needs
+ * a view (recordingUpdateView) always, `restore` to restore an ARCHIVED one and `editRetention` to
+ * change retention dates otherwise; `viewSensitiveData` decides whether media comes back redacted.
+ */
 export const SIM_PERMISSIONS = {
   recordingView: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view'],
   batchDownload: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view', 'recording:screenRecording:view'],
   analytics: ['analytics:conversationDetail:view', 'analytics:agentConversationDetail:view'],
+  recordingUpdateView: ['recording:recording:view', 'recording:screenRecording:view', 'recording:snippetRecording:view'],
   restore: ['recording:recording:restore'],
+  editRetention: ['recording:recording:editRetention'],
+  viewSensitiveData: ['recording:recording:viewSensitiveData'],
 } as const;
+
+/** What a client without a `permissions` list holds: every permission the simulator checks. */
+const ALL_SIM_PERMISSIONS: readonly string[] = [...new Set(Object.values(SIM_PERMISSIONS).flat())];
 
 export interface SimKnobs {
   clients: SimClient[];
@@ -97,6 +108,19 @@ export interface SimKnobs {
    * it, so narrower intervals hold fewer results (window-splitting tests).
    */
   analyticsIntervalMatch: 'day' | 'interval';
+  /**
+   * The org has sensitive data redaction enabled: clients without recording:recording:viewSensitiveData
+   * get the `redactedBytes` of recordings that have them (recording.yml, GET …/recordings/{recordingId}),
+   * and batch downloads leave those recordings out. Default true (only recordings given
+   * `redactedBytes` hold sensitive data).
+   */
+  sensitiveDataRedaction: boolean;
+  /**
+   * GET /api/v2/authorization/subjects/me (not in the extracts): 'grants' answers the client's
+   * grants (the SDKs' AuthzSubject); 'user_context_required' answers the 400 Genesys gives
+   * client-credentials tokens on user-only routes, so the caller cannot learn its permissions.
+   */
+  authzSubjectMe: 'grants' | 'user_context_required';
 }
 
 export interface SimRecordingInput {
@@ -107,6 +131,11 @@ export interface SimRecordingInput {
   bytes?: Uint8Array | string;
   /** Or a file to read the media from. */
   path?: string;
+  /**
+   * The recording holds sensitive data: these are the bytes a client without
+   * recording:recording:viewSensitiveData is served while the org redacts (knob sensitiveDataRedaction).
+   */
+  redactedBytes?: Uint8Array | string;
   /** Content-Type of the media link answer; by default derived from formatId. */
   contentType?: string;
   mediaSubtype?: MediaSubtype;
@@ -230,6 +259,8 @@ interface SimRecording {
   fileState: FileState;
   bytes: Buffer;
   etag: string;
+  /** Set when the recording holds sensitive data: what a redacted download serves. */
+  redacted: { bytes: Buffer; etag: string } | undefined;
   contentType: string | undefined;
   mediaSubtype: MediaSubtype;
   media: SimMedia;
@@ -304,6 +335,7 @@ const ERROR_MESSAGES: Record<string, string> = {
   'batch.download.too.many.items': 'Too many items requested, max 100 allowed',
   'batch.download.bad.request': 'Request list is required and must not be empty',
   'recording.recording.restore.permission.check.failed': 'improper permissions found when attempting to restore recordings',
+  'recording.recording.edit.retention.permission.check.failed': 'Failed to verify recording edit retention permission.',
 };
 
 const BATCH_MAX_ITEMS = 100;
@@ -359,6 +391,11 @@ function contentTypeOf(format: LinkFormat): string {
 
 const PLAYABLE: ReadonlySet<FileState> = new Set(['AVAILABLE', 'RESTORED']);
 
+/** The client holds ANY of `perms` (a client without a permissions list holds them all). */
+function holds(client: SimClient, perms: readonly string[]): boolean {
+  return !client.permissions || perms.some((p) => client.permissions?.includes(p));
+}
+
 export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}): Promise<GenesysSimulator> {
   const knobs: SimKnobs = {
     clients: opts.clients ?? [DEFAULT_CLIENT],
@@ -376,6 +413,8 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     batchLinkTtlMs: opts.batchLinkTtlMs ?? 60 * 60 * 1000,
     analyticsMaxResults: opts.analyticsMaxResults ?? 10_000,
     analyticsIntervalMatch: opts.analyticsIntervalMatch ?? 'day',
+    sensitiveDataRedaction: opts.sensitiveDataRedaction ?? true,
+    authzSubjectMe: opts.authzSubjectMe ?? 'grants',
   };
   const host = opts.host ?? '127.0.0.1';
   const logLimit = opts.logLimit ?? 10_000;
@@ -405,12 +444,15 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     const fileState = input.fileState ?? 'AVAILABLE';
     if (!FILE_STATES.includes(fileState)) throw new Error(`unknown fileState ${fileState}`);
     const startTime = input.startTime !== undefined ? new Date(input.startTime) : new Date(Date.now() - 60 * 60 * 1000);
+    const etagOf = (b: Buffer) => `"${createHash('sha256').update(b).digest('hex').slice(0, 32)}"`;
+    const redacted = input.redactedBytes !== undefined ? Buffer.from(input.redactedBytes) : undefined;
     recordings.set(key(input.conversationId, input.recordingId), {
       conversationId: input.conversationId,
       recordingId: input.recordingId,
       fileState,
       bytes,
-      etag: `"${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}"`,
+      etag: etagOf(bytes),
+      redacted: redacted ? { bytes: redacted, etag: etagOf(redacted) } : undefined,
       contentType: input.contentType,
       mediaSubtype: input.mediaSubtype ?? 'Trunk',
       media: input.media ?? 'audio',
@@ -496,7 +538,12 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     };
   }
 
-  function recordingJson(r: SimRecording, format: GenesysFormat | undefined, withMedia: boolean): Recording {
+  /** Whether this client is served the redacted media of `r` (recording.yml, GET …/recordings/{recordingId}). */
+  function redactsFor(client: SimClient, r: SimRecording): boolean {
+    return r.redacted !== undefined && knobs.sensitiveDataRedaction && !holds(client, SIM_PERMISSIONS.viewSensitiveData);
+  }
+
+  function recordingJson(r: SimRecording, format: GenesysFormat | undefined, withMedia: boolean, redact = false): Recording {
     const playable = PLAYABLE.has(r.fileState);
     const out: Recording = {
       ...common(r),
@@ -510,9 +557,10 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
         omitMediaUrisLeft--;
         return out;
       }
-      out.mediaUris = { S: { mediaUri: mintLink(r, format, knobs.mediaLinkTtlMs) } };
+      const red = redact && r.redacted !== undefined;
+      out.mediaUris = { S: { mediaUri: mintLink(r, format, knobs.mediaLinkTtlMs, red) } };
       out.outputDurationMs = r.durationMs;
-      out.outputSizeInBytes = r.bytes.length;
+      out.outputSizeInBytes = red && r.redacted ? r.redacted.bytes.length : r.bytes.length;
       out.actualTranscodeTimeMs = 0;
     }
     return out;
@@ -520,19 +568,22 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
 
   // ---- media links ----------------------------------------------------------------------------
 
-  function mintLink(r: SimRecording, format: LinkFormat, ttlMs: number): string {
-    const payload = Buffer.from(JSON.stringify({ c: r.conversationId, r: r.recordingId, f: format, e: Date.now() + ttlMs, n: randomBytes(6).toString('hex') })).toString('base64url');
+  /** `redacted`: the link serves the recording's redacted bytes (minted for a client without viewSensitiveData). */
+  function mintLink(r: SimRecording, format: LinkFormat, ttlMs: number, redacted = false): string {
+    const payload = Buffer.from(
+      JSON.stringify({ c: r.conversationId, r: r.recordingId, f: format, e: Date.now() + ttlMs, n: randomBytes(6).toString('hex'), ...(redacted ? { x: 1 } : {}) }),
+    ).toString('base64url');
     const sig = createHmac('sha256', linkKey).update(payload).digest('base64url');
     return `${mediaBaseUrl}/media/${payload}.${sig}`;
   }
 
-  function readLink(token: string): { c: string; r: string; f: LinkFormat; e: number } | 'invalid' | 'expired' {
+  function readLink(token: string): { c: string; r: string; f: LinkFormat; e: number; x?: 1 } | 'invalid' | 'expired' {
     const [payload, sig] = token.split('.');
     if (!payload || !sig) return 'invalid';
     const want = createHmac('sha256', linkKey).update(payload).digest();
     const got = Buffer.from(sig, 'base64url');
     if (got.length !== want.length || !timingSafeEqual(got, want)) return 'invalid';
-    const v = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { c: string; r: string; f: LinkFormat; e: number };
+    const v = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { c: string; r: string; f: LinkFormat; e: number; x?: 1 };
     return Date.now() > v.e ? 'expired' : v;
   }
 
@@ -553,11 +604,12 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(entry.bytesSent) });
       return void res.end(req.method === 'HEAD' ? undefined : HTML_PAGE);
     }
-    const size = r.bytes.length;
+    const served = link.x === 1 && r.redacted ? r.redacted : { bytes: r.bytes, etag: r.etag };
+    const size = served.bytes.length;
     const base: Record<string, string> = {
       'content-type': r.contentType ?? contentTypeOf(link.f),
       'accept-ranges': 'bytes',
-      etag: r.etag,
+      etag: served.etag,
       'cache-control': 'private, max-age=0',
     };
     let start = 0;
@@ -574,7 +626,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       status = 206;
       base['content-range'] = `bytes ${start}-${end}/${size}`;
     }
-    const slice = r.bytes.subarray(start, end + 1);
+    const slice = served.bytes.subarray(start, end + 1);
     entry.status = status;
     res.writeHead(status, { ...base, 'content-length': String(slice.length) });
     if (req.method === 'HEAD') return void res.end();
@@ -640,7 +692,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     if (!client) return sendError(res, entry, 401, 'bad.credentials');
     /** ANY of `perms`, or a 403 with the code Genesys uses for a type-ANY requirement. */
     const allowed = (perms: readonly string[]): boolean => {
-      if (!client.permissions || perms.some((p) => client.permissions?.includes(p))) return true;
+      if (holds(client, perms)) return true;
       sendError(
         res,
         entry,
@@ -668,6 +720,8 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       const recId = parts[6];
       const needsView = (kind === 'recordingmetadata' || kind === 'recordings') && m === 'GET' && parts.length <= 7;
       if (needsView && !allowed(SIM_PERMISSIONS.recordingView)) return;
+      // PUT of a recording: "view (recording, screenRecording, or snippetRecording) is always required".
+      if (kind === 'recordings' && recId && parts.length === 7 && m === 'PUT' && !allowed(SIM_PERMISSIONS.recordingUpdateView)) return;
       const denied = deniedConversations.get(conv);
       if (denied && (kind === 'recordingmetadata' || kind === 'recordings')) return sendError(res, entry, 403, denied);
       if (kind === 'recordingmetadata' && parts.length === 6 && m === 'GET') {
@@ -686,7 +740,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
         const list = [...recordings.values()].filter((r) => r.conversationId === conv);
         if (list.length === 0) return sendError(res, entry, 404, 'conversation.not.found');
         if (list.some((r) => transcoding(r, format))) return send(res, entry, 202, undefined, rh);
-        return send(res, entry, 200, list.map((r) => recordingJson(r, format, true)), rh);
+        return send(res, entry, 200, list.map((r) => recordingJson(r, format, true, redactsFor(client, r))), rh);
       }
       if (kind === 'recordings' && recId && parts.length === 7 && m === 'GET') {
         const format = formatParam(url);
@@ -697,7 +751,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
           if (knobs.transcodingBody === 'empty') return send(res, entry, 202, undefined, rh);
           return send(res, entry, 202, { ...recordingJson(r, format, false), estimatedTranscodeTimeMs: knobs.estimatedTranscodeTimeMs }, rh);
         }
-        return send(res, entry, 200, recordingJson(r, format, true), rh);
+        return send(res, entry, 200, recordingJson(r, format, true, redactsFor(client, r)), rh);
       }
       if (kind === 'recordings' && recId && parts.length === 7 && m === 'PUT') return restore(res, entry, client, conv, recId, body, rh);
     }
@@ -706,6 +760,12 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       return analytics(res, entry, body, rh);
     }
     if (url.pathname === '/api/v2/tokens/me' && m === 'GET') return send(res, entry, 200, tokenInfo(client), rh);
+    if (url.pathname === '/api/v2/authorization/subjects/me' && m === 'GET') {
+      if (knobs.authzSubjectMe === 'user_context_required') {
+        return sendError(res, entry, 400, 'bad.request', 'This request requires a user context. Client credentials cannot be used for requests to this resource.');
+      }
+      return send(res, entry, 200, authzSubject(client), rh);
+    }
     if (url.pathname === '/api/v2/recording/settings' && m === 'GET') return send(res, entry, 200, recordingSettings(), rh);
     if (url.pathname === '/api/v2/recording/batchrequests' && m === 'POST') {
       if (!allowed(SIM_PERMISSIONS.batchDownload)) return;
@@ -724,6 +784,36 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       homeOrganization: { ...org },
       authorizedScope: client.scopes ?? [],
       OAuthClient: { id: client.id, name: client.name ?? client.id, authorizedGrantType: 'CLIENT-CREDENTIALS', organization: { ...org } },
+    };
+  }
+
+  /**
+   * GET /api/v2/authorization/subjects/me, after the public SDKs' AuthzSubject model (it is not in
+   * the extracts): one grant, in every division ("*"), of a role whose policies are the client's
+   * permissions, "domain:entityName:action" grouped by domain and entity.
+   */
+  function authzSubject(client: SimClient): Record<string, unknown> {
+    const byEntity = new Map<string, { domain: string; entityName: string; actions: string[] }>();
+    for (const p of client.permissions ?? ALL_SIM_PERMISSIONS) {
+      const [domain, entityName, action] = p.split(':');
+      if (!domain || !entityName || !action) continue;
+      const k = `${domain}:${entityName}`;
+      const e = byEntity.get(k) ?? { domain, entityName, actions: [] };
+      e.actions.push(action);
+      byEntity.set(k, e);
+    }
+    return {
+      id: client.id,
+      name: client.name ?? client.id,
+      grants: [
+        {
+          subjectId: client.id,
+          division: { id: '*', name: 'All divisions' },
+          role: { id: uuidFrom(`custodian-sim/role/${client.id}`), name: `${client.name ?? client.id} role`, policies: [...byEntity.values()] },
+          grantMadeAt: '2026-01-01T00:00:00.000Z',
+        },
+      ],
+      version: 1,
     };
   }
 
@@ -773,7 +863,9 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       }
       for (const r of recs) {
         const base = { conversationId: r.conversationId, recordingId: r.recordingId };
-        if (PLAYABLE.has(r.fileState)) results.push({ out: base, rec: r });
+        // recording.yml: without viewSensitiveData (redaction on), "recordings with sensitive data will be excluded from the batch download".
+        if (PLAYABLE.has(r.fileState) && redactsFor(client, r)) results.push({ out: { ...base, errorMsg: 'Recording contains sensitive data' } });
+        else if (PLAYABLE.has(r.fileState)) results.push({ out: base, rec: r });
         else results.push({ out: { ...base, errorMsg: batchErrorOf(r.fileState) } });
       }
     }
@@ -828,10 +920,20 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     return true;
   }
 
+  /**
+   * PUT …/recordings/{recordingId} (recording.yml): "updating and removing both archive and delete
+   * dates"; on an ARCHIVED recording a new archiveDate is a restoration kept until that date. The
+   * body is a whole Recording and the extract does not say whether a date left out is kept or
+   * removed, so the simulator takes the strict reading — a deleteDate left out is removed — and a
+   * client that drops the date on a restore is caught. Rights, after the extract's description
+   * (the view was checked with the route): restore for a restoration; editRetention for any other
+   * change of a date (a deleteDate sent back unchanged is no change). Only call recordings' rights
+   * (recording:recording:*) are modelled.
+   */
   function restore(res: ServerResponse, entry: SimRequestLog, client: SimClient, conv: string, recId: string, body: Buffer, rh: Record<string, string>): void {
     const r = recordings.get(key(conv, recId));
     if (!r) return sendError(res, entry, 404, 'not.found');
-    let json: { archiveDate?: unknown };
+    let json: { archiveDate?: unknown; deleteDate?: unknown };
     try {
       json = JSON.parse(body.toString('utf8')) as typeof json;
     } catch {
@@ -839,10 +941,15 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
     }
     if (typeof json?.archiveDate !== 'string' || Number.isNaN(Date.parse(json.archiveDate))) return sendError(res, entry, 400, 'invalid.date');
     const archiveDate = new Date(json.archiveDate).toISOString();
+    const sentDelete = json.deleteDate;
+    if (sentDelete !== undefined && sentDelete !== null && (typeof sentDelete !== 'string' || Number.isNaN(Date.parse(sentDelete)))) return sendError(res, entry, 400, 'invalid.date');
+    const deleteDate = typeof sentDelete === 'string' ? new Date(sentDelete).toISOString() : undefined;
     if (r.fileState === 'DELETED' || r.fileState === 'ERROR' || r.fileState === 'UPLOADING') return sendError(res, entry, 400, 'recording.not.archivable');
-    if (r.fileState === 'ARCHIVED' && client.permissions && !client.permissions.some((p) => (SIM_PERMISSIONS.restore as readonly string[]).includes(p))) {
-      return sendError(res, entry, 403, 'recording.recording.restore.permission.check.failed');
-    }
+    const restoration = r.fileState === 'ARCHIVED';
+    const retentionEdit = deleteDate !== r.deleteDate || (!restoration && archiveDate !== r.archiveDate);
+    if (restoration && !holds(client, SIM_PERMISSIONS.restore)) return sendError(res, entry, 403, 'recording.recording.restore.permission.check.failed');
+    if (retentionEdit && !holds(client, SIM_PERMISSIONS.editRetention)) return sendError(res, entry, 403, 'recording.recording.edit.retention.permission.check.failed');
+    r.deleteDate = deleteDate;
     r.archiveDate = archiveDate;
     if (r.fileState === 'ARCHIVED') {
       r.fileState = 'RESTORING';
