@@ -2,15 +2,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOGS, catalogAvailable, openTestCatalog, type TestCatalog } from '../../test/support/catalogs.js';
+import { CATALOGS, catalogForBlock, catalogsAvailable, openTestCatalog, type TestCatalog } from '../../test/support/catalogs.js';
 import { plannedStatements, statementsLike } from '../../test/support/query-plans.js';
 import { importFile } from './import.js';
 import type { Copy } from './model.js';
 import { type ExportedRecording, canonicalCodec, catalogRecord, toCatalogRecords } from './record.js';
 import { RecordingRepository } from './recording-repository.js';
 
-const AVAILABLE: Record<string, boolean> = {};
-for (const k of CATALOGS) AVAILABLE[k] = await catalogAvailable(k);
+const AVAILABLE = await catalogsAvailable();
 
 const dir = mkdtempSync(join(tmpdir(), 'custodian-export-refs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,15 +29,10 @@ const exportOf = async (repo: RecordingRepository, tenant: string, pageSize = 3)
 };
 
 describe.each(CATALOGS)('export of the cross-reference keys on %s', (kind) => {
-  let cat: TestCatalog;
   let repo: RecordingRepository;
-  beforeAll(async () => {
-    if (!AVAILABLE[kind]) return;
-    cat = await openTestCatalog(kind);
-    repo = new RecordingRepository(cat.db);
+  const { test } = catalogForBlock(kind, AVAILABLE, (c) => {
+    repo = c.repo;
   });
-  afterAll(async () => cat?.dispose());
-  const test = AVAILABLE[kind] ? it : it.skip;
 
   test('a recording linked from two systems (the sync, the crosswalk) re-imports with every tag and SIP Call-ID it had', async () => {
     const t = newTenant();

@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOGS, catalogAvailable, openTestCatalog, type TestCatalog } from '../../test/support/catalogs.js';
+import { afterAll, describe, expect } from 'vitest';
+import { CATALOGS, catalogForBlock, catalogsAvailable, openTestCatalog } from '../../test/support/catalogs.js';
 import { importFile } from './import.js';
 import { toCatalogRecords } from './record.js';
 import { RecordingRepository } from './recording-repository.js';
 
-const AVAILABLE: Record<string, boolean> = {};
-for (const k of CATALOGS) AVAILABLE[k] = await catalogAvailable(k);
+const AVAILABLE = await catalogsAvailable();
 
 const dir = mkdtempSync(join(tmpdir(), 'custodian-import-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,17 +55,10 @@ function briefRecords(t: string): Record<string, unknown>[] {
 const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
 
 describe.each(CATALOGS)('catalog import on %s', (kind) => {
-  let cat: TestCatalog;
   let repo: RecordingRepository;
-  beforeAll(async () => {
-    if (!AVAILABLE[kind]) return;
-    cat = await openTestCatalog(kind);
-    repo = new RecordingRepository(cat.db);
+  const { test } = catalogForBlock(kind, AVAILABLE, (c) => {
+    repo = c.repo;
   });
-  afterAll(async () => {
-    await cat?.dispose();
-  });
-  const test = AVAILABLE[kind] ? it : it.skip;
 
   test('imports JSONL of the brief record shape, and re-importing it changes nothing', async () => {
     const t = newTenant();

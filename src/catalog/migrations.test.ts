@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CATALOGS, catalogAvailable } from '../../test/support/catalogs.js';
+import { CATALOGS, catalogsAvailable } from '../../test/support/catalogs.js';
 import { createTestDatabase } from '../../test/support/postgres.js';
 import { type CatalogDb, openPostgres, openSqlite } from './database.js';
 import { migrateTo, migrateToLatest } from './migrations.js';
@@ -12,8 +12,7 @@ import { catalogRecord } from './record.js';
 import { HoldRepository, IMPORTED_HOLD } from '../holds/hold-repository.js';
 import { retentionStatus } from '../resolve/retention.js';
 
-const AVAILABLE: Record<string, boolean> = {};
-for (const k of CATALOGS) AVAILABLE[k] = await catalogAvailable(k);
+const AVAILABLE = await catalogsAvailable();
 
 /** A catalog migrated up to `name` only, so a later migration can be run over rows written before it. */
 async function catalogAt(kind: 'sqlite' | 'postgres', name: string): Promise<CatalogDb & { dispose(): Promise<void> }> {

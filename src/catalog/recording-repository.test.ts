@@ -1,15 +1,14 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOGS, catalogAvailable, openTestCatalog, type TestCatalog } from '../../test/support/catalogs.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CATALOGS, catalogForBlock, catalogsAvailable, type TestCatalog } from '../../test/support/catalogs.js';
 import { loopTurnsDuring } from '../../test/support/loop-turns.js';
 import { AppError } from '../errors.js';
 import { REF_KINDS } from './model.js';
 import { type CatalogRecord, catalogRecord } from './record.js';
 import { RecordingRepository, type SearchQuery } from './recording-repository.js';
 
-const AVAILABLE: Record<string, boolean> = {};
-for (const k of CATALOGS) AVAILABLE[k] = await catalogAvailable(k);
+const AVAILABLE = await catalogsAvailable();
 
 /** Records go through the import schema, as every real caller's records do (defaults, validation). */
 const rec = (fields: Record<string, unknown>): CatalogRecord => catalogRecord.parse(fields);
@@ -75,17 +74,9 @@ function writerInAnotherProcess(catalog: Record<string, unknown>, n: number): { 
 describe.each(CATALOGS)('RecordingRepository on %s', (kind) => {
   let cat: TestCatalog;
   let repo: RecordingRepository;
-
-  beforeAll(async () => {
-    if (!AVAILABLE[kind]) return;
-    cat = await openTestCatalog(kind);
-    repo = new RecordingRepository(cat.db);
+  const { test } = catalogForBlock(kind, AVAILABLE, (c) => {
+    ({ cat, repo } = c);
   });
-  afterAll(async () => {
-    await cat?.dispose();
-  });
-
-  const test = AVAILABLE[kind] ? it : it.skip;
 
   test("upserts the brief's example record and finds it by every identifier kind", async () => {
     const t = newTenant();

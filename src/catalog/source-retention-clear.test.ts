@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOGS, catalogAvailable, openTestCatalog, type TestCatalog } from '../../test/support/catalogs.js';
+import { afterAll, describe, expect } from 'vitest';
+import { CATALOGS, catalogForBlock, catalogsAvailable } from '../../test/support/catalogs.js';
 import { importFile } from './import.js';
 import { type CatalogRecord, catalogRecord } from './record.js';
 import { RecordingRepository } from './recording-repository.js';
@@ -13,8 +13,7 @@ import { RecordingRepository } from './recording-repository.js';
  * and the Genesys sync and finder say so with null. Absent keeps it, as for every field; an import
  * file's null keeps it too (docs/CONFIG.md, the catalog record).
  */
-const AVAILABLE: Record<string, boolean> = {};
-for (const k of CATALOGS) AVAILABLE[k] = await catalogAvailable(k);
+const AVAILABLE = await catalogsAvailable();
 
 const dir = mkdtempSync(join(tmpdir(), 'custodian-srcret-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,17 +22,10 @@ const newTenant = () => `s${++seq}-${Math.random().toString(36).slice(2, 8)}`;
 const DATE = '2026-01-01T00:00:00.000Z';
 
 describe.each(CATALOGS)('source_retention_expiry: null clears, absent keeps, on %s', (kind) => {
-  let cat: TestCatalog;
   let repo: RecordingRepository;
-  beforeAll(async () => {
-    if (!AVAILABLE[kind]) return;
-    cat = await openTestCatalog(kind);
-    repo = new RecordingRepository(cat.db);
+  const { test } = catalogForBlock(kind, AVAILABLE, (c) => {
+    repo = c.repo;
   });
-  afterAll(async () => {
-    await cat?.dispose();
-  });
-  const test = AVAILABLE[kind] ? it : it.skip;
   const genesys = (t: string, extra: Record<string, unknown>): CatalogRecord =>
     catalogRecord.parse({ tenant_id: t, source_system: 'genesys_cloud', recording_id: 'rec-1', conversation_id: 'conv-1', ...extra });
   const date = async (t: string) => (await repo.findByRef(t, 'rec-1'))?.copies[0]?.sourceRetentionExpiry;
