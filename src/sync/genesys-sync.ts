@@ -64,6 +64,24 @@ export interface GenesysRunStats extends ApplyResult {
   stillSkipped: number;
   /** Oldest skipped conversations dropped from the retry list to keep it within MAX_SKIPPED (logged at warn); only a --since over their day recovers them. */
   skippedDropped: number;
+  /**
+   * Conversations this run's windows read before they were complete (incompleteReason: in
+   * progress, no recording listed yet, a recording still UPLOADING): carried to be read again.
+   */
+  incomplete: number;
+  /** Conversations carried by earlier runs as incomplete, read again at the start of this one (those in its range are left to its windows). */
+  rechecked: number;
+  /** Carried conversations found complete by this run (read again first, or by a window): no longer carried. */
+  settled: number;
+  /** Incomplete conversations left to read again after this run, at most MAX_PENDING. */
+  stillPending: number;
+  /**
+   * Incomplete conversations given up: still incomplete PENDING_MAX_AGE_MS after their start
+   * (`too_old`), or the oldest beyond MAX_PENDING (`list_full`). Logged at warn; the first 100 named
+   * in `gaveUp` (and so in the run's sync.run audit event). A --since over their day reads them again.
+   */
+  pendingGivenUp: number;
+  gaveUp: { conversation: string; start: string; reason: PendingReason; why: 'too_old' | 'list_full' }[];
 }
 
 /** A conversation skipped for a 403 of its own, retried by the next runs until it syncs or is gone. */
@@ -71,6 +89,49 @@ export interface SkippedConversation {
   id: string;
   /** conversationStart: the day the details query is asked about when it is readable again. */
   start: string;
+}
+
+/**
+ * Why a conversation, as read, is not complete yet: `in_progress` (the details query gives no
+ * conversationEnd), `no_recording` (over, but GET …/recordingmetadata lists no recording yet: they
+ * are uploaded after the call, from an edge or BYOC premises hours later), `uploading` (a recording
+ * listed in fileState UPLOADING: its state, dates and size are not final).
+ */
+export type PendingReason = 'in_progress' | 'no_recording' | 'uploading';
+const PENDING_REASONS = new Set<string>(['in_progress', 'no_recording', 'uploading']);
+
+/**
+ * A conversation read before it was complete. Listed by its start, it would never be read again
+ * once the runs' ranges have passed it (only the last `overlap_ms` is read twice): it is carried
+ * and read again by the next runs until it is complete or given up.
+ */
+export interface PendingConversation {
+  id: string;
+  /** conversationStart: the day its details are asked about, and its age. */
+  start: string;
+  /** conversationEnd once known: while no recording is listed, its details need not be asked again. */
+  end?: string;
+  reason: PendingReason;
+  /** Not read again by a run ending before this (pendingBackoff): a call over for a day need not be asked about every 15 minutes. */
+  next?: string;
+}
+
+/** Most incomplete conversations carried (the same costs and bound as MAX_SKIPPED); the oldest beyond it are given up. */
+export const MAX_PENDING = 2000;
+/** How long after its start an incomplete conversation is waited for (edge uploads can lag for hours, a site be cut off for days). */
+export const PENDING_MAX_AGE_MS = 7 * 86_400_000;
+
+/** How long after a read an incomplete conversation waits to be read again: an eighth of its age, at most 6 hours. */
+export function pendingBackoff(ageMs: number): number {
+  return Math.min(6 * 3_600_000, Math.max(0, Math.floor(ageMs / 8)));
+}
+
+/** Why this conversation, as read, is not complete yet (PendingReason); undefined when it is. */
+export function incompleteReason(c: AnalyticsConversation, recs: RecordingMetadata[]): PendingReason | undefined {
+  if (!c.conversationEnd) return 'in_progress';
+  if (!recs.length) return 'no_recording';
+  if (recs.some((m) => m.fileState === 'UPLOADING')) return 'uploading';
+  return undefined;
 }
 
 /**
@@ -110,15 +171,34 @@ function conversationDenied(e: unknown): string | undefined {
  * `max`, counted.
  */
 export function keepSkipped(list: SkippedConversation[], add: SkippedConversation[], synced: Set<string>, max = MAX_SKIPPED): { list: SkippedConversation[]; dropped: number } {
-  const out = list.filter((s) => !synced.has(s.id));
-  const have = new Set(out.map((s) => s.id));
+  const kept = keepList(list, add, synced, max);
+  return { list: kept.list, dropped: kept.dropped.length };
+}
+
+/**
+ * The incomplete conversations to carry after a read: as keepSkipped (one already carried keeps
+ * its place, its age being its start; the complete removed), one read again taking its latest
+ * reason; the oldest beyond `max` handed back, to be given up.
+ */
+export function keepPending(list: PendingConversation[], add: PendingConversation[], done: Set<string>, max = MAX_PENDING): { list: PendingConversation[]; dropped: PendingConversation[] } {
+  return keepList(list, add, done, max);
+}
+
+function keepList<T extends { id: string }>(list: T[], add: T[], done: Set<string>, max: number): { list: T[]; dropped: T[] } {
+  const out = list.filter((s) => !done.has(s.id));
+  const at = new Map(out.map((s, i) => [s.id, i]));
   for (const s of add) {
-    if (have.has(s.id) || synced.has(s.id)) continue;
-    have.add(s.id);
+    if (done.has(s.id)) continue;
+    const i = at.get(s.id);
+    if (i !== undefined) {
+      out[i] = s;
+      continue;
+    }
+    at.set(s.id, out.length);
     out.push(s);
   }
-  const dropped = Math.max(0, out.length - max);
-  return { list: out.slice(dropped), dropped };
+  const n = Math.max(0, out.length - max);
+  return { list: out.slice(n), dropped: out.slice(0, n) };
 }
 
 /** The retry list handed on by the previous run (store `carry`); anything else read as none. */
@@ -126,6 +206,18 @@ function skippedOf(carry: unknown): SkippedConversation[] {
   const list = (carry as { skipped?: unknown } | undefined)?.skipped;
   if (!Array.isArray(list)) return [];
   return list.filter((s): s is SkippedConversation => typeof s?.id === 'string' && typeof s?.start === 'string' && !Number.isNaN(Date.parse(s.start)));
+}
+
+/** The incomplete conversations handed on by the previous run (store `carry`); anything else read as none. */
+function pendingOf(carry: unknown): PendingConversation[] {
+  const list = (carry as { pending?: unknown } | undefined)?.pending;
+  if (!Array.isArray(list)) return [];
+  return list.filter(
+    (p): p is PendingConversation =>
+      typeof p?.id === 'string' && typeof p?.start === 'string' && !Number.isNaN(Date.parse(p.start)) && PENDING_REASONS.has(p?.reason) &&
+      (p.end === undefined || typeof p.end === 'string') &&
+      (p.next === undefined || (typeof p.next === 'string' && !Number.isNaN(Date.parse(p.next)))),
+  );
 }
 
 /** The range a run covers: the explicit --since, the unfinished run's, or the last success minus the overlap. */
@@ -220,23 +312,108 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
     recovered: 0,
     stillSkipped: 0,
     skippedDropped: 0,
+    incomplete: 0,
+    rechecked: 0,
+    settled: 0,
+    stillPending: 0,
+    pendingGivenUp: 0,
+    gaveUp: [],
   };
-  // Kept beside the cursor, page by page, and handed on when the run ends well (SyncStore carry); a --since run keeps it too.
+  // Kept beside the cursor, page by page, and handed on when the run ends well (SyncStore carry); a --since run keeps them too.
   let skipped = skippedOf(stored.carry);
-  const save = () => ctx.store.saveCursor(ctx.tenantId, ctx.source, opts.leaseOwner, cur, { skipped });
+  let pending = pendingOf(stored.carry);
+  const save = () => ctx.store.saveCursor(ctx.tenantId, ctx.source, opts.leaseOwner, cur, { skipped, pending });
   /** Pages the API gives in one interval. */
   const maxPages = Math.max(1, Math.floor(cfg.max_window_results / cfg.page_size));
   let noSplitDay: number | null = null;
   const to = Date.parse(cur.to);
+
+  /**
+   * Writes what a page (or a batch of carried conversations) listed and brings both lists carried
+   * to the next runs up to date: a conversation refused for a 403 of its own is skipped (reported,
+   * kept for retry), one read incomplete is carried (or given up when too old), one read complete
+   * leaves both. Returns how many call recordings were listed.
+   */
+  const absorb = async (convs: AnalyticsConversation[], listed: (RecordingMetadata[] | { denied: string })[], from: 'window' | 'recheck'): Promise<number> => {
+    const readable: { c: AnalyticsConversation; recs: RecordingMetadata[] }[] = [];
+    const denied: SkippedConversation[] = [];
+    convs.forEach((c, i) => {
+      const got = listed[i]!;
+      if (Array.isArray(got)) return void readable.push({ c, recs: got });
+      denied.push({ id: c.conversationId!, start: c.conversationStart! });
+      stats.notPermitted++;
+      stats.skipped++;
+      if (stats.invalid.length < 100) stats.invalid.push({ origin: `conversation ${c.conversationId}`, message: `not permitted to list its recordings (Genesys 403 ${got.denied})` });
+      opts.log?.('warn', 'genesys sync: skipped a conversation whose recordings the client may not list', {
+        tenant: ctx.tenantId,
+        source: ctx.source,
+        run_id: ctx.runId,
+        conversation_id: c.conversationId,
+        genesys_status: 403,
+        genesys_code: got.denied,
+      });
+    });
+    const items = await writeReadable(ctx, readable, stats);
+    // Saved with the cursor by the caller: a crash after this page still retries them.
+    const kept = keepSkipped(skipped, denied, new Set(readable.map(({ c }) => c.conversationId!)));
+    skipped = kept.list;
+    dropSkipped(ctx, opts, kept.dropped, stats);
+
+    // A refused one is the skipped list's now; a complete one is done with.
+    const done = new Set(denied.map((d) => d.id));
+    const carried = new Set(pending.map((p) => p.id));
+    const add: PendingConversation[] = [];
+    const tooOld: PendingConversation[] = [];
+    for (const { c, recs } of readable) {
+      const id = c.conversationId!;
+      const reason = incompleteReason(c, recs);
+      if (!reason) {
+        done.add(id);
+        if (carried.has(id)) stats.settled++;
+        continue;
+      }
+      if (from === 'window') stats.incomplete++;
+      const age = to - Date.parse(c.conversationStart!);
+      const p: PendingConversation = { id, start: c.conversationStart!, ...(c.conversationEnd ? { end: c.conversationEnd } : {}), reason, next: new Date(to + pendingBackoff(age)).toISOString() };
+      if (age > PENDING_MAX_AGE_MS) {
+        done.add(id);
+        tooOld.push(p);
+      } else add.push(p);
+    }
+    const next = keepPending(pending, add, done);
+    pending = next.list;
+    giveUp(ctx, opts, tooOld, 'too_old', stats);
+    giveUp(ctx, opts, next.dropped, 'list_full', stats);
+    return items;
+  };
+
   opts.progress?.start(windowCount(cur.windowStart, cur.to, cfg.window_ms), `genesys ${ctx.source}`);
   await save();
   // Conversations earlier runs skipped are asked again first, a page's worth at a time: the cursor
   // has passed them, so no window of this run would.
-  const pending = skipped;
-  for (let i = 0; i < pending.length; i += cfg.page_size) {
+  const refused = skipped;
+  for (let i = 0; i < refused.length; i += cfg.page_size) {
     if (ctx.signal.aborted) throw new AppError('source.unavailable', 'sync aborted');
-    const done = await retrySkipped(ctx, opts, pending.slice(i, i + cfg.page_size), stats);
+    const done = await retrySkipped(ctx, opts, refused.slice(i, i + cfg.page_size), stats);
     skipped = skipped.filter((s) => !done.has(s.id));
+    await save();
+    if (!(await ctx.store.heartbeat(ctx.tenantId, ctx.source, opts.leaseOwner, cfg.lease_ms))) throw new AppError('sync.busy', 'the sync lost its lease to another instance');
+  }
+  // Conversations earlier runs read before they were complete are read again the same way, a
+  // page's worth at a time, once their backoff has passed, except those whose start this run's
+  // windows still have to read.
+  const rest = Date.parse(cur.page === 1 ? cur.windowStart : cur.windowEnd);
+  const due = pending.filter((p) => (!p.next || Date.parse(p.next) <= to) && (Date.parse(p.start) < rest || Date.parse(p.start) >= to));
+  for (let i = 0; i < due.length; i += cfg.page_size) {
+    if (ctx.signal.aborted) throw new AppError('source.unavailable', 'sync aborted');
+    const batch = due.slice(i, i + cfg.page_size);
+    stats.rechecked += batch.length;
+    const read = await mapLimit(batch, cfg.concurrency, (p) => recheck(ctx, opts, p));
+    stats.recordings += await absorb(
+      read.map((r) => r.c),
+      read.map((r) => r.recs),
+      'recheck',
+    );
     await save();
     if (!(await ctx.store.heartbeat(ctx.tenantId, ctx.source, opts.leaseOwner, cfg.lease_ms))) throw new AppError('sync.busy', 'the sync lost its lease to another instance');
   }
@@ -293,33 +470,11 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
         throw e;
       }
     });
-    const readable: { c: AnalyticsConversation; recs: RecordingMetadata[] }[] = [];
-    const denied: SkippedConversation[] = [];
-    convs.forEach((c, i) => {
-      const got = listed[i]!;
-      if (Array.isArray(got)) return void readable.push({ c, recs: got });
-      denied.push({ id: c.conversationId!, start: c.conversationStart! });
-      stats.notPermitted++;
-      stats.skipped++;
-      if (stats.invalid.length < 100) stats.invalid.push({ origin: `conversation ${c.conversationId}`, message: `not permitted to list its recordings (Genesys 403 ${got.denied})` });
-      opts.log?.('warn', 'genesys sync: skipped a conversation whose recordings the client may not list', {
-        tenant: ctx.tenantId,
-        source: ctx.source,
-        run_id: ctx.runId,
-        conversation_id: c.conversationId,
-        genesys_status: 403,
-        genesys_code: got.denied,
-      });
-    });
-    const items = await writeReadable(ctx, readable, stats);
+    const items = await absorb(convs, listed, 'window');
     stats.pages++;
     stats.conversations += convs.length;
     stats.recordings += items;
     ctx.metrics?.pages.inc({ kind: 'genesys' });
-    // Saved with the cursor below: a crash after this page still retries them.
-    const kept = keepSkipped(skipped, denied, new Set(readable.map(({ c }) => c.conversationId!)));
-    skipped = kept.list;
-    dropSkipped(ctx, opts, kept.dropped, stats);
 
     const last = got.length < cfg.page_size || (answer.totalHits !== undefined && cur.page * cfg.page_size >= answer.totalHits) || cur.page >= maxPages;
     if (last) {
@@ -334,7 +489,57 @@ export async function syncGenesys(ctx: SyncContext, opts: GenesysSyncOptions): P
     await opts.onPage?.({ windowStart: query.interval.split('/')[0]!, page: query.paging!.pageNumber, conversations: convs.length, pagesDone: stats.pages });
   }
   stats.stillSkipped = skipped.length;
+  stats.stillPending = pending.length;
   return stats;
+}
+
+/**
+ * Reads a carried incomplete conversation again: the same listing as a window's, then the same
+ * details query as retrySkipped (narrowed to the conversation and its day) for its end and what the
+ * records carry of it — unless it is known to be over and still lists no recording (a late upload:
+ * one listing a run). Not in the analytics answer: read with what was carried (its start, its end
+ * when known). A 404 is no recording yet; a 403 of its own is handed on as refused.
+ */
+async function recheck(ctx: SyncContext, opts: GenesysSyncOptions, p: PendingConversation): Promise<{ c: AnalyticsConversation; recs: RecordingMetadata[] | { denied: string } }> {
+  const { connector } = opts;
+  const bare: AnalyticsConversation = { conversationId: p.id, conversationStart: p.start, ...(p.end ? { conversationEnd: p.end } : {}) };
+  let recs: RecordingMetadata[];
+  try {
+    recs = await connector.listRecordings(p.id, ctx.signal);
+  } catch (e) {
+    if (e instanceof AppError && e.code === 'recording.not_found') recs = [];
+    else {
+      const denied = conversationDenied(e);
+      if (denied) return { c: bare, recs: { denied } };
+      throw e;
+    }
+  }
+  if (p.end && !recs.length) return { c: bare, recs };
+  const day = Math.floor(Date.parse(p.start) / DAY) * DAY;
+  const found = await connector.findConversations({ conversationId: p.id, interval: { start: new Date(day), end: new Date(day + DAY) }, limit: 1 }, ctx.signal);
+  return { c: found.find((c) => c.conversationId === p.id) ?? bare, recs };
+}
+
+/** Incomplete conversations no longer waited for: counted, the first 100 named in the stats, logged at warn. */
+function giveUp(ctx: SyncContext, opts: GenesysSyncOptions, list: PendingConversation[], why: 'too_old' | 'list_full', stats: GenesysRunStats): void {
+  if (!list.length) return;
+  stats.pendingGivenUp += list.length;
+  for (const p of list) if (stats.gaveUp.length < 100) stats.gaveUp.push({ conversation: p.id, start: p.start, reason: p.reason, why });
+  opts.log?.(
+    'warn',
+    why === 'too_old'
+      ? 'genesys sync: gave up waiting for conversations still incomplete (in progress, no recording listed, or a recording UPLOADING) long after their start; a --since over their day reads them again'
+      : 'genesys sync: the list of incomplete conversations to read again is full; the oldest were given up (a --since over their day reads them again)',
+    {
+      tenant: ctx.tenantId,
+      source: ctx.source,
+      run_id: ctx.runId,
+      given_up: list.length,
+      why,
+      ...(why === 'too_old' ? { max_age_ms: PENDING_MAX_AGE_MS } : { max: MAX_PENDING }),
+      conversation_ids: list.slice(0, 100).map((p) => p.id),
+    },
+  );
 }
 
 /**

@@ -18,6 +18,12 @@ export interface SimCallFacts {
   direction: 'inbound' | 'outbound';
   ani: string;
   dnis: string;
+  /**
+   * The call is still going on: the conversation (and its segments) have no end yet, as the details
+   * query gives a conversation in progress (AnalyticsConversation.conversationEnd is optional and
+   * `conversationEnd` a dimension a predicate can test for existence).
+   */
+  ongoing?: boolean;
 }
 
 export type AnalyticsOutcome = { status: 200; body: AnalyticsConversationQueryResponse } | { status: 400; code: 'bad.request' | 'invalid.date'; message?: string };
@@ -45,6 +51,7 @@ export function conversationsOf(calls: Iterable<SimCallFacts>): AnalyticsConvers
     const first = recs[0] as SimCallFacts;
     const tag = recs.find((r) => r.externalTag)?.externalTag;
     const callId = recs.find((r) => r.protocolCallId)?.protocolCallId;
+    const ongoing = recs.some((r) => r.ongoing);
     const session = (who: string): AnalyticsSession => ({
       sessionId: uuidFrom(`${conversationId}/session/${who}`),
       mediaType: 'voice',
@@ -53,12 +60,12 @@ export function conversationsOf(calls: Iterable<SimCallFacts>): AnalyticsConvers
       dnis: first.dnis,
       ...(callId ? { protocolCallId: callId } : {}),
       recording: true,
-      segments: [{ segmentStart: start.toISOString(), segmentEnd: end.toISOString(), segmentType: 'interact' }],
+      segments: [{ segmentStart: start.toISOString(), ...(ongoing ? {} : { segmentEnd: end.toISOString() }), segmentType: 'interact' }],
     });
     out.push({
       conversationId,
       conversationStart: start.toISOString(),
-      conversationEnd: end.toISOString(),
+      ...(ongoing ? {} : { conversationEnd: end.toISOString() }),
       originatingDirection: first.direction,
       divisionIds: [SIM_DIVISION_ID],
       ...(tag ? { externalTag: tag } : {}),

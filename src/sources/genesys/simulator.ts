@@ -15,7 +15,7 @@ import {
   type RecordingSettings,
   type TokenInfo,
 } from './models.js';
-import { queryConversationDetails, uuidFrom } from './simulator-analytics.js';
+import { queryConversationDetails, type SimCallFacts, uuidFrom } from './simulator-analytics.js';
 import { parseSimRange } from '../sim-range.js';
 import { cliArg, closeServers } from '../sim-server.js';
 
@@ -159,6 +159,19 @@ export interface SimRecordingInput {
   transcodePolls?: number;
 }
 
+/** A call for addCall: the conversation facts of SimRecordingInput, without a recording. */
+export interface SimCallInput {
+  conversationId: string;
+  startTime: string | Date;
+  /** Set: the call is over, that long. Absent: in progress. */
+  durationMs?: number;
+  externalTag?: string;
+  protocolCallId?: string;
+  direction?: 'inbound' | 'outbound';
+  ani?: string;
+  dnis?: string;
+}
+
 export type SimMedia = 'audio' | 'chat' | 'email' | 'message' | 'messaging' | 'screen';
 
 /**
@@ -215,6 +228,14 @@ export interface GenesysSimulator {
   set(knobs: Partial<SimKnobs>): void;
   addRecording(r: SimRecordingInput): void;
   setFileState(conversationId: string, recordingId: string, state: FileState): void;
+  /**
+   * A recorded call the details query lists before any recording of it is listed (GET
+   * …/recordingmetadata answers 404 until addRecording): in progress (no conversationEnd) until
+   * endCall, or already over with `durationMs` (its recording uploaded late, e.g. from an edge).
+   */
+  addCall(c: SimCallInput): void;
+  /** The call added by addCall ends `durationMs` after its start: the details query gives its end from now on. */
+  endCall(conversationId: string, durationMs?: number): void;
   /**
    * Every request about this conversation's recordings (metadata, list and single, recordings)
    * answers 403 with `code` (default missing.division.permission: the conversation lies in a
@@ -438,6 +459,9 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
   const key = (c: string, r: string) => `${c}\u0000${r}`;
   /** Conversations whose recordings the client may not see, with the 403 code. */
   const deniedConversations = new Map<string, SimDenyCode>();
+
+  /** Conversations the details query lists beside those of the recordings (addCall). */
+  const calls = new Map<string, SimCallFacts>();
 
   function addRecording(input: SimRecordingInput): void {
     const bytes = input.path !== undefined ? readFileSync(input.path) : Buffer.from(input.bytes ?? '');
@@ -970,7 +994,7 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
   // ---- analytics ---------------------------------------------------------------------------------
 
   function analytics(res: ServerResponse, entry: SimRequestLog, body: Buffer, rh: Record<string, string>): void {
-    const out = queryConversationDetails(recordings.values(), body, knobs.analyticsMaxResults, knobs.analyticsIntervalMatch);
+    const out = queryConversationDetails([...recordings.values(), ...calls.values()], body, knobs.analyticsMaxResults, knobs.analyticsIntervalMatch);
     if (out.status === 400) return sendError(res, entry, 400, out.code, out.message);
     send(res, entry, 200, out.body, rh);
   }
@@ -1081,6 +1105,24 @@ export async function startGenesysSimulator(opts: GenesysSimulatorOptions = {}):
       const rec = recordings.get(key(c, r));
       if (!rec) throw new Error(`no recording ${c}/${r}`);
       rec.fileState = state;
+    },
+    addCall(c) {
+      calls.set(c.conversationId, {
+        conversationId: c.conversationId,
+        startTime: new Date(c.startTime),
+        durationMs: c.durationMs ?? 0,
+        ongoing: c.durationMs === undefined,
+        externalTag: c.externalTag,
+        protocolCallId: c.protocolCallId,
+        direction: c.direction ?? 'inbound',
+        ani: c.ani ?? 'tel:+15551230000',
+        dnis: c.dnis ?? 'tel:+15559870000',
+      });
+    },
+    endCall(c, durationMs) {
+      const call = calls.get(c);
+      if (!call) throw new Error(`no call ${c}`);
+      calls.set(c, { ...call, ongoing: false, ...(durationMs !== undefined ? { durationMs } : {}) });
     },
     denyConversation(c, code = 'missing.division.permission') {
       deniedConversations.set(c, code);
