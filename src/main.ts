@@ -124,7 +124,15 @@ async function build(config: Config, opts: BuildDepsOptions, logger: Logger, ope
   // Several instances on one PostgreSQL share each source's request budget there.
   // The workers of one cluster on SQLite share theirs through the primary.
   const budgets = catalog.pgPool ? postgresBudgetStore(catalog.pgPool) : opts.clusterWorker !== undefined ? clusterBudgetStore() : memoryBudgetStore();
-  const sources = new SourceRegistry(config.tenants, opts.connectorFactory ?? ((t, c) => createConnector(t, c, budgets)));
+  // One ffmpeg pool for the whole process: the media layer's and a connector's that composes its
+  // answer with ffmpeg (a MediaSense session's tracks merged into one call) share its limits.
+  const transcoder = new Transcoder({
+    ffmpegPath: config.media.ffmpeg_path,
+    maxConcurrent: config.media.max_concurrent_transcodes,
+    maxQueued: config.media.max_queued_transcodes,
+    timeoutMs: config.media.transcode_timeout_ms,
+  });
+  const sources = new SourceRegistry(config.tenants, opts.connectorFactory ?? ((t, c) => createConnector(t, c, budgets, transcoder)));
   opened('sources', () => sources.close());
   // Per tenant, its own Genesys sources answer for refs the catalog does not know yet.
   const finders = new Map(
@@ -164,12 +172,7 @@ async function build(config: Config, opts: BuildDepsOptions, logger: Logger, ope
     rateLimiter,
     sources,
     resolver: new Resolver(recordings, (tenantId) => finders.get(tenantId) ?? []),
-    transcoder: new Transcoder({
-      ffmpegPath: config.media.ffmpeg_path,
-      maxConcurrent: config.media.max_concurrent_transcodes,
-      maxQueued: config.media.max_queued_transcodes,
-      timeoutMs: config.media.transcode_timeout_ms,
-    }),
+    transcoder,
     metrics,
     jobs: new JobRepository(catalog.db, catalog.dialect),
     staging,

@@ -1,5 +1,5 @@
-import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import { type ChildProcessWithoutNullStreams, type StdioPipe, execFile, spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { AppError } from '../errors.js';
 import { FramedOutput, type FramedOutputOptions } from './framed-output.js';
 
@@ -32,6 +32,31 @@ export interface TranscodeJob {
   /** See FramedOutput: our WAV header, and the payload length it promises. */
   framing?: FramedOutputOptions;
 }
+
+/** One input of a multi-input job: its bytes and the demuxer options placed before its `-i`. */
+export interface TranscodeInput {
+  /** Consumed with backpressure (its own pipe), destroyed when the job stops. */
+  input: Readable;
+  inputArgs: readonly string[];
+}
+
+/**
+ * A job reading several inputs at once (e.g. the tracks of one call merged into channels): input
+ * 0 on ffmpeg's stdin (`pipe:0`), input n ≥ 1 on an extra pipe, fd n + 2 (`pipe:3`, `pipe:4`, …),
+ * each fed from its own stream with its own backpressure. `filterComplex` combines them and
+ * labels its result `[out]`; that is what is encoded. Same pool, limits, kill and failure rules
+ * as a one-input job: any input failing or ending short fails the whole output.
+ */
+export interface MultiTranscodeJob {
+  inputs: readonly TranscodeInput[];
+  filterComplex: string;
+  outputArgs: readonly string[];
+  signal?: AbortSignal | undefined;
+  framing?: FramedOutputOptions;
+}
+
+/** The pipe ffmpeg reads input n of a multi-input job from. */
+export const inputPipe = (n: number): string => `pipe:${n === 0 ? 0 : n + 2}`;
 
 export interface ExitInfo {
   code: number | null;
@@ -99,6 +124,12 @@ export class Transcoder {
     return [...FFMPEG_PREAMBLE, ...job.inputArgs, '-i', 'pipe:0', '-map', '0:a:0', '-map_metadata', '-1', ...job.outputArgs, '-flush_packets', '0', 'pipe:1'];
   }
 
+  /** The argument vector of a multi-input job: each input on its own pipe, the graph's `[out]` encoded. */
+  static argvMany(job: Pick<MultiTranscodeJob, 'inputs' | 'filterComplex' | 'outputArgs'>): string[] {
+    const inputs = job.inputs.flatMap((x, n) => [...x.inputArgs, '-i', inputPipe(n)]);
+    return [...FFMPEG_PREAMBLE, ...inputs, '-filter_complex', job.filterComplex, '-map', '[out]', '-map_metadata', '-1', ...job.outputArgs, '-flush_packets', '0', 'pipe:1'];
+  }
+
   /**
    * Waits for a slot, starts ffmpeg and returns its output stream. Rejects — before any byte is
    * produced, so the HTTP layer can still answer with a status — with 'media.transcoder_busy'
@@ -111,12 +142,36 @@ export class Transcoder {
     let child: ChildProcessWithoutNullStreams;
     try {
       job.signal?.throwIfAborted();
-      child = await this.#spawn(Transcoder.argv(job));
+      child = await this.#spawn(Transcoder.argv(job), 0);
     } catch (err) {
       release();
       throw err;
     }
-    return this.#run(child, job, release);
+    return this.#run(child, [job.input], job, release);
+  }
+
+  /**
+   * transcode() for a job of several inputs (MultiTranscodeJob): the same slot, errors and rules.
+   * As with transcode(), the inputs stay the caller's until this resolves.
+   */
+  async transcodeMany(job: MultiTranscodeJob): Promise<TranscodeOutput> {
+    if (job.inputs.length < 1) throw new RangeError('a job needs at least one input');
+    job.signal?.throwIfAborted();
+    const release = await this.#acquire(job.signal);
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      job.signal?.throwIfAborted();
+      child = await this.#spawn(Transcoder.argvMany(job), job.inputs.length - 1);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return this.#run(
+      child,
+      job.inputs.map((x) => x.input),
+      job,
+      release,
+    );
   }
 
   /** Checks that ffmpeg starts and has the encoders custodian uses (for a readiness probe). */
@@ -176,13 +231,15 @@ export class Transcoder {
     };
   }
 
-  #spawn(args: string[]): Promise<ChildProcessWithoutNullStreams> {
+  /** `extraPipes`: writable pipes beyond stdin, on fds 3, 4, … (inputs 1.. of a multi-input job). */
+  #spawn(args: string[], extraPipes: number): Promise<ChildProcessWithoutNullStreams> {
     return new Promise((resolve, reject) => {
       const unavailable = (err: unknown): AppError =>
         new AppError('media.transcoder_unavailable', `ffmpeg could not be started (${(err as NodeJS.ErrnoException)?.code ?? 'error'})`, { cause: err });
       let child: ChildProcessWithoutNullStreams;
       try {
-        child = spawn(this.#opts.ffmpegPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+        const stdio: StdioPipe[] = Array.from({ length: 3 + extraPipes }, () => 'pipe');
+        child = spawn(this.#opts.ffmpegPath, args, { stdio }) as ChildProcessWithoutNullStreams;
       } catch (err) {
         reject(unavailable(err));
         return;
@@ -200,9 +257,11 @@ export class Transcoder {
     });
   }
 
-  #run(child: ChildProcessWithoutNullStreams, job: TranscodeJob, release: () => void): TranscodeOutput {
-    const { input, signal } = job;
+  /** Runs a started child: inputs[0] → stdin, inputs[n] → fd n + 2; stdout → the output. */
+  #run(child: ChildProcessWithoutNullStreams, inputs: readonly Readable[], job: Pick<TranscodeJob, 'signal' | 'framing'>, release: () => void): TranscodeOutput {
+    const { signal } = job;
     const { stdin, stdout, stderr } = child;
+    const sinks = inputs.map((_, n) => (n === 0 ? stdin : (child.stdio[n + 2] as Writable)));
     let resolveExit!: (e: ExitInfo) => void;
     const exited = new Promise<ExitInfo>((r) => (resolveExit = r));
     const out = new TranscodeOutput(job.framing ?? {}, child.pid, exited);
@@ -225,8 +284,8 @@ export class Transcoder {
     const kill = (): void => {
       if (done || killing) return;
       killing = true;
-      if (!input.destroyed) input.destroy();
-      stdin.destroy();
+      for (const input of inputs) if (!input.destroyed) input.destroy();
+      for (const sink of sinks) sink.destroy();
       stdout.destroy(); // a blocked write in ffmpeg now fails with EPIPE
       child.kill('SIGTERM');
       graceTimer = setTimeout(() => {
@@ -253,39 +312,45 @@ export class Transcoder {
 
     stdout.pipe(out, { end: false });
 
-    // stdin ← input. Not stream.pipeline: it destroys every stream with the first error, so an
-    // EPIPE from ffmpeg and a failure of the source would look alike. Here they are told apart:
-    // ffmpeg closing its stdin early (finished, or failed) is judged by its exit status; the
-    // source failing means the output must not end as if it were complete.
-    let stdinGone = false;
-    const dropInput = (): void => {
-      stdinGone = true;
-      input.unpipe(stdin);
-      if (!input.destroyed) input.destroy();
-    };
-    stdin.on('error', dropInput);
-    stdin.on('close', () => {
-      if (!input.readableEnded) dropInput();
+    // stdin ← input (and each extra pipe ← its input). Not stream.pipeline: it destroys every
+    // stream with the first error, so an EPIPE from ffmpeg and a failure of the source would look
+    // alike. Here they are told apart: ffmpeg closing a pipe early (finished, or failed) is judged
+    // by its exit status; a source failing means the output must not end as if it were complete.
+    const drops = inputs.map((input, n) => {
+      const sink = sinks[n] as Writable;
+      let sinkGone = false;
+      const dropInput = (): void => {
+        sinkGone = true;
+        input.unpipe(sink);
+        if (!input.destroyed) input.destroy();
+      };
+      sink.on('error', dropInput);
+      sink.on('close', () => {
+        if (!input.readableEnded) dropInput();
+      });
+      input.on('error', (err) => {
+        if (!sinkGone && !done) fail(err);
+      });
+      input.on('close', () => {
+        if (!input.readableEnded && !sinkGone && !done && failure === undefined) fail(prematureClose());
+      });
+      // The input may have failed while we waited for a slot or for the spawn, its 'error' long gone.
+      if (input.destroyed && !input.readableEnded) fail(input.errored ?? prematureClose());
+      else input.pipe(sink);
+      return () => {
+        sinkGone = true;
+        // ffmpeg may stop before the end of its input (e.g. trailing chunks after WAV data).
+        if (!input.readableEnded) dropInput();
+      };
     });
-    input.on('error', (err) => {
-      if (!stdinGone && !done) fail(err);
-    });
-    input.on('close', () => {
-      if (!input.readableEnded && !stdinGone && !done && failure === undefined) fail(prematureClose());
-    });
-    // The input may have failed while we waited for a slot or for the spawn, its 'error' long gone.
-    if (input.destroyed && !input.readableEnded) fail(input.errored ?? prematureClose());
-    else input.pipe(stdin);
 
     child.once('close', (code, sig) => {
       done = true;
-      stdinGone = true;
       clearTimeout(timer);
       clearTimeout(graceTimer);
       signal?.removeEventListener('abort', onAbort);
       release();
-      // ffmpeg may stop before the end of its input (e.g. trailing chunks after WAV data).
-      if (!input.readableEnded) dropInput();
+      for (const drop of drops) drop();
       resolveExit({ code, signal: sig });
       if (failure !== undefined) {
         if (!out.destroyed) out.destroy(failure as Error);

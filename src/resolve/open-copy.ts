@@ -73,7 +73,16 @@ export async function openFirstCopy(deps: AppDeps, rec: Recording, format: Audio
       connector = deps.sources.forCopy(rec.tenantId, copy);
       const media = await connector.open(locationOf(copy, rec.conversationId), { signal });
       deps.metrics.sourceLatency.observe({ kind: connector.kind, outcome: 'ok' }, Number(process.hrtime.bigint() - started) / 1e9);
-      const prepared = await prepareMedia(media.body, format, {
+      if (media.computed && format === 'original') {
+        // No stored object to hand over as it is: the source computed these bytes (SourceMedia.computed).
+        media.body.destroy();
+        throw new AppError(
+          'media.unsupported_codec',
+          'this recording is computed by its source (a MediaSense session whose tracks are merged into one call): there is no original to serve; ask for wav, mp3 or ogg, or set the source\'s profile.track to serve one track as stored',
+          { extra: { codec: 'merged_tracks' } },
+        );
+      }
+      const preparedAsIs = await prepareMedia(media.body, format, {
         transcoder: deps.transcoder,
         signal,
         ...(media.totalSize !== undefined ? { sourceSize: media.totalSize } : {}),
@@ -82,6 +91,8 @@ export async function openFirstCopy(deps: AppDeps, rec: Recording, format: Audio
         media.body.destroy();
         throw e;
       });
+      // Computed bytes are never the stored object: no catalog digest check, no strong validator, X-Transcoded: true.
+      const prepared = media.computed ? { ...preparedAsIs, transcoded: true } : preparedAsIs;
       return { copy, connector, prepared, totalSize: media.totalSize, fallbackFrom: attempts, ...(media.auditDetail ? { sourceDetail: media.auditDetail } : {}) };
     } catch (e) {
       const err = isAppError(e) ? e : new AppError('source.unavailable', 'the source failed', { cause: e });

@@ -42,6 +42,12 @@ export interface SourceMedia {
    * `sensitive_data` ('unredacted' | 'may_be_redacted', docs/AUDIT.md).
    */
   auditDetail?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * The bytes are the source's own computation, not an object it stores as it is (a MediaSense
+   * session's tracks merged into one call): there is no 'original' to serve, and neither the
+   * catalog's digest nor a strong validator applies. The media layer treats them as transcoded.
+   */
+  computed?: boolean;
 }
 
 /**

@@ -111,8 +111,16 @@ const profileSchema = z
     track_media_type_field: jsonField.optional(),
     audio_media_types: z.array(z.string().min(1)).min(1).optional(),
     download_url_field: jsonField.optional(),
-    /** Which audio track: "first" (lowest trackNumber with a downloadUrl) or a trackNumber. */
-    track: z.union([z.literal('first'), z.number().int().min(0)]).optional(),
+    /**
+     * Which audio tracks: "all" (every audio track with a downloadUrl; two or more are served as one
+     * WAV, a channel per track, mediasense-tracks.ts), "first" (the lowest trackNumber with a
+     * downloadUrl) or a trackNumber.
+     */
+    track: z.union([z.literal('all'), z.literal('first'), z.number().int().min(0)]).optional(),
+    /** A track's codec (a hint for a track with no container) and its participants (named in the audit of a merged call). */
+    track_codec_field: jsonField.optional(),
+    participants_field: jsonField.optional(),
+    participant_ref_field: jsonField.optional(),
     /** Sync: POST query of sessions by start time (JSON requestParameters "between", paginationParams offset/limit). */
     time_query_path: urlTemplate([]).optional(),
     /** The session field the time query filters and orders on (epoch ms), also read as the session's start. */
@@ -177,6 +185,9 @@ export const PROFILE_KEYS: Record<LegacyProvider, readonly (keyof LegacyProfileI
     'audio_media_types',
     'download_url_field',
     'track',
+    'track_codec_field',
+    'participants_field',
+    'participant_ref_field',
     'allow_download_origins',
     'time_query_path',
     'time_query_field',
@@ -222,7 +233,10 @@ export const MEDIASENSE_DEFAULTS = {
   track_media_type_field: 'trackMediaType',
   audio_media_types: ['AUDIO'] as string[],
   download_url_field: 'downloadUrl',
-  track: 'first' as 'first' | number,
+  track: 'all' as 'all' | 'first' | number,
+  track_codec_field: 'codec',
+  participants_field: 'participants',
+  participant_ref_field: 'deviceRef',
   allow_download_origins: [] as string[],
   time_query_path: '/ora/queryService/query/getSessions',
   time_query_field: 'sessionStartDate',

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import { AppError } from '../../errors.js';
+import type { Transcoder } from '../../media/transcoder.js';
 import { ConfigError } from '../../config/load.js';
 import type { CopyLocation, OpenOptions, SourceConnector, SourceMedia } from '../port.js';
 import { AvayaStrategy, parseAvayaKey, type AvayaSegment } from './avaya-profile.js';
@@ -52,6 +53,8 @@ export class LegacyHttpConnector implements SourceConnector {
   constructor(
     readonly tenantId: string,
     private readonly cfg: LegacyHttpSourceConfig,
+    /** The app's ffmpeg pool, for answers composed with ffmpeg (MediaSense tracks merged); absent: a default pool (tools, tests). */
+    transcoder?: Transcoder,
   ) {
     this.name = cfg.name;
     this.provider = cfg.provider;
@@ -82,7 +85,7 @@ export class LegacyHttpConnector implements SourceConnector {
           timeoutMs: cfg.timeout_ms,
           closing: this.#closing.signal,
         });
-        this.#strategy = new MediaSenseStrategy(this.#http, profile, session);
+        this.#strategy = new MediaSenseStrategy(this.#http, profile, session, transcoder);
         break;
       }
       case 'generic_http':

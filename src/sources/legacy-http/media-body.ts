@@ -5,7 +5,7 @@ import { AppError } from '../../errors.js';
 import type { ByteRange, SourceMedia } from '../port.js';
 import { ExactBody } from '../exact-body.js';
 import { discard, header } from './http.js';
-import type { MediaAnswer } from './strategy.js';
+import type { ComposedAnswer, MediaAnswer } from './strategy.js';
 
 export function parseContentRange(v: string | undefined): { start: number; end: number; total: number | undefined } | undefined {
   const m = v ? /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(v.trim()) : null;
@@ -79,10 +79,14 @@ export async function toSourceMedia(res: MediaAnswer, range: ByteRange | undefin
   // Only a 200 cut down to a range leaves bytes unread; every other body is read to its end.
   const cut = res.statusCode !== 206 && range !== undefined && totalSize !== undefined && skip + (take ?? 0) < totalSize;
   const body = new ExactBody(res.body as Readable, skip, take, cut, signal, `${what}: the transfer`);
+  // A composed answer's own statements (strategy.ts ComposedAnswer) travel with it.
+  const composed = res as Partial<Pick<ComposedAnswer, 'auditDetail' | 'computed'>>;
   return {
     body,
     ...(totalSize !== undefined ? { totalSize } : {}),
     ...(covered ? { range: covered } : {}),
     ...(contentType ? { contentType } : {}),
+    ...(composed.auditDetail ? { auditDetail: composed.auditDetail } : {}),
+    ...(composed.computed ? { computed: true } : {}),
   };
 }

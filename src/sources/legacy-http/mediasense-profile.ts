@@ -15,7 +15,10 @@ import {
   readSmallBody,
   type LegacyHttp,
 } from './http.js';
-import { isMediaStatus, vendorKey, type ProviderStrategy } from './strategy.js';
+import type { Transcoder } from '../../media/transcoder.js';
+import { toSourceMedia } from './media-body.js';
+import { MAX_MERGED_TRACKS, defaultMergePool, mergeTracks, sniffTrack, type TrackInfo } from './mediasense-tracks.js';
+import { isMediaStatus, vendorKey, type ComposedAnswer, type MediaAnswer, type ProviderStrategy } from './strategy.js';
 
 /** Returned by a step when MediaSense says the session is no longer valid (401, or an expired-session responseCode). */
 const EXPIRED = Symbol('session expired');
@@ -169,8 +172,10 @@ type Json = Record<string, unknown>;
 
 /**
  * Cisco MediaSense ORA API: signIn → JSESSIONID; getSessionBySessionId → the session, its state
- * and tracks; the chosen audio track's downloadUrl, fetched with the session. A 401 or an
- * expired-session responseCode signs in again once and repeats the step.
+ * and tracks; the chosen audio tracks' downloadUrls, fetched with the session (one track: its
+ * bytes as stored; several, profile.track `all`: merged into one WAV, a channel per track,
+ * mediasense-tracks.ts). A 401 or an expired-session responseCode signs in again once and repeats
+ * the step.
  */
 export class MediaSenseStrategy implements ProviderStrategy {
   readonly mediaWhat = 'MediaSense download';
@@ -180,6 +185,8 @@ export class MediaSenseStrategy implements ProviderStrategy {
     private readonly http: LegacyHttp,
     private readonly profile: MediaSenseProfile,
     readonly session: MediaSenseSession,
+    /** The ffmpeg pool merging multi-track sessions (the app's transcoder); else the process's default (mediasense-tracks.ts). */
+    private readonly mixer?: Transcoder,
   ) {}
 
   stats(): Record<string, number> {
@@ -245,8 +252,8 @@ export class MediaSenseStrategy implements ProviderStrategy {
     return match;
   }
 
-  /** The downloadUrl of the session's chosen audio track, checked for state and origin. */
-  downloadUrlOf(session: Json): URL {
+  /** The session's audio tracks with a download URL, in trackNumber order; refuses a session that is not playable. */
+  audioTracks(session: Json): Json[] {
     const p = this.profile;
     const state = session[p.session_state_field];
     if (typeof state !== 'string' || !p.playable_states.includes(state)) {
@@ -260,16 +267,36 @@ export class MediaSenseStrategy implements ProviderStrategy {
     }
     const rawTracks = session[p.tracks_field];
     const tracks = (Array.isArray(rawTracks) ? rawTracks : []).filter((t): t is Json => !!t && typeof t === 'object');
-    const audio = tracks
+    return tracks
       .filter((t) => {
         const type = t[p.track_media_type_field];
         return (type === undefined || (typeof type === 'string' && p.audio_media_types.includes(type))) && typeof t[p.download_url_field] === 'string';
       })
       .sort((a, b) => Number(a[p.track_number_field] ?? 0) - Number(b[p.track_number_field] ?? 0));
-    const track = p.track === 'first' ? audio[0] : audio.find((t) => Number(t[p.track_number_field]) === p.track);
-    if (!track) {
-      throw new AppError('source.bad_gateway', `MediaSense session has no audio track${p.track === 'first' ? '' : ` number ${p.track}`} with a ${p.download_url_field}`);
+  }
+
+  /**
+   * The tracks to serve, per profile.track: `all` every audio track (two or more are merged,
+   * mediasense-tracks.ts), `first` the lowest-numbered, a number that track.
+   */
+  chosenTracks(session: Json): Json[] {
+    const p = this.profile;
+    const audio = this.audioTracks(session);
+    const chosen = p.track === 'all' ? audio : p.track === 'first' ? audio.slice(0, 1) : audio.filter((t) => Number(t[p.track_number_field]) === p.track).slice(0, 1);
+    if (!chosen.length) {
+      throw new AppError('source.bad_gateway', `MediaSense session has no audio track${typeof p.track === 'number' ? ` number ${p.track}` : ''} with a ${p.download_url_field}`);
     }
+    if (chosen.length > MAX_MERGED_TRACKS) {
+      throw new AppError('source.bad_gateway', `MediaSense session has ${chosen.length} audio tracks, more than the ${MAX_MERGED_TRACKS} custodian merges into one recording; profile.track names one track to serve alone`, {
+        extra: { tracks: chosen.length },
+      });
+    }
+    return chosen;
+  }
+
+  /** The downloadUrl of a track, checked for origin. */
+  trackUrl(track: Json): URL {
+    const p = this.profile;
     let url: URL;
     try {
       url = new URL(String(track[p.download_url_field]), this.http.endpoint);
@@ -283,11 +310,61 @@ export class MediaSenseStrategy implements ProviderStrategy {
     return url;
   }
 
-  async media(copy: CopyLocation, range: ByteRange | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  /** What the audit and the merged file say about a track. */
+  #trackInfo(track: Json): TrackInfo {
+    const p = this.profile;
+    const codec = track[p.track_codec_field];
+    const raw = track[p.participants_field];
+    const participants = (Array.isArray(raw) ? raw : [])
+      .map((x: unknown) => (x && typeof x === 'object' ? (x as Json)[p.participant_ref_field] : undefined))
+      .filter((v): v is string | number => typeof v === 'string' || typeof v === 'number')
+      .map(String);
+    return { trackNumber: Number(track[p.track_number_field] ?? 0), codec: typeof codec === 'string' ? codec : undefined, participants };
+  }
+
+  async media(copy: CopyLocation, range: ByteRange | undefined, signal: AbortSignal): Promise<MediaAnswer> {
     const key = vendorKey(copy);
     const sessionId = key.startsWith('session:') ? key.slice('session:'.length) : key;
     const session = await this.querySession(sessionId, signal);
-    const url = this.downloadUrlOf(session);
+    const tracks = this.chosenTracks(session);
+    const urls = tracks.map((t) => this.trackUrl(t));
+    if (tracks.length === 1) return this.#download(urls[0] as URL, range, signal);
+    return this.#merged(tracks, urls, signal);
+  }
+
+  /**
+   * Several tracks as one WAV: every track's answer and header first (any failure here is the
+   * open's error, nothing sent yet), then one ffmpeg merge. The whole is computed: a Range is cut
+   * from it by toSourceMedia (a 200 with its Content-Length), as the transcoded paths do.
+   */
+  async #merged(tracks: Json[], urls: URL[], signal: AbortSignal): Promise<ComposedAnswer> {
+    const infos = tracks.map((t) => this.#trackInfo(t));
+    const opened = await Promise.allSettled(
+      urls.map(async (url, i) => {
+        const res = await this.#download(url, undefined, signal);
+        const what = `${this.mediaWhat} of track ${infos[i]?.trackNumber}`;
+        const m = await toSourceMedia(res, undefined, signal, what);
+        return sniffTrack(infos[i] as TrackInfo, m.body, m.totalSize, signal);
+      }),
+    );
+    const ok = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const t of ok) t.stream.destroy();
+      throw failed.reason;
+    }
+    const merged = await mergeTracks(this.mixer ?? defaultMergePool(), ok, signal);
+    return {
+      statusCode: 200,
+      headers: { 'content-type': 'audio/wav', ...(merged.length !== undefined ? { 'content-length': String(merged.length) } : {}) },
+      body: merged.body,
+      auditDetail: merged.auditDetail,
+      computed: true,
+    };
+  }
+
+  /** One track's download with the session: its answer unread (200, 206, 416), else mapped. */
+  #download(url: URL, range: ByteRange | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     const what = this.mediaWhat;
     return this.http.retrying(
       () =>

@@ -124,10 +124,15 @@ describe('LegacyHttpConnector — cisco_mediasense against the simulator', () =>
     expect((await failure(c.check(signal()))).code).toBe('source.auth_failed');
   });
 
-  it('picks the lowest-numbered AUDIO track, or the configured trackNumber', async () => {
-    const first = await connector().open(copyOf('two-tracks'), { signal: signal() });
+  it('track: first picks the lowest-numbered AUDIO track, a number that track; the default merges both', async () => {
+    const first = await connector({ profile: { track: 'first' } }).open(copyOf('two-tracks'), { signal: signal() });
     expect((await drain(first.body)).equals(FIXTURE)).toBe(true);
     expect(media(sim.requests).map((e) => e.path)).toEqual(['/recordedMedia/oramedia/wav/two-tracks-1.wav']);
+    // Default `all`: the G.729 track and the µ-law track as one stereo WAV (mediasense-tracks.test.ts has the details).
+    const both = await connector().open(copyOf('two-tracks'), { signal: signal() });
+    const wav = await drain(both.body);
+    expect(wav.length).toBe(both.totalSize);
+    expect(wav.readUInt16LE(22)).toBe(2);
     const second = await connector({ profile: { track: 2 } }).open(copyOf('two-tracks'), { signal: signal() });
     expect((await drain(second.body)).equals(FIXTURE_2)).toBe(true);
     expect((await failure(connector({ profile: { track: 0 } }).open(copyOf('two-tracks'), { signal: signal() }))).code).toBe('source.bad_gateway');

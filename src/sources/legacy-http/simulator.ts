@@ -28,6 +28,13 @@ export interface LegacySimTrack {
   path?: string;
   /** trackMediaType (MediaSense); default AUDIO. */
   mediaType?: string;
+  /** The track's `codec` as MediaSense names it (PCMU, PCMA, G729, G722); default PCMU. */
+  codec?: string;
+  /**
+   * deviceRefs of the track's `participants` (a network-based recording: track 0 the near end,
+   * track 1 the far end); default track 0 "1000", later tracks "+15551230000".
+   */
+  participants?: string[];
 }
 
 export interface LegacySimRecording {
@@ -43,7 +50,10 @@ export interface LegacySimRecording {
   contentType?: string;
   /** MediaSense sessionState; default CLOSED_NORMAL (only then do tracks carry a downloadUrl). */
   sessionState?: string;
-  /** MediaSense: the session's tracks (trackNumber = index); default one audio track with `bytes`/`path`. */
+  /**
+   * MediaSense: the session's tracks (trackNumber = index), each with its own media (e.g. near and
+   * far end of a call as two audio tracks); default one audio track with `bytes`/`path`.
+   */
   tracks?: LegacySimTrack[];
   /** Generic: also served at <endpoint>/<urlPath> (locator tests). */
   urlPath?: string;
@@ -155,6 +165,8 @@ export const DEFAULT_SIM_USER: LegacySimUser = { username: 'custodian', password
 interface SimTrack {
   bytes: Buffer;
   mediaType: string;
+  codec: string;
+  participants: string[] | undefined;
 }
 
 interface SimRec {
@@ -233,7 +245,9 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
       bytes,
       contentType: r.contentType ?? 'audio/wav',
       sessionState: r.sessionState ?? 'CLOSED_NORMAL',
-      tracks: r.tracks ? r.tracks.map((t) => ({ bytes: bytesOf(t), mediaType: t.mediaType ?? 'AUDIO' })) : [{ bytes, mediaType: 'AUDIO' }],
+      tracks: r.tracks
+        ? r.tracks.map((t) => ({ bytes: bytesOf(t), mediaType: t.mediaType ?? 'AUDIO', codec: t.codec ?? 'PCMU', participants: t.participants }))
+        : [{ bytes, mediaType: 'AUDIO', codec: 'PCMU', participants: undefined }],
       urlPath: r.urlPath?.replace(/^\/+/, ''),
       startedAt: r.startedAt !== undefined ? new Date(r.startedAt).getTime() : callStart + (segment - 1) * 60_000,
       durationMs: r.durationMs,
@@ -395,11 +409,16 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
       tracks: r.tracks.map((t, i) => ({
         trackNumber: i,
         trackMediaType: t.mediaType,
-        codec: 'PCMU',
+        codec: t.codec,
         trackStartDate: r.startedAt,
         trackDuration: 35_000,
         ...(playable ? { downloadUrl: `${mediaBase}${MS_MEDIA_PREFIX}${encodeURIComponent(r.id)}-${i}.wav` } : {}),
-        participants: [{ deviceRef: i === 0 ? '1000' : '+15551230000', participantStartDate: r.startedAt, participantDuration: 35_000, isConference: false }],
+        participants: (t.participants ?? [i === 0 ? '1000' : '+15551230000']).map((deviceRef) => ({
+          deviceRef,
+          participantStartDate: r.startedAt,
+          participantDuration: 35_000,
+          isConference: false,
+        })),
       })),
     };
   }
@@ -660,6 +679,7 @@ export async function startLegacySimulator(opts: LegacySimulatorOptions): Promis
 }
 
 // Standalone: `npx tsx src/sources/legacy-http/simulator.ts --provider avaya_aura|cisco_mediasense|generic_http [--port N] [--file media.wav]`
+// MediaSense: `--file2 other.wav` makes the session two audio tracks (near end --file, far end --file2).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const arg = (name: string) => cliArg(name);
   const provider = (arg('--provider') ?? 'avaya_aura') as LegacyProvider;
@@ -668,13 +688,15 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.exit(2);
   }
   const file = arg('--file');
+  const file2 = provider === 'cisco_mediasense' ? arg('--file2') : undefined;
   const media = file ? { path: file } : { bytes: 'RIFF-demo-bytes' };
+  const tracks = file2 ? { tracks: [media, { path: file2 }] } : {};
   const id = provider === 'avaya_aura' ? '100000000000001' : provider === 'cisco_mediasense' ? '1a2b3c4d5e6f0001' : 'REC-0001';
   const sim = await startLegacySimulator({
     provider,
     port: Number(arg('--port') ?? 0),
     host: arg('--host') ?? '127.0.0.1',
-    recordings: [{ id, ...(provider === 'avaya_aura' ? { ucid: '00001002071523456789' } : {}), ...media }],
+    recordings: [{ id, ...(provider === 'avaya_aura' ? { ucid: '00001002071523456789' } : {}), ...media, ...tracks }],
   });
   const auth = provider === 'cisco_mediasense' ? 'session' : 'basic';
   process.stdout.write(

@@ -7,13 +7,17 @@ import { clientErrorToAppError, discard, type LegacyHttp } from './http.js';
 
 /**
  * An answer a strategy made itself from several upstream answers (an Avaya call joined from its
- * segments). The connector reads it exactly like an upstream one, so the same checks apply:
+ * segments, a MediaSense session's tracks merged into channels). The connector reads it exactly like an upstream one, so the same checks apply:
  * Content-Length / Content-Range must match the body, a short or broken body errors.
  */
 export interface ComposedAnswer {
   statusCode: 200 | 206;
   headers: IncomingHttpHeaders;
   body: Readable;
+  /** Facts about the composition for the retrieval's audit event (SourceMedia.auditDetail), e.g. which track is which channel. */
+  auditDetail?: Readonly<Record<string, string | number | boolean>>;
+  /** The bytes are computed (SourceMedia.computed: tracks merged by ffmpeg), not an object the recorder stores as it is. */
+  computed?: boolean;
 }
 
 /** What media() hands the connector: the provider's answer, unread, or one it composed. */
