@@ -36,6 +36,7 @@ export const ERRORS = {
   'recording.ambiguous_ref': { status: 409, title: 'The reference matches more than one recording' },
   'recording.expired': { status: 410, title: 'The recording is past its retention period' },
   'recording.no_copy_available': { status: 503, title: 'No copy of the recording can be served right now' },
+  'recording.lookup_pending': { status: 503, title: "The reference is not in the catalog and its search in the tenant's sources outlasted the first-byte budget; the search goes on: retry (the same request_id) after Retry-After" },
   'media.unsupported_codec': { status: 415, title: 'The source codec cannot be converted to the requested format' },
   'media.undecodable': { status: 422, title: 'The stored bytes are not a decodable recording' },
   'media.transcoder_busy': { status: 503, title: 'All transcoders are busy' },

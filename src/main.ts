@@ -265,7 +265,8 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
         // A handed-off fetch must not outlive the catalog it reports to: abort it, let it settle
         // (its job goes back to the queue or is taken over when its lease lapses).
         for (const h of deps.handedOff) h.abort.abort();
-        await Promise.allSettled([...deps.handedOff].map((h) => h.done));
+        // So must a catalog miss's search that outlived its request (Resolver.resolve): its write-back too.
+        await Promise.allSettled([...[...deps.handedOff].map((h) => h.done), deps.resolver.close()]);
         // The last events of this run are covered by a signed checkpoint before the catalog closes.
         await checkpointer.stop().catch((e: unknown) => deps.logger.error({ err: e }, 'final audit checkpoint failed'));
         await deps.sources.close();

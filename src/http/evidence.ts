@@ -6,16 +6,28 @@ import type { Recording } from '../catalog/model.js';
 import type { Database } from '../catalog/tables.js';
 import type { AppDeps } from '../deps.js';
 import { AppError, isAppError } from '../errors.js';
+import type { ResolveOptions } from '../resolve/resolver.js';
 
 // The request's evidence, written before what it is evidence of: used by every route that reads or
 // changes something on a principal's behalf (not only the streaming path in serve-recording.ts).
 
-/** Resolves a ref in the caller's tenant; a miss that another tenant holds is evidence for that tenant too. */
-export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: string, signal: AbortSignal): Promise<Recording> {
+/**
+ * Resolves a ref in the caller's tenant; a miss that another tenant holds is evidence for that tenant too.
+ * With `lookup.waitMs` a catalog miss's search in the tenant's sources is waited for that long at
+ * most (503 `recording.lookup_pending`, the search going on: Resolver.resolve); without it the
+ * request waits for the search.
+ */
+export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: string, signal: AbortSignal, lookup: Pick<ResolveOptions, 'waitMs'> = {}): Promise<Recording> {
   const tenantId = req.principal!.tenantId;
   try {
-    const { recording, discoveredBy } = await deps.resolver.resolve(tenantId, ref, signal);
-    if (discoveredBy) req.audit.detail = { ...req.audit.detail, self_heal: discoveredBy };
+    const { recording, discoveredBy, searchStartedBy } = await deps.resolver.resolve(tenantId, ref, signal, {
+      ...lookup,
+      requestId: req.id,
+      retryAfterS: deps.config.jobs.retry_after_s,
+    });
+    // A search that outlived an earlier request (answered lookup_pending) is reported by the request
+    // that takes its find, naming the one that started it (its event has the ref and the 503).
+    if (discoveredBy) req.audit.detail = { ...req.audit.detail, self_heal: discoveredBy, ...(searchStartedBy ? { self_heal_started_by: searchStartedBy } : {}) };
     return recording;
   } catch (e) {
     if (isAppError(e) && e.code === 'recording.not_found') {

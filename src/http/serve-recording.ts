@@ -58,7 +58,7 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
   req.audit.ref = opts.ref;
   req.audit.detail = { ...req.audit.detail, format: opts.format };
 
-  const recording = await resolveOrAudit(deps, req, opts.ref, signal);
+  const recording = await resolveOrAudit(deps, req, opts.ref, signal, { waitMs: lookupWaitMs(deps, principal.tenantId, opts.allowJobs, reply.elapsedTime) });
   req.audit.recordingPk = recording.id;
   const retention = retentionStatus(recording);
   reply.header('X-Retention-Status', retention);
@@ -162,6 +162,26 @@ export async function serveRecording(deps: AppDeps, req: FastifyRequest, reply: 
     origin: copy.origin,
     transcoded: prepared.transcoded,
   });
+}
+
+/**
+ * How long the retrieve endpoint waits for a catalog miss's search in the tenant's sources (their
+ * finders: a Genesys analytics query, say). product.md: the answer comes "fast (seconds at most)
+ * no matter how slow the source is" — and a search can wait a Genesys 429's Retry-After, or the
+ * shared request budget, for far longer. A 202 needs a job, and a job a recording, which a search
+ * that has not finished does not have: so past the budget the answer is 503
+ * `recording.lookup_pending` and the search goes on (Resolver.resolve), its write-back there for
+ * the retry. The budget is the searched sources' first-byte budget (the strictest of them), counted
+ * from the request's arrival with the hand-off's headroom, as for a copy (handoff-clock.ts); what
+ * the search leaves of it is the copy's. Unbounded (the caller waits) for the player endpoint, which
+ * cannot follow a 202 either, and when a searched source is in `sync` mode.
+ */
+function lookupWaitMs(deps: AppDeps, tenantId: string, allowJobs: boolean, elapsedMs: number): number | undefined {
+  if (!allowJobs) return undefined;
+  const searched = new Set(deps.resolver.finderSources(tenantId));
+  const configs = deps.sources.sourcesOf(tenantId).flatMap(({ config }) => (searched.has(config.name) ? [config] : []));
+  if (configs.length === 0 || configs.some((c) => c.mode === 'sync')) return undefined;
+  return deps.handoffClock.remaining(Math.min(...configs.map((c) => c.first_byte_budget_ms)), elapsedMs);
 }
 
 /**

@@ -36,12 +36,14 @@ function noneWhenMissing(e: unknown): CatalogRecord[] {
  */
 export class GenesysRefFinder implements RefFinder {
   readonly name: string;
+  readonly source: string;
 
   constructor(
     private readonly connector: GenesysConnector,
     private readonly lookbackDays: number,
   ) {
     this.name = `genesys:${connector.name}`;
+    this.source = connector.name;
   }
 
   async find(tenantId: string, ref: string, signal: AbortSignal, hint?: FindHint): Promise<CatalogRecord[] | null> {
