@@ -191,7 +191,7 @@ const PROBLEM_TITLES: Record<number, string> = {
   429: 'Rate limited (Retry-After)',
   500: 'Internal error',
   502: 'A source answered with an error',
-  503: 'Unavailable (source, transcoder, audit trail, keys; Retry-After)',
+  503: 'Unavailable (source, transcoder, audit trail, keys, a catalog miss still being searched for; Retry-After)',
   504: 'A source did not answer in time',
 };
 
