@@ -467,6 +467,15 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0015_jobs_source_detail': {
+      async up(db: Kysely<any>) {
+        // A job's content is audited as a direct retrieval is, the source's own statements about
+        // the bytes included (SourceMedia.auditDetail: Genesys's sensitive_data): the staging
+        // attempt hears them, the download that is audited comes later, so the job keeps them.
+        // Null for jobs staged before, and for sources that state nothing.
+        await db.schema.alterTable('jobs').addColumn('source_detail', 'text').execute();
+      },
+    },
   };
 }
 

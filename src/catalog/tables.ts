@@ -159,6 +159,11 @@ export interface JobsTable {
   updated_at: string;
   /** 1 when the request asked for include_metadata (0013). */
   include_metadata: Generated<number>;
+  /**
+   * JSON object: what the source stated about the staged bytes for the audit trail
+   * (SourceMedia.auditDetail, e.g. Genesys's sensitive_data), written with the staged result (0015).
+   */
+  source_detail: string | null;
 }
 
 /** Sync state per (tenant, source): the lease (one run at a time across instances) and the resume cursor. */

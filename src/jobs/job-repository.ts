@@ -41,7 +41,12 @@ export interface Job {
   updatedAt: string;
   /** The request asked for include_metadata: the content carries X-Recording-Metadata. */
   includeMetadata: boolean;
+  /** What the source stated about the staged bytes (SourceMedia.auditDetail), for the content's audit events; null when nothing. */
+  sourceDetail: SourceDetail | null;
 }
+
+/** A source's statements about bytes it served, as SourceMedia.auditDetail carries them. */
+export type SourceDetail = Readonly<Record<string, string | number | boolean>>;
 
 export interface NewJob {
   tenantId: string;
@@ -75,6 +80,8 @@ export interface StagedResult {
   origin: string;
   copyId: string;
   expiresAt: string;
+  /** The opened copy's SourceMedia.auditDetail (OpenedCopy.sourceDetail). */
+  sourceDetail?: SourceDetail | undefined;
 }
 
 export interface ClaimOptions {
@@ -144,7 +151,26 @@ function toJob(r: Selectable<JobsTable>): Job {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     includeMetadata: Number(r.include_metadata) === 1,
+    sourceDetail: sourceDetailOf(r.source_detail),
   };
+}
+
+/**
+ * The stored source_detail, plain values only (what auditDetail may hold). A row this code did not
+ * write (hand-edited, damaged) gives null rather than failing every read of the job: the statements
+ * are evidence to add, and a job that cannot be read cannot be polled or expired either.
+ */
+function sourceDetailOf(text: string | null): SourceDetail | null {
+  if (!text) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const out = Object.entries(v).filter(([, x]) => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean');
+  return out.length ? (Object.fromEntries(out) as SourceDetail) : null;
 }
 
 /**
@@ -327,6 +353,7 @@ export class JobRepository {
         origin: s.origin,
         copy_id: s.copyId,
         expires_at: s.expiresAt,
+        source_detail: s.sourceDetail && Object.keys(s.sourceDetail).length ? JSON.stringify(s.sourceDetail) : null,
         error_code: null,
         error_detail: null,
         updated_at: iso(Date.now()),

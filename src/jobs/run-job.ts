@@ -93,6 +93,9 @@ export async function stageOpened(deps: AppDeps, job: Job, opening: Promise<Open
           origin: opened.copy.origin,
           copyId: opened.copy.id,
           expiresAt: new Date(Date.now() + deps.config.jobs.staging_ttl_ms).toISOString(),
+          // The source's statements about these bytes (Genesys: whether they may be redacted): the
+          // content's events carry them, as a direct retrieval's do (serve-recording.ts).
+          sourceDetail: opened.sourceDetail,
         });
         // Another attempt holds the job: ours does not count, and only our own object goes.
         if (!ok) await deps.staging.delete(key);

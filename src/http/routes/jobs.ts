@@ -101,6 +101,9 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         // What the staging attempt sniffed and sent (as the headers below say it): the staged bytes are
         // that attempt's output, so a transcode is linked to the stored copy it came from.
         noteServedMedia(req, { codec: job.codec ?? 'unknown', transcoded: job.transcoded ?? false }, staged?.sha256);
+        // And what the source stated about them when they were staged (Genesys: whether they may be
+        // redacted), kept with the job (0015): as a direct retrieval's events carry them.
+        if (job.sourceDetail) req.audit.detail = { ...req.audit.detail, ...job.sourceDetail };
         const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: range ? 206 : 200 }).catch((e: unknown) => {
           body.destroy();
           throw e;

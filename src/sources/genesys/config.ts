@@ -27,6 +27,10 @@ export const GENESYS_ENVIRONMENTS = [
 export const GENESYS_FORMATS = ['WAV', 'WAV_ULAW', 'MP3', 'OGG_OPUS', 'WEBM', 'OGG_VORBIS', 'NONE'] as const;
 export type GenesysFormat = (typeof GENESYS_FORMATS)[number];
 
+/** `view_sensitive_data`: read the grants, or the operator's declaration of the permission. */
+export const VIEW_SENSITIVE_DATA = ['auto', 'granted', 'not_granted'] as const;
+export type ViewSensitiveData = (typeof VIEW_SENSITIVE_DATA)[number];
+
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
 /** The client secret and bearer token go over these: plain HTTP only to loopback (tests, a local proxy). */
@@ -67,6 +71,14 @@ export const genesysSourceConfig = sourceCommon
     fallback_lookup: z.boolean().default(true),
     /** Search window when the ref carries no call time; Genesys limits query intervals. */
     fallback_lookback_days: z.number().int().min(1).max(31).default(7),
+    /**
+     * Whether the OAuth client's roles hold recording:recording:viewSensitiveData (unredacted
+     * media), as the operator knows it. `auto`: only the client's grants say (GET
+     * /api/v2/authorization/subjects/me), which Genesys may refuse a client-credentials token, and
+     * then every retrieval is audited may_be_redacted. A declaration stands in for grants that
+     * cannot be read; readable grants still decide the audit event (preflight.ts).
+     */
+    view_sensitive_data: z.enum(VIEW_SENSITIVE_DATA).default('auto'),
     /**
      * How long /readyz reuses this source's preflight (login, rights probes, settings, clock): each
      * run costs a handful of API calls out of the client's rate budget.

@@ -5,7 +5,7 @@ import { BATCH_MAX_ITEMS, GenesysApiClient, newCounters, type GenesysCounters } 
 import { genesysBaseUrls, type GenesysFormat, type GenesysSourceConfig } from './config.js';
 import { abortedError, sleep } from './http-util.js';
 import type { AnalyticsConversation, BatchDownloadJobResult, ConversationQuery, DetailQueryPredicate, Recording, RecordingMetadata } from './models.js';
-import { genesysPreflight, readViewSensitiveData, sensitiveDataOf, type PreflightReport, type SensitiveData } from './preflight.js';
+import { genesysPreflight, readViewSensitiveData, sensitiveDataStatement, type PreflightReport, type SensitiveDataStatement } from './preflight.js';
 import { assertPlayable, pickMediaUri } from './recording-state.js';
 import { ResumableMedia } from './resumable-media.js';
 import { TokenSource } from './token-source.js';
@@ -26,9 +26,9 @@ interface SensitiveDataEntry {
   /** TokenSource.logins when it was read. */
   login: number;
   at: number;
-  /** False when the grants could not be read. */
+  /** False when nothing is known: the grants could not be read and nothing is declared. */
   known: boolean;
-  value: Promise<SensitiveData>;
+  value: Promise<SensitiveDataStatement>;
 }
 
 export interface GenesysStats extends GenesysCounters, CircuitStats {
@@ -177,7 +177,7 @@ export class GenesysConnector implements SourceConnector {
         ...(media.totalSize !== undefined ? { totalSize: media.totalSize } : {}),
         ...(media.range ? { range: media.range } : {}),
         ...(media.contentType ? { contentType: media.contentType } : {}),
-        auditDetail: { sensitive_data: sensitiveData },
+        auditDetail: { ...sensitiveData },
       };
     } catch (e) {
       done();
@@ -190,10 +190,13 @@ export class GenesysConnector implements SourceConnector {
    * Whether this client's media may come back redacted (recording.yml: without
    * recording:recording:viewSensitiveData, with the org's redaction on). Read from the client's
    * grants once per login — not per retrieval — and again after an hour; unreadable grants count
-   * as may_be_redacted and are tried again after a minute. Never throws; bounded by its own
-   * timeout, not the caller's signal, so one caller hanging up does not spoil the cached answer.
+   * as may_be_redacted and are tried again after a minute, unless the operator declared the
+   * permission (`view_sensitive_data`): then the declaration stands in for them, kept like a
+   * known answer (an endpoint that refuses this client is not asked every minute for nothing).
+   * Never throws; bounded by its own timeout, not the caller's signal, so one caller hanging up
+   * does not spoil the cached answer.
    */
-  #sensitiveData(): Promise<SensitiveData> {
+  #sensitiveData(): Promise<SensitiveDataStatement> {
     const login = this.#tokens.logins;
     const now = Date.now();
     const c = this.#sensitive;
@@ -203,8 +206,9 @@ export class GenesysConnector implements SourceConnector {
       at: now,
       known: true,
       value: readViewSensitiveData(this.#api, AbortSignal.timeout(this.cfg.timeout_ms)).then((g) => {
-        entry.known = g.held !== 'unknown';
-        return sensitiveDataOf(g);
+        const stated = sensitiveDataStatement(g, this.cfg.view_sensitive_data);
+        entry.known = stated.sensitive_data_basis !== 'unknown';
+        return stated;
       }),
     };
     this.#sensitive = entry;
@@ -270,7 +274,7 @@ export class GenesysConnector implements SourceConnector {
    * not our opinion of it.
    */
   preflight(signal: AbortSignal): Promise<PreflightReport> {
-    return genesysPreflight({ api: this.#api, login: (s) => this.#tokens.get(s), clientId: this.cfg.client_id, maxResumes: this.cfg.max_resumes }, signal);
+    return genesysPreflight({ api: this.#api, login: (s) => this.#tokens.get(s), clientId: this.cfg.client_id, maxResumes: this.cfg.max_resumes, viewSensitiveData: this.cfg.view_sensitive_data }, signal);
   }
 
   /** How long /readyz may reuse a preflight of this source. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isAppError } from '../../errors.js';
 import type { AuthzSubject, GenesysApiClient, TimedAnswer } from './api-client.js';
+import type { ViewSensitiveData } from './config.js';
 
 /**
  * Preflight of one Genesys source (`custodian doctor`, /readyz): can we log in, who are we, may
@@ -18,7 +19,9 @@ import type { AuthzSubject, GenesysApiClient, TimedAnswer } from './api-client.j
  * and with the org's sensitive data redaction on, GET …/recordings/{recordingId} answers 200 with
  * redacted media (recording.yml). It is read from the token's grants (GET
  * /api/v2/authorization/subjects/me, also outside the extracts); missing or unreadable, it is a
- * warning, and retrievals are audited `sensitive_data: may_be_redacted` (connector.ts).
+ * warning, and retrievals are audited `sensitive_data: may_be_redacted` (connector.ts). An operator
+ * may declare it (`view_sensitive_data`), which stands in for grants that cannot be read and is
+ * checked against grants that can (sensitiveDataCheck).
  */
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -117,31 +120,85 @@ export async function readViewSensitiveData(api: GenesysApiClient, signal: Abort
 export type SensitiveData = 'unredacted' | 'may_be_redacted';
 export const sensitiveDataOf = (g: GrantState): SensitiveData => (g.held === 'all_divisions' ? 'unredacted' : 'may_be_redacted');
 
-/** The preflight's account of viewSensitiveData: ok when held everywhere, else a warning (never a failure). */
-export function sensitiveDataCheck(g: GrantState): PreflightCheck {
+/** Where `sensitive_data` comes from: the client's grants, the operator's declaration, or neither (grants unreadable). */
+export type SensitiveDataBasis = 'grants' | 'declared' | 'unknown';
+
+/** The audit event's `sensitive_data` and `sensitive_data_basis` (docs/AUDIT.md). */
+export interface SensitiveDataStatement {
+  sensitive_data: SensitiveData;
+  sensitive_data_basis: SensitiveDataBasis;
+}
+
+/**
+ * Readable grants decide, whatever is declared: they are Genesys's own account of the token, and an
+ * audit event must not carry an operator's statement its grants contradict (the preflight reports
+ * the contradiction). A declaration (`view_sensitive_data`) stands in only for grants that could
+ * not be read; without one, nothing is known and the media may be redacted.
+ */
+export function sensitiveDataStatement(g: GrantState, declared: ViewSensitiveData): SensitiveDataStatement {
+  if (g.held !== 'unknown') return { sensitive_data: sensitiveDataOf(g), sensitive_data_basis: 'grants' };
+  if (declared === 'auto') return { sensitive_data: 'may_be_redacted', sensitive_data_basis: 'unknown' };
+  return { sensitive_data: declared === 'granted' ? 'unredacted' : 'may_be_redacted', sensitive_data_basis: 'declared' };
+}
+
+/**
+ * The preflight's account of viewSensitiveData. Without a declaration: ok when held everywhere,
+ * else a warning (never a failure: the gateway works either way). With one:
+ * - grants unreadable: ok, "declared" (the operator has said what the gateway cannot read);
+ * - grants agreeing: ok;
+ * - `granted` while the grants show it missing (or only in some divisions): a FAILURE. The operator
+ *   relies on unredacted media (a declaration is only worth making when it is relied on), and the
+ *   role does not deliver it: recordings with PCI/PII data come back redacted — lost to whoever
+ *   asked for them — until the role or the declaration is fixed. A warning would say no more than
+ *   `auto` does. The audit stays true meanwhile (readable grants decide it);
+ * - `not_granted` while the grants show it everywhere: a warning. Nothing is lost (media comes back
+ *   whole and is audited so, from the grants); the declaration is only out of date.
+ */
+export function sensitiveDataCheck(g: GrantState, declared: ViewSensitiveData = 'auto'): PreflightCheck {
   const perm = REQUIRED_PERMISSIONS.viewSensitiveData[0];
   const base = { id: 'rights.view_sensitive_data', label: `rights: ${perm} (unredacted media)` };
+  const stated = sensitiveDataStatement(g, declared);
+  const facts = { ...stated, ...(declared !== 'auto' ? { declared } : {}) };
   const consequence = `Genesys redacts recordings with sensitive data when the org has redaction enabled; retrievals are audited sensitive_data: may_be_redacted`;
+  const where = g.held === 'all_divisions' ? 'in every division' : g.held === 'some_divisions' ? `only in division(s) ${g.divisions.join(', ')}` : 'nowhere';
+  if (g.held === 'unknown') {
+    const said = `could not read the client's grants (GET /api/v2/authorization/subjects/me, not in the OpenAPI extracts): ${describe(g.error)}`;
+    if (declared !== 'auto') {
+      return {
+        ...base,
+        status: 'ok',
+        detail: `declared ${declared} (view_sensitive_data); ${said}; retrievals are audited sensitive_data: ${stated.sensitive_data} (basis declared)`,
+        data: { ...facts, ...extraOf(g.error) },
+      };
+    }
+    return { ...base, status: 'warn', code: codeOf(g.error), detail: `${said}; ${consequence}`, data: { ...facts, ...extraOf(g.error) } };
+  }
+  if (declared === 'granted' && g.held !== 'all_divisions') {
+    return {
+      ...base,
+      status: 'fail',
+      detail: `declared granted (view_sensitive_data), but the client's grants hold it ${where}: ${consequence}; give the OAuth client's role ${perm} in every division, or declare not_granted`,
+      data: { ...facts, ...(g.held === 'some_divisions' ? { divisions: g.divisions } : {}) },
+    };
+  }
+  if (declared === 'not_granted' && g.held === 'all_divisions') {
+    return {
+      ...base,
+      status: 'warn',
+      detail: `declared not_granted (view_sensitive_data), but the client's grants hold it in every division: media comes back unredacted and is audited so (from the grants); correct the declaration`,
+      data: facts,
+    };
+  }
+  if (declared !== 'auto') {
+    return { ...base, status: 'ok', detail: `held ${where}, as declared (${declared}): retrievals are audited sensitive_data: ${stated.sensitive_data}`, data: { ...facts, ...(g.held === 'some_divisions' ? { divisions: g.divisions } : {}) } };
+  }
   switch (g.held) {
     case 'all_divisions':
-      return { ...base, status: 'ok', detail: 'held in every division: media comes back unredacted', data: { sensitive_data: 'unredacted' } };
+      return { ...base, status: 'ok', detail: 'held in every division: media comes back unredacted', data: facts };
     case 'some_divisions':
-      return {
-        ...base,
-        status: 'warn',
-        detail: `held only in division(s) ${g.divisions.join(', ')}: elsewhere ${consequence}`,
-        data: { sensitive_data: 'may_be_redacted', divisions: g.divisions },
-      };
-    case 'no':
-      return { ...base, status: 'warn', detail: `not held by the OAuth client's roles: ${consequence}`, data: { sensitive_data: 'may_be_redacted' } };
+      return { ...base, status: 'warn', detail: `held only in division(s) ${g.divisions.join(', ')}: elsewhere ${consequence}`, data: { ...facts, divisions: g.divisions } };
     default:
-      return {
-        ...base,
-        status: 'warn',
-        code: codeOf(g.error),
-        detail: `could not read the client's grants (GET /api/v2/authorization/subjects/me, not in the OpenAPI extracts): ${describe(g.error)}; ${consequence}`,
-        data: { sensitive_data: 'may_be_redacted', ...extraOf(g.error) },
-      };
+      return { ...base, status: 'warn', detail: `not held by the OAuth client's roles: ${consequence}`, data: facts };
   }
 }
 
@@ -151,6 +208,8 @@ export interface GenesysPreflightDeps {
   login: (signal: AbortSignal) => Promise<unknown>;
   clientId: string;
   maxResumes: number;
+  /** The operator's declaration of viewSensitiveData (config `view_sensitive_data`); `auto` when absent. */
+  viewSensitiveData?: ViewSensitiveData;
 }
 
 function codeOf(e: unknown): string {
@@ -299,7 +358,7 @@ export async function genesysPreflight(deps: GenesysPreflightDeps, signal: Abort
     detail: `not probed: only a real archived recording shows it; restore jobs need one of ${REQUIRED_PERMISSIONS.restoreView.join(', ')} and ${REQUIRED_PERMISSIONS.restore.join(', ')}`,
     data: { requires_any_of: [...REQUIRED_PERMISSIONS.restore], also_requires_any_of: [...REQUIRED_PERMISSIONS.restoreView] },
   });
-  checks.push(sensitiveDataCheck(sensitive));
+  checks.push(sensitiveDataCheck(sensitive, deps.viewSensitiveData ?? 'auto'));
 
   // 4. Media link lifetime (the org's recordingPlaybackUrlTtl, minutes).
   try {

@@ -129,10 +129,10 @@ describe('sensitive data redaction', () => {
     const c = connector();
     const a = await c.open(copyOf('c-pci', 'r-pci'), { signal: signal() });
     expect((await drain(a.body)).toString()).toBe(ORIGINAL);
-    expect(a.auditDetail).toEqual({ sensitive_data: 'unredacted' });
+    expect(a.auditDetail).toEqual({ sensitive_data: 'unredacted', sensitive_data_basis: 'grants' });
     const b = await c.open(copyOf('c-pci', 'r-pci'), { signal: signal(), range: { start: 5 } });
     expect((await drain(b.body)).toString()).toBe(ORIGINAL.slice(5));
-    expect(b.auditDetail).toEqual({ sensitive_data: 'unredacted' });
+    expect(b.auditDetail).toEqual({ sensitive_data: 'unredacted', sensitive_data_basis: 'grants' });
     expect(grants()).toHaveLength(1);
     // A fresh login (tokens revoked) reads them again: roles may have changed.
     sim.revokeTokens();
@@ -144,7 +144,7 @@ describe('sensitive data redaction', () => {
     const c = connector('no-sensitive', 's');
     const m = await c.open(copyOf('c-pci', 'r-pci'), { signal: signal() });
     expect((await drain(m.body)).toString()).toBe(REDACTED);
-    expect(m.auditDetail).toEqual({ sensitive_data: 'may_be_redacted' });
+    expect(m.auditDetail).toEqual({ sensitive_data: 'may_be_redacted', sensitive_data_basis: 'grants' });
     const r = await c.preflight(signal());
     const chk = r.checks.find((x) => x.id === 'rights.view_sensitive_data');
     expect(chk).toMatchObject({ status: 'warn', data: { sensitive_data: 'may_be_redacted' } });
@@ -157,7 +157,7 @@ describe('sensitive data redaction', () => {
     const c = connector();
     const m = await c.open(copyOf('c-pci', 'r-pci'), { signal: signal() });
     expect((await drain(m.body)).toString()).toBe(ORIGINAL);
-    expect(m.auditDetail).toEqual({ sensitive_data: 'may_be_redacted' });
+    expect(m.auditDetail).toEqual({ sensitive_data: 'may_be_redacted', sensitive_data_basis: 'unknown' });
     const r = await c.preflight(signal());
     expect(r.checks.find((x) => x.id === 'rights.view_sensitive_data')).toMatchObject({ status: 'warn', data: { genesys_status: 400 } });
     expect(overallStatus(r.checks)).toBe('warn');
