@@ -1,4 +1,5 @@
 import swagger from '@fastify/swagger';
+import type { ServerOptions } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { outcomeOf } from './audit/recorder.js';
@@ -7,6 +8,7 @@ import { consolePlugin } from './console/plugin.js';
 import type { AppDeps } from './deps.js';
 import { AppError, retryLaterHelps } from './errors.js';
 import { AllowedMethods } from './http/allowed-methods.js';
+import { clientErrorHandler, gatewayServerResponse, watchConnections } from './http/client-error.js';
 import { openapiTransform, PROBLEM_SCHEMA } from './http/openapi-responses.js';
 import { authHook, authenticate } from './http/auth.js';
 import './http/context.js';
@@ -99,7 +101,7 @@ async function refuseUnrouted(deps: AppDeps, err: { code?: string }, req: Fastif
 
 /** Builds the gateway around its dependencies; main.ts and the tests both call this. */
 export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
-  const serverOpts: FastifyServerOptions & { https?: object } = {
+  const serverOpts: FastifyServerOptions & { https?: object; http?: ServerOptions } = {
     loggerInstance: deps.logger,
     // Every request's logger logs its URL without the query string's values (logger.ts
     // requestSerializer), whatever logger the gateway was given and whichever route matched or not.
@@ -121,9 +123,16 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
     routerOptions: { ...ROUTER_OPTIONS, querystringParser: parseQueryString },
     // What the router refuses before any route matches: problem+json and an audit event like every other refusal, not fastify's own JSON.
     frameworkErrors: (err, req, reply) => void refuseUnrouted(deps, err, req, reply),
+    // What Node's HTTP parser refuses before the router (not HTTP/1.1, headers too large or too slow):
+    // problem+json after the answers already in flight on that connection, then close (http/client-error.ts).
+    clientErrorHandler: clientErrorHandler(deps.logger),
+    // Node's own refusal of an HTTP/1.1 request without Host, given a problem+json body (http/client-error.ts).
+    http: { ServerResponse: gatewayServerResponse(deps.logger) },
   };
-  if (opts.https) serverOpts.https = { ...opts.https, minVersion: 'TLSv1.2' };
+  if (opts.https) serverOpts.https = { ...opts.https, minVersion: 'TLSv1.2', ServerResponse: gatewayServerResponse(deps.logger) };
   const app = Fastify(serverOpts) as unknown as FastifyInstance;
+  // In-flight answers per connection (for clientErrorHandler's ordering), and CONNECT answered rather than dropped.
+  watchConnections(app.server, deps.logger);
 
   // Before any route, so every route (with its plugin prefix) is seen: a wrong method is 405, not 404.
   const allowedMethods = new AllowedMethods(ROUTER_OPTIONS);

@@ -14,12 +14,16 @@ export const ERRORS = {
   'request.malformed_json': { status: 400, title: 'The request body is not valid JSON' },
   'request.invalid': { status: 422, title: 'The request does not match the schema' },
   'request.too_large': { status: 413, title: 'The request body is too large' },
-  'request.unsupported_media_type': { status: 415, title: 'The request body must be application/json' },
+  'request.unsupported_media_type': { status: 415, title: 'The request body must be application/json, in UTF-8' },
   'request.idempotency_conflict': { status: 409, title: 'request_id was already used for a different request' },
   'request.not_found': { status: 404, title: 'No such endpoint' },
   'request.method_not_allowed': { status: 405, title: 'The endpoint does not support this method' },
   'request.bad_url': { status: 400, title: 'The request URL is not valid percent-encoded UTF-8' },
   'request.uri_too_long': { status: 414, title: 'A segment of the request path is too long' },
+  // Refused by Node's HTTP parser before any route (http/client-error.ts): nothing was parsed into a request, so no audit event.
+  'request.malformed': { status: 400, title: 'The request is not well-formed HTTP/1.1 (refused before routing: no audit event; the connection is closed)' },
+  'request.header_too_large': { status: 431, title: 'The request line and headers are larger than the server accepts (refused before routing: no audit event; the connection is closed)' },
+  'request.timeout': { status: 408, title: 'The request headers did not arrive in time (refused before routing: no audit event; the connection is closed)' },
   'range.malformed': { status: 400, title: 'The Range header is malformed' },
   'range.not_satisfiable': { status: 416, title: 'The requested range cannot be satisfied' },
   // Access
