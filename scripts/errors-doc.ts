@@ -26,7 +26,9 @@ Every error response also writes an audit event: outcome \`denied\` for 401/403/
 for 409 \`hold.second_admin_required\` (the admin who asked for a hold's release confirming it
 too: a refused attempt at lifting a hold, docs/AUDIT.md), \`failed\` otherwise. A failure after
 the first byte of a stream cannot change the status any more: the connection is aborted instead,
-and the audit event records the code.
+and the audit event records the code. The exception: bytes Node's HTTP parser refuses before any
+request exists (\`request.malformed\`, \`request.header_too_large\`, \`request.timeout\`) are answered and
+logged but not audited — there is no principal, tenant or resource to record (docs/AUDIT.md).
 
 This table is generated from \`src/errors.ts\` by \`npx tsx scripts/errors-doc.ts\`.
 
