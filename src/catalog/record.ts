@@ -18,6 +18,40 @@ export const identifier = z
   .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (a lone surrogate is not)')
   .refine((s) => s.trim() === s, 'must not start or end with white space');
 
+/**
+ * What free text people write and auditors read (a purpose of access, a hold's matter and reason)
+ * may not hold: text that does not read as what it is. Every control character (C0, DEL, C1:
+ * \p{Cc}); every format character (\p{Cf}: the bidi embeddings, overrides and isolates
+ * U+202A–U+202E/U+2066–U+2069 and U+061C, which make a line of the trail read in another order
+ * than it is stored; the zero-width U+200B–U+200F, U+2060–U+2064 and U+FEFF; the soft hyphen; the
+ * invisible tag characters U+E0000–U+E007F that smuggle text past a reader); the line and paragraph
+ * separators U+2028/U+2029; noncharacters; a lone surrogate. A superset of UNPRINTABLE (which
+ * identifiers and every query value already obey), so a purpose is refused alike in a body and a
+ * query string. The cost is ZWJ emoji sequences and the ZWNJ of Persian or Indic spelling: these
+ * fields are case references and short justifications, and an invisible character in evidence is
+ * worth less than one a reader can see. Refused, never stripped: the trail keeps what was sent.
+ */
+const FREE_TEXT_REFUSED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Noncharacter_Code_Point}]/u;
+/** The same, with LF allowed: a reason may run to paragraphs. CR and tab stay refused (one line break, one form). */
+const FREE_TEXT_REFUSED_MULTILINE = /(?!\n)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Noncharacter_Code_Point}]/u;
+
+/** Whether `s` is free text as the API takes it (FREE_TEXT_REFUSED); `multiline` lets LF through. */
+export const isFreeText = (s: string, multiline = false): boolean =>
+  !(multiline ? FREE_TEXT_REFUSED_MULTILINE : FREE_TEXT_REFUSED).test(s) && !LONE_SURROGATE.test(s);
+
+/**
+ * The one schema of every free-text field of the API, in a body or a query string: checked as
+ * sent (so white space the rule refuses is not trimmed away first), then trimmed, then 1..max
+ * characters. A field that breaks it is 422 request.invalid with its JSON pointer.
+ */
+export const freeText = (max: number, opts: { multiline?: boolean } = {}) =>
+  z
+    .string()
+    .refine((s) => isFreeText(s, opts.multiline), opts.multiline ? 'must not contain control or invisible characters (a line feed is allowed)' : 'must not contain control or invisible characters, or line breaks')
+    .trim()
+    .min(1)
+    .max(max);
+
 const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
 
 /** A codec spelling with case, white space and `.`, `-`, `_` taken out: "G.729", "g729" and "G 729" are one key. */

@@ -4,18 +4,20 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import { type Principal, requireScope } from '../access/principal.js';
-import { identifier } from '../catalog/record.js';
+import { freeText, identifier } from '../catalog/record.js';
 import type { Recording } from '../catalog/model.js';
+import type { AuditEvent } from '../audit/event.js';
 import type { AppDeps } from '../deps.js';
 import { AppError } from '../errors.js';
 import { entityTag, ifRangeHolds, parseRange, resolveRange } from '../http/range.js';
 import { auditOrRefuse, noteServedMedia } from '../http/evidence.js';
+import { queryInt } from '../http/query-string.js';
 import { serveRecording } from '../http/serve-recording.js';
 import { streamOut } from '../http/stream-out.js';
 import { NoCopyOpened } from '../resolve/open-copy.js';
 import { openRecording } from '../resolve/open-recording.js';
 import type { EvidenceJob, EvidenceJobs } from './evidence/jobs.js';
-import { buildEvidencePackage, type EvidenceItem } from './evidence/package.js';
+import { buildEvidencePackage, type EvidenceInput, type EvidenceItem } from './evidence/package.js';
 import type { EvidenceSigner } from './evidence/signer.js';
 import { openStagedContent } from '../jobs/staged-content.js';
 import { EvidenceJobStore } from './evidence/job-store.js';
@@ -30,7 +32,7 @@ export interface ConsoleApiDeps {
   signer: () => Promise<EvidenceSigner>;
 }
 
-const purpose = z.string().trim().min(1).max(500).describe('Purpose of access, recorded with the audit event');
+const purpose = freeText(500).describe('Purpose of access, recorded with the audit event');
 const playFormat = z.enum(['wav', 'original', 'mp3', 'opus']);
 const evidenceJobParams = z.object({ job_id: z.string().regex(/^evjob_[0-9a-f-]{36}$/, 'not an evidence job id') }).strict();
 
@@ -224,7 +226,7 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
         schema: {
           summary: 'Min/max envelope of the playable audio per channel (for drawing a waveform); no audio leaves',
           params: z.object({ ref: identifier }).strict(),
-          querystring: z.object({ points: z.coerce.number().int().min(16).max(4000).default(1000), purpose: purpose.optional() }).strict(),
+          querystring: z.object({ points: queryInt({ min: 16, max: 4000 }).default(1000), purpose: purpose.optional() }).strict(),
         },
       },
       async (req, reply) => {
@@ -303,37 +305,41 @@ export function consoleApiRoutes(deps: AppDeps, c: ConsoleApiDeps): FastifyPlugi
         // A key service that cannot sign fails the request here, before anything is recorded as exported.
         const signer = await c.signer();
 
-        // One "download" event per recording, written before any byte: the trail of each recording shows the export.
-        const items: EvidenceItem[] = [];
-        for (const { rec, ref } of chosen) {
-          const ev = await deps.audit.repo
-            .append({
-              ...deps.audit.base(req),
-              action: 'recording.export',
-              ref,
-              recordingPk: rec.id,
-              outcome: 'allowed',
-              status: mode === 'job' ? 202 : 200,
-              detail: { purpose: b.purpose, package_id: packageId, mode },
-            })
-            .catch((e: unknown) => {
-              req.audit.written = true;
-              throw new AppError('audit.unavailable', undefined, { cause: e });
-            });
-          items.push({ recording: rec, ref, exportEventId: ev.id });
-        }
-        const input = { packageId, createdAt: new Date(), principal: p, purpose: b.purpose, items };
+        // What the request records as exported commits in one transaction: one "download" event per
+        // recording (the trail of each recording shows the export), the request's own `allowed` event
+        // and, for a job, the row that names them both. All of it, before any byte, or none of it: a
+        // row that cannot be written (or a trail that cannot be) leaves no export in the trail that
+        // did not happen.
+        const status = mode === 'job' ? 202 : 200;
+        const exported: AuditEvent[] = [];
+        const { allowed, input, job } = await auditOrRefuse(deps, req, { outcome: 'allowed', status }, async (trx, record) => {
+          const items: EvidenceItem[] = [];
+          for (const { rec, ref } of chosen) {
+            const ev = await deps.audit.repo
+              .appendIn(trx, { ...deps.audit.base(req), action: 'recording.export', ref, recordingPk: rec.id, outcome: 'allowed', status, detail: { purpose: b.purpose, package_id: packageId, mode } })
+              .catch((e: unknown) => {
+                req.audit.written = true;
+                throw new AppError('audit.unavailable', undefined, { cause: e });
+              });
+            exported.push(ev);
+            items.push({ recording: rec, ref, exportEventId: ev.id });
+          }
+          const allowed = await record();
+          const input: EvidenceInput = { packageId, createdAt: new Date(), principal: p, purpose: b.purpose, items };
+          const job = mode === 'job' ? await c.jobs.startIn(trx, input, { requestEventId: allowed.id, httpRequestId: req.id }) : null;
+          return { allowed, input, job };
+        });
+        // auditOrRefuse tells the checkpointer of the event `record` wrote; these it did not see.
+        deps.audit.repo.published(exported);
 
-        if (mode === 'job') {
-          const ev = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 202 });
-          const job = await c.jobs.start(input, { requestEventId: ev.id, httpRequestId: req.id });
+        if (job) {
+          c.jobs.queued();
           const poll = `/api/v1/evidence/jobs/${job.id}`;
-          reply.code(202).header('Location', poll).header('Retry-After', '1').header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
+          reply.code(202).header('Location', poll).header('Retry-After', '1').header('X-Audit-Event-Id', allowed.id).header('Cache-Control', 'no-store');
           return { status: 202, message: 'Evidence package initiated', job_id: job.id, package_id: packageId, poll_endpoint: poll };
         }
 
         // The package is built on its own signal: the build stops when the client goes away.
-        const allowed = await auditOrRefuse(deps, req, { outcome: 'allowed', status: 200 });
         const built = buildEvidencePackage(deps, signer, input, signal);
         built.done.catch(() => {});
         await streamOut(

@@ -17,6 +17,11 @@ export function useStrictJsonBodies(app: FastifyInstance): void {
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const charset = charsetsOf(req.headers['content-type']).find((c) => !UTF8_LABELS.has(c));
+    if (charset !== undefined) {
+      done(new AppError('request.unsupported_media_type', `the body must be UTF-8 JSON, not charset=${charset.slice(0, 32).replace(/[^\x21-\x7e]/g, '?')}`), undefined);
+      return;
+    }
     let text: string;
     try {
       text = utf8.decode(body as Buffer);
@@ -31,6 +36,21 @@ export function useStrictJsonBodies(app: FastifyInstance): void {
       done(null, value);
     });
   });
+}
+
+/**
+ * A body is read as UTF-8 whatever it says it is (JSON is UTF-8: RFC 8259 §8.1), so a body that
+ * says it is something else (`charset=utf-16`, `latin1`) is refused (415
+ * request.unsupported_media_type), never decoded as what it is not — "é" sent as latin1 would be
+ * refused as invalid UTF-8 at best, and bytes that happen to decode would be recorded as text the
+ * caller never wrote. Saying UTF-8 (as the WHATWG labels `utf-8`, `utf8`, `unicode-1-1-utf-8`
+ * spell it), or nothing, is fine.
+ */
+const UTF8_LABELS = new Set(['utf-8', 'utf8', 'unicode-1-1-utf-8']);
+
+/** Every charset parameter of a Content-Type (a header may repeat one: each must say UTF-8), lower-cased and unquoted. */
+export function charsetsOf(contentType: string | undefined): string[] {
+  return [...(contentType ?? '').matchAll(/;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/gi)].map((m) => (m[1] ?? m[2] ?? '').toLowerCase());
 }
 
 const pointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { UNPRINTABLE } from '../catalog/record.js';
 import { AppError } from '../errors.js';
 import { LONE_SURROGATE } from '../lone-surrogate.js';
@@ -78,6 +79,41 @@ export function unprintableAt(query: Query): string | null {
     for (let i = 0; i < values.length; i++) if (!printable(values[i]!)) return Array.isArray(v) ? `${at}/${i}` : at;
   }
   return null;
+}
+
+/**
+ * A whole number in a query string, the one way every route reads one: decimal digits as written,
+ * nothing else, between `min` and `max`. z.coerce.number() took whatever Number() takes — "" as 0,
+ * "0x10" as 16, "0b11" as 3, "1e2" as 100, " 1e1 " as 10 — so `?limit=` listed nothing and the
+ * audit detail recorded a number the caller never wrote. No sign, no leading zero, no white space,
+ * no exponent: a value is refused (422 request.invalid, the field named), never read some other way.
+ */
+export function queryInt(o: { min: number; max: number }) {
+  const message = `must be a whole number from ${o.min} to ${o.max}, in decimal digits`;
+  const written = new RegExp(`^(0|[1-9][0-9]{0,${String(o.max).length - 1}})$`);
+  return z
+    .string()
+    .describe(`A whole number from ${o.min} to ${o.max}, in decimal digits`)
+    .regex(written, message)
+    .transform(Number)
+    .refine((n) => n >= o.min && n <= o.max, message);
+}
+
+/**
+ * A time window [from, to) of a query string, in the catalog's form (UTC, milliseconds), or a 422:
+ * `from` at or after `to` is an empty window, and every route that takes one refuses it alike
+ * (recordings, audit events and the audit export) rather than answering some with an empty list.
+ */
+export function timeWindow(q: { from: string; to: string }): { from: string; to: string };
+export function timeWindow(q: { from?: string | undefined; to?: string | undefined }): { from?: string; to?: string };
+export function timeWindow(q: { from?: string | undefined; to?: string | undefined }): { from?: string; to?: string } {
+  const from = q.from === undefined ? undefined : new Date(q.from).toISOString();
+  const to = q.to === undefined ? undefined : new Date(q.to).toISOString();
+  if (from !== undefined && to !== undefined && from >= to) {
+    const message = 'from must be before to';
+    throw new AppError('request.invalid', message, { extra: { errors: [{ path: '/from', message }], location: 'querystring' } });
+  }
+  return { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };
 }
 
 /** The parser and the check, for every route of `app`. */

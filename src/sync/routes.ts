@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../deps.js';
 import { auditOrRefuse } from '../http/evidence.js';
+import { queryInt } from '../http/query-string.js';
 import { migrationReport, reportCsv } from './report.js';
 
 /** GET /api/v1/reports/migration: the caller's tenant's migration report (scope audit:read or admin), audited before the data leaves. */
@@ -17,7 +18,7 @@ export function migrationReportRoutes(deps: AppDeps): FastifyPluginAsyncZod {
             .object({
               format: z.enum(['json', 'csv']).default('json'),
               /** Longest list per category (counts are always complete). */
-              limit: z.coerce.number().int().min(0).max(100_000).default(1000),
+              limit: queryInt({ min: 0, max: 100_000 }).default(1000),
             })
             .strict(),
         },

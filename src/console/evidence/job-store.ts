@@ -2,6 +2,7 @@ import type { Generated, Kysely, Selectable, Updateable } from 'kysely';
 import type { Principal } from '../../access/principal.js';
 import type { Scope } from '../../config/schema.js';
 import type { CatalogDb } from '../../catalog/database.js';
+import type { Database } from '../../catalog/tables.js';
 import { statusAt } from '../../jobs/job-repository.js';
 import { attemptOwner } from '../../jobs/lease.js';
 import type { EvidenceProgress } from './package.js';
@@ -74,6 +75,16 @@ interface EvidenceJobsTable {
 
 type Db = Kysely<{ evidence_jobs: EvidenceJobsTable }>;
 
+/** What a new job is made of (EvidenceJobs.start builds it from the request's package input). */
+export interface NewEvidenceJob {
+  id: string;
+  principal: Principal;
+  purpose: string;
+  input: StoredEvidenceInput;
+  requestEventId: string;
+  httpRequestId: string;
+}
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function toJob(r: Selectable<EvidenceJobsTable>): EvidenceJob {
@@ -117,10 +128,20 @@ export class EvidenceJobStore {
     this.db = catalog.db.withTables<{ evidence_jobs: EvidenceJobsTable }>() as unknown as Db;
   }
 
-  async create(j: { id: string; principal: Principal; purpose: string; input: StoredEvidenceInput; requestEventId: string; httpRequestId: string }): Promise<EvidenceJob> {
+  async create(j: NewEvidenceJob): Promise<EvidenceJob> {
+    return this.createIn(this.catalog.db, j);
+  }
+
+  /**
+   * Inserts the job inside the caller's write transaction (catalog/database.ts writeTransaction),
+   * so the row commits with the audit events that name it — the request's `evidence.export` and
+   * each `recording.export` — or none of them does (console/routes.ts).
+   */
+  async createIn(trx: Kysely<Database>, j: NewEvidenceJob): Promise<EvidenceJob> {
+    const db = trx.withTables<{ evidence_jobs: EvidenceJobsTable }>() as unknown as Db;
     const now = iso(Date.now());
     const p = j.principal;
-    await this.db
+    const row = await db
       .insertInto('evidence_jobs')
       .values({
         id: j.id,
@@ -136,8 +157,9 @@ export class EvidenceJobStore {
         created_at: now,
         updated_at: now,
       })
-      .execute();
-    return (await this.get(p.tenantId, j.id))!;
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toJob(row);
   }
 
   async get(tenantId: string, id: string): Promise<EvidenceJob | null> {

@@ -3,20 +3,36 @@ import { randomUUID } from 'node:crypto';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../catalog/tables.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError, isAppError } from '../../errors.js';
 import { Meter } from '../../http/meter.js';
 import { EncryptRecords } from '../../keys/chunked-cipher.js';
 import { keepLease } from '../../jobs/lease.js';
-import { type EvidenceJob, EvidenceJobStore } from './job-store.js';
+import { type EvidenceJob, EvidenceJobStore, type NewEvidenceJob } from './job-store.js';
 import { buildEvidencePackage, type EvidenceInput, type EvidenceItem, type EvidenceProgress } from './package.js';
 import type { EvidenceSigner } from './signer.js';
 
 export type { EvidenceJob, EvidenceJobStatus } from './job-store.js';
 
 const STAGING_PREFIX = 'evidence_';
+
 /** Progress is written to the row this often (and with every heartbeat), so any instance can report it. */
 const PROGRESS_EVERY_MS = 1000;
+
+/** The row of a package's job: what any instance needs to build it (recordings by primary key). */
+const newJob = (input: EvidenceInput, ctx: { requestEventId: string; httpRequestId: string }): NewEvidenceJob => ({
+  id: `evjob_${input.packageId}`,
+  principal: input.principal,
+  purpose: input.purpose,
+  input: {
+    packageId: input.packageId,
+    createdAt: input.createdAt.toISOString(),
+    items: input.items.map((i) => ({ recordingPk: i.recording.id, ref: i.ref, exportEventId: i.exportEventId })),
+  },
+  ...ctx,
+});
 
 /**
  * Evidence packages too large to stream in one response are built in the background into the
@@ -61,20 +77,18 @@ export class EvidenceJobs {
     return this.store.get(tenantId, id);
   }
 
-  async start(input: EvidenceInput, ctx: { requestEventId: string; httpRequestId: string }): Promise<EvidenceJob> {
-    const job = await this.store.create({
-      id: `evjob_${input.packageId}`,
-      principal: input.principal,
-      purpose: input.purpose,
-      input: {
-        packageId: input.packageId,
-        createdAt: input.createdAt.toISOString(),
-        items: input.items.map((i) => ({ recordingPk: i.recording.id, ref: i.ref, exportEventId: i.exportEventId })),
-      },
-      ...ctx,
-    });
+  /**
+   * Queues the job inside the caller's write transaction, with the audit events that name it
+   * (console/routes.ts): a row that cannot be written takes the events with it. Call `queued()`
+   * once the transaction has committed — a loop woken before then would find nothing to claim.
+   */
+  startIn(trx: Kysely<Database>, input: EvidenceInput, ctx: { requestEventId: string; httpRequestId: string }): Promise<EvidenceJob> {
+    return this.store.createIn(trx, newJob(input, ctx));
+  }
+
+  /** Wakes one idle loop of this instance: a job has been queued. */
+  queued(): void {
     this.idle.wakeOne();
-    return job;
   }
 
   private async loop(): Promise<void> {

@@ -6,6 +6,7 @@ import { tenantVerifyView } from '../../audit/tenant-view.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError, isAppError } from '../../errors.js';
 import { auditOrRefuse } from '../evidence.js';
+import { queryInt, timeWindow } from '../query-string.js';
 import { streamOut } from '../stream-out.js';
 
 const isoTime = z.iso.datetime({ offset: true });
@@ -27,8 +28,8 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
               recording: z.uuid().optional(),
               outcome: z.enum(['allowed', 'completed', 'denied', 'failed', 'aborted']).optional(),
               action: z.string().regex(/^[a-z_.]{1,64}$/).optional(),
-              limit: z.coerce.number().int().min(1).max(1000).default(100),
-              after: z.coerce.number().int().min(0).optional(),
+              limit: queryInt({ min: 1, max: 1000 }).default(100),
+              after: queryInt({ min: 0, max: Number.MAX_SAFE_INTEGER }).optional(),
             })
             .strict(),
         },
@@ -37,13 +38,14 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const q = req.query;
         req.audit.callerId = req.principal!.id;
         req.audit.detail = { query: q };
+        // A reversed window is refused before the read is logged as done.
+        const window = timeWindow(q);
         // The read is logged before the data is read; no evidence, no events (503 audit.unavailable).
         const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         const page = await deps.auditRepo.query({
           tenantId: req.principal!.tenantId,
           limit: q.limit,
-          ...(q.from ? { from: new Date(q.from).toISOString() } : {}),
-          ...(q.to ? { to: new Date(q.to).toISOString() } : {}),
+          ...window,
           ...(q.principal ? { principalId: q.principal } : {}),
           ...(q.recording ? { recordingPk: q.recording } : {}),
           ...(q.outcome ? { outcome: q.outcome } : {}),
@@ -92,9 +94,7 @@ export function auditRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         },
       },
       async (req, reply) => {
-        const from = new Date(req.query.from).toISOString();
-        const to = new Date(req.query.to).toISOString();
-        if (from >= to) throw new AppError('request.invalid', 'from must be before to');
+        const { from, to } = timeWindow(req.query);
         const tenantId = req.principal!.tenantId;
         req.audit.callerId = req.principal!.id;
         req.audit.detail = { from, to };

@@ -1,21 +1,16 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { identifier } from '../../catalog/record.js';
+import { freeText, identifier } from '../../catalog/record.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
 import type { LegalHold } from '../../holds/hold-repository.js';
 import { sourceDeleted } from '../../resolve/retention.js';
 import { auditOrRefuse, resolveOrAudit } from '../evidence.js';
+import { queryInt } from '../query-string.js';
 
-/** Free text an auditor reads: printable, bounded. */
-const text = (max: number) =>
-  z
-    .string()
-    .trim()
-    .min(1)
-    .max(max)
-    // eslint-disable-next-line no-control-regex
-    .refine((s) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(s), 'must not contain control characters');
+/** A hold's matter names it on one line; its reasons may run to paragraphs (record.ts freeText). */
+const matter = freeText(200);
+const reason = freeText(2000, { multiline: true });
 
 const holdView = (h: LegalHold) => ({
   id: h.id,
@@ -63,7 +58,7 @@ export function holdRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         schema: {
           summary: 'Place a legal hold on a recording (it then stays served and kept whatever its retention)',
           params: z.object({ ref: identifier }).strict(),
-          body: z.object({ matter: text(200), reason: text(2000) }).strict(),
+          body: z.object({ matter, reason }).strict(),
         },
       },
       async (req, reply) => {
@@ -109,7 +104,7 @@ export function holdRoutes(deps: AppDeps): FastifyPluginAsyncZod {
             .object({
               status: z.enum(['active', 'released']).optional(),
               recording: z.uuid().optional(),
-              limit: z.coerce.number().int().min(1).max(1000).default(100),
+              limit: queryInt({ min: 1, max: 1000 }).default(100),
               cursor: z.string().regex(/^[A-Za-z0-9_-]{1,400}$/).optional(),
             })
             .strict(),
@@ -140,7 +135,7 @@ export function holdRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         schema: {
           summary: 'Release a legal hold: the first admin requests, a different admin confirms (four eyes)',
           params: z.object({ id: z.uuid() }).strict(),
-          body: z.object({ reason: text(2000).optional() }).strict().nullish(),
+          body: z.object({ reason: reason.optional() }).strict().nullish(),
         },
       },
       async (req, reply) => {

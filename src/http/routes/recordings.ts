@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { recordingMetadata } from '../../catalog/metadata.js';
-import { catalogRecord, identifier } from '../../catalog/record.js';
+import { catalogRecord, freeText, identifier } from '../../catalog/record.js';
 import type { SearchCursor } from '../../catalog/recording-repository.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
 import { FORMAT_PREFERENCES } from '../../media/format.js';
 import { retentionStatus } from '../../resolve/retention.js';
+import { queryInt, timeWindow } from '../query-string.js';
 import { parseRange } from '../range.js';
 import { auditOrRefuse } from '../evidence.js';
 import { serveRecording } from '../serve-recording.js';
@@ -60,7 +61,7 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
           querystring: z
             .object({
               format: z.enum(FORMAT_PREFERENCES).exclude(['json']).default('wav'),
-              purpose: z.string().min(1).max(500).optional(),
+              purpose: freeText(500).optional(),
             })
             .strict(),
         },
@@ -104,7 +105,7 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
               source_system: catalogRecord.shape.source_system.optional(),
               origin: z.enum(['GENESYS_CLOUD', 'LEGACY_ARCHIVE']).optional(),
               state: z.enum(['AVAILABLE', 'ARCHIVED', 'RESTORING', 'RESTORED', 'DELETED', 'UPLOADING', 'ERROR']).optional(),
-              limit: z.coerce.number().int().min(1).max(500).default(50),
+              limit: queryInt({ min: 1, max: 500 }).default(50),
               // A window's cursor, ["<24-character time>","<36-character id>"], is 67 bytes, 90 in
               // base64url (94 with a six-digit year); an id cursor is 48.
               cursor: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/).optional(),
@@ -117,13 +118,13 @@ export function recordingRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         req.audit.callerId = req.principal!.id;
         req.audit.detail = { query: q };
         // Bounds in the catalog's form (UTC, milliseconds), as stored started_at values compare.
-        const timeWindow = q.from || q.to ? { ...(q.from ? { from: new Date(q.from).toISOString() } : {}), ...(q.to ? { to: new Date(q.to).toISOString() } : {}) } : null;
-        const after = q.cursor ? parseCursor(q.cursor, timeWindow) : undefined;
+        const window = q.from || q.to ? timeWindow(q) : null;
+        const after = q.cursor ? parseCursor(q.cursor, window) : undefined;
         const page = await deps.recordings.search({
           tenantId: req.principal!.tenantId,
           limit: q.limit,
           ...(q.call_id ? { callId: q.call_id } : {}),
-          ...timeWindow,
+          ...window,
           ...(q.source_system ? { sourceSystem: q.source_system } : {}),
           ...(q.origin ? { origin: q.origin } : {}),
           ...(q.state ? { state: q.state } : {}),

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { checkCaller } from '../../access/principal.js';
-import { identifier } from '../../catalog/record.js';
+import { freeText, identifier } from '../../catalog/record.js';
 import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
 import { FORMAT_PREFERENCES } from '../../media/format.js';
@@ -16,7 +16,7 @@ export const retrieveBody = z
     format_preference: z.enum(FORMAT_PREFERENCES).default('wav'),
     include_metadata: z.boolean().default(false),
     audit_log_id: identifier.optional().describe("The caller's own audit reference, recorded with the event"),
-    purpose: z.string().min(1).max(500).optional().describe('Purpose of access, recorded with the event'),
+    purpose: freeText(500).optional().describe('Purpose of access, recorded with the event'),
   })
   .strict();
 
