@@ -27,8 +27,13 @@ export interface ExportManifest {
   first_prev_hash: string | null;
   /** Lowercase hex SHA-256 of every byte before the manifest line (event lines with their "\n"). */
   lines_sha256: string;
-  /** The head of the whole chain when the export began. */
-  chain_head: { seq: number; hash: string } | null;
+  /**
+   * The head of the whole chain when the export began: whole-chain exports only (the operator's,
+   * `custodian audit export` without `--tenant`). A tenant export leaves it out — a tenant never
+   * gets the chain's head (docs/AUDIT.md): its seq counts every tenant's events, so two exports
+   * would tell how busy the others were in between. Nothing in a tenant export links to it.
+   */
+  chain_head?: { seq: number; hash: string } | null;
   created_at: string;
   key_id: string;
   algorithm: 'Ed25519';
@@ -76,7 +81,7 @@ export async function* auditExportLines(repo: AuditRepository, keys: KeyService,
     last_hash: last?.hash ?? null,
     first_prev_hash: first ? first.prevHash : null,
     lines_sha256: digest.digest('hex'),
-    chain_head: head,
+    ...(opts.tenantId ? {} : { chain_head: head }),
     created_at: now().toISOString(),
     key_id: keyId,
     algorithm: 'Ed25519',

@@ -167,8 +167,30 @@ export class RecordingRepository {
    * (an attempt on another tenant's recording is evidence for both) and never a response.
    */
   async otherTenantsHoldingRef(ref: string, exceptTenantId: string): Promise<string[]> {
-    const rows = await this.db.selectFrom('recording_refs').select('tenant_id').distinct().where('value', '=', ref).where('tenant_id', '!=', exceptTenantId).limit(10).execute();
-    return rows.map((r) => r.tenant_id);
+    return (await this.otherTenantsRecordingsOfRef(ref, exceptTenantId)).map((o) => o.tenantId);
+  }
+
+  /**
+   * otherTenantsHoldingRef with, per tenant, the recording the ref names there (`recordingPk`), so
+   * the owner's evidence is found by recording (`?recording=`, an evidence package) as well as by
+   * ref; null when the ref names several recordings of that tenant (its own lookup would answer
+   * `recording.ambiguous_ref`). Read from the primary key recording_refs_pk alone (value first): one index range.
+   */
+  async otherTenantsRecordingsOfRef(ref: string, exceptTenantId: string): Promise<{ tenantId: string; recordingPk: string | null }[]> {
+    // Distinct (tenant, recording) pairs: at most ten tenants, and two recordings each tell "several".
+    const rows = await this.db
+      .selectFrom('recording_refs')
+      .select(['tenant_id', 'recording_pk'])
+      .distinct()
+      .where('value', '=', ref)
+      .where('tenant_id', '!=', exceptTenantId)
+      .orderBy('tenant_id')
+      .orderBy('recording_pk')
+      .limit(20)
+      .execute();
+    const byTenant = new Map<string, Set<string>>();
+    for (const r of rows) byTenant.set(r.tenant_id, (byTenant.get(r.tenant_id) ?? new Set()).add(r.recording_pk));
+    return [...byTenant].slice(0, 10).map(([tenantId, pks]) => ({ tenantId, recordingPk: pks.size === 1 ? [...pks][0]! : null }));
   }
 
   async get(tenantId: string, id: string): Promise<Recording | null> {

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { AuditEvent } from '../audit/event.js';
+import type { AuditEvent, AuditEventInput } from '../audit/event.js';
+import { afterOwnCommit } from '../audit/recorder.js';
 import { writeTransaction } from '../catalog/database.js';
 import type { Recording } from '../catalog/model.js';
 import type { Database } from '../catalog/tables.js';
@@ -34,29 +35,50 @@ export async function resolveOrAudit(deps: AppDeps, req: FastifyRequest, ref: st
       // Same answer as "does not exist", but the attempt is evidence for the owner too.
       // Only the owner's trail learns of it: nothing on the caller's request changes (its own
       // event, which its tenant's auditors read, must be that of an unknown ref — product.md
-      // principle 4). The owner's event carries the caller's request id (httpRequestId), so the
-      // operator can join the two.
-      const owners = await deps.recordings.otherTenantsHoldingRef(ref, tenantId);
-      // The owners' events go into the commit of the caller's own 404 event (AuditRecorder.record,
-      // from the error handler): written here, one commit each, they made a foreign ref answer one
-      // durable commit slower than an unknown one — an existence oracle for anyone with a clock.
-      // In the shared commit the difference is a row. A failed owner write is logged there and does
-      // not change the caller's answer: anything else would tell the caller the ref exists elsewhere.
-      if (owners.length) {
-        req.audit.alsoFor = owners.map((owner) => ({
-          ...deps.audit.base(req),
-          tenantId: owner,
-          ref,
-          action: 'recording.cross_tenant_attempt',
-          outcome: 'denied' as const,
-          status: 404,
-          errorCode: 'recording.not_found',
-          detail: { requesting_tenant: tenantId },
-        }));
-      }
+      // principle 4), nor what its commit holds (companionEvents). The owner's event carries the
+      // caller's request id (httpRequestId), so the operator can join the two.
+      req.audit.alsoFor = companionEvents(deps, req, ref, tenantId, await deps.recordings.otherTenantsRecordingsOfRef(ref, tenantId));
     }
     throw e;
   }
+}
+
+/**
+ * What a `recording.not_found` of resolveOrAudit writes besides the caller's own event. Exactly one
+ * companion, written in the caller's commit right after its event (AuditRecorder.record), whoever
+ * holds the ref: the owner's `recording.cross_tenant_attempt` when one other tenant holds it; else
+ * (nobody, or several tenants) one `recording.lookup_miss` in the operator's trail (no tenant: no
+ * tenant's view or export shows it), naming the owners in `detail.owning_tenants`.
+ *
+ * Why one always: every tenant's events share one chain, and a tenant reads the seq, hash and
+ * prevHash of its own. With owner events only when the ref is someone's, the caller's next event
+ * sat one seq further per owner and never linked (prevHash) to its 404 event: whether another
+ * tenant holds the ref, and how many do, for certain. Written in commits of their own instead,
+ * they made that 404 one durable commit slower: the same oracle by timing. Now either 404 writes
+ * two rows in one commit, in the same positions. Several owners (a ref two tenants both use; rare)
+ * get their own events after the caller's commit (`afterOwnCommit`), so their number does not show
+ * in it nor in the answer's time. A companion whose write fails is logged by the recorder and
+ * changes nothing of the caller's answer.
+ */
+function companionEvents(deps: AppDeps, req: FastifyRequest, ref: string, tenantId: string, owners: { tenantId: string; recordingPk: string | null }[]): AuditEventInput[] {
+  const miss = { ...deps.audit.base(req), ref, outcome: 'denied' as const, status: 404, errorCode: 'recording.not_found', copyId: null, origin: null };
+  // The owner's event names its recording, so an auditor who filters by recording finds the attempt too.
+  const ownerEvent = (owner: { tenantId: string; recordingPk: string | null }): AuditEventInput => ({
+    ...miss,
+    tenantId: owner.tenantId,
+    recordingPk: owner.recordingPk,
+    action: 'recording.cross_tenant_attempt',
+    detail: { requesting_tenant: tenantId },
+  });
+  if (owners.length === 1) return [ownerEvent(owners[0]!)];
+  const lookupMiss: AuditEventInput = {
+    ...miss,
+    tenantId: null,
+    recordingPk: null,
+    action: 'recording.lookup_miss',
+    detail: { requesting_tenant: tenantId, owning_tenants: owners.map((o) => o.tenantId) },
+  };
+  return [lookupMiss, ...owners.map((o) => afterOwnCommit(ownerEvent(o)))];
 }
 
 /** At most this many sniffer notes, each cut to this many characters, go into an event. */
