@@ -16,8 +16,9 @@ export interface AuditDraft {
   /** Set once an event for this request has been written (by the handler, the stream or the error handler). */
   written: boolean;
   /**
-   * Events for other tenants' trails that this request's own event carries into its commit (a ref
-   * another tenant holds: http/evidence.ts). Cleared once written.
+   * Events for other trails that this request's own event carries into its commit: a ref another
+   * tenant holds (its owner's cross_tenant_attempt) or nobody does (the operator trail's
+   * lookup_miss), one companion either way (http/evidence.ts). Cleared once written.
    */
   alsoFor?: AuditEventInput[];
 }
