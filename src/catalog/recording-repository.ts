@@ -197,6 +197,23 @@ export class RecordingRepository {
     return recordingOf(await lookupRows(this.db, tenantId, { id }));
   }
 
+  /**
+   * The recording that holds the copy `copyId` now (null: the copy is in none any more, deleted).
+   * A copy moves between recordings (an import learns its call id, a crosswalk merge): what a ready
+   * job staged from it is governed by the recording it is on now — its retention, its holds — not
+   * the one the job was started on. Two reads (the copy's recording by primary key, then the
+   * lookup): one that moved in between is read again.
+   */
+  async byCopyId(tenantId: string, copyId: string): Promise<Recording | null> {
+    for (let round = 0; round < 3; round++) {
+      const row = await this.db.selectFrom('recording_copies').select('recording_pk').where('id', '=', copyId).where(filterOnly(this.db, 'tenant_id'), '=', tenantId).executeTakeFirst();
+      if (!row) return null;
+      const rec = await this.get(tenantId, row.recording_pk);
+      if (rec?.copies.some((c) => c.id === copyId)) return rec;
+    }
+    throw new AppError('recording.ambiguous_ref', 'the copy moved between recordings while it was being resolved; ask again');
+  }
+
   async search(q: SearchQuery): Promise<{ items: Recording[]; next: SearchCursor | null }> {
     const windowed = isWindowed(q);
     // A cursor of the other order would be misread (an id as a start time, or the reverse) and
@@ -604,6 +621,26 @@ async function upsertChunk(trx: Kysely<Database>, records: CatalogRecord[]): Pro
 }
 
 /**
+ * A recording merged into another (`absorbed` into `survivor`, in the merge's transaction): its
+ * retrieval jobs follow it, as its refs and holds do, or a queued job would fail for good with
+ * `recording.not_found` and a ready one would lose its recording (routes/jobs.ts reads the staged
+ * copy's recording anyway). Only jobs that can still run or be downloaded (queued, running, ready):
+ * through jobs_claim (status first), since jobs has no index on recording_pk (nor one SQLite should
+ * pick for the tenant: filter-only.ts); a failed or expired
+ * job keeps the id it was started on, which still resolves (the absorbed id is a ref of the survivor).
+ * Evidence jobs name no recording (their input is JSON): nothing to move.
+ */
+export async function moveJobs(trx: Kysely<Database>, absorbedPk: string, survivorPk: string, tenantId: string): Promise<void> {
+  await trx
+    .updateTable('jobs')
+    .set({ recording_pk: survivorPk })
+    .where('status', 'in', ['queued', 'running', 'ready'])
+    .where('recording_pk', '=', absorbedPk)
+    .where(filterOnly(trx, 'tenant_id'), '=', tenantId)
+    .execute();
+}
+
+/**
  * Idempotent upsert of one copy record. The logical recording is found by (tenant, call_id),
  * else through the copy's natural key, else created. A field that is absent in the record
  * keeps its stored value, so a partial re-import never erases what is known; so does a null one,
@@ -697,6 +734,7 @@ async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRec
       for (const ref of old) state.addRef({ tenant_id: ref.tenant_id, value: ref.value, kind: ref.kind as RefKind, recording_pk: recordingPk });
       await state.flush();
       await HoldRepository.moveHolds(trx, absorbed.id, recordingPk, r.tenant_id);
+      await moveJobs(trx, absorbed.id, recordingPk, r.tenant_id);
       await trx.deleteFrom('recordings').where('id', '=', absorbed.id).execute();
       state.forgetRecording(absorbed);
     } else {

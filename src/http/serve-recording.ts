@@ -207,7 +207,17 @@ async function openOrHandOff(
     if (existing && existing.principalId !== p.id && !p.scopes.has('admin')) {
       throw new AppError('request.idempotency_conflict', `request_id "${req.audit.requestId}" was used before by another principal`);
     }
-    if (existing) return accepted(deps, req, reply, async () => ({ job: existing, created: false }));
+    if (existing) {
+      // A job that ended answers its outcome, not a 202 "Retrieval initiated" to poll a job that
+      // will never run again (and no Retry-After: asking again changes nothing; a new request_id
+      // starts a new retrieval). A ready one is still a 202: its poll offers the content.
+      req.audit.detail = { ...req.audit.detail, job_id: existing.id };
+      if (existing.status === 'expired') throw new AppError('job.expired', `the job of request_id "${req.audit.requestId}" has expired; retrieve again with a new request_id`, { extra: { job_id: existing.id } });
+      if (existing.status === 'failed') {
+        throw new AppError('job.failed', `the job of request_id "${req.audit.requestId}" failed: ${existing.errorCode ?? 'unknown'}`, { extra: { job_id: existing.id, job_error: existing.errorCode } });
+      }
+      return accepted(deps, req, reply, async () => ({ job: existing, created: false }));
+    }
   }
   const first = orderCopies(rec, deps.config.policy.prefer)[0];
   const source = first ? deps.sources.configFor(rec.tenantId, first) : undefined;
@@ -303,9 +313,21 @@ async function accepted(deps: AppDeps, req: FastifyRequest, reply: FastifyReply,
   return sendAccepted(deps, reply, job, event.id);
 }
 
+/**
+ * Retry-After for a job not done yet: `jobs.retry_after_s`, or — a queued job whose next attempt is
+ * further away (a backoff, an archive restore polled every `restore_poll_ms`) — the seconds until
+ * that attempt, at most an hour: a poll before it can only find the job as it is.
+ */
+export function jobRetryAfterS(deps: Pick<AppDeps, 'config'>, job: Pick<Job, 'status' | 'runAfter'>, now = Date.now()): number {
+  const base = deps.config.jobs.retry_after_s;
+  if (job.status !== 'queued') return base;
+  const untilNext = Math.ceil((Date.parse(job.runAfter) - now) / 1000);
+  return Number.isFinite(untilNext) ? Math.min(Math.max(untilNext, base), Math.max(base, 3600)) : base;
+}
+
 async function sendAccepted(deps: AppDeps, reply: FastifyReply, job: Job, eventId: string): Promise<null> {
   const poll = `/api/v1/recordings/status/${job.id}`;
-  const retryAfter = String(deps.config.jobs.retry_after_s);
+  const retryAfter = String(jobRetryAfterS(deps, job));
   await reply
     .code(202)
     .header('Location', poll)

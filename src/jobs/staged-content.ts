@@ -27,6 +27,18 @@ async function keyIsGone(keys: AppDeps['keys'], keyId: string, e: unknown): Prom
 }
 
 /**
+ * A ready job's staged object that must never be served again (it can no longer be read, or what it
+ * holds may no longer be served: the recording's retention ended, its copy was deleted from the
+ * catalog): the object is deleted (a failure is logged — `expire` drops the wrapped data key, so
+ * what is left can no longer be decrypted), then the job marked expired, so its status says
+ * `expired` instead of offering content until the TTL.
+ */
+export async function discardStaged(deps: Pick<AppDeps, 'staging' | 'logger'>, stagingKey: string, expire: () => Promise<void>): Promise<void> {
+  await deps.staging.delete(stagingKey).catch((err: unknown) => deps.logger.warn({ err, staging_key: stagingKey }, 'staged object that may no longer be served could not be deleted'));
+  await expire();
+}
+
+/**
  * Opens plaintext bytes [start, end] of a ready job's staged object for a download: unwraps its
  * data key, opens the object, and reads and authenticates the first record the range touches
  * (chunked-cipher.ts openRange), all before the caller audits the download as allowed — so each
@@ -47,10 +59,7 @@ export async function openStagedContent(
   /** A HEAD: the same answer about the object (gone, rotated away), without reading a record of it. */
   headOnly = false,
 ): Promise<Readable> {
-  const gone = async () => {
-    await deps.staging.delete(s.stagingKey).catch((err: unknown) => deps.logger.warn({ err, staging_key: s.stagingKey }, 'staged object that can no longer be read could not be deleted'));
-    await expire();
-  };
+  const gone = () => discardStaged(deps, s.stagingKey, expire);
   let key: Buffer;
   try {
     key = await deps.keys.unwrap(s.dekKeyId, s.dekWrapped);

@@ -1,6 +1,7 @@
 import { SqliteAdapter, sql } from 'kysely';
 import { writeTransaction } from '../catalog/database.js';
 import { filterOnly } from '../catalog/filter-only.js';
+import { moveJobs } from '../catalog/recording-repository.js';
 import { AppError } from '../errors.js';
 import { HoldRepository } from '../holds/hold-repository.js';
 import type { SyncContext } from './apply.js';
@@ -273,6 +274,8 @@ async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evi
     // one of a matter the survivor also holds keeps its own, renamed: HoldRepository.moveHolds).
     // By holds_recording; as `tenant_id = ?` SQLite without statistics walked every hold of the tenant per merge (filter-only.ts).
     await HoldRepository.moveHolds(trx, A.id, S.id, t);
+    // So do its retrieval jobs: a queued one would otherwise fail for want of its recording.
+    await moveJobs(trx, A.id, S.id, t);
     await trx.deleteFrom('recordings').where('id', '=', A.id).execute();
     await trx
       .updateTable('recordings')

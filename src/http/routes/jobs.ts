@@ -4,12 +4,12 @@ import { z } from 'zod';
 import type { AppDeps } from '../../deps.js';
 import { AppError } from '../../errors.js';
 import type { Job } from '../../jobs/job-repository.js';
-import { openStagedContent } from '../../jobs/staged-content.js';
+import { discardStaged, openStagedContent } from '../../jobs/staged-content.js';
 import { keyStateError } from '../../resolve/key-guard.js';
-import { retentionStatus } from '../../resolve/retention.js';
+import { copyRetentionStatus, expiryReason, retentionStatus } from '../../resolve/retention.js';
 import { entityTag, ifRangeHolds, parseRange, resolveRange } from '../range.js';
 import { auditOrRefuse, noteServedMedia } from '../evidence.js';
-import { metadataHeader } from '../serve-recording.js';
+import { jobRetryAfterS, metadataHeader } from '../serve-recording.js';
 import { streamOut } from '../stream-out.js';
 
 const jobParams = z.object({ job_id: z.string().regex(/^job_[0-9a-f-]{36}$/, 'not a job id') }).strict();
@@ -41,7 +41,7 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const job = await visibleJob(deps, req, req.params.job_id);
         const ev = await auditOrRefuse(deps, req, { outcome: 'completed', status: 200 });
         reply.header('X-Audit-Event-Id', ev.id).header('Cache-Control', 'no-store');
-        if (job.status === 'queued' || job.status === 'running') reply.header('Retry-After', String(deps.config.jobs.retry_after_s));
+        if (job.status === 'queued' || job.status === 'running') reply.header('Retry-After', String(jobRetryAfterS(deps, job)));
         return {
           job_id: job.id,
           status: job.status,
@@ -68,18 +68,40 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         if (job.status === 'expired') throw new AppError('job.expired');
         if (job.status === 'failed') throw new AppError('job.failed', `the job failed: ${job.errorCode ?? 'unknown'}`, { extra: { job_error: job.errorCode } });
         if (job.status !== 'ready' || !job.stagingKey || !job.dekWrapped || !job.dekKeyId || job.bytesTotal === null) {
-          throw new AppError('job.not_ready', `the job is ${job.status}`, { headers: { 'Retry-After': String(deps.config.jobs.retry_after_s) } });
+          throw new AppError('job.not_ready', `the job is ${job.status}`, { headers: { 'Retry-After': String(jobRetryAfterS(deps, job)) } });
         }
-        // Retention is checked again at download: it may have lapsed since the job ran.
-        const rec = await deps.recordings.get(job.tenantId, job.recordingPk);
-        if (!rec) throw new AppError('job.not_found');
-        const retention = retentionStatus(rec);
-        if (retention === 'EXPIRED') throw new AppError('recording.expired', undefined, { headers: { 'X-Retention-Status': 'EXPIRED' } });
+        // Retention and the key are checked again at download, on the recording that holds the
+        // staged copy now: retention may have lapsed since the job ran, a key been withdrawn, and the
+        // copy may have moved to another recording (an import learnt its call id, a merge) whose
+        // retention and holds are the ones that govern its bytes — as a direct retrieval of it would.
+        // What may never be served again is discarded at once (staged-content.ts discardStaged): the
+        // job says `expired` instead of offering content until its TTL.
+        const stagingKey = job.stagingKey;
+        const discard = () => discardStaged(deps, stagingKey, () => deps.jobs.markExpired(job.id));
+        const rec = job.copyId ? await deps.recordings.byCopyId(job.tenantId, job.copyId) : null;
+        const staged = rec?.copies.find((c) => c.id === job.copyId);
+        if (!rec || !staged) {
+          await discard();
+          throw new AppError('job.expired', 'the copy the job staged is no longer in the catalog');
+        }
+        req.audit.recordingPk = rec.id;
+        req.audit.copyId = staged.id;
+        if (retentionStatus(rec) === 'EXPIRED') {
+          await discard();
+          throw new AppError('recording.expired', expiryReason(rec), { headers: { 'X-Retention-Status': 'EXPIRED' } });
+        }
+        // The copy staged alone deleted at its source (its delete date passed, another copy still
+        // there): a direct retrieval would no longer try it, so its staged bytes are not served
+        // either; a new retrieval serves another copy.
+        const retention = copyRetentionStatus(rec, staged);
+        if (retention === 'EXPIRED') {
+          await discard();
+          throw new AppError('job.expired', `the copy the job staged was deleted at its source (${staged.sourceRetentionExpiry}); retrieve the recording again`);
+        }
         // So is the key of the copy the job staged (key-guard.ts): a key disabled or deleted since is
         // the customer withdrawing the recording (crypto-shredding); the staged copy, sealed with
         // our own key, must not outlive that for the rest of its TTL.
-        const staged = rec.copies.find((c) => c.id === job.copyId);
-        if (staged?.keyId) {
+        if (staged.keyId) {
           const { state } = await deps.keys.checkKey(staged.keyId);
           if (state !== 'enabled') {
             const refusal = { copy_id: staged.id, key_id: staged.keyId, state };
@@ -100,7 +122,7 @@ export function jobRoutes(deps: AppDeps): FastifyPluginAsyncZod {
         const body = await openStagedContent(deps, { stagingKey: job.stagingKey, dekKeyId: job.dekKeyId, dekWrapped: job.dekWrapped, size }, r, 'media', () => deps.jobs.markExpired(job.id), req.method === 'HEAD');
         // What the staging attempt sniffed and sent (as the headers below say it): the staged bytes are
         // that attempt's output, so a transcode is linked to the stored copy it came from.
-        noteServedMedia(req, { codec: job.codec ?? 'unknown', transcoded: job.transcoded ?? false }, staged?.sha256);
+        noteServedMedia(req, { codec: job.codec ?? 'unknown', transcoded: job.transcoded ?? false }, staged.sha256);
         // And what the source stated about them when they were staged (Genesys: whether they may be
         // redacted), kept with the job (0015): as a direct retrieval's events carry them.
         if (job.sourceDetail) req.audit.detail = { ...req.audit.detail, ...job.sourceDetail };
