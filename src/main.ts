@@ -25,6 +25,7 @@ import { Metrics } from './http/metrics.js';
 import { JobRepository } from './jobs/job-repository.js';
 import { S3Staging } from './jobs/s3-staging.js';
 import { LocalStaging, type Staging } from './jobs/staging.js';
+import { abortForShutdown } from './jobs/run-job.js';
 import { JobWorker } from './jobs/worker.js';
 import { HoldRepository } from './holds/hold-repository.js';
 import { LocalKeyring } from './keys/keyring.js';
@@ -257,14 +258,17 @@ export async function startGateway(config: Config, opts: BuildDepsOptions = {}):
     close: () =>
       (closing ??= (async () => {
         // Stop accepting, give streams the grace period, then cut what is left; close sources and the catalog last.
+        // The job worker stops claiming now; its running jobs and 202 hand-offs get the same grace,
+        // then are handed back to the queue for another instance (JobWorker.stop).
+        const jobsStopped = worker.stop(config.server.shutdown_grace_ms);
         const grace = setTimeout(() => app.server.closeAllConnections(), config.server.shutdown_grace_ms);
         await app.close();
         clearTimeout(grace);
         await scheduler.stop();
-        await worker.stop();
-        // A handed-off fetch must not outlive the catalog it reports to: abort it, let it settle
-        // (its job goes back to the queue or is taken over when its lease lapses).
-        for (const h of deps.handedOff) h.abort.abort();
+        await jobsStopped;
+        // A handed-off fetch must not outlive the catalog it reports to: one a request handed off
+        // after the worker stopped is aborted now, and let settle (its job goes back to the queue).
+        for (const h of deps.handedOff) abortForShutdown(h.abort);
         // So must a catalog miss's search that outlived its request (Resolver.resolve): its write-back too.
         await Promise.allSettled([...[...deps.handedOff].map((h) => h.done), deps.resolver.close()]);
         // The last events of this run are covered by a signed checkpoint before the catalog closes.

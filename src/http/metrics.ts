@@ -31,7 +31,7 @@ export class Metrics {
 
   readonly jobs = new Counter({
     name: 'custodian_jobs_total',
-    help: 'Job attempts by outcome (ready, retry, waiting, failed, lease_lost)',
+    help: 'Job attempts by outcome (ready, retry, waiting, failed, lease_lost, shutdown)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

@@ -258,6 +258,8 @@ export class JobRepository {
         lease_owner: owner,
         lease_until: iso(now + leaseMs),
         attempts: eb('attempts', '+', 1),
+        // bytes_done is the current attempt's progress: each attempt fetches from the start.
+        bytes_done: 0,
         updated_at: iso(now),
       }))
       .where('id', '=', (eb) => eb.selectFrom(picked.as('due')).select('due.id'))
@@ -301,7 +303,7 @@ export class JobRepository {
                 error_detail: `gave up after ${attempts} attempts: the last one stopped without an outcome (its lease lapsed: the instance running it died or stalled)`,
                 updated_at: iso(now),
               }
-            : { status: 'queued', lease_owner: null, lease_until: null, run_after: iso(lapsedAt + retryDelayMs(opts.retryBaseMs ?? 0, attempts)), updated_at: iso(now) },
+            : { status: 'queued', lease_owner: null, lease_until: null, run_after: iso(lapsedAt + retryDelayMs(opts.retryBaseMs ?? 0, attempts)), bytes_done: 0, updated_at: iso(now) },
         )
         .where('id', '=', r.id)
         .where('status', '=', 'running')
@@ -380,9 +382,38 @@ export class JobRepository {
         lease_owner: null,
         lease_until: null,
         run_after: iso(now + delayMs),
+        // Queued again, no attempt is fetching: no progress is shown (a failed job keeps its last attempt's).
+        ...(final ? {} : { bytes_done: 0 }),
         error_code: e.code,
         error_detail: e.detail.slice(0, 500),
         ...(e.sourceState !== undefined ? { source_state: e.sourceState } : {}),
+        updated_at: iso(now),
+      }))
+      .where('id', '=', id)
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
+   * An attempt stopped because its instance shuts down (worker.ts stop): it did not fail, so the
+   * job is queued again at once — no backoff, the attempt refunded (not counted against
+   * max_attempts), its error fields left as they were — for another instance to claim now rather
+   * than when the lease would have lapsed. Only the attempt holding the running job may: false when
+   * it no longer does.
+   */
+  async handBack(id: string, owner: string): Promise<boolean> {
+    const now = Date.now();
+    const r = await this.db
+      .updateTable('jobs')
+      .set((eb) => ({
+        attempts: eb('attempts', '-', 1),
+        status: 'queued',
+        lease_owner: null,
+        lease_until: null,
+        run_after: iso(now),
+        bytes_done: 0,
         updated_at: iso(now),
       }))
       .where('id', '=', id)

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { finished, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { AppDeps } from '../deps.js';
 import { AppError, isAppError, isRetryable } from '../errors.js';
@@ -11,6 +12,40 @@ import { retentionStatus } from '../resolve/retention.js';
 import { locationOf } from '../sources/registry.js';
 import { type Job, retryDelayMs } from './job-repository.js';
 import { keepLease } from './lease.js';
+
+/**
+ * The abort reason of an attempt stopped because its instance shuts down (worker.ts stop): the
+ * attempt did not fail, its job is handed back to the queue at once (JobRepository.handBack).
+ */
+export class ShutdownAbort extends Error {
+  constructor() {
+    super('the instance running this attempt is shutting down');
+    this.name = 'ShutdownAbort';
+  }
+}
+
+/** Stops an attempt for shutdown (a no-op on one already aborted: its first reason stands). */
+export function abortForShutdown(ac: AbortController): void {
+  if (!ac.signal.aborted) ac.abort(new ShutdownAbort());
+}
+
+const stoppedForShutdown = (signal: AbortSignal | undefined) => signal?.aborted === true && signal.reason instanceof ShutdownAbort;
+
+/**
+ * Which stage of a pipeline failed first. The pipeline destroys every other stage with the first
+ * stage's error, so the write stream emits a source's error too (a body cut mid-way, a source
+ * reset): only the stage whose failure came first — reported in the order the stages fail, by
+ * the same end-of-stream detection the pipeline uses — says where the fault is.
+ */
+function firstFailure(stages: (Readable | Writable)[]): () => Readable | Writable | undefined {
+  let first: Readable | Writable | undefined;
+  for (const s of stages) {
+    finished(s, (err) => {
+      if (err && !first) first = s;
+    });
+  }
+  return () => first;
+}
 
 /** The lease owner of this attempt (job-repository.ts claim/create): every write of the attempt is guarded by it. */
 function ownerOf(job: Job): string {
@@ -67,16 +102,22 @@ export async function stageOpened(deps: AppDeps, job: Job, opening: Promise<Open
         const key = `${job.id}_${randomBytes(8).toString('hex')}`;
         const w = await deps.staging.writer(key);
         meter = new Meter();
+        const encrypt = new EncryptRecords(dek.plaintext);
         let diskError: NodeJS.ErrnoException | undefined;
         w.stream.once('error', (e: NodeJS.ErrnoException) => (diskError = e));
+        // A write stream's error is the staging's fault only when it failed first: after a source
+        // failed (or the attempt was aborted) it carries the error the pipeline destroyed it with.
+        const failedFirst = firstFailure([opened.prepared.body, meter, encrypt, w.stream]);
         try {
-          await pipeline(opened.prepared.body, meter, new EncryptRecords(dek.plaintext), w.stream, { signal: ac.signal });
+          await pipeline(opened.prepared.body, meter, encrypt, w.stream, { signal: ac.signal });
           await w.commit();
         } catch (e) {
           // A partial file is never left behind under any name.
           await w.abort();
           opened.prepared.body.destroy();
-          if (diskError) throw new AppError('staging.write_failed', `staging could not be written (${diskError.code ?? 'error'})`, { cause: e });
+          if (diskError && !ac.signal.aborted && failedFirst() === w.stream) {
+            throw new AppError('staging.write_failed', `staging could not be written (${diskError.code ?? 'error'})`, { cause: e });
+          }
           throw e;
         } finally {
           dek.plaintext.fill(0);
@@ -103,12 +144,19 @@ export async function stageOpened(deps: AppDeps, job: Job, opening: Promise<Open
       },
     );
   } catch (e) {
-    await settleFailure(deps, job, e).catch((err: unknown) => deps.logger.error({ err, job: job.id }, 'could not record the job outcome'));
+    await settleFailure(deps, job, e, ac.signal).catch((err: unknown) => deps.logger.error({ err, job: job.id }, 'could not record the job outcome'));
   }
 }
 
 /** Decides between "try again later" and "failed for good", and says why on the job. */
-async function settleFailure(deps: AppDeps, job: Job, e: unknown): Promise<void> {
+async function settleFailure(deps: AppDeps, job: Job, e: unknown, signal?: AbortSignal): Promise<void> {
+  if (stoppedForShutdown(signal)) {
+    // Not a failure: the job goes back to the queue now, for another instance (its partial staging was removed above).
+    const back = await deps.jobs.handBack(job.id, ownerOf(job));
+    deps.metrics.jobs.inc({ outcome: back ? 'shutdown' : 'lease_lost' });
+    if (back) deps.logger.info({ job: job.id }, 'job handed back to the queue: the instance is shutting down');
+    return;
+  }
   const err = e instanceof NoCopyOpened ? e.last : isAppError(e) ? e : new AppError('source.unavailable', (e as Error)?.message ?? 'failed');
   const cfg = deps.config.jobs;
   if (PREPARING_CODES.has(err.code)) {
@@ -126,9 +174,11 @@ async function settleFailure(deps: AppDeps, job: Job, e: unknown): Promise<void>
   if (held && final) deps.logger.warn({ job: job.id, code: err.code }, 'job failed');
 }
 
-/** One claimed attempt of a job: resolve again (the catalog may have moved), restore if archived, fetch, stage. */
-export async function executeJob(deps: AppDeps, job: Job): Promise<void> {
-  const ac = new AbortController();
+/**
+ * One claimed attempt of a job: resolve again (the catalog may have moved), restore if archived,
+ * fetch, stage. `ac` aborts it (worker.ts keeps it to stop the attempt at shutdown, abortForShutdown).
+ */
+export async function executeJob(deps: AppDeps, job: Job, ac = new AbortController()): Promise<void> {
   try {
     const rec = await deps.recordings.get(job.tenantId, job.recordingPk);
     if (!rec) throw new AppError('recording.not_found');
@@ -138,12 +188,12 @@ export async function executeJob(deps: AppDeps, job: Job): Promise<void> {
     const note = (d: Record<string, unknown>) => deps.logger.warn({ job: job.id, ...d }, 'job: opening the recording');
     const log = (msg: string, o: object) => deps.logger.warn({ job: job.id, ...o }, msg);
     const opening = openRecording(deps, rec, job.format as AudioFormat, ac.signal, note, log).catch(async (e: unknown) => {
-      if (e instanceof NoCopyOpened && e.last.code === 'source.archived') await startRestore(deps, job, e);
+      if (e instanceof NoCopyOpened && e.last.code === 'source.archived' && !ac.signal.aborted) await startRestore(deps, job, e);
       throw e;
     });
     await stageOpened(deps, job, opening, ac);
   } catch (e) {
-    await settleFailure(deps, job, e);
+    await settleFailure(deps, job, e, ac.signal);
   }
 }
 

@@ -2,16 +2,19 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IdleWaiters } from './idle-waiters.js';
 import type { AppDeps } from '../deps.js';
-import { executeJob } from './run-job.js';
+import { abortForShutdown, executeJob } from './run-job.js';
 
 /**
  * Claims due jobs from the job table and runs them, `concurrency` at a time; also purges staged
  * media past its TTL. Any instance may run it: claims are atomic, leases expire, so a job whose
- * instance died is picked up by another.
+ * instance died is picked up by another. `stop` hands the jobs still running here back to the queue.
  */
 export class JobWorker {
   private stopped = false;
+  private stopping: Promise<void> | undefined;
   private readonly loops: Promise<void>[] = [];
+  /** The abort of each attempt this worker's loops are running. */
+  private readonly running = new Set<AbortController>();
   private readonly idle = new IdleWaiters();
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -53,7 +56,16 @@ export class JobWorker {
         this.deps.logger.error({ err: e }, 'job claim failed');
       }
       if (job) {
-        await executeJob(this.deps, job).catch((e: unknown) => this.deps.logger.error({ err: e, job: job.id }, 'job crashed'));
+        if (this.stopped && job.leaseOwner) {
+          // A claim that was under way when stop() came: its job goes back without a start.
+          await this.deps.jobs.handBack(job.id, job.leaseOwner).catch((e: unknown) => this.deps.logger.error({ err: e, job: job.id }, 'job could not be handed back'));
+          continue;
+        }
+        const ac = new AbortController();
+        this.running.add(ac);
+        await executeJob(this.deps, job, ac)
+          .catch((e: unknown) => this.deps.logger.error({ err: e, job: job.id }, 'job crashed'))
+          .finally(() => this.running.delete(ac));
         continue;
       }
       await this.idle.wait(cfg.poll_interval_ms);
@@ -98,10 +110,27 @@ export class JobWorker {
     return purged;
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.sweeper);
-    this.idle.wakeAll();
-    await Promise.allSettled(this.loops);
+  /**
+   * Stops claiming at once; the attempts running in this process — claimed by this worker, or
+   * fetches handed to a 202 job (`deps.handedOff`) — get `graceMs` to finish, then are aborted for
+   * shutdown: each removes its partial staging and hands its job back to the queue, due at once
+   * with the attempt refunded (JobRepository.handBack), so another instance takes it up now rather
+   * than after `jobs.lease_ms`. Resolves when every attempt has settled: bounded by the grace
+   * period and an aborted attempt's cleanup, not by the size or speed of a source.
+   */
+  stop(graceMs = 0): Promise<void> {
+    return (this.stopping ??= (async () => {
+      this.stopped = true;
+      clearInterval(this.sweeper);
+      this.idle.wakeAll();
+      const settled = () => Promise.allSettled([...this.loops, ...[...this.deps.handedOff].map((h) => h.done)]);
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((r) => (timer = setTimeout(r, graceMs)));
+      await Promise.race([settled(), graceOver]);
+      clearTimeout(timer);
+      for (const ac of this.running) abortForShutdown(ac);
+      for (const h of this.deps.handedOff) abortForShutdown(h.abort);
+      await settled();
+    })());
   }
 }
