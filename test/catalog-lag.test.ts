@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, bearer, KEYS, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 import { post, raw } from './support/http.js';
 import { unzip } from './console/support.js';
 
@@ -32,7 +33,7 @@ describe.each(await usableCatalogs())('refs the catalog does not know yet, on %s
     }
     gw = await startTestGateway({
       catalog: kind,
-      sources: { acme: [{ name: 'genesys', type: 'genesys', environment: 'mypurecloud.ie', login_base_url: sim.loginBaseUrl, api_base_url: sim.apiBaseUrl, client_id: 'custodian-sim', client_secret: 'custodian-sim-secret', source_systems: ['genesys_cloud'] }] },
+      sources: { acme: [genesysSource(sim)] },
     });
     // The legacy copy of call 9001 is catalogued; its cloud copy is not yet.
     await gw.seed([{ call_id: '2023-11-05T10:00:00Z-9001', legacy_archive_id: 'avaya_9001', locator: 'call_mono_mulaw_8k.wav' }]);

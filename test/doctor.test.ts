@@ -9,6 +9,7 @@ import { readSeed, runSim } from '../src/cli/sim.js';
 import { ConfigError } from '../src/config/load.js';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { AUDIO } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -71,17 +72,7 @@ describe('custodian doctor', { timeout: 120_000 }, () => {
     writeFileSync(file, JSON.stringify({ data_dir: dir, allow_inline_secrets: true, catalog: { driver: 'sqlite', path: join(dir, 'c.sqlite') }, tenants: [{ id: 'acme', sources }] }));
     return file;
   };
-  const genesys = (name: string, over: Record<string, unknown> = {}) => ({
-    name,
-    type: 'genesys',
-    environment: 'mypurecloud.ie',
-    login_base_url: sim.loginBaseUrl,
-    api_base_url: sim.apiBaseUrl,
-    client_id: 'custodian-sim',
-    client_secret: 'custodian-sim-secret',
-    timeout_ms: 2_000,
-    ...over,
-  });
+  const genesys = (name: string, over: Record<string, unknown> = {}) => genesysSource(sim, { name, source_systems: [], timeout_ms: 2_000, ...over });
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'custodian-doctor-'));

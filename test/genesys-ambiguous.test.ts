@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, KEYS, bearer, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 import { post, raw } from './support/http.js';
 
 /**
@@ -33,18 +34,7 @@ describe.each(await usableCatalogs())('an ambiguous catalog-lag lookup, on %s', 
     gw = await startTestGateway({
       catalog: kind,
       sources: {
-        acme: [
-          {
-            name: 'genesys',
-            type: 'genesys',
-            environment: 'mypurecloud.ie',
-            login_base_url: sim.loginBaseUrl,
-            api_base_url: sim.apiBaseUrl,
-            client_id: 'custodian-sim',
-            client_secret: 'custodian-sim-secret',
-            source_systems: ['genesys_cloud'],
-          },
-        ],
+        acme: [genesysSource(sim)],
       },
     });
   });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileState } from '../src/sources/genesys/models.js';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { AUDIO, KEYS, bearer, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 import { type RawResponse, post, raw } from './support/http.js';
 
 /**
@@ -25,22 +26,19 @@ describe('Genesys faults through the gateway', () => {
   let gw: TestGateway;
   const responses: RawResponse[] = [];
 
-  const source = (name: string, s: GenesysSimulator, over: Record<string, unknown> = {}) => ({
-    name,
-    type: 'genesys',
-    environment: 'mypurecloud.ie',
-    login_base_url: s.loginBaseUrl,
-    api_base_url: s.apiBaseUrl,
-    client_id: 'custodian-sim',
-    client_secret: SECRET,
-    // The client waits for the answer (no 202 jobs), so each fault shows as the request's own status.
-    mode: 'sync',
-    timeout_ms: 2_000,
-    max_resumes: 0,
-    fallback_lookup: false,
-    circuit_breaker: { failures: 1_000, half_open_after_ms: 60_000 },
-    ...over,
-  });
+  const source = (name: string, s: GenesysSimulator, over: Record<string, unknown> = {}) =>
+    genesysSource(s, {
+      name,
+      client_secret: SECRET,
+      source_systems: [],
+      // The client waits for the answer (no 202 jobs), so each fault shows as the request's own status.
+      mode: 'sync',
+      timeout_ms: 2_000,
+      max_resumes: 0,
+      fallback_lookup: false,
+      circuit_breaker: { failures: 1_000, half_open_after_ms: 60_000 },
+      ...over,
+    });
 
   async function retrieve(ref: string, format = 'original'): Promise<RawResponse> {
     const r = await post(gw, retrieveBody({ target_recording_ref: ref, format_preference: format }));

@@ -1,12 +1,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
+import type { GenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, KEYS, bearer, startTestGateway, type TestGateway } from './support/gateway.js';
+import { redactionSource, startRedactionSimulator } from './support/genesys-source.js';
 import { raw } from './support/http.js';
-
-const VIEW = 'recording:recording:view';
-const SENSITIVE = 'recording:recording:viewSensitiveData';
 
 /**
  * Without recording:recording:viewSensitiveData Genesys may serve a recording redacted, and says
@@ -18,24 +16,9 @@ describe.each(await usableCatalogs())('sensitive-data redaction in the retrieval
   let sim: GenesysSimulator;
   let gw: TestGateway;
   beforeAll(async () => {
-    sim = await startGenesysSimulator({
-      clients: [
-        { id: 'full', secret: 'full-secret', permissions: [VIEW, SENSITIVE, 'analytics:conversationDetail:view'] },
-        { id: 'partial', secret: 'partial-secret', permissions: [VIEW, 'analytics:conversationDetail:view'] },
-      ],
-    });
+    sim = await startRedactionSimulator();
     for (const n of [1, 2]) sim.addRecording({ conversationId: `conv-red-${n}`, recordingId: `rec-red-${n}`, path: join(AUDIO, 'call_mono_pcm16_8k.wav') });
-    const source = (name: string, id: string) => ({
-      name,
-      type: 'genesys',
-      environment: 'mypurecloud.ie',
-      login_base_url: sim.loginBaseUrl,
-      api_base_url: sim.apiBaseUrl,
-      client_id: id,
-      client_secret: `${id}-secret`,
-      source_systems: [],
-    });
-    gw = await startTestGateway({ catalog: kind, sources: { acme: [source('full', 'full'), source('partial', 'partial')] } });
+    gw = await startTestGateway({ catalog: kind, sources: { acme: [redactionSource(sim, 'full', 'full'), redactionSource(sim, 'partial', 'partial')] } });
     await gw.seed([
       { call_id: 'call-red-full', source_system: 'genesys_cloud', connector: 'full', recording_id: 'rec-red-1', conversation_id: 'conv-red-1', storage_location: 'GENESYS_CLOUD', locator: undefined },
       { call_id: 'call-red-partial', source_system: 'genesys_cloud', connector: 'partial', recording_id: 'rec-red-2', conversation_id: 'conv-red-2', storage_location: 'GENESYS_CLOUD', locator: undefined },

@@ -1,13 +1,11 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../src/audit/event.js';
-import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
+import type { GenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, KEYS, bearer, pollUntil, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { redactionSource, startRedactionSimulator } from './support/genesys-source.js';
 import { post, raw, type RawResponse } from './support/http.js';
-
-const VIEW = 'recording:recording:view';
-const SENSITIVE = 'recording:recording:viewSensitiveData';
 
 /**
  * A job's content is audited as a direct retrieval is: the source's statements about the bytes
@@ -20,35 +18,19 @@ describe.each(await usableCatalogs())("sensitive-data statements in a job's cont
   let sim: GenesysSimulator;
   let gw: TestGateway;
   beforeAll(async () => {
-    sim = await startGenesysSimulator({
-      clients: [
-        { id: 'full', secret: 'full-secret', permissions: [VIEW, SENSITIVE, 'analytics:conversationDetail:view'] },
-        { id: 'partial', secret: 'partial-secret', permissions: [VIEW, 'analytics:conversationDetail:view'] },
-      ],
-    });
+    sim = await startRedactionSimulator();
     const wav = join(AUDIO, 'call_mono_pcm16_8k.wav');
     sim.addRecording({ conversationId: 'conv-slow', recordingId: 'rec-slow', path: wav, transcodePolls: 6 });
     sim.addRecording({ conversationId: 'conv-async', recordingId: 'rec-async', path: wav });
     sim.addRecording({ conversationId: 'conv-old', recordingId: 'rec-old', path: wav });
-    const source = (name: string, id: string, extra: Record<string, unknown>) => ({
-      name,
-      type: 'genesys',
-      environment: 'mypurecloud.ie',
-      login_base_url: sim.loginBaseUrl,
-      api_base_url: sim.apiBaseUrl,
-      client_id: id,
-      client_secret: `${id}-secret`,
-      source_systems: [],
-      ...extra,
-    });
     gw = await startTestGateway({
       catalog: kind,
       sources: {
         acme: [
           // Slow to transcode (past the first-byte budget): a 202 whose fetch goes on into staging.
-          source('slow', 'partial', { first_byte_budget_ms: 150, transcode_poll: { initial_ms: 100, max_ms: 100, budget_ms: 5_000 } }),
+          redactionSource(sim, 'slow', 'partial', { first_byte_budget_ms: 150, transcode_poll: { initial_ms: 100, max_ms: 100, budget_ms: 5_000 } }),
           // Every retrieval a job, run by the worker.
-          source('queued', 'full', { mode: 'async' }),
+          redactionSource(sim, 'queued', 'full', { mode: 'async' }),
         ],
       },
       config: (doc) => (doc.jobs = { poll_interval_ms: 50, restore_poll_ms: 200, heartbeat_ms: 200, lease_ms: 10_000, retry_base_ms: 50, staging_ttl_ms: 60_000 }),

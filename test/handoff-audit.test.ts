@@ -6,6 +6,7 @@ import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/gen
 import { type LegacySimulator, startLegacySimulator } from '../src/sources/legacy-http/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 import { withTrailDown } from './support/trail-down.js';
 import { post } from './support/http.js';
 
@@ -35,17 +36,7 @@ describe.each(await usableCatalogs())('202 hand-off and its audit event on %s', 
         acme: [
           { name: 'wan', type: 'legacy-http', provider: 'generic_http', api_endpoint: sim.endpoint, auth_type: 'none', first_byte_budget_ms: 100, source_systems: ['wan'] },
           { name: 'queued', type: 'filesystem', root: AUDIO, mode: 'async', source_systems: ['nice'] },
-          {
-            name: 'genesys',
-            type: 'genesys',
-            environment: 'mypurecloud.ie',
-            login_base_url: genesys.loginBaseUrl,
-            api_base_url: genesys.apiBaseUrl,
-            client_id: 'custodian-sim',
-            client_secret: 'custodian-sim-secret',
-            source_systems: ['genesys_cloud'],
-            first_byte_budget_ms: 20_000,
-          },
+          genesysSource(genesys, { first_byte_budget_ms: 20_000 }),
         ],
       },
       config: (doc) => (doc.jobs = { poll_interval_ms: 50, restore_poll_ms: 200, heartbeat_ms: 200, lease_ms: 10_000, retry_base_ms: 50, staging_ttl_ms: 60_000 }),

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, KEYS, bearer, pollUntil, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 import { post, raw } from './support/http.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -26,18 +27,7 @@ describe.each(await usableCatalogs())('retrieval jobs on %s', (kind) => {
     sim.addRecording({ conversationId: 'conv-arch', recordingId: 'rec-arch', path: join(AUDIO, 'call_stereo_pcm16_8k.wav'), fileState: 'ARCHIVED' });
     sim.addRecording({ conversationId: 'conv-fast', recordingId: 'rec-fast', path: join(AUDIO, 'call_mono_pcm16_8k.wav') });
     sim.addRecording({ conversationId: 'conv-pair', recordingId: 'rec-pair-arch', path: join(AUDIO, 'call_stereo_pcm16_8k.wav'), fileState: 'ARCHIVED' });
-    const genesys = {
-      name: 'genesys',
-      type: 'genesys',
-      environment: 'mypurecloud.ie',
-      login_base_url: sim.loginBaseUrl,
-      api_base_url: sim.apiBaseUrl,
-      client_id: 'custodian-sim',
-      client_secret: 'custodian-sim-secret',
-      source_systems: ['genesys_cloud'],
-      first_byte_budget_ms: 150,
-      transcode_poll: { initial_ms: 100, max_ms: 100, budget_ms: 5_000 },
-    };
+    const genesys = genesysSource(sim, { first_byte_budget_ms: 150, transcode_poll: { initial_ms: 100, max_ms: 100, budget_ms: 5_000 } });
     // Same org, a generous budget: copies naming this connector stream directly even on a loaded machine.
     const genesysFast = { ...genesys, name: 'genesys-fast', source_systems: [], first_byte_budget_ms: 20_000 };
     gw = await startTestGateway({

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, KEYS, bearer, startTestGateway, type TestGateway } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 import { raw } from './support/http.js';
 import { unzip } from './console/support.js';
 import { ARN, KMS_REGION, SIGNING_KEY_ARN, fakeKms } from './support/kms.js';
@@ -39,7 +40,7 @@ describe.each(await usableCatalogs())('encryption keys through the key service (
     sim.addRecording({ conversationId: 'conv-two', recordingId: 'rec-two', path });
     gw = await startTestGateway({
       catalog: kind,
-      sources: { acme: [{ name: 'genesys', type: 'genesys', environment: 'mypurecloud.ie', login_base_url: sim.loginBaseUrl, api_base_url: sim.apiBaseUrl, client_id: 'custodian-sim', client_secret: 'custodian-sim-secret', source_systems: ['genesys_cloud'] }] },
+      sources: { acme: [genesysSource(sim)] },
       config: (doc) => {
         doc.keys = {
           provider: 'aws_kms',

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { type LegacySimulator, startLegacySimulator } from '../src/sources/legacy-http/simulator.js';
 import { AUDIO, KEYS, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 import { post, raw } from './support/http.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -53,7 +54,7 @@ describe('legacy recorders and Genesys Cloud through one gateway', () => {
           { legacy_connector: { provider: 'avaya_aura', api_endpoint: avaya.endpoint, auth_type: 'basic', username: 'svc_rec_retrieval', timeout_ms: 30000, max_retries: 3 }, name: 'avaya', password: LEGACY_PASSWORD, first_byte_budget_ms: 20_000 },
           { name: 'mediasense', type: 'legacy-http', provider: 'cisco_mediasense', api_endpoint: mediasense.endpoint, auth_type: 'session', username: 'apiuser', password: MS_PASSWORD, source_systems: ['cisco_mediasense'] },
           { name: 'wan', type: 'legacy-http', provider: 'generic_http', api_endpoint: slow.endpoint, auth_type: 'none', source_systems: ['wan_archive'], first_byte_budget_ms: 200 },
-          { name: 'genesys', type: 'genesys', environment: 'mypurecloud.ie', login_base_url: genesys.loginBaseUrl, api_base_url: genesys.apiBaseUrl, client_id: 'gw-client', client_secret: GENESYS_SECRET, source_systems: ['genesys_cloud'] },
+          genesysSource(genesys, { client_id: 'gw-client', client_secret: GENESYS_SECRET }),
         ],
       },
       config: (doc) => (doc.jobs = { poll_interval_ms: 50 }),

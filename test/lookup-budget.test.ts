@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, KEYS, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 import { post } from './support/http.js';
 
 /**
@@ -16,18 +17,7 @@ import { post } from './support/http.js';
 const BUDGET_MS = 800;
 const SLOW_S = 4;
 
-const genesys = (sim: GenesysSimulator, over: Record<string, unknown> = {}) => ({
-  name: 'genesys',
-  type: 'genesys',
-  environment: 'mypurecloud.ie',
-  login_base_url: sim.loginBaseUrl,
-  api_base_url: sim.apiBaseUrl,
-  client_id: 'custodian-sim',
-  client_secret: 'custodian-sim-secret',
-  source_systems: ['genesys_cloud'],
-  first_byte_budget_ms: BUDGET_MS,
-  ...over,
-});
+const genesys = (sim: GenesysSimulator, over: Record<string, unknown> = {}) => genesysSource(sim, { first_byte_budget_ms: BUDGET_MS, ...over });
 
 async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const t0 = performance.now();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { startTestGateway, type TestGateway } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 import { raw } from './support/http.js';
 
 /** /readyz runs the doctor's checks (Genesys: login, rights per call, settings, clock), cached per source. */
@@ -13,18 +14,7 @@ describe('readiness with the Genesys preflight', () => {
     sim = await startGenesysSimulator();
     gw = await startTestGateway({
       sources: {
-        acme: [
-          {
-            name: 'genesys',
-            type: 'genesys',
-            environment: 'mypurecloud.ie',
-            login_base_url: sim.loginBaseUrl,
-            api_base_url: sim.apiBaseUrl,
-            client_id: 'custodian-sim',
-            client_secret: 'custodian-sim-secret',
-            readiness_cache_ms: 800,
-          },
-        ],
+        acme: [genesysSource(sim, { source_systems: [], readiness_cache_ms: 800 })],
       },
     });
   });

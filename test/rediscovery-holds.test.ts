@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GenesysSimulator, startGenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
 import { AUDIO, KEYS, bearer, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
+import { genesysSource } from './support/genesys-source.js';
 import { post, raw } from './support/http.js';
 
 const START = '2023-11-05T10:00:00.000Z';
@@ -25,7 +26,7 @@ describe.each(await usableCatalogs())('holds placed by a rediscovery write-back,
     }
     gw = await startTestGateway({
       catalog: kind,
-      sources: { acme: [{ name: 'genesys', type: 'genesys', environment: 'mypurecloud.ie', login_base_url: sim.loginBaseUrl, api_base_url: sim.apiBaseUrl, client_id: 'custodian-sim', client_secret: 'custodian-sim-secret', source_systems: ['genesys_cloud'] }] },
+      sources: { acme: [genesysSource(sim)] },
     });
   });
   afterAll(async () => {
