@@ -177,7 +177,7 @@ export class S3Staging implements Staging {
             await this.send('CompleteMultipartUpload', () => client.send(new sdk.CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } })));
           }
         } catch (e) {
-          throw new AppError('staging.write_failed', `staging could not be written (${errorName(e)})`, { cause: e });
+          throw new AppError('staging.write_failed', `staging could not be written (${errorName(e)})`, { cause: trimmedCause(e) });
         }
         state = 'committed';
         part = undefined;
@@ -309,7 +309,7 @@ export class S3ObjectReader implements StagingReader {
       }
     } catch (e) {
       this.drop();
-      throw e instanceof AppError ? e : new AppError('staging.unavailable', `the staged object could not be read (${errorName(e)})`, { cause: e });
+      throw e instanceof AppError ? e : new AppError('staging.unavailable', `the staged object could not be read (${errorName(e)})`, { cause: trimmedCause(e) });
     } finally {
       this.waiting = false;
     }
@@ -364,15 +364,31 @@ function errorName(e: unknown): string {
   // The HTTP handler names a connect or idle timeout TimeoutError without a code (and ECONNRESET/EPIPE
   // TimeoutError with theirs): a real timeout reads ETIMEDOUT, like the system's own.
   if (s.name === 'TimeoutError' && (s.code === undefined || s.code === 'ETIMEDOUT')) return 'ETIMEDOUT';
-  return s.$metadata?.httpStatusCode !== undefined ? (s.name ?? `HTTP ${s.$metadata.httpStatusCode}`) : (s.code ?? s.name ?? 'error');
+  const status = s.$metadata?.httpStatusCode;
+  if (status === undefined) return s.code ?? s.name ?? 'error';
+  // A bodiless answer (HEAD) leaves the SDK nothing to name it by: it says 'Unknown'. The status says more.
+  // A name that is not shaped like an S3 error code is not one (a store may put anything in <Code>).
+  return s.name && s.name !== 'Unknown' && s.name !== 'UnknownError' && S3_CODE.test(s.name) ? s.name : `HTTP ${status}`;
+}
+
+const S3_CODE = /^[A-Za-z][A-Za-z0-9.]{0,63}$/;
+
+/**
+ * What an AppError keeps of an SDK failure as its cause: the name and status only. The logger prints
+ * a cause's message, and S3 messages quote principals and role ARNs, account ids, KMS key ARNs.
+ */
+function trimmedCause(e: unknown): unknown {
+  if (e instanceof AppError) return e;
+  const status = statusOf(e);
+  return status === undefined ? { name: errorName(e) } : { name: errorName(e), status };
 }
 
 /** What the write stream fails with: run-job reports it as staging.write_failed with this code. */
 function writeError(e: unknown): Error {
-  return Object.assign(new Error(`S3 staging write failed (${errorName(e)})`, { cause: e }), { code: errorName(e) });
+  return Object.assign(new Error(`S3 staging write failed (${errorName(e)})`, { cause: trimmedCause(e) }), { code: errorName(e) });
 }
 
 function readError(e: unknown, what: 'read' | 'deleted'): AppError {
   if (statusOf(e) === 412) return new AppError('staging.unavailable', 'the staged object changed while it was read');
-  return new AppError('staging.unavailable', `the staged object could not be ${what} (${errorName(e)})`, { cause: e });
+  return new AppError('staging.unavailable', `the staged object could not be ${what} (${errorName(e)})`, { cause: trimmedCause(e) });
 }

@@ -176,6 +176,16 @@ describe('FilesystemConnector', () => {
     expect(e.message).toMatch(/loop/);
   });
 
+  it('refuses a locator whose name or path is longer than the filesystem allows (ENAMETOOLONG), not as an outage', async () => {
+    for (const locator of [`${'n'.repeat(300)}.wav`, `avaya/${'n'.repeat(300)}/x.wav`, `avaya/2023/10/${'n'.repeat(256)}`]) {
+      const e = await appError(connector().open(copy({ locator }), { signal: signal() }));
+      expect(e.code).toBe('source.path_refused');
+      expect(e.message).toMatch(/longer than the filesystem allows/);
+      expect(e.status).toBe(502);
+      expect(e.headers?.['Retry-After']).toBeUndefined();
+    }
+  });
+
   it('reports a missing file, a dangling link or a directory as source.object_missing', async () => {
     for (const locator of ['absent.wav', 'avaya/2099/absent.wav', 'small.wav/child', 'dangling.wav', 'a-directory', 'avaya']) {
       const e = await appError(connector().open(copy({ locator }), { signal: signal() }));

@@ -119,6 +119,9 @@ function fsError(e: NodeJS.ErrnoException): AppError {
       return new AppError('source.object_missing', 'the archive has no file at the copy locator');
     case 'ELOOP':
       return new AppError('source.path_refused', 'the locator is a symbolic link loop');
+    // The catalog's locator is wrong, not the archive down: no retry will make the name shorter.
+    case 'ENAMETOOLONG':
+      return new AppError('source.path_refused', 'the locator names a path longer than the filesystem allows');
     case 'EACCES':
     case 'EPERM':
       return new AppError('source.unavailable', 'the archive file cannot be read (permission denied)');
