@@ -185,16 +185,53 @@ export async function executeJob(deps: AppDeps, job: Job, ac = new AbortControll
     if (retentionStatus(rec) === 'EXPIRED') throw new AppError('recording.expired');
     // Keys are checked again (a key may have been disabled since the request that queued the job), and
     // a recording whose copies are all gone gets the same finder round as a direct retrieval (open-recording.ts).
-    const note = (d: Record<string, unknown>) => deps.logger.warn({ job: job.id, ...d }, 'job: opening the recording');
+    // A rediscovery that filed a copy (open-copy.ts openOrRediscover: `rediscovered_by`) changed the
+    // catalog, and may have placed holds: it is audited once the opening settles, opened or not.
+    let rediscovery: Record<string, unknown> | undefined;
+    const note = (d: Record<string, unknown>) => {
+      if (typeof d.rediscovered_by === 'string') rediscovery = d;
+      deps.logger.warn({ job: job.id, ...d }, 'job: opening the recording');
+    };
     const log = (msg: string, o: object) => deps.logger.warn({ job: job.id, ...o }, msg);
-    const opening = openRecording(deps, rec, job.format as AudioFormat, ac.signal, note, log).catch(async (e: unknown) => {
-      if (e instanceof NoCopyOpened && e.last.code === 'source.archived' && !ac.signal.aborted) await startRestore(deps, job, e);
-      throw e;
-    });
+    const opening = openRecording(deps, rec, job.format as AudioFormat, ac.signal, note, log).then(
+      async (opened) => {
+        if (rediscovery) await auditRediscovery(deps, job, rediscovery);
+        return opened;
+      },
+      async (e: unknown) => {
+        if (rediscovery) await auditRediscovery(deps, job, rediscovery);
+        if (e instanceof NoCopyOpened && e.last.code === 'source.archived' && !ac.signal.aborted) await startRestore(deps, job, e);
+        throw e;
+      },
+    );
     await stageOpened(deps, job, opening, ac);
   } catch (e) {
     await settleFailure(deps, job, e, ac.signal);
   }
+}
+
+/**
+ * `recording.rediscovered`: a job's finder round filed the recording's cloud copy (a catalog
+ * write-back) and possibly placed holds (`holds_placed`). A request's rediscovery is told in the
+ * request's own event; a job has no such event. The write-back has committed and a retry would not
+ * repeat it, so an event that cannot be written does not fail the attempt: it is logged in full.
+ */
+async function auditRediscovery(deps: AppDeps, job: Job, note: Record<string, unknown>): Promise<void> {
+  const detail = { job_id: job.id, rediscovered_by: note.rediscovered_by, ...(note.holds_placed ? { holds_placed: note.holds_placed } : {}) };
+  await deps.audit.repo
+    .append({
+      tenantId: job.tenantId,
+      principalId: job.principalId,
+      principalKind: 'system',
+      callerId: job.callerId,
+      requestId: job.requestId,
+      action: 'recording.rediscovered',
+      ref: job.ref,
+      recordingPk: job.recordingPk,
+      outcome: 'completed',
+      detail,
+    })
+    .catch((err: unknown) => deps.logger.error({ err, job: job.id, tenant: job.tenantId, recording: job.recordingPk, ...detail }, 'could not audit a job\'s rediscovery'));
 }
 
 /** An archived copy: ask its source to restore it; the job then waits (restore_poll_ms) and tries again. */
