@@ -19,7 +19,8 @@ Every failure is an \`application/problem+json\` body (RFC 9457):
 also sent as \`X-Request-Id\` and names the request in the logs and the audit trail. Some errors carry
 more members (\`errors\` for schema violations, \`codec\` for 415, \`size\` for 416) and headers
 (\`Retry-After\` on 429, 503, 504 and \`source.bad_gateway\`, where asking again later can help, and
-not on the other 502s, which describe the catalog or the stored object; \`X-Retention-Status\` on 410, \`Content-Range\` on 416,
+not on the other 502s, which describe the catalog or the stored object, nor on a \`source.bad_gateway\`
+about one recording — an unknown fileState, no media link, a 4xx about its id — which will answer the same; \`X-Retention-Status\` on 410, \`Content-Range\` on 416,
 \`WWW-Authenticate\` on 401, \`Allow\` on 405).
 
 Every error response also writes an audit event: outcome \`denied\` for 401/403/404/410/429 and

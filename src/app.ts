@@ -61,8 +61,11 @@ function apiResponseHeaders(req: FastifyRequest, reply: FastifyReply): void {
  * an over-long or odd ref is refused 422 without a ref in the event, as before.
  */
 function claimedRef(req: FastifyRequest): { ref: string } | Record<string, never> {
-  const params = req.params as Record<string, unknown> | undefined;
-  const ref = params?.ref;
+  return refKept((req.params as Record<string, unknown> | undefined)?.ref);
+}
+
+/** claimedRef's rule for a ref read from the path some other way (a 405: no route, so no params). */
+function refKept(ref: unknown): { ref: string } | Record<string, never> {
   return typeof ref === 'string' && identifier.safeParse(ref).success ? { ref } : {};
 }
 
@@ -77,7 +80,7 @@ async function auditRefusal(deps: AppDeps, req: FastifyRequest, e: AppError): Pr
 function sendProblem(reply: FastifyReply, e: AppError, requestId: string): FastifyReply {
   for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
   // product.md: Retry-After "where a retry can help" (errors.ts retryLaterHelps: 503, 504, a source's
-  // error answer; a 429 brings its own). An error that knows its wait (circuit breaker, rate limit) keeps it.
+  // error answer unless it is about one recording; a 429 brings its own). An error that knows its wait (circuit breaker, rate limit) keeps it.
   if (retryLaterHelps(e) && !e.headers['Retry-After']) reply.header('Retry-After', '5');
   reply.code(e.status).header('Content-Type', 'application/problem+json').header('Cache-Control', 'no-store');
   // A Buffer, so fastify adds no charset parameter to the problem media type.
@@ -168,6 +171,8 @@ export async function buildApp(deps: AppDeps, opts: BuildOptions = {}): Promise<
   app.setNotFoundHandler(async (req) => {
     const allowed = allowedMethods.lookup(req.method, req.url);
     if (!allowed) throw new AppError('request.not_found');
+    // The not-found route has no `:ref`: the ref the path names, as the routes there read it, for the record.
+    Object.assign(req.audit, refKept(allowed.ref));
     // Which methods a path takes is told to a caller the path's routes would accept: 401 first.
     // (The paths themselves are public, in /openapi.json.)
     if (allowed.auth) await authenticate(deps, req);

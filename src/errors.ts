@@ -118,6 +118,27 @@ export function isAppError(e: unknown): e is AppError {
   return e instanceof AppError;
 }
 
+/**
+ * Errors that keep a client-facing code the breaker otherwise counts (mostly source.bad_gateway)
+ * but describe one request, not the source: a recording Genesys holds in fileState ERROR, a
+ * recording answered without a media link, a 4xx about one id. The source answered; suspending
+ * every read of it for half_open_after_ms because one corrupt recording is asked for again and
+ * again would turn one bad recording into an outage of all of them. By identity, like caller
+ * aborts (sources/net.ts): the code stays what clients have always seen. Read by the circuit
+ * breaker (sources/circuit.ts) and by retryLaterHelps (no Retry-After: the source will answer the same).
+ */
+const NOT_OUTAGES = new WeakSet<AppError>();
+
+/** Marks `e` as an answer about one request (see NOT_OUTAGES): never counted by any breaker. */
+export function notAnOutage(e: AppError): AppError {
+  NOT_OUTAGES.add(e);
+  return e;
+}
+
+export function isNotAnOutage(e: unknown): boolean {
+  return e instanceof AppError && NOT_OUTAGES.has(e);
+}
+
 /** Whether a source's failure is worth another try (copy fallback, job retries): any 429 or 5xx from the source side. */
 export function isRetryable(e: AppError): boolean {
   return e.status === 502 || e.status === 503 || e.status === 504 || e.status === 429;
@@ -128,8 +149,10 @@ export function isRetryable(e: AppError): boolean {
  * can help". A busy or slow source (503, 504) and a source that answered with an error
  * (source.bad_gateway) may; the other 502s describe the catalog or the stored object (missing,
  * outside the archive root, bytes not matching their hash, credentials or key refused, a failed
- * job): asking again changes nothing, so they carry no Retry-After. A 429 brings its own.
+ * job): asking again changes nothing, so they carry no Retry-After. Nor does a source.bad_gateway
+ * that is an answer about one recording (notAnOutage above: fileState ERROR, no media
+ * link, a 4xx about its id): the source answered, and will answer the same. A 429 brings its own.
  */
 export function retryLaterHelps(e: AppError): boolean {
-  return e.status === 503 || e.status === 504 || e.code === 'source.bad_gateway';
+  return e.status === 503 || e.status === 504 || (e.code === 'source.bad_gateway' && !isNotAnOutage(e));
 }

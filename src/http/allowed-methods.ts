@@ -9,6 +9,13 @@ export interface Allowed {
   methods: string[];
   /** Some route at the path needs a principal: so does learning which methods it takes. */
   auth: boolean;
+  /**
+   * The recording the path names (`:ref`, decoded as fastify's router decodes it) when every route
+   * matching the path reads one, the same: for the record of the refusal (app.ts claimedRef's rule
+   * still decides whether it is kept). Undefined when some matching route has no `:ref` (PUT
+   * /api/v1/recordings/retrieve is POST …/retrieve as well as GET …/:ref): the path names none for sure.
+   */
+  ref: string | undefined;
 }
 
 interface Store {
@@ -55,12 +62,15 @@ export class AllowedMethods {
     if (this.router.find(method.toUpperCase() as FindMyWay.HTTPMethod, url)) return null;
     const methods: string[] = [];
     let auth = false;
+    const refs = new Set<string | undefined>();
     for (const m of this.methods) {
       const hit = this.router.find(m, url);
       if (!hit) continue;
       methods.push(m);
       auth ||= (hit.store as Store).auth;
+      refs.add(hit.params.ref);
     }
-    return methods.length ? { methods: methods.sort(), auth } : null;
+    const ref = refs.size === 1 ? [...refs][0] : undefined;
+    return methods.length ? { methods: methods.sort(), auth, ref } : null;
   }
 }

@@ -1,5 +1,5 @@
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from 'cockatiel';
-import { AppError, isAppError } from '../errors.js';
+import { AppError, isAppError, isNotAnOutage } from '../errors.js';
 import { isCallerAbort } from './net.js';
 
 export interface CircuitConfig {
@@ -15,25 +15,8 @@ export interface CircuitStats {
   circuitRejections: number;
 }
 
-/**
- * Errors that keep a client-facing code the breaker otherwise counts (mostly source.bad_gateway)
- * but describe one request, not the source: a recording Genesys holds in fileState ERROR, a
- * recording answered without a media link, a 4xx about one id. The source answered; suspending
- * every read of it for half_open_after_ms because one corrupt recording is asked for again and
- * again would turn one bad recording into an outage of all of them. By identity, like caller
- * aborts (net.ts): the code stays what clients have always seen.
- */
-const NOT_OUTAGES = new WeakSet<AppError>();
-
-/** Marks `e` as an answer about one request (see NOT_OUTAGES): never counted by any breaker. */
-export function notAnOutage(e: AppError): AppError {
-  NOT_OUTAGES.add(e);
-  return e;
-}
-
-export function isNotAnOutage(e: unknown): boolean {
-  return e instanceof AppError && NOT_OUTAGES.has(e);
-}
+// notAnOutage / isNotAnOutage live with AppError (errors.ts): retryLaterHelps reads them too.
+export { isNotAnOutage, notAnOutage } from '../errors.js';
 
 /**
  * Failures that say the source is unwell: unreachable, timing out, 5xx once retries are spent, a

@@ -56,7 +56,8 @@ export interface SimClient {
  * change retention dates otherwise; `viewSensitiveData` decides whether media comes back redacted.
  */
 export const SIM_PERMISSIONS = {
-  recordingView: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view'],
+  /** GET …/recordingmetadata, …/recordingmetadata/{id}, …/recordings, …/recordings/{id}: the same four views. */
+  recordingView: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view', 'recording:screenRecording:view'],
   batchDownload: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view', 'recording:screenRecording:view'],
   analytics: ['analytics:conversationDetail:view', 'analytics:agentConversationDetail:view'],
   recordingUpdateView: ['recording:recording:view', 'recording:screenRecording:view', 'recording:snippetRecording:view'],
