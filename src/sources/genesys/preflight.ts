@@ -61,8 +61,8 @@ export const SKEW_WARN_MS = 5_000;
  * come back redacted.
  */
 export const REQUIRED_PERMISSIONS = {
-  recordingmetadata: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view'],
-  recordings: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view'],
+  recordingmetadata: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view', 'recording:screenRecording:view'],
+  recordings: ['recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view', 'recording:screenRecording:view'],
   analytics: ['analytics:conversationDetail:view', 'analytics:agentConversationDetail:view'],
   restoreView: ['recording:recording:view', 'recording:screenRecording:view', 'recording:snippetRecording:view'],
   restore: ['recording:recording:restore'],
