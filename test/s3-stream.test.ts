@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wavHeader } from '../src/media/wav-header.js';
@@ -153,5 +154,68 @@ describe('S3 archive through the gateway', () => {
     await expect
       .poll(async () => (await gw.deps.auditRepo.query({ tenantId: 'acme', limit: 1000 })).items.find((e) => e.relatedEventId === result.auditId)?.outcome)
       .toBe('failed');
+  });
+});
+
+/** A store playing a misbehaving S3 (through the real SDK): part of an object served to a GET that asked for all of it. */
+describe('S3 archive that serves part of an object as the whole', () => {
+  const WAV = Buffer.concat([wavHeader({ sampleRate: 8000, channels: 1, bitsPerSample: 16, dataLength: 64000 }), randomBytes(64000)]);
+  const N = WAV.length;
+  const half = Math.floor(N / 2);
+  let fake: Server;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    fake = createServer((req, res) => {
+      const key = decodeURIComponent(new URL(req.url!, 'http://x').pathname.split('/').slice(2).join('/'));
+      if (key === 'unasked206.wav' && !req.headers.range) {
+        res.writeHead(206, { 'content-length': half, 'content-range': `bytes 0-${half - 1}/${N}`, 'content-type': 'audio/wav' });
+        return res.end(WAV.subarray(0, half));
+      }
+      if (key === 'short200.wav') {
+        res.writeHead(200, { 'content-length': N, 'content-type': 'audio/wav' });
+        res.write(WAV.subarray(0, half));
+        return setTimeout(() => res.socket?.destroy(), 50);
+      }
+      if (key === 'ssec.wav') {
+        const b = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidRequest</Code><Message>The object was stored using a form of Server Side Encryption.</Message><RequestId>r</RequestId></Error>';
+        return res.writeHead(400, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(b) }).end(req.method === 'HEAD' ? undefined : b);
+      }
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+    gw = await startTestGateway({
+      sources: { acme: [{ name: 'odd', type: 's3', bucket: 'archive', endpoint, force_path_style: true, access_key_id: 'AKIAODD', secret_access_key: 'odd-secret', timeout_ms: 3000, source_systems: ['odd_s3'] }] },
+    });
+    await gw.seed(['unasked206', 'short200', 'ssec'].map((k) => ({ call_id: `c-${k}`, source_system: 'odd_s3', legacy_archive_id: `odd_${k}`, locator: `${k}.wav` })));
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    fake?.closeAllConnections();
+    await new Promise((r) => fake?.close(r));
+  });
+
+  it('answers 502 for a 206 covering half the object to a GET without Range (was a 200 with half the bytes, ended normally)', async () => {
+    const res = await post(gw, retrieveBody({ target_recording_ref: 'odd_unasked206', format_preference: 'original' }));
+    expect(res.status, res.body.toString().slice(0, 300)).toBe(502);
+    expect(JSON.parse(res.body.toString()).code).toBe('source.bad_gateway');
+  });
+
+  it('never ends cleanly a body shorter than its Content-Length', async () => {
+    const res = await post(gw, retrieveBody({ target_recording_ref: 'odd_short200', format_preference: 'original' }));
+    if (res.status === 200) {
+      expect(res.complete).toBe(false);
+      expect(res.body.length).toBeLessThan(N);
+    } else expect(res.status).toBeGreaterThanOrEqual(500);
+  });
+
+  it('answers an object stored with a customer key (SSE-C) that cannot be read as a key refusal, not a retryable outage', async () => {
+    const res = await post(gw, retrieveBody({ target_recording_ref: 'odd_ssec', format_preference: 'original' }));
+    expect(res.status).toBe(502);
+    const body = JSON.parse(res.body.toString());
+    expect(body.code).toBe('source.key_refused');
+    expect(res.body.toString()).not.toContain('Server Side Encryption');
+    expect(res.headers['retry-after']).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Secret } from '../../config/secret.js';
+import { AppError } from '../../errors.js';
 
 /** The S3 SDK module (types only here: the module itself is loaded by loadS3). */
 export type S3Sdk = typeof import('@aws-sdk/client-s3');
@@ -36,6 +37,11 @@ export interface S3ConnectionConfig {
   access_key_id?: Secret | undefined;
   secret_access_key?: Secret | undefined;
   session_token?: Secret | undefined;
+  /**
+   * A source's choice (config.ts): `false` means this client never falls back on the SDK's default
+   * chain (the deployment's own AWS identity). Absent (staging: the deployment's own store), it may.
+   */
+  use_default_credentials?: boolean | 'any_endpoint' | undefined;
 }
 
 export interface S3ClientOptions {
@@ -63,6 +69,9 @@ export interface S3ClientOptions {
 export async function s3Client(cfg: S3ConnectionConfig, opts: S3ClientOptions = {}): Promise<S3Handle> {
   const s3 = await loadS3();
   const { access_key_id: id, secret_access_key: secret, session_token: token } = cfg;
+  if (!(id && secret) && cfg.use_default_credentials === false) {
+    throw new AppError('source.auth_failed', 'this source has no credentials of its own and is not allowed the default chain (use_default_credentials)');
+  }
   const agent = { keepAlive: true, maxSockets: opts.maxSockets ?? 50 };
   const client = new s3.S3Client({
     region: cfg.region,

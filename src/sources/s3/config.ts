@@ -38,12 +38,25 @@ const s3SourceFields = sourceCommon.extend({
   region: s3Connection.region,
   endpoint: s3Connection.endpoint,
   force_path_style: s3Connection.force_path_style,
-  /** Key prefix inside the bucket, prepended to every locator. */
-  prefix: z.string().default(''),
+  /**
+   * Key prefix inside the bucket, prepended to every locator: empty or ending with "/", so a
+   * locator cannot reach a sibling prefix ('acme' + '-eu/x.wav' was the key 'acme-eu/x.wav').
+   */
+  prefix: z
+    .string()
+    .refine((p) => p === '' || p.endsWith('/'), 'empty, or ending with "/" (e.g. acme/): the object key is prefix + locator')
+    .default(''),
   path_template: z.string().min(1).default('{legacy_archive_id}'),
   access_key_id: s3Connection.access_key_id,
   secret_access_key: s3Connection.secret_access_key,
   session_token: s3Connection.session_token,
+  /**
+   * Without keys of its own, a source would read with the SDK's default chain: the deployment's own
+   * AWS identity (environment, instance or task role — the one staging and KMS may run on). That is
+   * an explicit choice: `true` for AWS S3; `any_endpoint` also sends that identity's signatures to
+   * a non-AWS `endpoint` (whoever runs it sees them).
+   */
+  use_default_credentials: z.union([z.boolean(), z.literal('any_endpoint')]).default(false),
   /**
    * Retrieval tier of a restore from an archive storage class (S3 Glacier Flexible Retrieval or
    * Deep Archive; docs/CONFIG.md): Standard (hours), Bulk (cheaper, up to a day or two),
@@ -80,7 +93,30 @@ const s3SourceFields = sourceCommon.extend({
     .default({ mode: 'none' }),
 });
 
-export const s3SourceConfig = refineS3Credentials(s3SourceFields);
+export const s3SourceConfig = refineS3Credentials(s3SourceFields)
+  // The deployment's own AWS identity is never a tenant source's by default (credentials of one
+  // source, or of the deployment, are not sent to another).
+  .refine((c) => c.access_key_id !== undefined || c.use_default_credentials !== false, {
+    message: "needs access_key_id and secret_access_key, or use_default_credentials: true to read with the deployment's own AWS identity",
+    path: ['access_key_id'],
+    // Said once the block is otherwise valid: a block with a bad field is reported for that field alone.
+    when: (payload) => payload.issues.length === 0,
+  })
+  .refine((c) => c.access_key_id === undefined || c.use_default_credentials === false, {
+    message: 'use_default_credentials and access_key_id exclude each other',
+    path: ['use_default_credentials'],
+  })
+  .refine((c) => c.use_default_credentials !== true || c.endpoint === undefined || isAwsEndpoint(c.endpoint), {
+    message: "sends the deployment's own AWS identity to a non-AWS endpoint: give this source its own keys, or use_default_credentials: any_endpoint",
+    path: ['use_default_credentials'],
+  });
+
+/** An endpoint of AWS S3 itself (a regional, FIPS, dual-stack or China host). */
+export function isAwsEndpoint(endpoint: string): boolean {
+  if (!URL.canParse(endpoint)) return false;
+  const host = new URL(endpoint).hostname.toLowerCase();
+  return host.endsWith('.amazonaws.com') || host.endsWith('.amazonaws.com.cn');
+}
 
 function isBase64Key256(v: string): boolean {
   return /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32;

@@ -21,7 +21,7 @@ const open: S3Connector[] = [];
 const servers: Server[] = [];
 
 function parse(fields: Record<string, unknown>) {
-  return withSecretContext({ env: {}, allowInline: true }, () => s3SourceConfig.parse({ name: 'legacy-s3', type: 's3', bucket: BUCKET, ...fields }));
+  return withSecretContext({ env: {}, allowInline: true }, () => s3SourceConfig.parse({ name: 'legacy-s3', type: 's3', bucket: BUCKET, access_key_id: 'AKIATEST', secret_access_key: 'test-secret', ...fields }));
 }
 
 function connector(fields: Record<string, unknown> = {}, tuning?: S3ConnectorTuning): S3Connector {
@@ -284,6 +284,110 @@ describe('S3Connector refusals and failures', () => {
     expect(h['x-amz-server-side-encryption-customer-key']).toBe(SSE_KEY);
     expect(h['x-amz-server-side-encryption-customer-key-md5']).toBe(createHash('md5').update(Buffer.from(SSE_KEY, 'base64')).digest('base64'));
     expect(() => parse({ sse: { mode: 'sse-c', customer_key: 'not-a-256-bit-key' } })).toThrow(/base64/);
+  });
+
+  it('refuses a 206 that covers part of the object to a GET asking for all of it, and errors a body that ends short', async () => {
+    const OBJ = randomBytes(1000);
+    const partial = await fakeEndpoint((_req, res) => res.writeHead(206, { 'Content-Length': '500', 'Content-Range': 'bytes 0-499/1000' }).end(OBJ.subarray(0, 500)));
+    const e = await appError(connector({ endpoint: partial.endpoint }).open(copy({ locator: 'a.wav' }), { signal: signal() }));
+    expect(e.code).toBe('source.bad_gateway');
+    expect(partial.requests[0]!.range).toBeUndefined();
+    const tail = await fakeEndpoint((_req, res) => res.writeHead(206, { 'Content-Length': '500', 'Content-Range': 'bytes 500-999/1000' }).end(OBJ.subarray(500)));
+    expect((await appError(connector({ endpoint: tail.endpoint }).open(copy({ locator: 'a.wav' }), { signal: signal() }))).code).toBe('source.bad_gateway');
+    // A 206 that does cover the whole object is the whole object.
+    const whole = await fakeEndpoint((_req, res) => res.writeHead(206, { 'Content-Length': '1000', 'Content-Range': 'bytes 0-999/1000' }).end(OBJ));
+    const media = await connector({ endpoint: whole.endpoint }).open(copy({ locator: 'a.wav' }), { signal: signal() });
+    expect(media.totalSize).toBe(1000);
+    expect((await readAll(media.body)).equals(OBJ)).toBe(true);
+    // A 200 (or 206) whose body stops short of what it promised errors, never ends as if whole.
+    for (const head of [{ 'Content-Length': '1000' }, { 'Content-Length': '1000', 'Content-Range': 'bytes 0-999/1000' }]) {
+      const short = await fakeEndpoint((_req, res) => {
+        res.writeHead('Content-Range' in head ? 206 : 200, head);
+        res.write(OBJ.subarray(0, 500));
+        setTimeout(() => res.socket?.destroy(), 50);
+      });
+      const m = await connector({ endpoint: short.endpoint }).open(copy({ locator: 'a.wav' }), { signal: signal() });
+      expect(m.totalSize).toBe(1000);
+      const err = await readAll(m.body).then(() => undefined, (x: unknown) => x);
+      expect(err).toBeInstanceOf(AppError);
+      expect(err).toMatchObject({ code: 'source.unavailable', extra: { delivered_bytes: 500 } });
+    }
+    // A ranged 206 whose body stops short errors too.
+    const shortRange = await fakeEndpoint((_req, res) => {
+      res.writeHead(206, { 'Content-Length': '100', 'Content-Range': 'bytes 100-199/1000' });
+      res.write(OBJ.subarray(100, 150));
+      setTimeout(() => res.socket?.destroy(), 50);
+    });
+    const r = await connector({ endpoint: shortRange.endpoint }).open(copy({ locator: 'a.wav' }), { signal: signal(), range: { start: 100, end: 199 } });
+    expect(await readAll(r.body).then(() => undefined, (x: unknown) => x)).toMatchObject({ code: 'source.unavailable', extra: { delivered_bytes: 50 } });
+  });
+
+  it("maps SSE-C refusals (object needs a customer key, key MD5 mismatch, a 403 under the customer key) to source.key_refused, without S3's message", async () => {
+    const xmlError = async (status: number, code: string, message: string) =>
+      fakeEndpoint((req, res) => {
+        const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>r</RequestId></Error>`;
+        res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) }).end(req.method === 'HEAD' ? undefined : body);
+      });
+    const sseC = { sse: { mode: 'sse-c', customer_key: SSE_KEY } };
+    const cases: [number, string, string, Record<string, unknown>, string][] = [
+      [400, 'InvalidRequest', 'The object was stored using a form of Server Side Encryption. secret-detail-1', sseC, 'source.key_refused'],
+      [400, 'InvalidRequest', 'The object was stored using a form of Server Side Encryption. secret-detail-1', {}, 'source.key_refused'],
+      [400, 'InvalidArgument', 'The calculated MD5 hash of the key did not match the hash that was provided. secret-detail-1', sseC, 'source.key_refused'],
+      [403, 'AccessDenied', 'User: arn:aws:iam::123:user/secret-detail-1 is not authorized', sseC, 'source.key_refused'],
+      // Without SSE-C a 403 stays a credentials or permissions refusal; under SSE-C a refused signature too.
+      [403, 'AccessDenied', 'User: arn:aws:iam::123:user/secret-detail-1 is not authorized', {}, 'source.auth_failed'],
+      [403, 'SignatureDoesNotMatch', 'secret-detail-1', sseC, 'source.auth_failed'],
+    ];
+    for (const [status, code, message, fields, want] of cases) {
+      const fake = await xmlError(status, code, message);
+      const e = await appError(connector({ endpoint: fake.endpoint, ...fields }).open(copy({ locator: 'a.wav' }), { signal: signal() }));
+      expect([code, e.code]).toEqual([code, want]);
+      expect(e.message).toContain(code);
+      expect(`${e.message} ${JSON.stringify(e.extra)}`).not.toContain('secret-detail-1');
+      // Asked once: not an outage the SDK retries.
+      expect(fake.requests).toHaveLength(1);
+    }
+  });
+
+  it('refuses keys S3 cannot hold (over 1024 bytes of UTF-8, a lone surrogate) as source.path_refused before sending anything', async () => {
+    const fake = await fakeEndpoint((_req, res) => res.writeHead(500).end());
+    const c = connector({ endpoint: fake.endpoint, prefix: 'p/' });
+    for (const locator of ['y'.repeat(1100), 'é'.repeat(512), 'bad\ud800.wav', 'bad\udc00x.wav', 'end\ud83d']) {
+      const e = await appError(c.open(copy({ locator }), { signal: signal() }));
+      expect(e.code).toBe('source.path_refused');
+    }
+    expect(fake.requests).toHaveLength(0);
+    // At the limit, and a well-formed astral character, are keys like any other.
+    expect(c.keyOf(copy({ locator: 'x'.repeat(1022) }))).toHaveLength(1024);
+    expect(c.keyOf(copy({ locator: 'call-\ud83d\ude00.wav' }))).toBe('p/call-\ud83d\ude00.wav');
+  });
+
+  it("refuses a source without keys unless it opts into the deployment's own AWS identity, and a non-AWS endpoint for that identity unless opted in too", async () => {
+    const bare = { access_key_id: undefined, secret_access_key: undefined };
+    expect(() => parse(bare)).toThrow(/use_default_credentials: true/);
+    expect(() => parse({ ...bare, endpoint: 'https://minio.tenant.example' })).toThrow(/use_default_credentials: true/);
+    expect(parse({ ...bare, use_default_credentials: true }).use_default_credentials).toBe(true);
+    expect(parse({ ...bare, use_default_credentials: true, endpoint: 'https://s3.eu-west-1.amazonaws.com' }).endpoint).toBe('https://s3.eu-west-1.amazonaws.com');
+    expect(() => parse({ ...bare, use_default_credentials: true, endpoint: 'https://minio.tenant.example' })).toThrow(/non-AWS endpoint/);
+    expect(() => parse({ ...bare, use_default_credentials: true, endpoint: 'https://evil.example/.amazonaws.com' })).toThrow(/non-AWS endpoint/);
+    expect(parse({ ...bare, use_default_credentials: 'any_endpoint', endpoint: 'https://minio.tenant.example' }).use_default_credentials).toBe('any_endpoint');
+    expect(() => parse({ access_key_id: 'AKIAX', secret_access_key: 's', use_default_credentials: true })).toThrow(/exclude each other/);
+    expect(parse({ access_key_id: 'AKIAX', secret_access_key: 's' }).use_default_credentials).toBe(false);
+    // A config that did not come through the schema still never falls back on the default chain:
+    // nothing is sent, not even an unsigned request.
+    const fake = await fakeEndpoint((_req, res) => res.writeHead(200, { 'Content-Length': '2' }).end('ok'));
+    const cfg = { ...parse({ endpoint: fake.endpoint, force_path_style: true, access_key_id: 'AKIAX', secret_access_key: 's' }), access_key_id: undefined, secret_access_key: undefined };
+    const c = new S3Connector('tenant-a', cfg);
+    open.push(c);
+    expect((await appError(c.open(copy({ locator: 'a.wav' }), { signal: signal() }))).code).toBe('source.auth_failed');
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('refuses a prefix that does not end with "/" (it reached sibling prefixes: acme + -eu/x.wav)', () => {
+    expect(() => parse({ prefix: 'acme' })).toThrow(/empty, or ending with/);
+    expect(() => parse({ prefix: 'acme/eu' })).toThrow(/empty, or ending with/);
+    expect(parse({ prefix: 'acme/' }).prefix).toBe('acme/');
+    expect(parse({}).prefix).toBe('');
   });
 });
 

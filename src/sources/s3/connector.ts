@@ -14,7 +14,8 @@ export interface S3ConnectorTuning {
   maxSockets?: number;
 }
 
-type Subject = 'object' | 'bucket';
+/** What a call is about: an object read (GET/HEAD), an object's restore, the bucket. */
+type Subject = 'object' | 'restore' | 'bucket';
 const aborted = () => new AppError('source.unavailable', 'request aborted');
 
 /** A bucket of an S3-compatible store holding an exported archive. */
@@ -83,10 +84,18 @@ export class S3Connector implements SourceConnector {
       // Real S3 refuses any range of an empty object; s3rver instead promises one byte and never sends it.
       if (range && served?.total === 0) throw rangeError(0);
       if (range && served && served.start !== range.start) throw new AppError('source.bad_gateway', 'the source served a different range than asked');
+      // A GET without Range asks for the whole object: a store answering with part of it (a 206
+      // whose Content-Range does not cover 0..total-1) must not be passed on as the whole file.
+      if (!range && served && (served.start !== 0 || served.total === undefined || served.end !== served.total - 1)) {
+        throw new AppError('source.bad_gateway', 'the source served part of the object to a request for all of it');
+      }
       const totalSize = served?.total ?? out.ContentLength;
+      // The length promised: the range served, else the whole object. A body that ends short
+      // errors (ExactBody) instead of ending cleanly as if it were all there.
+      const promised = served ? served.end - served.start + 1 : out.ContentLength;
       return this.abortable(
         {
-          body,
+          body: new ExactBody(body, 0, promised, false, signal, 'the S3 object: the transfer'),
           ...(totalSize !== undefined ? { totalSize } : {}),
           ...(range && served ? { range: { start: served.start, end: served.end } } : {}),
           ...(out.ContentType ? { contentType: out.ContentType } : {}),
@@ -114,7 +123,7 @@ export class S3Connector implements SourceConnector {
       await this.call(
         ({ client, sdk }, abortSignal) => client.send(new sdk.RestoreObjectCommand({ Bucket: this.cfg.bucket, Key: key, RestoreRequest: request }), { abortSignal }),
         signal,
-        'object',
+        'restore',
       );
     } catch (e) {
       if (e instanceof AppError && e.code === 'source.restoring') return;
@@ -205,7 +214,7 @@ export class S3Connector implements SourceConnector {
     } catch (e) {
       if (signal.aborted) throw aborted();
       if (timedOut) throw new AppError('source.timeout', `the source did not answer within ${this.cfg.timeout_ms} ms`);
-      throw s3Error(e, subject);
+      throw s3Error(e, subject, this.cfg.sse.mode === 'sse-c');
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', relay);
@@ -231,6 +240,9 @@ export function parseContentRange(v: string): { start: number; end: number; tota
   return { start, end, total: m[3] === '*' ? undefined : Number(m[3]) };
 }
 
+/** 403s that name the request's credentials, not the object's key: still source.auth_failed under SSE-C. */
+const CREDENTIAL_ERRORS = new Set(['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'RequestTimeTooSkewed']);
+
 interface SdkError {
   name?: string;
   code?: string;
@@ -242,7 +254,7 @@ interface SdkError {
  * Maps an SDK failure to the catalogue. Details carry only the S3 error code and status: S3 messages
  * can quote the key, the access key id or the principal, none of which a client should see.
  */
-function s3Error(err: unknown, subject: Subject): AppError {
+function s3Error(err: unknown, subject: Subject, sseC = false): AppError {
   if (err instanceof AppError) return err;
   const e = (err ?? {}) as SdkError;
   const status = e.$metadata?.httpStatusCode;
@@ -267,6 +279,16 @@ function s3Error(err: unknown, subject: Subject): AppError {
   // refusal, so the key rules (key-guard.ts: one metadata refresh and retry, then source.key_refused)
   // apply as to a Genesys copy. S3's message quotes the key ARN: only the error name travels.
   if (name.startsWith('KMS.')) return new AppError('source.key_refused', `the source could not use the object's encryption key (${what})`);
+  // SSE-C: an object stored with a customer key read without one (InvalidRequest, "stored using a
+  // form of Server Side Encryption"), or with a key whose MD5 does not match (InvalidArgument), or a
+  // GET/HEAD refused (403) under the configured customer key — the key, not an outage to retry.
+  // S3's message is not kept: only the error name.
+  if (subject === 'object' && status === 400 && (name === 'InvalidRequest' || (sseC && name === 'InvalidArgument'))) {
+    return new AppError('source.key_refused', `the source could not read the object with the configured encryption key (${what})`);
+  }
+  if (sseC && subject === 'object' && status === 403 && !CREDENTIAL_ERRORS.has(name)) {
+    return new AppError('source.key_refused', `the source refused the object under the configured customer key (${what})`);
+  }
   // Credentials or permissions refused: a fault of this source's configuration, not an outage to
   // retry (source.unavailable is 503). On a copy naming its key, key-guard.ts reads it as a key
   // refusal (an SSE-KMS key the bucket may no longer use answers AccessDenied too).
