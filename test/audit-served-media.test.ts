@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../src/audit/event.js';
+import { allowedAndEnd } from './support/audit-events.js';
 import { AUDIO, KEYS, bearer, pollUntil, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
 import { type RawResponse, post, raw } from './support/http.js';
 
@@ -35,18 +35,7 @@ describe('audit events of a media answer record what was sent', () => {
   });
   afterAll(async () => gw?.stop());
 
-  /** The `allowed` event a response names, and the `.end` event that follows it (written after the last byte). */
-  async function eventsOf(res: RawResponse): Promise<{ allowed: AuditEvent; end: AuditEvent }> {
-    const id = String(res.headers['x-audit-event-id']);
-    for (let i = 0; i < 200; i++) {
-      const items = (await gw.deps.auditRepo.query({ tenantId: 'acme', limit: 1000 })).items;
-      const allowed = items.find((e) => e.id === id);
-      const end = items.find((e) => e.relatedEventId === id);
-      if (allowed && end) return { allowed, end };
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`no allowed/.end events for ${id}`);
-  }
+  const eventsOf = (res: RawResponse) => allowedAndEnd(gw, res);
 
   it('GET /media of a G.729 WAV as wav: codec g729, transcoded, the stored copy digest as source_sha256', async () => {
     const res = await raw(`${gw.url}/api/v1/recordings/g729_1/media?format=wav`, { headers: bearer(KEYS.acme) });

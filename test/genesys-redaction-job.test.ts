@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../src/audit/event.js';
 import type { GenesysSimulator } from '../src/sources/genesys/simulator.js';
 import { usableCatalogs } from './support/catalogs.js';
+import { allowedAndEnd } from './support/audit-events.js';
 import { AUDIO, KEYS, bearer, pollUntil, retrieveBody, startTestGateway, type TestGateway } from './support/gateway.js';
 import { redactionSource, startRedactionSimulator } from './support/genesys-source.js';
 import { post, raw, type RawResponse } from './support/http.js';
@@ -46,18 +46,7 @@ describe.each(await usableCatalogs())("sensitive-data statements in a job's cont
     await sim?.close();
   });
 
-  /** The `allowed` event a response names, and the `.end` event that follows it (written after the last byte). */
-  async function eventsOf(res: RawResponse): Promise<{ allowed: AuditEvent; end: AuditEvent }> {
-    const id = String(res.headers['x-audit-event-id']);
-    for (let i = 0; i < 200; i++) {
-      const items = (await gw.deps.auditRepo.query({ tenantId: 'acme', limit: 1000 })).items;
-      const allowed = items.find((e) => e.id === id);
-      const end = items.find((e) => e.relatedEventId === id);
-      if (allowed && end) return { allowed, end };
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`no allowed/.end events for ${id}`);
-  }
+  const eventsOf = (res: RawResponse) => allowedAndEnd(gw, res);
 
   /** Retrieves `ref` as a job, waits for it and downloads its content: the content's events and the job. */
   async function jobContent(ref: string, before?: (jobId: string) => Promise<void>) {
