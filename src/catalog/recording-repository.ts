@@ -641,6 +641,20 @@ export async function moveJobs(trx: Kysely<Database>, absorbedPk: string, surviv
 }
 
 /**
+ * A recording merged into another (`absorbed` into `survivor`, in the merge's transaction): its
+ * decoded-audio integrity checks follow it, or a check recorded while the absorbed recording held
+ * both compared copies could never be read again (IntegrityRepository.latest is by recording, and
+ * the migration report reads it by the ids of recordings that exist), and a merge that brings the
+ * checked pair back together would count it never checked. History included: the report's
+ * `current()` still ignores a check whose copies are not both the survivor's. By
+ * integrity_checks_recording (tenant_id, recording_pk, checked_at), whose leading tenant column the
+ * recording_pk term follows, so the tenant comparison stays a plain one.
+ */
+export async function moveIntegrityChecks(trx: Kysely<Database>, absorbedPk: string, survivorPk: string, tenantId: string): Promise<void> {
+  await trx.updateTable('integrity_checks').set({ recording_pk: survivorPk }).where('tenant_id', '=', tenantId).where('recording_pk', '=', absorbedPk).execute();
+}
+
+/**
  * Idempotent upsert of one copy record. The logical recording is found by (tenant, call_id),
  * else through the copy's natural key, else created. A field that is absent in the record
  * keeps its stored value, so a partial re-import never erases what is known; so does a null one,
@@ -735,6 +749,7 @@ async function upsertOne(trx: Kysely<Database>, state: ChunkState, r: CatalogRec
       await state.flush();
       await HoldRepository.moveHolds(trx, absorbed.id, recordingPk, r.tenant_id);
       await moveJobs(trx, absorbed.id, recordingPk, r.tenant_id);
+      await moveIntegrityChecks(trx, absorbed.id, recordingPk, r.tenant_id);
       await trx.deleteFrom('recordings').where('id', '=', absorbed.id).execute();
       state.forgetRecording(absorbed);
     } else {

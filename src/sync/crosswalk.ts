@@ -1,7 +1,7 @@
 import { SqliteAdapter, sql } from 'kysely';
 import { writeTransaction } from '../catalog/database.js';
 import { filterOnly } from '../catalog/filter-only.js';
-import { moveJobs } from '../catalog/recording-repository.js';
+import { moveIntegrityChecks, moveJobs } from '../catalog/recording-repository.js';
 import { AppError } from '../errors.js';
 import { HoldRepository } from '../holds/hold-repository.js';
 import type { SyncContext } from './apply.js';
@@ -276,6 +276,8 @@ async function link(ctx: SyncContext, legacyPk: string, cloudPk: string, ev: Evi
     await HoldRepository.moveHolds(trx, A.id, S.id, t);
     // So do its retrieval jobs: a queued one would otherwise fail for want of its recording.
     await moveJobs(trx, A.id, S.id, t);
+    // And its integrity checks, or a check of a pair this merge reunites could no longer be read.
+    await moveIntegrityChecks(trx, A.id, S.id, t);
     await trx.deleteFrom('recordings').where('id', '=', A.id).execute();
     await trx
       .updateTable('recordings')
