@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { failure } from '../../test/support/failure.js';
 import { s3StagingConfig } from '../../test/support/s3-staging.js';
 import { AppError } from '../errors.js';
 import { createLogger } from '../logger.js';
@@ -44,16 +45,6 @@ function staging(endpoint: string): S3Staging {
   const s = new S3Staging(s3StagingConfig({ endpoint, accessKeyId: AKID, secretAccessKey: 'stagingErrorsSecret000000000000000000000' }, 'stage', {}), { idleTimeoutMs: 2000 });
   made.push(s);
   return s;
-}
-
-async function failure(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('S3 staging errors', () => {

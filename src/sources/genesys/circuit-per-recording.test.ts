@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../errors.js';
+import { failure } from '../../../test/support/failure.js';
 import { GenesysConnector } from './connector.js';
 import type { FileState } from './models.js';
 import { startGenesysSimulator, type GenesysSimulator } from './simulator.js';
@@ -32,16 +32,6 @@ afterEach(async () => {
   await c.close();
   await sim.close();
 });
-
-async function failure(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected a failure');
-}
 
 /** The healthy recording is still fetched from Genesys (not refused by an open circuit). */
 async function healthyStillServed(): Promise<void> {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../errors.js';
+import { failure } from '../../../test/support/failure.js';
 import { GenesysConnector } from './connector.js';
 import { newCounters } from './api-client.js';
 import { errorCodeOf } from './test-helpers.js';
@@ -25,16 +25,6 @@ function connector(over: Record<string, unknown> = {}): GenesysConnector {
 }
 
 const signal = () => new AbortController().signal;
-
-async function failure(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected a failure');
-}
 
 const api = (l: readonly SimRequestLog[]) => l.filter((e) => e.role === 'api');
 const media = (l: readonly SimRequestLog[]) => l.filter((e) => e.role === 'media');

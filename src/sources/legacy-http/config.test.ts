@@ -72,6 +72,15 @@ describe('legacy-http source config', () => {
     }
   });
 
+  it("profile.track takes 'all', 'first' or a track number, nothing else, and names the field", () => {
+    for (const track of ['all', 'first', 0, 3]) expect(parse({ ...mediasense, profile: { track } }).success, String(track)).toBe(true);
+    for (const track of ['both', '', -1, 1.5, null]) {
+      const r = parse({ ...mediasense, profile: { track } });
+      expect(r.success, String(track)).toBe(false);
+      if (!r.success) expect(r.error.issues.map((i) => i.path.join('.'))).toContain('profile.track');
+    }
+  });
+
   it('each auth_type names the field it misses', () => {
     expect(issues({ ...avaya, password: undefined })).toEqual([{ path: 'password', message: 'password is required when auth_type is basic' }]);
     expect(issues({ ...avaya, username: undefined })).toEqual([{ path: 'username', message: 'username is required when auth_type is basic' }]);
